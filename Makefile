@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`. Both install what they need.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+# Read lazily, after `tools` has written the file.
+tool = $(shell sed -n 's/^$(1)=//p' .akros/tools/paths 2>/dev/null)
+UV = $(call tool,UV)
+
+.PHONY: help tools sync lint typecheck test run asyncapi bench
+
+help:
+	@echo "make run    start the platform on embedded defaults (Ctrl-C stops it)"
+	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make bench  run the benchmarks under bench/"
+
+tools:
+	@scripts/ensure-tools.sh
+
+sync: tools
+	@$(UV) sync --all-packages --frozen --quiet
+
+lint: sync
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+typecheck: sync
+	$(UV) run --frozen mypy
+
+test: lint typecheck
+	AKROS_KUBECTL=$(call tool,KUBECTL) AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) \
+		$(UV) run --frozen pytest
+
+run: sync
+	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) $(UV) run --frozen python scripts/devstack.py
+
+asyncapi: sync
+	$(UV) run --frozen python -m akros_msgs.asyncapi > docs/asyncapi.json
+
+bench: sync
+	@for b in bench/*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
