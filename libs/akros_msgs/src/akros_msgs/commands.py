@@ -1,0 +1,86 @@
+"""Commands: imperative requests that the k8s_worker applies to the cluster.
+
+Every command is idempotent under its ``request_id`` and the names it carries: applying the
+same command twice converges on the same objects.
+"""
+
+from typing import Literal, Self
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from akros_msgs.envelope import Message
+from akros_msgs.names import ObjectName, ResourceName, UserId
+from akros_msgs.quantity import PositiveCpu, PositiveMemory, cpu_millicores
+from akros_msgs.resources import Resources
+
+MAX_GPUS_PER_REQUEST = 64
+
+
+class CreateEnvironment(Message):
+    """Create a research environment for ``owner``: a workload on a catalog image with reserved
+    resources, a volume that keeps the work, a Service and a URL."""
+
+    type: Literal["create_environment"] = "create_environment"
+    owner: UserId
+    name: ResourceName
+    image: str = Field(
+        min_length=1,
+        max_length=63,
+        description="A key of the image catalog (GET /v1/catalog), not a free image reference",
+    )
+    cpu: PositiveCpu = Field(description="CPU to reserve, e.g. '4' or '500m'")
+    memory: PositiveMemory = Field(description="Memory to reserve, e.g. '16Gi'")
+    gpus: int = Field(default=0, ge=0, le=MAX_GPUS_PER_REQUEST, description="Whole GPUs")
+    gpu_model: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="Required GPU model (node label nvidia.com/gpu.product), if any",
+    )
+    dedicated_cores: bool = Field(
+        default=False,
+        description="Pin whole cores: integer CPU with requests equal to limits (Guaranteed QoS)",
+    )
+    volume_size: PositiveMemory = Field(default="20Gi", description="Size of the work volume")
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="When the environment may be deleted automatically"
+    )
+
+    @model_validator(mode="after")
+    def _dedicated_cores_are_whole(self) -> Self:
+        if self.dedicated_cores and cpu_millicores(self.cpu) % 1000:
+            raise ValueError("cpu: dedicated cores need a whole number of CPUs, e.g. '4'")
+        if self.gpu_model and not self.gpus:
+            raise ValueError("gpu_model: a GPU model was given but gpus is 0")
+        return self
+
+    @property
+    def resources(self) -> Resources:
+        return Resources.of(self.cpu, self.memory, self.gpus)
+
+
+class DeleteEnvironment(Message):
+    """Delete an environment. Its volume is kept unless ``purge_volume`` is set."""
+
+    type: Literal["delete_environment"] = "delete_environment"
+    owner: UserId
+    name: ResourceName
+    purge_volume: bool = False
+
+
+class DeleteVolume(Message):
+    """Delete a kept work volume; refused while an environment still uses it."""
+
+    type: Literal["delete_volume"] = "delete_volume"
+    owner: UserId
+    name: ResourceName
+
+
+class ScaleDeployment(Message):
+    """Set a Deployment's replica count through its scale subresource."""
+
+    type: Literal["scale_deployment"] = "scale_deployment"
+    namespace: ObjectName
+    deployment: ObjectName
+    replicas: int = Field(ge=0, le=10_000)
+    reason: str = Field(default="", max_length=500, description="Why, for logs and events")

@@ -1,0 +1,143 @@
+"""The streams of the event backbone, which messages each carries, and who consumes them.
+
+This catalogue is the one place that binds message types to stream names; producers look up
+the stream of a message here and consumers build their parser from it.
+"""
+
+import operator
+from dataclasses import dataclass, field
+from functools import cached_property, reduce
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter
+
+from akros_msgs.commands import CreateEnvironment, DeleteEnvironment, DeleteVolume, ScaleDeployment
+from akros_msgs.envelope import Message
+from akros_msgs.events import (
+    CapacityChanged,
+    CommandFailed,
+    DeploymentScaled,
+    EnvironmentDeleted,
+    EnvironmentReady,
+    MessageDeadLettered,
+    UnderusedEnvironment,
+    VolumeDeleted,
+    WorkloadUsage,
+)
+from akros_msgs.services import DeleteService, DeployService, ServiceDeleted, ServiceDeployed
+
+
+class Groups:
+    """Consumer-group names: one group per consuming service, shared by its replicas."""
+
+    K8S_WORKER = "k8s-worker"
+    POLLER = "poller"
+    SLACK = "slack"
+    GATEWAY = "api-gateway"
+    MONITOR = "monitor"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """A Redis stream and the message types it carries."""
+
+    name: str
+    description: str
+    messages: tuple[type[Message], ...]
+    consumer_groups: tuple[str, ...] = field(default=())
+    max_length: int = 100_000
+
+    @cached_property
+    def adapter(self) -> TypeAdapter[Any]:
+        """Validates any message of this stream, picked by its ``type`` field."""
+        if len(self.messages) == 1:
+            return TypeAdapter(self.messages[0])
+        union: Any = reduce(operator.or_, self.messages)
+        return TypeAdapter(Annotated[union, Field(discriminator="type")])
+
+    def parse(self, payload: bytes | str) -> Message:
+        """The message in ``payload`` (JSON), or pydantic.ValidationError naming the field."""
+        message: Message = self.adapter.validate_json(payload)
+        return message
+
+    def parse_python(self, payload: object) -> Message:
+        message: Message = self.adapter.validate_python(payload)
+        return message
+
+
+ENVIRONMENT_COMMANDS = Stream(
+    name="akros.commands.environments",
+    description="Create and delete research environments and their kept volumes.",
+    messages=(CreateEnvironment, DeleteEnvironment, DeleteVolume),
+    consumer_groups=(Groups.K8S_WORKER,),
+)
+SERVICE_COMMANDS = Stream(
+    name="akros.commands.services",
+    description="Deploy, update and delete in-house services from a JSON spec.",
+    messages=(DeployService, DeleteService),
+    consumer_groups=(Groups.K8S_WORKER,),
+)
+SCALE_COMMANDS = Stream(
+    name="akros.commands.scale",
+    description="Set a Deployment's replica count (auto-inference sizing).",
+    messages=(ScaleDeployment,),
+    consumer_groups=(Groups.K8S_WORKER,),
+)
+RESULTS = Stream(
+    name="akros.events.results",
+    description="Outcomes of commands: applied or failed, with the reason.",
+    messages=(
+        EnvironmentReady,
+        EnvironmentDeleted,
+        VolumeDeleted,
+        DeploymentScaled,
+        ServiceDeployed,
+        ServiceDeleted,
+        CommandFailed,
+    ),
+    consumer_groups=(Groups.GATEWAY, Groups.SLACK),
+)
+CAPACITY = Stream(
+    name="akros.events.capacity",
+    description="Cluster capacity and its use, on every change and at least every few seconds.",
+    messages=(CapacityChanged,),
+    consumer_groups=(Groups.POLLER,),
+    max_length=10_000,
+)
+USAGE = Stream(
+    name="akros.events.usage",
+    description="Batches of per-workload usage samples.",
+    messages=(WorkloadUsage,),
+    consumer_groups=(Groups.GATEWAY,),
+    max_length=10_000,
+)
+NOTIFICATIONS = Stream(
+    name="akros.events.notifications",
+    description="Notifications for people, such as under-used environments.",
+    messages=(UnderusedEnvironment,),
+    consumer_groups=(Groups.SLACK, Groups.GATEWAY),
+)
+DEAD_LETTERS = Stream(
+    name="akros.deadletter",
+    description="Messages no consumer could process, with the reason and delivery count.",
+    messages=(MessageDeadLettered,),
+)
+
+ALL_STREAMS: tuple[Stream, ...] = (
+    ENVIRONMENT_COMMANDS,
+    SERVICE_COMMANDS,
+    SCALE_COMMANDS,
+    RESULTS,
+    CAPACITY,
+    USAGE,
+    NOTIFICATIONS,
+    DEAD_LETTERS,
+)
+
+_STREAM_OF: dict[type[Message], Stream] = {m: s for s in ALL_STREAMS for m in s.messages}
+
+
+def stream_of(message: Message | type[Message]) -> Stream:
+    """The stream a message type is published on."""
+    kind = message if isinstance(message, type) else type(message)
+    return _STREAM_OF[kind]
