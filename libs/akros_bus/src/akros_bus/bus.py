@@ -131,14 +131,20 @@ class Bus:
         self, stream: Stream, group: str, callback: Callable[..., Awaitable[None]], *, batch: bool
     ) -> None:
         self._groups.add((stream.name, group))
-        source = StreamSub(
-            stream.name,
-            group=group,
-            consumer=self.settings.consumer_name,
-            batch=batch,
-            max_records=self.settings.read_count,
-            polling_interval=self.settings.poll_interval_ms,
+        self._register(
+            StreamSub(
+                stream.name,
+                group=group,
+                consumer=self.settings.consumer_name,
+                batch=batch,
+                max_records=self.settings.read_count,
+                polling_interval=self.settings.poll_interval_ms,
+            ),
+            callback,
         )
+
+    def _register(self, source: StreamSub, callback: Callable[..., Awaitable[None]]) -> None:
+        """Subscribe with manual acks: only this module decides when a message is done."""
         self.broker.subscriber(
             stream=source,
             ack_policy=AckPolicy.MANUAL,
@@ -162,20 +168,16 @@ class Bus:
                 return
             await self._deliver(stream, group, handler, message, delivery_count=delivery_count)
 
-        source = StreamSub(
-            stream.name,
-            group=group,
-            consumer=self.settings.consumer_name,
-            min_idle_time=self.settings.reclaim_idle_ms,
-            polling_interval=self.settings.reclaim_interval_ms,
+        self._register(
+            StreamSub(
+                stream.name,
+                group=group,
+                consumer=self.settings.consumer_name,
+                min_idle_time=self.settings.reclaim_idle_ms,
+                polling_interval=self.settings.reclaim_interval_ms,
+            ),
+            on_reclaimed,
         )
-        self.broker.subscriber(
-            stream=source,
-            ack_policy=AckPolicy.MANUAL,
-            parser=_tolerant_parser,
-            decoder=_undecoded,
-            include_in_schema=False,
-        )(on_reclaimed)
 
     async def _deliver(
         self,
