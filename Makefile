@@ -33,7 +33,7 @@ run: sync
 	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) $(UV) run --frozen python scripts/devstack.py
 
 asyncapi: sync
-	$(UV) run --frozen python -m akros_msgs.asyncapi > docs/asyncapi.json
+	$(UV) run --frozen python -m akros_bus.asyncapi > docs/asyncapi.json
 
 bench: sync
 	@for b in bench/*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
