@@ -30,7 +30,7 @@ test: lint typecheck
 		$(UV) run --frozen pytest
 
 run: sync
-	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) $(UV) run --frozen python scripts/devstack.py
+	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) $(UV) run --frozen python -m akros_devtools.devstack
 
 asyncapi: sync
 	$(UV) run --frozen python -m akros_bus.asyncapi > docs/asyncapi.json

@@ -17,8 +17,6 @@ from typing import Any, TypeVar
 import structlog
 from faststream import AckPolicy
 from faststream.redis import RedisBroker, StreamSub
-from faststream.redis.annotations import RedisBatchStreamMessage as InjectedBatch
-from faststream.redis.annotations import RedisStreamMessage as InjectedMessage
 from faststream.redis.message import RedisBatchStreamMessage, RedisStreamMessage
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -70,6 +68,9 @@ class Bus:
             logger=logging.getLogger("akros.faststream"),
             # Per-message "Received"/"Processed" lines cost ~20% of throughput at INFO.
             log_level=logging.DEBUG,
+            # Callbacks take the raw message from the context instead of injected arguments:
+            # FastDepends resolves Context() in a worker thread, a thread hop per message.
+            apply_types=False,
         )
         self._groups: set[tuple[str, str]] = set()
         self._log = get_logger("akros.bus")
@@ -102,8 +103,8 @@ class Bus:
         """Register ``handler(message)`` for each message of ``stream`` in consumer ``group``."""
 
         def register(handler: Handler) -> Handler:
-            async def on_new(message: InjectedMessage) -> None:
-                await self._deliver(stream, group, handler, message, delivery_count=1)
+            async def on_new(_: object) -> None:
+                await self._deliver(stream, group, handler, self._current(), delivery_count=1)
 
             self._subscribe(stream, group, on_new, batch=False)
             self._subscribe_reclaim(stream, group, handler)
@@ -115,8 +116,8 @@ class Bus:
         """Register ``handler(messages)`` for up to ``read_count`` messages at a time."""
 
         def register(handler: BatchHandler) -> BatchHandler:
-            async def on_batch(message: InjectedBatch) -> None:
-                await self._deliver_batch(stream, group, handler, message)
+            async def on_batch(_: object) -> None:
+                await self._deliver_batch(stream, group, handler, self._current())
 
             async def one_at_a_time(message: Message) -> None:
                 await handler([message])
@@ -143,6 +144,10 @@ class Bus:
             callback,
         )
 
+    def _current(self) -> Any:
+        """The broker message being handled (FastStream keeps it in a context variable)."""
+        return self.broker.context.get_local("message")
+
     def _register(self, source: StreamSub, callback: Callable[..., Awaitable[None]]) -> None:
         """Subscribe with manual acks: only this module decides when a message is done."""
         self.broker.subscriber(
@@ -154,7 +159,8 @@ class Bus:
         )(callback)
 
     def _subscribe_reclaim(self, stream: Stream, group: str, handler: Handler) -> None:
-        async def on_reclaimed(message: InjectedMessage) -> None:
+        async def on_reclaimed(_: object) -> None:
+            message: RedisStreamMessage = self._current()
             delivery_count = await message.get_delivery_count()
             if delivery_count > self.settings.max_deliveries:
                 # The consumers it was given to died or hung before reporting any outcome.
