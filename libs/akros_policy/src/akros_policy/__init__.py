@@ -1,0 +1,24 @@
+"""Platform rules shared by the services: catalog, quotas, naming. Pure, no I/O."""
+
+from akros_policy.catalog import DEFAULT_CATALOG, Catalog, CatalogImage, ResourceProfile
+from akros_policy.quota import (
+    DEFAULT_QUOTA,
+    Holding,
+    Quota,
+    QuotaDecision,
+    QuotaPolicy,
+    check_quota,
+)
+
+__all__ = [
+    "DEFAULT_CATALOG",
+    "DEFAULT_QUOTA",
+    "Catalog",
+    "CatalogImage",
+    "Holding",
+    "Quota",
+    "QuotaDecision",
+    "QuotaPolicy",
+    "ResourceProfile",
+    "check_quota",
+]

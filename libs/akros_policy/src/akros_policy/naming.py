@@ -1,0 +1,45 @@
+"""How the platform names and labels what it creates, so every service finds the same objects."""
+
+from enum import StrEnum
+
+LABEL_OWNER = "akros.io/owner"
+LABEL_KIND = "akros.io/kind"
+LABEL_ENV = "akros.io/env"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "akros"
+LABEL_UNDERUSE_EXEMPT = "akros.io/underuse-exempt"
+ANNOTATION_REQUEST_ID = "akros.io/request-id"
+ANNOTATION_IMAGE_KEY = "akros.io/image"
+
+
+class WorkloadKind(StrEnum):
+    """Values of the akros.io/kind label: who a workload belongs to."""
+
+    ENVIRONMENT = "environment"
+    SERVICE = "service"
+    INFERENCE = "inference"
+
+
+def environment_object_name(owner: str, name: str) -> str:
+    """The name of every object of one environment: "<owner>-<name>" (at most 61 characters,
+    since both parts are DNS labels of at most 30)."""
+    return f"{owner}-{name}"
+
+
+def environment_host(owner: str, name: str, domain: str) -> str:
+    """The environment's URL host: "<env>-<user>.<domain>"."""
+    return f"{name}-{owner}.{domain}"
+
+
+def environment_labels(owner: str, name: str) -> dict[str, str]:
+    return {
+        LABEL_OWNER: owner,
+        LABEL_KIND: WorkloadKind.ENVIRONMENT.value,
+        LABEL_ENV: name,
+        LABEL_MANAGED_BY: MANAGED_BY,
+    }
+
+
+def owner_selector(owner: str) -> str:
+    """A label selector for every environment object of ``owner``."""
+    return f"{LABEL_OWNER}={owner},{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"

@@ -1,0 +1,169 @@
+"""The read model's Redis adapter. Keys live under "akros:rm:"; each view is one JSON string,
+with a set per owner as the index, so listing a user's environments is one SMEMBERS and one
+MGET whatever the cluster's size."""
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TypeVar
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from akros_msgs import Resources
+from akros_policy import Holding
+from akros_readmodel.views import EnvironmentView, RequestView, VolumeView
+
+REQUEST_TTL_S = 7 * 24 * 3600
+_PREFIX = "akros:rm"
+_OWNERS = f"{_PREFIX}:owners"
+V = TypeVar("V", bound=BaseModel)
+
+
+class LockTimeoutError(TimeoutError):
+    """Someone else held the lock for longer than we were willing to wait."""
+
+
+def _env_key(owner: str, name: str) -> str:
+    return f"{_PREFIX}:env:{owner}:{name}"
+
+
+def _env_index(owner: str) -> str:
+    return f"{_PREFIX}:envs:{owner}"
+
+
+def _volume_key(owner: str, name: str) -> str:
+    return f"{_PREFIX}:vol:{owner}:{name}"
+
+
+def _volume_index(owner: str) -> str:
+    return f"{_PREFIX}:vols:{owner}"
+
+
+def _request_key(request_id: str) -> str:
+    return f"{_PREFIX}:req:{request_id}"
+
+
+def holding_of(environments: Sequence[EnvironmentView]) -> Holding:
+    """What a user holds, from their environments' views (failed ones hold nothing)."""
+    holding = [env for env in environments if env.holds_resources]
+    return Holding(
+        resources=sum((env.resources for env in holding), Resources()),
+        environments=len(holding),
+    )
+
+
+class ReadModel:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+
+    # -- environments -----------------------------------------------------------------------
+
+    async def put_environment(self, view: EnvironmentView) -> None:
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            pipeline.set(_env_key(view.owner, view.name), view.model_dump_json())
+            pipeline.sadd(_env_index(view.owner), view.name)
+            pipeline.sadd(_OWNERS, view.owner)
+            await pipeline.execute()
+
+    async def environment(self, owner: str, name: str) -> EnvironmentView | None:
+        return _load(EnvironmentView, await self.redis.get(_env_key(owner, name)))
+
+    async def environments(self, owner: str | None = None) -> list[EnvironmentView]:
+        """One owner's environments, or everybody's; sorted by owner, then name."""
+        owners = [owner] if owner else sorted(_text(o) for o in await self.redis.smembers(_OWNERS))
+        views: list[EnvironmentView] = []
+        for each in owners:
+            names = sorted(_text(n) for n in await self.redis.smembers(_env_index(each)))
+            if names:
+                raw = await self.redis.mget([_env_key(each, n) for n in names])
+                views.extend(v for v in (_load(EnvironmentView, r) for r in raw) if v)
+        return views
+
+    async def remove_environment(self, owner: str, name: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            pipeline.delete(_env_key(owner, name))
+            pipeline.srem(_env_index(owner), name)
+            await pipeline.execute()
+
+    async def holding(self, owner: str) -> Holding:
+        return holding_of(await self.environments(owner))
+
+    # -- volumes ----------------------------------------------------------------------------
+
+    async def put_volume(self, view: VolumeView) -> None:
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            pipeline.set(_volume_key(view.owner, view.name), view.model_dump_json())
+            pipeline.sadd(_volume_index(view.owner), view.name)
+            await pipeline.execute()
+
+    async def volume(self, owner: str, name: str) -> VolumeView | None:
+        return _load(VolumeView, await self.redis.get(_volume_key(owner, name)))
+
+    async def volumes(self, owner: str) -> list[VolumeView]:
+        names = sorted(_text(n) for n in await self.redis.smembers(_volume_index(owner)))
+        if not names:
+            return []
+        raw = await self.redis.mget([_volume_key(owner, n) for n in names])
+        return [v for v in (_load(VolumeView, r) for r in raw) if v]
+
+    async def remove_volume(self, owner: str, name: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            pipeline.delete(_volume_key(owner, name))
+            pipeline.srem(_volume_index(owner), name)
+            await pipeline.execute()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    async def put_request(self, view: RequestView) -> None:
+        await self.redis.set(
+            _request_key(view.request_id), view.model_dump_json(), ex=REQUEST_TTL_S
+        )
+
+    async def add_request(self, view: RequestView) -> bool:
+        """Record a new request; False (and nothing written) when its id is known already."""
+        created = await self.redis.set(
+            _request_key(view.request_id), view.model_dump_json(), ex=REQUEST_TTL_S, nx=True
+        )
+        return bool(created)
+
+    async def request(self, request_id: str) -> RequestView | None:
+        return _load(RequestView, await self.redis.get(_request_key(request_id)))
+
+    # -- per-owner serialisation ------------------------------------------------------------
+
+    @asynccontextmanager
+    async def owner_lock(
+        self, owner: str, *, hold_s: float = 10.0, wait_s: float = 10.0
+    ) -> AsyncIterator[None]:
+        """Serialise check-then-act on one owner's quota across processes and replicas.
+
+        The lock expires after ``hold_s`` so a crashed holder cannot block the owner forever.
+        """
+        key = f"{_PREFIX}:lock:{owner}"
+        token = uuid.uuid4().hex
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while not await self.redis.set(key, token, nx=True, px=int(hold_s * 1000)):
+            if asyncio.get_running_loop().time() > deadline:
+                raise LockTimeoutError(f"the quota lock of {owner} stayed taken for {wait_s}s")
+            await asyncio.sleep(0.01)
+        try:
+            yield
+        finally:
+            # Release only our own lock: it may have expired and been taken by someone else.
+            await self.redis.eval(_RELEASE_IF_OURS, 1, key, token)
+
+
+_RELEASE_IF_OURS = """
+if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
+return 0
+"""
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _load(model: type[V], raw: bytes | str | None) -> V | None:
+    return None if raw is None else model.model_validate_json(raw)

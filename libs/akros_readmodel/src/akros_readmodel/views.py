@@ -1,0 +1,78 @@
+"""What the read model holds: one JSON document per environment, volume and request."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from akros_msgs import FailureCode, Resources
+from akros_msgs.names import ResourceName, UserId
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EnvironmentStatus(StrEnum):
+    PENDING = "pending"
+    READY = "ready"
+    FAILED = "failed"
+    DELETING = "deleting"
+
+
+class EnvironmentView(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: UserId
+    name: ResourceName
+    status: EnvironmentStatus
+    image: str
+    resources: Resources
+    dedicated_cores: bool = False
+    gpu_model: str | None = None
+    volume_size: str
+    url: str | None = None
+    node: str | None = None
+    reason: str | None = Field(default=None, description="Why it failed, for people")
+    request_id: str
+    created_at: AwareDatetime = Field(default_factory=utc_now)
+    updated_at: AwareDatetime = Field(default_factory=utc_now)
+    expires_at: AwareDatetime | None = None
+
+    @property
+    def holds_resources(self) -> bool:
+        """Counts against the quota: everything but a failed environment."""
+        return self.status is not EnvironmentStatus.FAILED
+
+
+class RequestState(StrEnum):
+    PENDING = "pending"
+    APPLIED = "applied"
+    FAILED = "failed"
+
+
+class RequestView(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    request_id: str
+    state: RequestState
+    command_type: str
+    actor: UserId
+    owner: UserId | None = None
+    name: str | None = None
+    code: FailureCode | None = None
+    reason: str | None = None
+    accepted_at: AwareDatetime = Field(default_factory=utc_now)
+    updated_at: AwareDatetime = Field(default_factory=utc_now)
+
+
+class VolumeView(BaseModel):
+    """A work volume that outlived its environment, kept until deleted explicitly."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: UserId
+    name: ResourceName
+    size: str
+    in_use: bool = Field(description="An environment of the same name is using it")
+    created_at: AwareDatetime = Field(default_factory=utc_now)

@@ -1,0 +1,34 @@
+"""The one quota rule, shared by the gateway and the worker."""
+
+from akros_msgs import Resources
+from akros_policy import Holding, Quota, QuotaPolicy, check_quota
+
+QUOTA = Quota(resources=Resources.of("16", "64Gi", 2), environments=3)
+
+
+def test_a_request_within_every_limit_is_allowed() -> None:
+    holding = Holding(resources=Resources.of("8", "32Gi", 1), environments=2)
+    assert check_quota(holding, Resources.of("8", "32Gi", 1), QUOTA).allowed
+
+
+def test_a_request_over_the_gpu_limit_is_refused_with_the_numbers() -> None:
+    holding = Holding(resources=Resources.of("2", "8Gi", 2), environments=1)
+    decision = check_quota(holding, Resources.of("2", "8Gi", 1), QUOTA)
+    assert not decision.allowed
+    assert "GPUs would be 3 of your 2" in decision.reason
+
+
+def test_every_exceeded_dimension_is_named() -> None:
+    holding = Holding(resources=Resources.of("16", "64Gi", 2), environments=3)
+    reason = check_quota(holding, Resources.of("500m", "1Gi", 1), QUOTA).reason
+    assert "3 of your 3 environments" in reason
+    assert "CPU would be 16500m of your 16" in reason
+    assert "memory would be 65Gi of your 64Gi" in reason
+    assert "GPUs would be 3 of your 2" in reason
+
+
+def test_overrides_replace_the_default_for_one_user() -> None:
+    big = Quota(resources=Resources.of("64", "512Gi", 8), environments=10)
+    policy = QuotaPolicy(default=QUOTA, overrides={"carol": big})
+    assert policy.for_user("carol") == big
+    assert policy.for_user("dave") == QUOTA

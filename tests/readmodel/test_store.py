@@ -1,0 +1,94 @@
+"""The read model against a real Redis."""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from akros_msgs import Resources
+from akros_readmodel import (
+    EnvironmentStatus,
+    EnvironmentView,
+    ReadModel,
+    RequestState,
+    RequestView,
+    VolumeView,
+)
+
+
+@pytest.fixture
+async def model(redis_url: str) -> AsyncIterator[ReadModel]:
+    client = aioredis.Redis.from_url(redis_url)
+    yield ReadModel(client)
+    await client.aclose()
+
+
+def _env(owner: str, name: str, status: EnvironmentStatus, gpus: int = 0) -> EnvironmentView:
+    return EnvironmentView(
+        owner=owner,
+        name=name,
+        status=status,
+        image="pytorch",
+        resources=Resources.of("2", "8Gi", gpus),
+        volume_size="20Gi",
+        request_id=f"req-{owner}-{name}",
+    )
+
+
+async def test_environments_are_listed_per_owner_and_for_everybody(model: ReadModel) -> None:
+    await model.put_environment(_env("alice", "b", EnvironmentStatus.READY))
+    await model.put_environment(_env("alice", "a", EnvironmentStatus.PENDING))
+    await model.put_environment(_env("bob", "x", EnvironmentStatus.READY))
+    assert [e.name for e in await model.environments("alice")] == ["a", "b"]
+    assert [(e.owner, e.name) for e in await model.environments()] == [
+        ("alice", "a"),
+        ("alice", "b"),
+        ("bob", "x"),
+    ]
+    await model.remove_environment("alice", "a")
+    assert await model.environment("alice", "a") is None
+    assert [e.name for e in await model.environments("alice")] == ["b"]
+
+
+async def test_failed_environments_hold_nothing_against_the_quota(model: ReadModel) -> None:
+    await model.put_environment(_env("alice", "a", EnvironmentStatus.READY, gpus=1))
+    await model.put_environment(_env("alice", "b", EnvironmentStatus.PENDING, gpus=2))
+    await model.put_environment(_env("alice", "c", EnvironmentStatus.FAILED, gpus=4))
+    holding = await model.holding("alice")
+    assert holding.environments == 2
+    assert holding.resources == Resources.of("4", "16Gi", 3)
+
+
+async def test_a_request_id_is_recorded_once(model: ReadModel) -> None:
+    view = RequestView(
+        request_id="r1", state=RequestState.PENDING, command_type="create_environment", actor="al"
+    )
+    assert await model.add_request(view)
+    assert not await model.add_request(view.model_copy(update={"command_type": "other"}))
+    stored = await model.request("r1")
+    assert stored is not None
+    assert stored.command_type == "create_environment"
+
+
+async def test_kept_volumes_are_listed_per_owner(model: ReadModel) -> None:
+    await model.put_volume(VolumeView(owner="alice", name="old", size="20Gi", in_use=False))
+    assert [v.name for v in await model.volumes("alice")] == ["old"]
+    await model.remove_volume("alice", "old")
+    assert await model.volumes("alice") == []
+
+
+async def test_the_owner_lock_serialises_concurrent_holders(model: ReadModel) -> None:
+    inside = 0
+    most_inside = 0
+
+    async def hold() -> None:
+        nonlocal inside, most_inside
+        async with model.owner_lock("alice"):
+            inside += 1
+            most_inside = max(most_inside, inside)
+            await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.gather(*(hold() for _ in range(10)))
+    assert most_inside == 1
