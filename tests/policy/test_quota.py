@@ -1,9 +1,11 @@
 """The one quota rule, shared by the gateway and the worker."""
 
+from pathlib import Path
+
 from akros_msgs import Resources
 from akros_policy import Holding, Quota, QuotaPolicy, check_quota
 
-QUOTA = Quota(resources=Resources.of("16", "64Gi", 2), environments=3)
+QUOTA = Quota(cpu="16", memory="64Gi", gpus=2, environments=3)
 
 
 def test_a_request_within_every_limit_is_allowed() -> None:
@@ -28,7 +30,18 @@ def test_every_exceeded_dimension_is_named() -> None:
 
 
 def test_overrides_replace_the_default_for_one_user() -> None:
-    big = Quota(resources=Resources.of("64", "512Gi", 8), environments=10)
+    big = Quota(cpu="64", memory="512Gi", gpus=8, environments=10)
     policy = QuotaPolicy(default=QUOTA, overrides={"carol": big})
     assert policy.for_user("carol") == big
     assert policy.for_user("dave") == QUOTA
+
+
+def test_a_quota_file_is_written_like_a_pod_spec(tmp_path: Path) -> None:
+    path = tmp_path / "quotas.yaml"
+    path.write_text(
+        "default: {cpu: '8', memory: 32Gi, gpus: 1, environments: 2}\n"
+        "overrides:\n  carol: {cpu: 64, memory: 512Gi, gpus: 8, environments: 10}\n"
+    )
+    policy = QuotaPolicy.from_file(path)
+    assert policy.for_user("dave").resources == Resources.of("8", "32Gi", 1)
+    assert policy.for_user("carol").gpus == 8

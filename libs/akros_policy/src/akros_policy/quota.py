@@ -1,22 +1,31 @@
 """Per-user quotas: one rule, used by the gateway before publishing and by the worker before
 creating, so that a request refused by one is refused by the other for the same reason."""
 
+from pathlib import Path
+
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from akros_msgs import Resources
-from akros_msgs.quantity import format_cpu, format_memory
+from akros_msgs.quantity import CpuQuantity, MemoryQuantity, format_cpu, format_memory
 
 
 class Quota(BaseModel):
-    """The most one user may hold at once."""
+    """The most one user may hold at once, written as in a pod spec: cpu "32", memory "256Gi"."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    resources: Resources
+    cpu: CpuQuantity
+    memory: MemoryQuantity
+    gpus: int = Field(ge=0)
     environments: int = Field(ge=0)
 
+    @property
+    def resources(self) -> Resources:
+        return Resources.of(self.cpu, self.memory, self.gpus)
 
-DEFAULT_QUOTA = Quota(resources=Resources.of("32", "256Gi", 4), environments=5)
+
+DEFAULT_QUOTA = Quota(cpu="32", memory="256Gi", gpus=4, environments=5)
 
 
 class QuotaPolicy(BaseModel):
@@ -29,6 +38,11 @@ class QuotaPolicy(BaseModel):
 
     def for_user(self, user_id: str) -> Quota:
         return self.overrides.get(user_id, self.default)
+
+    @classmethod
+    def from_file(cls, path: Path) -> "QuotaPolicy":
+        """Load a YAML (or JSON) quota file; errors name the file's field."""
+        return cls.model_validate(yaml.safe_load(path.read_text()))
 
 
 class Holding(BaseModel):
