@@ -1,0 +1,141 @@
+"""Pure decisions of the worker over objects as the API returns them (plain dicts)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from akros_k8s_worker.objects import GPU_PRODUCT_LABEL, GPU_RESOURCE
+from akros_msgs import FailureCode, Resources
+from akros_msgs.quantity import QuantityError, cpu_millicores, memory_bytes
+from akros_policy import Holding
+from akros_policy.naming import LABEL_ENV
+
+# Waiting reasons after which a container will not start without someone changing the spec.
+_HOPELESS_WAITING = {
+    "ErrImagePull": FailureCode.IMAGE_PULL,
+    "ImagePullBackOff": FailureCode.IMAGE_PULL,
+    "InvalidImageName": FailureCode.IMAGE_PULL,
+    "CreateContainerConfigError": FailureCode.INVALID,
+    "CreateContainerError": FailureCode.INVALID,
+    "CrashLoopBackOff": FailureCode.INTERNAL,
+}
+
+
+@dataclass(frozen=True)
+class Running:
+    node: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    code: FailureCode
+    reason: str
+
+
+@dataclass(frozen=True)
+class Waiting:
+    reason: str
+
+
+PodOutcome = Running | Failed | Waiting
+
+
+def pod_outcome(pod: dict[str, Any]) -> PodOutcome:
+    """Where an environment's pod stands: running, failed for good, or still on its way.
+
+    An unschedulable pod is still on its way: auto-inference may be shrinking to make room.
+    Only the start timeout turns waiting into failure.
+    """
+    status = pod.get("status") or {}
+    for container in status.get("containerStatuses") or []:
+        waiting = (container.get("state") or {}).get("waiting") or {}
+        if (code := _HOPELESS_WAITING.get(waiting.get("reason", ""))) is not None:
+            image = container.get("image", "the image")
+            detail = waiting.get("message") or waiting["reason"]
+            return Failed(code, f"{image} could not start: {waiting['reason']} ({detail})")
+    phase = status.get("phase")
+    if phase == "Running":
+        return Running(node=(pod.get("spec") or {}).get("nodeName", ""))
+    if phase in {"Failed", "Succeeded"}:
+        return Failed(FailureCode.INTERNAL, f"the pod stopped ({phase}): {status.get('reason')}")
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+            message = condition.get("message") or condition.get("reason") or "no node fits"
+            return Waiting(f"waiting for room in the cluster: {message}")
+    return Waiting("starting")
+
+
+def node_allocatable(node: dict[str, Any]) -> Resources:
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    try:
+        return Resources(
+            cpu_millis=cpu_millicores(allocatable.get("cpu", "0")),
+            memory_bytes=memory_bytes(allocatable.get("memory", "0")),
+            gpus=int(allocatable.get(GPU_RESOURCE, "0")),
+        )
+    except (QuantityError, ValueError):
+        return Resources()
+
+
+def never_fits(
+    request: Resources, gpu_model: str | None, nodes: list[dict[str, Any]]
+) -> str | None:
+    """Why no node of the cluster could ever hold ``request``, even empty; None if one could.
+
+    Checked before creating anything, so an impossible request fails in a second with a reason
+    instead of waiting for the start timeout.
+    """
+    candidates = [
+        node
+        for node in nodes
+        if gpu_model is None
+        or ((node.get("metadata") or {}).get("labels") or {}).get(GPU_PRODUCT_LABEL) == gpu_model
+    ]
+    if not candidates:
+        return f"no node has GPUs of model {gpu_model}"
+    if any(request.fits_within(node_allocatable(node)) for node in candidates):
+        return None
+    largest = max((node_allocatable(node) for node in candidates), key=_size_order(request))
+    asked = request.describe()
+    return (
+        f"no node can ever fit {asked}; the largest node offers {largest.describe()}. "
+        "Ask for less, or split the work across environments."
+    )
+
+
+def _size_order(request: Resources) -> Any:
+    """Orders nodes by how much of the scarcest requested dimension they offer."""
+
+    def key(offer: Resources) -> tuple[int, int, int]:
+        if request.gpus:
+            return (offer.gpus, offer.cpu_millis, offer.memory_bytes)
+        return (offer.cpu_millis, offer.memory_bytes, offer.gpus)
+
+    return key
+
+
+def deployment_requests(deployment: dict[str, Any]) -> Resources:
+    """The resources one replica of ``deployment`` requests (all containers summed)."""
+    template = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    total = Resources()
+    for container in template.get("containers") or []:
+        requests = (container.get("resources") or {}).get("requests") or {}
+        total = total + Resources(
+            cpu_millis=cpu_millicores(requests.get("cpu", "0")),
+            memory_bytes=memory_bytes(requests.get("memory", "0")),
+            gpus=int(requests.get(GPU_RESOURCE, "0")),
+        )
+    return total
+
+
+def cluster_holding(deployments: list[dict[str, Any]], excluding: str) -> Holding:
+    """What an owner holds according to the cluster, not counting environment ``excluding``
+    (the one being applied, so a redelivered command is not refused by its own objects)."""
+    counted = [
+        d
+        for d in deployments
+        if ((d.get("metadata") or {}).get("labels") or {}).get(LABEL_ENV) != excluding
+    ]
+    return Holding(
+        resources=sum((deployment_requests(d) for d in counted), Resources()),
+        environments=len(counted),
+    )

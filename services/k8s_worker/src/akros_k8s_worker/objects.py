@@ -1,0 +1,259 @@
+"""Pure functions that build the Kubernetes objects of a research environment.
+
+No client, no I/O: each function returns plain dicts in the API's own JSON shape, so tests
+compare dicts and the adapter sends them as they are.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from akros_msgs import CreateEnvironment
+from akros_msgs.quantity import cpu_millicores, format_cpu
+from akros_policy import CatalogImage
+from akros_policy.naming import (
+    ANNOTATION_IMAGE_KEY,
+    ANNOTATION_REQUEST_ID,
+    LABEL_ENV,
+    LABEL_KIND,
+    LABEL_OWNER,
+    WorkloadKind,
+    environment_host,
+    environment_labels,
+    environment_object_name,
+)
+
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
+ANNOTATION_EXPIRES_AT = "akros.io/expires-at"
+SERVICE_PORT = 80
+
+Manifest = dict[str, Any]
+"""A Kubernetes object in the API's JSON shape."""
+WORK_VOLUME = "work"
+
+
+@dataclass(frozen=True)
+class EnvironmentPlatform:
+    """How this cluster hosts environments (from the worker's settings)."""
+
+    namespace: str
+    domain: str
+    ingress_class: str | None
+    ingress_controller_namespace: str
+    storage_class: str | None
+    work_mount_path: str
+    run_as_user: int
+    run_as_group: int
+    priority_class: str | None
+
+
+@dataclass(frozen=True)
+class EnvironmentObjects:
+    """Everything one environment consists of, in the order it is applied."""
+
+    volume_claim: Manifest
+    deployment: Manifest
+    service: Manifest
+    ingress: Manifest
+    network_policy: Manifest
+
+
+def _metadata(
+    name: str, namespace: str, labels: dict[str, str], annotations: dict[str, str] | None = None
+) -> Manifest:
+    metadata: Manifest = {"name": name, "namespace": namespace, "labels": dict(labels)}
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return metadata
+
+
+def container_resources(command: CreateEnvironment) -> dict[str, dict[str, str]]:
+    """Requests for what was asked; limits that keep the team's CPU-heavy work unthrottled.
+
+    Dedicated cores: integer CPU with requests equal to limits for CPU and memory (Guaranteed
+    QoS), so the kubelet's static CPU manager pins exclusive cores. Otherwise no CPU limit at
+    all: a CFS quota throttles bursty numeric work (the team's lesson), while the memory
+    limit still protects the node.
+    """
+    requests = {"cpu": command.cpu, "memory": command.memory}
+    limits = {"memory": command.memory}
+    if command.dedicated_cores:
+        limits["cpu"] = format_cpu(cpu_millicores(command.cpu))
+    if command.gpus:
+        requests[GPU_RESOURCE] = str(command.gpus)
+        limits[GPU_RESOURCE] = str(command.gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def _pod_spec(
+    command: CreateEnvironment, image: CatalogImage, platform: EnvironmentPlatform, claim: str
+) -> Manifest:
+    container: Manifest = {
+        "name": "workspace",
+        "image": image.image,
+        "ports": [{"name": "http", "containerPort": image.port, "protocol": "TCP"}],
+        "resources": container_resources(command),
+        "volumeMounts": [{"name": WORK_VOLUME, "mountPath": platform.work_mount_path}],
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "readOnlyRootFilesystem": False,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "env": [
+            {"name": "AKROS_OWNER", "value": command.owner},
+            {"name": "AKROS_ENVIRONMENT", "value": command.name},
+            {"name": "AKROS_WORK_DIR", "value": platform.work_mount_path},
+        ],
+    }
+    if image.command:
+        container["command"] = list(image.command)
+    if image.args:
+        container["args"] = list(image.args)
+    spec: Manifest = {
+        "containers": [container],
+        "volumes": [{"name": WORK_VOLUME, "persistentVolumeClaim": {"claimName": claim}}],
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": platform.run_as_user,
+            "runAsGroup": platform.run_as_group,
+            "fsGroup": platform.run_as_group,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "hostNetwork": False,
+        "hostPID": False,
+        "hostIPC": False,
+    }
+    if command.gpus:
+        spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]
+    if command.gpu_model:
+        spec["nodeSelector"] = {GPU_PRODUCT_LABEL: command.gpu_model}
+    if platform.priority_class:
+        spec["priorityClassName"] = platform.priority_class
+    return spec
+
+
+def environment_objects(
+    command: CreateEnvironment, image: CatalogImage, platform: EnvironmentPlatform
+) -> EnvironmentObjects:
+    """The objects of the environment ``command`` asks for, running ``image``."""
+    name = environment_object_name(command.owner, command.name)
+    namespace = platform.namespace
+    labels = environment_labels(command.owner, command.name)
+    annotations = {ANNOTATION_REQUEST_ID: command.request_id, ANNOTATION_IMAGE_KEY: command.image}
+    if command.expires_at is not None:
+        annotations[ANNOTATION_EXPIRES_AT] = command.expires_at.isoformat()
+    selector = {LABEL_OWNER: command.owner, LABEL_ENV: command.name}
+
+    claim_spec: Manifest = {
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": command.volume_size}},
+    }
+    if platform.storage_class:
+        claim_spec["storageClassName"] = platform.storage_class
+    # The claim has no owner reference on purpose: the work must outlive the environment.
+    volume_claim: Manifest = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": _metadata(name, namespace, labels),
+        "spec": claim_spec,
+    }
+    deployment: Manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _metadata(name, namespace, labels, annotations),
+        "spec": {
+            "replicas": 1,
+            # One pod at a time: the work volume is ReadWriteOnce.
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": dict(selector)},
+            "template": {
+                "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
+                "spec": _pod_spec(command, image, platform, name),
+            },
+        },
+    }
+    service: Manifest = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": _metadata(name, namespace, labels),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": dict(selector),
+            "ports": [
+                {"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}
+            ],
+        },
+    }
+    ingress_spec: Manifest = {
+        "rules": [
+            {
+                "host": environment_host(command.owner, command.name, platform.domain),
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {
+                                "service": {"name": name, "port": {"number": SERVICE_PORT}}
+                            },
+                        }
+                    ]
+                },
+            }
+        ]
+    }
+    if platform.ingress_class:
+        ingress_spec["ingressClassName"] = platform.ingress_class
+    ingress: Manifest = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": _metadata(name, namespace, labels),
+        "spec": ingress_spec,
+    }
+    network_policy: Manifest = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _metadata(name, namespace, labels),
+        "spec": {
+            "podSelector": {"matchLabels": dict(selector)},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                # The owner's other environments may talk to this one ...
+                {
+                    "from": [
+                        {
+                            "podSelector": {
+                                "matchLabels": {
+                                    LABEL_OWNER: command.owner,
+                                    LABEL_KIND: WorkloadKind.ENVIRONMENT.value,
+                                }
+                            }
+                        }
+                    ]
+                },
+                # ... and the ingress controller serves its URL; nobody else gets in.
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {
+                                    "kubernetes.io/metadata.name": (
+                                        platform.ingress_controller_namespace
+                                    )
+                                }
+                            }
+                        }
+                    ]
+                },
+            ],
+        },
+    }
+    return EnvironmentObjects(volume_claim, deployment, service, ingress, network_policy)
+
+
+def environment_url(owner: str, name: str, domain: str) -> str:
+    return f"https://{environment_host(owner, name, domain)}/"

@@ -1,0 +1,219 @@
+"""The environment's Kubernetes objects, built by pure functions and compared as dicts."""
+
+from datetime import UTC, datetime
+
+from akros_k8s_worker.objects import EnvironmentPlatform, Manifest, environment_objects
+from akros_msgs import Actor, CreateEnvironment, Role, Source
+from akros_policy import CatalogImage
+
+PLATFORM = EnvironmentPlatform(
+    namespace="akros-envs",
+    domain="research.example",
+    ingress_class="nginx",
+    ingress_controller_namespace="kube-system",
+    storage_class="local-path",
+    work_mount_path="/home/researcher/work",
+    run_as_user=1000,
+    run_as_group=100,
+    priority_class=None,
+)
+IMAGE = CatalogImage(image="registry.local/pytorch:1", port=8888)
+LABELS = {
+    "akros.io/owner": "alice",
+    "akros.io/kind": "environment",
+    "akros.io/env": "exp",
+    "app.kubernetes.io/managed-by": "akros",
+}
+SELECTOR = {"akros.io/owner": "alice", "akros.io/env": "exp"}
+
+
+def _command(**overrides: object) -> CreateEnvironment:
+    fields: dict[str, object] = {
+        "request_id": "req-1",
+        "actor": Actor(user_id="alice", source=Source.HTTP, role=Role.RESEARCHER),
+        "owner": "alice",
+        "name": "exp",
+        "image": "pytorch",
+        "cpu": "4",
+        "memory": "16Gi",
+        "volume_size": "50Gi",
+    }
+    fields.update(overrides)
+    return CreateEnvironment.model_validate(fields)
+
+
+def test_a_cpu_environment_is_one_deployment_with_a_retained_claim_service_ingress_and_policy() -> (
+    None
+):
+    objects = environment_objects(_command(), IMAGE, PLATFORM)
+
+    assert objects.volume_claim == {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "alice-exp", "namespace": "akros-envs", "labels": LABELS},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "50Gi"}},
+            "storageClassName": "local-path",
+        },
+    }
+    assert objects.deployment == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "alice-exp",
+            "namespace": "akros-envs",
+            "labels": LABELS,
+            "annotations": {"akros.io/request-id": "req-1", "akros.io/image": "pytorch"},
+        },
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": "Recreate"},
+            "selector": {"matchLabels": SELECTOR},
+            "template": {
+                "metadata": {
+                    "labels": LABELS,
+                    "annotations": {"akros.io/request-id": "req-1", "akros.io/image": "pytorch"},
+                },
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "workspace",
+                            "image": "registry.local/pytorch:1",
+                            "ports": [{"name": "http", "containerPort": 8888, "protocol": "TCP"}],
+                            "resources": {
+                                "requests": {"cpu": "4", "memory": "16Gi"},
+                                "limits": {"memory": "16Gi"},
+                            },
+                            "volumeMounts": [
+                                {"name": "work", "mountPath": "/home/researcher/work"}
+                            ],
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "privileged": False,
+                                "readOnlyRootFilesystem": False,
+                                "runAsNonRoot": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "env": [
+                                {"name": "AKROS_OWNER", "value": "alice"},
+                                {"name": "AKROS_ENVIRONMENT", "value": "exp"},
+                                {"name": "AKROS_WORK_DIR", "value": "/home/researcher/work"},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {"name": "work", "persistentVolumeClaim": {"claimName": "alice-exp"}}
+                    ],
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 1000,
+                        "runAsGroup": 100,
+                        "fsGroup": 100,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "hostNetwork": False,
+                    "hostPID": False,
+                    "hostIPC": False,
+                },
+            },
+        },
+    }
+    assert objects.service == {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "alice-exp", "namespace": "akros-envs", "labels": LABELS},
+        "spec": {
+            "type": "ClusterIP",
+            "selector": SELECTOR,
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+    assert objects.ingress["spec"] == {
+        "ingressClassName": "nginx",
+        "rules": [
+            {
+                "host": "exp-alice.research.example",
+                "http": {
+                    "paths": [
+                        {
+                            "path": "/",
+                            "pathType": "Prefix",
+                            "backend": {"service": {"name": "alice-exp", "port": {"number": 80}}},
+                        }
+                    ]
+                },
+            }
+        ],
+    }
+    assert objects.network_policy["spec"] == {
+        "podSelector": {"matchLabels": SELECTOR},
+        "policyTypes": ["Ingress"],
+        "ingress": [
+            {
+                "from": [
+                    {
+                        "podSelector": {
+                            "matchLabels": {
+                                "akros.io/owner": "alice",
+                                "akros.io/kind": "environment",
+                            }
+                        }
+                    }
+                ]
+            },
+            {
+                "from": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                        }
+                    }
+                ]
+            },
+        ],
+    }
+
+
+def _pod_spec(command: CreateEnvironment) -> Manifest:
+    return _pod_spec_of(environment_objects(command, IMAGE, PLATFORM).deployment)
+
+
+def test_dedicated_cores_get_guaranteed_qos_with_whole_cpus() -> None:
+    [container] = _pod_spec(_command(cpu="8", dedicated_cores=True))["containers"]
+    assert container["resources"] == {
+        "requests": {"cpu": "8", "memory": "16Gi"},
+        "limits": {"cpu": "8", "memory": "16Gi"},
+    }
+
+
+def test_gpus_are_requested_and_limited_tolerated_and_pinned_to_the_model() -> None:
+    spec = _pod_spec(_command(gpus=2, gpu_model="A100-SXM4-80GB"))
+    [container] = spec["containers"]
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == "2"
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert spec["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+    ]
+    assert spec["nodeSelector"] == {"nvidia.com/gpu.product": "A100-SXM4-80GB"}
+
+
+def test_expiry_and_priority_class_are_carried_when_set() -> None:
+    platform = EnvironmentPlatform(**{**PLATFORM.__dict__, "priority_class": "akros-research"})
+    expiry = datetime(2026, 12, 24, 18, 0, tzinfo=UTC)
+    objects = environment_objects(_command(expires_at=expiry), IMAGE, platform)
+    metadata = objects.deployment["metadata"]
+    assert metadata["annotations"]["akros.io/expires-at"] == "2026-12-24T18:00:00+00:00"
+    assert _pod_spec_of(objects.deployment)["priorityClassName"] == "akros-research"
+
+
+def _pod_spec_of(deployment: Manifest) -> Manifest:
+    spec: Manifest = deployment["spec"]["template"]["spec"]
+    return spec
+
+
+def test_the_claim_outlives_the_environment_because_nothing_owns_it() -> None:
+    claim = environment_objects(_command(), IMAGE, PLATFORM).volume_claim
+    assert "ownerReferences" not in claim["metadata"]
