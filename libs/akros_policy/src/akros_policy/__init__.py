@@ -1,5 +1,6 @@
 """Platform rules shared by the services: catalog, quotas, naming. Pure, no I/O."""
 
+from akros_policy.access import may_act_on
 from akros_policy.catalog import DEFAULT_CATALOG, Catalog, CatalogImage, ResourceProfile
 from akros_policy.quota import (
     DEFAULT_QUOTA,
@@ -21,4 +22,5 @@ __all__ = [
     "QuotaPolicy",
     "ResourceProfile",
     "check_quota",
+    "may_act_on",
 ]

@@ -1,0 +1,409 @@
+"""Applying environment commands: create, delete, delete a kept volume, and settle starts."""
+
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from akros_bus import Bus, get_logger
+from akros_k8s_worker.decisions import (
+    Failed,
+    Running,
+    Waiting,
+    cluster_holding,
+    never_fits,
+    pod_outcome,
+)
+from akros_k8s_worker.kube import AlreadyExistsError, Cluster, ForbiddenError, InvalidError
+from akros_k8s_worker.objects import (
+    EnvironmentObjects,
+    EnvironmentPlatform,
+    Manifest,
+    environment_objects,
+    environment_url,
+)
+from akros_k8s_worker.starts import StartBook, StartRecord
+from akros_msgs import (
+    SYSTEM_ACTOR,
+    CommandFailed,
+    CreateEnvironment,
+    DeleteEnvironment,
+    DeleteVolume,
+    EnvironmentDeleted,
+    EnvironmentReady,
+    FailureCode,
+    Message,
+    VolumeDeleted,
+)
+from akros_policy import Catalog, QuotaPolicy, check_quota, may_act_on
+from akros_policy.naming import (
+    ANNOTATION_REQUEST_ID,
+    LABEL_ENV,
+    LABEL_OWNER,
+    environment_object_name,
+    owner_selector,
+)
+from akros_readmodel import (
+    EnvironmentStatus,
+    EnvironmentView,
+    ReadModel,
+    RequestState,
+    VolumeView,
+    utc_now,
+)
+
+_log = get_logger("akros.environments")
+_WORKLOAD_KINDS = ("NetworkPolicy", "Ingress", "Service", "Deployment")
+
+
+class CommandRefusedError(Exception):
+    """A command that cannot be applied, for a reason the person who asked must hear."""
+
+    def __init__(self, code: FailureCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class EnvironmentService:
+    cluster: Cluster
+    bus: Bus
+    read_model: ReadModel
+    starts: StartBook
+    catalog: Catalog
+    quotas: QuotaPolicy
+    platform: EnvironmentPlatform
+    start_timeout_s: float
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def handle(self, command: Message) -> None:
+        """Apply one command; refusals become CommandFailed, transient errors propagate so the
+        bus redelivers the command."""
+        try:
+            if isinstance(command, CreateEnvironment):
+                await self.create(command)
+            elif isinstance(command, DeleteEnvironment):
+                await self.delete(command)
+            elif isinstance(command, DeleteVolume):
+                await self.delete_volume(command)
+        except CommandRefusedError as refusal:
+            await self._failed(command, refusal.code, refusal.reason)
+        except (InvalidError, ForbiddenError) as error:
+            code = (
+                FailureCode.FORBIDDEN if isinstance(error, ForbiddenError) else FailureCode.INVALID
+            )
+            await self._failed(command, code, f"The cluster refused it: {error.message}")
+
+    async def create(self, command: CreateEnvironment) -> None:
+        self._check_actor(command, command.owner)
+        image = self.catalog.images.get(command.image)
+        if image is None:
+            choices = ", ".join(sorted(self.catalog.images))
+            raise CommandRefusedError(
+                FailureCode.INVALID,
+                f"There is no image '{command.image}'; choose one of {choices}.",
+            )
+        nodes, _ = await self.cluster.list("Node")
+        if reason := never_fits(command.resources, command.gpu_model, nodes):
+            raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
+
+        objects = environment_objects(command, image, self.platform)
+        async with self.read_model.owner_lock(command.owner):
+            deployments, _ = await self.cluster.list(
+                "Deployment", self.platform.namespace, owner_selector(command.owner)
+            )
+            self._check_not_taken(command, deployments)
+            decision = check_quota(
+                cluster_holding(deployments, excluding=command.name),
+                command.resources,
+                self.quotas.for_user(command.owner),
+            )
+            if not decision.allowed:
+                raise CommandRefusedError(FailureCode.QUOTA_EXCEEDED, decision.reason)
+            await self.starts.expect(
+                StartRecord(
+                    owner=command.owner,
+                    name=command.name,
+                    request_id=command.request_id,
+                    actor=command.actor,
+                    deadline=time.time() + self.start_timeout_s,
+                )
+            )
+            await self._apply(objects)
+        await self._record_pending(command)
+        _log.info("environment applied", owner=command.owner, name=command.name)
+
+    def _check_actor(self, command: Message, owner: str) -> None:
+        if not may_act_on(command.actor, owner):
+            raise CommandRefusedError(
+                FailureCode.FORBIDDEN, f"{command.actor.user_id} may not act on {owner}'s things."
+            )
+
+    def _check_not_taken(self, command: CreateEnvironment, deployments: list[Manifest]) -> None:
+        for deployment in deployments:
+            metadata = deployment.get("metadata") or {}
+            if (metadata.get("labels") or {}).get(LABEL_ENV) != command.name:
+                continue
+            if (metadata.get("annotations") or {}).get(ANNOTATION_REQUEST_ID) != command.request_id:
+                raise CommandRefusedError(
+                    FailureCode.CONFLICT,
+                    f"You already have an environment named '{command.name}'.",
+                )
+
+    async def _apply(self, objects: EnvironmentObjects) -> None:
+        """Create each object, or bring an existing one to the desired state. The claim is
+        only created: an existing one is a kept volume being reattached."""
+        with contextlib.suppress(AlreadyExistsError):
+            await self.cluster.create(objects.volume_claim)
+        for manifest in (
+            objects.deployment,
+            objects.service,
+            objects.ingress,
+            objects.network_policy,
+        ):
+            try:
+                await self.cluster.create(manifest)
+            except AlreadyExistsError:
+                await self.cluster.patch(manifest)
+
+    async def _record_pending(self, command: CreateEnvironment) -> None:
+        existing = await self.read_model.environment(command.owner, command.name)
+        await self.read_model.put_environment(
+            EnvironmentView(
+                owner=command.owner,
+                name=command.name,
+                status=EnvironmentStatus.PENDING,
+                image=command.image,
+                resources=command.resources,
+                dedicated_cores=command.dedicated_cores,
+                gpu_model=command.gpu_model,
+                volume_size=command.volume_size,
+                request_id=command.request_id,
+                created_at=existing.created_at if existing else utc_now(),
+                expires_at=command.expires_at,
+            )
+        )
+        await self.read_model.remove_volume(command.owner, command.name)
+
+    async def delete(self, command: DeleteEnvironment) -> None:
+        self._check_actor(command, command.owner)
+        await self.starts.claim(command.owner, command.name)
+        name = environment_object_name(command.owner, command.name)
+        namespace = self.platform.namespace
+        for kind in _WORKLOAD_KINDS:
+            await self.cluster.delete(kind, name, namespace)
+        claim = await self.cluster.find("PersistentVolumeClaim", name, namespace)
+        if claim is not None and command.purge_volume:
+            await self.cluster.delete("PersistentVolumeClaim", name, namespace)
+        volume_kept = claim is not None and not command.purge_volume
+        if volume_kept and claim is not None:
+            await self._record_kept_volume(command.owner, command.name, claim)
+        elif claim is None or command.purge_volume:
+            await self.read_model.remove_volume(command.owner, command.name)
+        await self.read_model.remove_environment(command.owner, command.name)
+        await self._applied(
+            command,
+            EnvironmentDeleted(
+                request_id=command.request_id,
+                actor=command.actor,
+                owner=command.owner,
+                name=command.name,
+                volume_kept=volume_kept,
+            ),
+        )
+
+    async def _record_kept_volume(self, owner: str, name: str, claim: Manifest) -> None:
+        requests = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
+        await self.read_model.put_volume(
+            VolumeView(owner=owner, name=name, size=str(requests.get("storage", "")), in_use=False)
+        )
+
+    async def delete_volume(self, command: DeleteVolume) -> None:
+        self._check_actor(command, command.owner)
+        name = environment_object_name(command.owner, command.name)
+        namespace = self.platform.namespace
+        if await self.cluster.find("Deployment", name, namespace) is not None:
+            raise CommandRefusedError(
+                FailureCode.CONFLICT,
+                f"The volume '{command.name}' is in use by your environment of that name; "
+                "delete the environment first.",
+            )
+        deleted = await self.cluster.delete("PersistentVolumeClaim", name, namespace)
+        known = await self.read_model.volume(command.owner, command.name)
+        if not deleted and known is None:
+            raise CommandRefusedError(
+                FailureCode.NOT_FOUND, f"There is no volume '{command.name}'."
+            )
+        await self.read_model.remove_volume(command.owner, command.name)
+        await self._applied(
+            command,
+            VolumeDeleted(
+                request_id=command.request_id,
+                actor=command.actor,
+                owner=command.owner,
+                name=command.name,
+            ),
+        )
+
+    # -- starts ------------------------------------------------------------------------------
+
+    async def on_pod(self, pod: dict[str, Any]) -> None:
+        """Settle the start of the environment this pod belongs to, if one is expected."""
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        owner, name = labels.get(LABEL_OWNER), labels.get(LABEL_ENV)
+        if not owner or not name:
+            return
+        record = await self.starts.get(owner, name)
+        if record is None:
+            return
+        outcome = pod_outcome(pod)
+        if isinstance(outcome, Waiting):
+            await self.starts.note(record, outcome.reason)
+        elif await self.starts.claim(owner, name):
+            if isinstance(outcome, Running):
+                await self._ready(record, outcome.node)
+            elif isinstance(outcome, Failed):
+                await self._start_failed(record, outcome.code, outcome.reason)
+
+    async def expire_overdue_starts(self) -> None:
+        for record in await self.starts.overdue():
+            if await self.starts.claim(record.owner, record.name):
+                waiting_for_room = record.last_reason.startswith("waiting for room")
+                code = FailureCode.UNSCHEDULABLE if waiting_for_room else FailureCode.TIMEOUT
+                await self._start_failed(
+                    record,
+                    code,
+                    f"It did not start within {self.start_timeout_s:.0f}s: {record.last_reason}.",
+                )
+
+    async def _ready(self, record: StartRecord, node: str) -> None:
+        view = await self.read_model.environment(record.owner, record.name)
+        if view is None:
+            return  # deleted meanwhile
+        url = environment_url(record.owner, record.name, self.platform.domain)
+        await self.read_model.put_environment(
+            view.model_copy(
+                update={
+                    "status": EnvironmentStatus.READY,
+                    "url": url,
+                    "node": node,
+                    "reason": None,
+                    "updated_at": utc_now(),
+                }
+            )
+        )
+        await self._settle_request(record.request_id, RequestState.APPLIED)
+        await self.bus.publish(
+            EnvironmentReady(
+                request_id=record.request_id,
+                actor=record.actor,
+                owner=record.owner,
+                name=record.name,
+                url=url,
+                node=node,
+                resources=view.resources,
+            )
+        )
+        _log.info("environment ready", owner=record.owner, name=record.name, node=node)
+
+    async def _start_failed(self, record: StartRecord, code: FailureCode, reason: str) -> None:
+        """The workload is removed (it would hold resources or pull forever); the volume and a
+        failed view stay, so the person sees why and can delete or retry."""
+        name = environment_object_name(record.owner, record.name)
+        for kind in _WORKLOAD_KINDS:
+            await self.cluster.delete(kind, name, self.platform.namespace)
+        view = await self.read_model.environment(record.owner, record.name)
+        if view is not None:
+            await self.read_model.put_environment(
+                view.model_copy(
+                    update={
+                        "status": EnvironmentStatus.FAILED,
+                        "reason": reason,
+                        "updated_at": utc_now(),
+                    }
+                )
+            )
+        await self._publish_failure(
+            record.request_id,
+            record.actor,
+            "create_environment",
+            code,
+            reason,
+            owner=record.owner,
+            name=record.name,
+        )
+
+    # -- outcomes ----------------------------------------------------------------------------
+
+    async def _applied(self, command: Message, event: Message) -> None:
+        await self._settle_request(command.request_id, RequestState.APPLIED)
+        await self.bus.publish(event)
+
+    async def _failed(self, command: Message, code: FailureCode, reason: str) -> None:
+        owner = getattr(command, "owner", None)
+        name = getattr(command, "name", None)
+        if isinstance(command, CreateEnvironment) and code is not FailureCode.CONFLICT:
+            view = await self.read_model.environment(command.owner, command.name)
+            if view is not None and view.request_id == command.request_id:
+                await self.read_model.put_environment(
+                    view.model_copy(
+                        update={
+                            "status": EnvironmentStatus.FAILED,
+                            "reason": reason,
+                            "updated_at": utc_now(),
+                        }
+                    )
+                )
+        await self._publish_failure(
+            command.request_id,
+            command.actor,
+            str(getattr(command, "type", type(command).__name__)),
+            code,
+            reason,
+            owner=owner,
+            name=name,
+        )
+        _log.info("command refused", code=code.value, reason=reason)
+
+    async def _publish_failure(
+        self,
+        request_id: str,
+        actor: Any,
+        command_type: str,
+        code: FailureCode,
+        reason: str,
+        *,
+        owner: str | None,
+        name: str | None,
+    ) -> None:
+        await self._settle_request(request_id, RequestState.FAILED, code=code, reason=reason)
+        await self.bus.publish(
+            CommandFailed(
+                request_id=request_id,
+                actor=actor or SYSTEM_ACTOR,
+                command_type=command_type,
+                code=code,
+                reason=reason,
+                owner=owner,
+                name=name,
+            )
+        )
+
+    async def _settle_request(
+        self,
+        request_id: str,
+        state: RequestState,
+        *,
+        code: FailureCode | None = None,
+        reason: str | None = None,
+    ) -> None:
+        view = await self.read_model.request(request_id)
+        if view is None:
+            return  # not a request the gateway recorded (e.g. published by another tool)
+        await self.read_model.put_request(
+            view.model_copy(
+                update={"state": state, "code": code, "reason": reason, "updated_at": utc_now()}
+            )
+        )

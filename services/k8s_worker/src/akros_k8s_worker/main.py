@@ -1,0 +1,95 @@
+"""The worker process: consume commands, watch environment pods, expire stuck starts."""
+
+import asyncio
+
+from akros_bus import Bus, configure_logging, get_logger
+from akros_bus.runner import serve
+from akros_k8s_worker.environments import EnvironmentService
+from akros_k8s_worker.kube import Cluster, ForbiddenError
+from akros_k8s_worker.settings import WorkerSettings
+from akros_k8s_worker.starts import StartBook
+from akros_msgs import Groups, Message
+from akros_msgs.streams import ENVIRONMENT_COMMANDS
+from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
+from akros_policy.naming import LABEL_KIND, WorkloadKind
+from akros_readmodel import ReadModel
+
+_log = get_logger("akros.worker")
+SWEEP_INTERVAL_S = 1.0
+
+
+class Worker:
+    def __init__(self, settings: WorkerSettings) -> None:
+        self.settings = settings
+        self.bus = Bus(settings)
+        self._environments: EnvironmentService | None = None
+        self.bus.consume(ENVIRONMENT_COMMANDS, Groups.K8S_WORKER)(self._on_environment_command)
+
+    @property
+    def environments(self) -> EnvironmentService:
+        if self._environments is None:
+            raise RuntimeError("the worker has not started")
+        return self._environments
+
+    async def _on_environment_command(self, command: Message) -> None:
+        await self.environments.handle(command)
+
+    async def _watch_environment_pods(self) -> None:
+        selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
+        namespace = self.settings.environments_namespace
+        async for event, pod in self.environments.cluster.watch("Pod", namespace, selector):
+            if event == "DELETED":
+                continue
+            try:
+                await self.environments.on_pod(pod)
+            except Exception:
+                _log.exception("could not settle a pod event")
+
+    async def _expire_overdue_starts(self) -> None:
+        while True:
+            try:
+                await self.environments.expire_overdue_starts()
+            except Exception:
+                _log.exception("could not expire overdue starts")
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+
+    async def run(self) -> None:
+        settings = self.settings
+        cluster = await Cluster.connect(settings.kubeconfig)
+        try:
+            try:
+                await cluster.ensure_namespace(settings.environments_namespace)
+            except ForbiddenError:
+                _log.warning(
+                    "may not create namespaces; expecting it to exist",
+                    namespace=settings.environments_namespace,
+                )
+            await self.bus.connect()
+            catalog = Catalog.from_file(settings.catalog_file) if settings.catalog_file else None
+            quotas = QuotaPolicy.from_file(settings.quota_file) if settings.quota_file else None
+            self._environments = EnvironmentService(
+                cluster=cluster,
+                bus=self.bus,
+                read_model=ReadModel(self.bus.redis),
+                starts=StartBook(self.bus.redis),
+                catalog=catalog or DEFAULT_CATALOG,
+                quotas=quotas or QuotaPolicy(),
+                platform=settings.platform(),
+                start_timeout_s=settings.start_timeout_s,
+            )
+            await serve(
+                self.bus,
+                background=[self._watch_environment_pods, self._expire_overdue_starts],
+            )
+        finally:
+            await cluster.close()
+
+
+def main() -> None:
+    settings = WorkerSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    asyncio.run(Worker(settings).run())
+
+
+if __name__ == "__main__":
+    main()

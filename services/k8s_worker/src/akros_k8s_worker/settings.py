@@ -1,0 +1,42 @@
+"""The worker's settings: AKROS_* environment variables, checked at start."""
+
+from pathlib import Path
+
+from pydantic import Field
+
+from akros_bus import BusSettings
+from akros_k8s_worker.objects import EnvironmentPlatform
+
+
+class WorkerSettings(BusSettings):
+    service_name: str = "k8s-worker"
+    kubeconfig: Path | None = Field(
+        default=None, description="Kubeconfig file; unset: in-cluster config, then ~/.kube/config"
+    )
+    environments_namespace: str = "akros-envs"
+    domain: str = Field(default="research.akros.local", description="Environments' URLs' domain")
+    ingress_class: str | None = "nginx"
+    ingress_controller_namespace: str = Field(
+        default="kube-system", description="Where the ingress controller runs (RKE2: kube-system)"
+    )
+    storage_class: str | None = None
+    work_mount_path: str = "/home/researcher/work"
+    run_as_user: int = Field(default=1000, ge=1)
+    run_as_group: int = Field(default=100, ge=1)
+    environment_priority_class: str | None = None
+    start_timeout_s: float = Field(default=300, gt=0, description="Pod start deadline")
+    catalog_file: Path | None = None
+    quota_file: Path | None = None
+
+    def platform(self) -> EnvironmentPlatform:
+        return EnvironmentPlatform(
+            namespace=self.environments_namespace,
+            domain=self.domain,
+            ingress_class=self.ingress_class,
+            ingress_controller_namespace=self.ingress_controller_namespace,
+            storage_class=self.storage_class,
+            work_mount_path=self.work_mount_path,
+            run_as_user=self.run_as_user,
+            run_as_group=self.run_as_group,
+            priority_class=self.environment_priority_class,
+        )

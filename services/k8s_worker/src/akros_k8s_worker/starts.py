@@ -1,0 +1,65 @@
+"""Environments on their way up: recorded in Redis when applied, settled by the pod watcher
+(ready or failed) or by the start deadline.
+
+Every replica of the worker watches; whoever removes the record first (HDEL answers 1)
+reports the outcome, so each start is reported exactly once.
+"""
+
+import time
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+from redis.asyncio import Redis
+
+from akros_msgs import Actor
+
+_STARTING = "akros:worker:starting"
+
+
+class StartRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str
+    name: str
+    request_id: str
+    actor: Actor
+    deadline: float
+    last_reason: str = "starting"
+
+
+@dataclass(frozen=True)
+class StartBook:
+    redis: Redis
+
+    @staticmethod
+    def _field(owner: str, name: str) -> str:
+        return f"{owner}/{name}"
+
+    async def expect(self, record: StartRecord) -> None:
+        await self.redis.hset(
+            _STARTING, self._field(record.owner, record.name), record.model_dump_json()
+        )
+
+    async def get(self, owner: str, name: str) -> StartRecord | None:
+        raw = await self.redis.hget(_STARTING, self._field(owner, name))
+        return None if raw is None else StartRecord.model_validate_json(raw)
+
+    async def note(self, record: StartRecord, reason: str) -> None:
+        """Keep the latest reason it is still waiting, for the timeout's message."""
+        if reason != record.last_reason:
+            updated = record.model_copy(update={"last_reason": reason})
+            await self.redis.hset(
+                _STARTING, self._field(record.owner, record.name), updated.model_dump_json()
+            )
+
+    async def claim(self, owner: str, name: str) -> bool:
+        """Take the right to report this start; True for exactly one caller."""
+        return bool(await self.redis.hdel(_STARTING, self._field(owner, name)))
+
+    async def overdue(self, now: float | None = None) -> list[StartRecord]:
+        moment = time.time() if now is None else now
+        records = [
+            StartRecord.model_validate_json(v)
+            for v in (await self.redis.hgetall(_STARTING)).values()
+        ]
+        return [r for r in records if r.deadline <= moment]
