@@ -32,7 +32,10 @@ def kubectl_binary() -> Path:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RunningKubesim]:
     """One kubesim per test module, with the default cluster and a short pod-start delay."""
-    with run_kubesim(pod_start_seconds=0.2, pod_stop_seconds=0.2) as running:
+    fast_bookmarks = ("--bookmark-seconds", "0.5")
+    with run_kubesim(
+        pod_start_seconds=0.2, pod_stop_seconds=0.2, extra_args=fast_bookmarks
+    ) as running:
         yield running
 
 

@@ -47,6 +47,7 @@ class Api:
         # Called with (namespace, name) when a pod is deleted gracefully, so the simulated
         # kubelet can finish the termination later.
         self.on_graceful_pod_delete: Callable[[Key], None] = lambda key: None
+        self._next_service_ip = 1
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -103,6 +104,17 @@ class Api:
             name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
             raise errors.invalid(resource.kind, resource.group, name, problems)
         return warnings
+
+    def _allocate_cluster_ip(self, service: dict[str, Any]) -> None:
+        spec = service["spec"]
+        if spec.get("type") == "ExternalName" or spec.get("clusterIP"):
+            spec.setdefault("clusterIPs", [spec["clusterIP"]] if spec.get("clusterIP") else [])
+            return
+        self._next_service_ip += 1
+        number = self._next_service_ip
+        address = f"10.96.{(number >> 8) & 255}.{number & 255}"
+        spec["clusterIP"] = address
+        spec["clusterIPs"] = [address]
 
     def _admit_pod(self, pod: dict[str, Any]) -> None:
         """Resolves priorityClassName into spec.priority, as the Priority admission plugin does."""

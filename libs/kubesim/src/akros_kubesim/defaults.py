@@ -43,6 +43,7 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
         obj.setdefault("status", {}).setdefault("phase", "Pending")
         obj["status"].setdefault("qosClass", qos_class(spec))
     elif kind == "Deployment" and spec is not None:
+        obj.setdefault("status", {})
         spec.setdefault("replicas", 1)
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
@@ -54,6 +55,7 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
         template.setdefault("metadata", {})
         pod_spec_defaults(template.setdefault("spec", {}))
     elif kind == "Service" and spec is not None:
+        obj.setdefault("status", {"loadBalancer": {}})
         spec.setdefault("type", "ClusterIP")
         spec.setdefault("sessionAffinity", "None")
         spec.setdefault("ipFamilyPolicy", "SingleStack")
