@@ -1,0 +1,3 @@
+from akros_kubesim.cli import main
+
+main()

@@ -1,0 +1,103 @@
+"""`kubesim serve`: run the simulated cluster and write a kubeconfig that points at it."""
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import yaml
+
+from akros_kubesim.cluster import ClusterFileError, load_cluster
+from akros_kubesim.server import Kubesim, ServerOptions, serve
+
+
+def kubeconfig(server_url: str) -> dict[str, object]:
+    """A kubeconfig for plain HTTP on loopback: kubesim does no authentication."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "kubesim", "cluster": {"server": server_url}}],
+        "users": [{"name": "kubesim", "user": {}}],
+        "contexts": [
+            {
+                "name": "kubesim",
+                "context": {"cluster": "kubesim", "user": "kubesim", "namespace": "default"},
+            }
+        ],
+        "current-context": "kubesim",
+        "preferences": {},
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubesim", description="A Kubernetes API server simulator."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_command = commands.add_parser(
+        "serve", help="serve the Kubernetes API for a simulated cluster"
+    )
+    serve_command.add_argument(
+        "--cluster", type=Path, help="cluster file (default: the one shipped with kubesim)"
+    )
+    serve_command.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
+    serve_command.add_argument(
+        "--port", type=int, default=6443, help="port to bind; 0 picks a free one"
+    )
+    serve_command.add_argument(
+        "--kubeconfig-out", type=Path, help="write a kubeconfig for this server here"
+    )
+    serve_command.add_argument(
+        "--pod-start-seconds",
+        type=float,
+        help="delay from binding to Running (overrides the cluster file)",
+    )
+    serve_command.add_argument(
+        "--pod-stop-seconds", type=float, default=0.5, help="longest graceful pod termination"
+    )
+    serve_command.add_argument(
+        "--failing-image-pattern", help="regular expression of images whose pull fails"
+    )
+    serve_command.add_argument(
+        "--bookmark-seconds", type=float, default=5.0, help="interval of watch bookmarks"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = _parser().parse_args(argv)
+    try:
+        config = load_cluster(arguments.cluster)
+    except (OSError, ClusterFileError, yaml.YAMLError) as error:
+        sys.exit(f"kubesim: cannot use the cluster file: {error}")
+    if arguments.pod_start_seconds is not None:
+        config = replace(config, pod_start_seconds=arguments.pod_start_seconds)
+    if arguments.failing_image_pattern is not None:
+        config = replace(config, failing_image_pattern=arguments.failing_image_pattern)
+    options = ServerOptions(
+        bookmark_seconds=arguments.bookmark_seconds, pod_stop_seconds=arguments.pod_stop_seconds
+    )
+    asyncio.run(_serve(Kubesim(config, options), arguments))
+
+
+async def _serve(sim: Kubesim, arguments: argparse.Namespace) -> None:
+    def announce(port: int) -> None:
+        url = f"http://{arguments.host}:{port}"
+        if arguments.kubeconfig_out is not None:
+            arguments.kubeconfig_out.parent.mkdir(parents=True, exist_ok=True)
+            temporary = arguments.kubeconfig_out.with_suffix(".tmp")
+            temporary.write_text(yaml.safe_dump(kubeconfig(url), sort_keys=False))
+            temporary.replace(arguments.kubeconfig_out)  # readers never see half a file
+        print(f"kubesim serving {url}", flush=True)
+
+    task = asyncio.create_task(serve(sim, arguments.host, arguments.port, announce))
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signal_number, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

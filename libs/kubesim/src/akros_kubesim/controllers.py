@@ -1,0 +1,631 @@
+"""The simulated control plane: scheduler, kubelet, deployment and PVC controllers, garbage
+collector and namespace cleanup. One asyncio task reacts to store changes.
+
+Decisions come from the pure functions in scheduler.py; this module keeps the indexes that make
+them cheap (requests per node, dependents per owner) and writes the outcomes to the store.
+"""
+
+import asyncio
+import contextlib
+import copy
+import hashlib
+import heapq
+import re
+import secrets
+import time
+from collections import Counter
+from typing import Any
+
+import orjson
+
+from akros_kubesim import scheduler
+from akros_kubesim.api import Api, bind_pod, random_suffix, set_condition
+from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
+from akros_kubesim.errors import ApiError
+from akros_kubesim.resources import BY_KIND, DEPLOYMENT, NAMESPACE, NODE, POD, PVC, RESOURCE_TYPES
+from akros_kubesim.store import Change, Key, Store, now_rfc3339, object_key
+from akros_kubesim.usage import GpuAssignment, gpus_requested
+
+POD_TEMPLATE_HASH = "pod-template-hash"
+_RESOURCES_BY_KEY = {r.key: r for r in RESOURCE_TYPES}
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    """A stable short hash of a pod template, as the deployment controller labels its pods."""
+    digest = hashlib.sha256(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    alphabet = "bcdfghjklmnpqrstvwxz2456789"
+    number = int(digest[:16], 16)
+    text = ""
+    for _ in range(10):
+        number, index = divmod(number, len(alphabet))
+        text += alphabet[index]
+    return text
+
+
+def _owner_uids(obj: dict[str, Any]) -> list[str]:
+    return [r["uid"] for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid")]
+
+
+def _controller_of_kind(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    for reference in obj["metadata"].get("ownerReferences") or []:
+        if reference.get("kind") == kind and reference.get("controller"):
+            return dict(reference)
+    return None
+
+
+def _is_ready(pod: dict[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    return status.get("phase") == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+
+
+class Simulation:
+    def __init__(self, api: Api, config: ClusterConfig, pod_stop_seconds: float = 0.5) -> None:
+        self.api = api
+        self.store: Store = api.store
+        self.pod_start_seconds = config.pod_start_seconds
+        self.pod_stop_seconds = pod_stop_seconds
+        self.failing_images = re.compile(config.failing_image_pattern)
+        self.gpu_assignments: dict[str, GpuAssignment] = {}
+        self._wake = asyncio.Event()
+        self._pending: set[Key] = set()
+        self._new_pending: set[Key] = set()
+        self._room_appeared = True
+        self._starts: list[tuple[float, Key, str]] = []
+        self._stops: list[tuple[float, Key, str]] = []
+        self._dirty_deployments: set[Key] = set()
+        self._dirty_claims: set[Key] = set()
+        self._terminating_namespaces: set[str] = set()
+        self._deleted_uids: list[str] = []
+        self._dependents: dict[str, set[tuple[str, Key]]] = {}
+        self._used: dict[str, Counter[str]] = {}
+        self._pods_on_node: dict[str, dict[Key, dict[str, Any]]] = {}
+        self._allocatable: dict[str, tuple[str, scheduler.Resources]] = {}
+        self._unschedulable_messages: dict[Key, str] = {}
+        self._next_ip = 1
+        self.store.add_listener(self.observe)
+        api.on_graceful_pod_delete = self._schedule_stop
+
+    # --- indexes, kept up to date by every committed change ------------------------------
+
+    def observe(self, change: Change) -> None:
+        obj, previous = change.obj, change.previous
+        key = object_key(obj)
+        deleted = change.type == "DELETED"
+        for uid in _owner_uids(previous) if previous else []:
+            self._dependents.get(uid, set()).discard((change.resource_key, key))
+        if not deleted:
+            for uid in _owner_uids(obj):
+                self._dependents.setdefault(uid, set()).add((change.resource_key, key))
+        else:
+            self._deleted_uids.append(obj["metadata"]["uid"])
+        if change.resource_key == POD.key:
+            self._observe_pod(key, obj, previous, deleted)
+        elif change.resource_key == DEPLOYMENT.key and not deleted:
+            self._dirty_deployments.add(key)
+        elif change.resource_key == PVC.key and not deleted:
+            self._dirty_claims.add(key)
+        elif change.resource_key == NODE.key:
+            self._room_appeared = True
+        elif (
+            change.resource_key == NAMESPACE.key
+            and not deleted
+            and obj["metadata"].get("deletionTimestamp")
+        ):
+            self._terminating_namespaces.add(obj["metadata"]["name"])
+        self._wake.set()
+
+    def _observe_pod(
+        self, key: Key, pod: dict[str, Any], previous: dict[str, Any] | None, deleted: bool
+    ) -> None:
+        if previous is not None and scheduler.occupies_node(previous):
+            node = previous["spec"]["nodeName"]
+            self._used[node].subtract(scheduler.pod_requests(previous))
+            self._pods_on_node[node].pop(key, None)
+            self._room_appeared = True
+        if not deleted and scheduler.occupies_node(pod):
+            node = pod["spec"]["nodeName"]
+            self._used.setdefault(node, Counter()).update(scheduler.pod_requests(pod))
+            self._pods_on_node.setdefault(node, {})[key] = pod
+            if previous is None or not previous["spec"].get("nodeName"):
+                due = time.monotonic() + self.pod_start_seconds
+                heapq.heappush(self._starts, (due, key, pod["metadata"]["uid"]))
+        waiting = (
+            not deleted
+            and not pod["spec"].get("nodeName")
+            and not pod["metadata"].get("deletionTimestamp")
+        )
+        if waiting:
+            if key not in self._pending:
+                self._new_pending.add(key)
+            self._pending.add(key)
+        else:
+            self._pending.discard(key)
+            self._new_pending.discard(key)
+            self._unschedulable_messages.pop(key, None)
+        if deleted:
+            self.gpu_assignments.pop(pod["metadata"]["uid"], None)
+        owner = _controller_of_kind(pod, "Deployment")
+        if owner is not None:
+            self._dirty_deployments.add((key[0], owner["name"]))
+
+    def _schedule_stop(self, key: Key) -> None:
+        pod = self.store.get(POD.key, *key)
+        if pod is not None:
+            grace = float(pod["metadata"].get("deletionGracePeriodSeconds", 0))
+            due = time.monotonic() + min(grace, self.pod_stop_seconds)
+            heapq.heappush(self._stops, (due, key, pod["metadata"]["uid"]))
+            self._wake.set()
+
+    # --- the loop -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            timeout = None
+            due = [q[0][0] for q in (self._starts, self._stops) if q]
+            if due:
+                timeout = max(min(due) - time.monotonic(), 0.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            # Let a burst of writes land before reacting to all of them at once.
+            await asyncio.sleep(0.005)
+            self.reconcile()
+
+    def reconcile(self) -> None:
+        self._clean_terminating_namespaces()
+        self._collect_garbage()
+        for key in sorted(self._dirty_deployments):
+            self._dirty_deployments.discard(key)
+            self._reconcile_deployment(key)
+        self._bind_claims()
+        self._schedule_pending()
+        self._start_due_pods()
+        self._finish_due_terminations()
+        # Pod changes above may have touched deployments again: refresh their status now.
+        for key in sorted(self._dirty_deployments):
+            self._dirty_deployments.discard(key)
+            self._reconcile_deployment(key)
+
+    # --- namespaces and garbage collection ----------------------------------------------
+
+    def _clean_terminating_namespaces(self) -> None:
+        for namespace in sorted(self._terminating_namespaces):
+            self._terminating_namespaces.discard(namespace)
+            for resource in RESOURCE_TYPES:
+                if not resource.namespaced or resource.computed:
+                    continue
+                for obj in list(self.store.all(resource.key)):
+                    if obj["metadata"].get("namespace") == namespace:
+                        self.store.remove(resource.key, object_key(obj))
+            if self.store.get(NAMESPACE.key, "", namespace) is not None:
+                self.store.remove(NAMESPACE.key, ("", namespace))
+
+    def _owner_alive(self, dependent: dict[str, Any], reference: dict[str, Any]) -> bool:
+        resource = BY_KIND.get((reference.get("apiVersion", ""), reference.get("kind", "")))
+        if resource is None:
+            return False
+        namespace = dependent["metadata"].get("namespace", "") if resource.namespaced else ""
+        owner = self.store.get(resource.key, namespace, reference.get("name", ""))
+        return owner is not None and owner["metadata"]["uid"] == reference.get("uid")
+
+    def _collect_garbage(self) -> None:
+        while self._deleted_uids:
+            uid = self._deleted_uids.pop()
+            for resource_key, key in sorted(self._dependents.pop(uid, set())):
+                dependent = self.store.get(resource_key, *key)
+                if dependent is None or dependent["metadata"].get("deletionTimestamp"):
+                    continue
+                references = dependent["metadata"].get("ownerReferences") or []
+                if any(self._owner_alive(dependent, r) for r in references if r.get("uid") != uid):
+                    continue
+                try:
+                    self.api.delete(
+                        _RESOURCES_BY_KEY[resource_key],
+                        key[0],
+                        key[1],
+                        {"propagationPolicy": "Background"},
+                    )
+                except ApiError:
+                    continue
+
+    # --- deployments --------------------------------------------------------------------
+
+    def _reconcile_deployment(self, key: Key) -> None:
+        deployment = self.store.get(DEPLOYMENT.key, *key)
+        if deployment is None or deployment["metadata"].get("deletionTimestamp"):
+            return
+        uid = deployment["metadata"]["uid"]
+        template = deployment["spec"]["template"]
+        current_hash = template_hash(template)
+        owned = [
+            pod
+            for resource_key, pod_key in sorted(self._dependents.get(uid, set()))
+            if resource_key == POD.key and (pod := self.store.get(POD.key, *pod_key)) is not None
+        ]
+        active = [p for p in owned if not p["metadata"].get("deletionTimestamp")]
+        current = [
+            p
+            for p in active
+            if p["metadata"].get("labels", {}).get(POD_TEMPLATE_HASH) == current_hash
+        ]
+        outdated = [p for p in active if p not in current]
+        desired = int(deployment["spec"].get("replicas", 1))
+        for pod in outdated:
+            self._delete_pod(pod)
+        if len(current) > desired:
+            # Remove the least useful first: unscheduled, then not ready, then the youngest.
+            ranked = sorted(
+                current,
+                key=lambda p: (
+                    bool(p["spec"].get("nodeName")),
+                    _is_ready(p),
+                    p["metadata"]["creationTimestamp"],
+                ),
+            )
+            for pod in ranked[: len(current) - desired]:
+                self._delete_pod(pod)
+                current.remove(pod)
+        for _ in range(desired - len(current)):
+            created = self._create_pod_for(deployment, current_hash)
+            if created is None:
+                break
+            current.append(created)
+        self._update_deployment_status(deployment, current, desired)
+
+    def _delete_pod(self, pod: dict[str, Any]) -> None:
+        try:
+            self.api.delete(POD, pod["metadata"]["namespace"], pod["metadata"]["name"], {})
+        except ApiError:
+            return
+
+    def _create_pod_for(self, deployment: dict[str, Any], pod_hash: str) -> dict[str, Any] | None:
+        metadata = deployment["metadata"]
+        template = copy.deepcopy(deployment["spec"]["template"])
+        template_metadata = template.get("metadata") or {}
+        pod_metadata: dict[str, Any] = {
+            "name": f"{metadata['name']}-{pod_hash}-{random_suffix()}",
+            "namespace": metadata["namespace"],
+            "labels": dict(template_metadata.get("labels") or {}) | {POD_TEMPLATE_HASH: pod_hash},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": metadata["name"],
+                    "uid": metadata["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        }
+        if template_metadata.get("annotations"):
+            pod_metadata["annotations"] = dict(template_metadata["annotations"])
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": pod_metadata,
+            "spec": template.get("spec") or {},
+        }
+        try:
+            created, _ = self.api.create(POD, metadata["namespace"], pod)
+        except ApiError as error:
+            self.api.record_event(
+                deployment,
+                "Deployment",
+                "FailedCreate",
+                error.message,
+                "Warning",
+                "deployment-controller",
+            )
+            return None
+        return created
+
+    def _update_deployment_status(
+        self, deployment: dict[str, Any], current: list[dict[str, Any]], desired: int
+    ) -> None:
+        owned_active = [
+            p
+            for rk, k in self._dependents.get(deployment["metadata"]["uid"], set())
+            if rk == POD.key
+            and (p := self.store.get(POD.key, *k)) is not None
+            and not p["metadata"].get("deletionTimestamp")
+        ]
+        ready = sum(1 for p in owned_active if _is_ready(p))
+        available = sum(1 for p in current if _is_ready(p))
+        status: dict[str, Any] = {
+            "observedGeneration": deployment["metadata"].get("generation", 1),
+            "replicas": len(owned_active),
+            "updatedReplicas": len(current),
+            "readyReplicas": ready,
+            "availableReplicas": available,
+        }
+        if desired - available > 0:
+            status["unavailableReplicas"] = desired - available
+        status = {k: v for k, v in status.items() if v or k in ("observedGeneration", "replicas")}
+        old_status = deployment.get("status") or {}
+        conditions = copy.deepcopy(old_status.get("conditions") or [])
+        holder = {"conditions": conditions}
+        if available >= desired:
+            set_condition(
+                holder,
+                "Available",
+                "True",
+                "MinimumReplicasAvailable",
+                "Deployment has minimum availability.",
+            )
+        else:
+            set_condition(
+                holder,
+                "Available",
+                "False",
+                "MinimumReplicasUnavailable",
+                "Deployment does not have minimum availability.",
+            )
+        name = deployment["metadata"]["name"]
+        if len(current) == desired and available >= desired:
+            set_condition(
+                holder,
+                "Progressing",
+                "True",
+                "NewReplicaSetAvailable",
+                f'ReplicaSet "{name}" has successfully progressed.',
+            )
+        else:
+            set_condition(
+                holder,
+                "Progressing",
+                "True",
+                "ReplicaSetUpdated",
+                f'ReplicaSet "{name}" is progressing.',
+            )
+        for condition in holder["conditions"]:
+            condition.pop("lastProbeTime", None)
+            condition.setdefault("lastUpdateTime", condition["lastTransitionTime"])
+        status["conditions"] = holder["conditions"]
+        if _without_times(status) != _without_times(old_status):
+            updated = copy.deepcopy(deployment)
+            updated["status"] = status
+            self.store.replace(DEPLOYMENT.key, updated)
+
+    # --- persistent volume claims -------------------------------------------------------
+
+    def _bind_claims(self) -> None:
+        for key in sorted(self._dirty_claims):
+            self._dirty_claims.discard(key)
+            claim = self.store.get(PVC.key, *key)
+            if claim is None or (claim.get("status") or {}).get("phase") == "Bound":
+                continue
+            bound = copy.deepcopy(claim)
+            spec = bound["spec"]
+            spec.setdefault("volumeName", f"pvc-{claim['metadata']['uid']}")
+            spec.setdefault("storageClassName", "local-path")
+            annotations = bound["metadata"].setdefault("annotations", {})
+            annotations["pv.kubernetes.io/bind-completed"] = "yes"
+            annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
+            bound["status"] = {
+                "phase": "Bound",
+                "accessModes": list(spec.get("accessModes") or []),
+                "capacity": {"storage": spec["resources"]["requests"]["storage"]},
+            }
+            self.store.replace(PVC.key, bound)
+
+    # --- scheduling ---------------------------------------------------------------------
+
+    def _nodes(self) -> tuple[list[dict[str, Any]], dict[str, scheduler.Resources]]:
+        nodes = sorted(self.store.all(NODE.key), key=lambda n: n["metadata"]["name"])
+        allocatable = {}
+        for node in nodes:
+            name, version = node["metadata"]["name"], node["metadata"]["resourceVersion"]
+            cached = self._allocatable.get(name)
+            if cached is None or cached[0] != version:
+                cached = (version, scheduler.node_allocatable(node))
+                self._allocatable[name] = cached
+            allocatable[name] = cached[1]
+        return nodes, allocatable
+
+    def _schedule_pending(self) -> None:
+        candidates = self._pending if self._room_appeared else self._new_pending
+        if not candidates:
+            return
+        self._room_appeared = False
+        pods = [p for key in candidates if (p := self.store.get(POD.key, *key)) is not None]
+        self._new_pending.clear()
+        pods.sort(
+            key=lambda p: (
+                -scheduler.pod_priority(p),
+                p["metadata"]["creationTimestamp"],
+                p["metadata"]["name"],
+            )
+        )
+        nodes, allocatable = self._nodes()
+        for pod in pods:
+            used = {name: dict(counter) for name, counter in self._used.items()}
+            decision = scheduler.choose_node(pod, nodes, allocatable, used)
+            if decision.node is None and self._preempt_for(pod, nodes, allocatable):
+                used = {name: dict(counter) for name, counter in self._used.items()}
+                decision = scheduler.choose_node(pod, nodes, allocatable, used)
+            if decision.node is not None:
+                self._bind(pod, decision.node, allocatable[decision.node])
+            else:
+                self._mark_unschedulable(pod, decision.message)
+
+    def _bind(self, pod: dict[str, Any], node: str, allocatable: scheduler.Resources) -> None:
+        bound = self.store.replace(POD.key, bind_pod(pod, node))
+        wanted = gpus_requested(pod)
+        if wanted:
+            taken = {d for a in self.gpu_assignments.values() if a.node == node for d in a.devices}
+            free = [d for d in range(allocatable.get(GPU_RESOURCE, 0)) if d not in taken]
+            self.gpu_assignments[pod["metadata"]["uid"]] = GpuAssignment(node, tuple(free[:wanted]))
+        metadata = bound["metadata"]
+        message = f"Successfully assigned {metadata['namespace']}/{metadata['name']} to {node}"
+        self.api.record_event(bound, "Pod", "Scheduled", message)
+
+    def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:
+        key = object_key(pod)
+        if self._unschedulable_messages.get(key) == message:
+            return
+        self._unschedulable_messages[key] = message
+        marked = copy.deepcopy(pod)
+        set_condition(
+            marked.setdefault("status", {}), "PodScheduled", "False", "Unschedulable", message
+        )
+        stored = self.store.replace(POD.key, marked)
+        self.api.record_event(stored, "Pod", "FailedScheduling", message, "Warning")
+
+    def _preempt_for(
+        self,
+        pod: dict[str, Any],
+        nodes: list[dict[str, Any]],
+        allocatable: dict[str, scheduler.Resources],
+    ) -> bool:
+        residents = {name: list(pods.values()) for name, pods in self._pods_on_node.items()}
+        choice = scheduler.choose_preemption(pod, nodes, allocatable, residents)
+        if choice is None:
+            return False
+        preemptor = pod["metadata"]
+        for victim in choice.victims:
+            message = f"Preempted by pod {preemptor['uid']} on node {choice.node}"
+            self.api.record_event(dict(victim), "Pod", "Preempted", message)
+            victim_key = object_key(dict(victim))
+            if self.store.get(POD.key, *victim_key) is not None:
+                self.store.remove(POD.key, victim_key)
+        current = self.store.get(POD.key, preemptor.get("namespace", ""), preemptor["name"])
+        if current is not None:
+            nominated = copy.deepcopy(current)
+            nominated.setdefault("status", {})["nominatedNodeName"] = choice.node
+            self.store.replace(POD.key, nominated)
+        return True
+
+    # --- the simulated kubelet ----------------------------------------------------------
+
+    def _start_due_pods(self) -> None:
+        now = time.monotonic()
+        while self._starts and self._starts[0][0] <= now:
+            _, key, uid = heapq.heappop(self._starts)
+            pod = self.store.get(POD.key, *key)
+            if (
+                pod is None
+                or pod["metadata"]["uid"] != uid
+                or pod["metadata"].get("deletionTimestamp")
+            ):
+                continue
+            if (pod.get("status") or {}).get("phase") != "Pending":
+                continue
+            self._start_pod(pod)
+
+    def _pod_ip(self) -> str:
+        number = self._next_ip
+        self._next_ip += 1
+        return f"10.{42 + (number >> 16)}.{(number >> 8) & 255}.{number & 255}"
+
+    def _host_ip(self, node_name: str) -> str:
+        node = self.store.get(NODE.key, "", node_name) or {}
+        for address in (node.get("status") or {}).get("addresses") or []:
+            if address.get("type") == "InternalIP":
+                return str(address["address"])
+        return "10.0.0.1"
+
+    def _start_pod(self, pod: dict[str, Any]) -> None:
+        started = copy.deepcopy(pod)
+        status = started.setdefault("status", {})
+        now = now_rfc3339()
+        failing = [
+            c
+            for c in started["spec"]["containers"]
+            if self.failing_images.search(c.get("image", ""))
+        ]
+        pod_ip, host_ip = self._pod_ip(), self._host_ip(started["spec"]["nodeName"])
+        status.update(
+            {
+                "hostIP": host_ip,
+                "hostIPs": [{"ip": host_ip}],
+                "podIP": pod_ip,
+                "podIPs": [{"ip": pod_ip}],
+                "startTime": now,
+            }
+        )
+        statuses = []
+        for container in started["spec"]["containers"]:
+            image = container.get("image", "")
+            if container in failing:
+                message = (
+                    f'failed to pull and unpack image "{image}": '
+                    f'failed to resolve reference "{image}": '
+                    f"{image.split('/', 1)[0]}: not found"
+                )
+                state: dict[str, Any] = {"waiting": {"reason": "ErrImagePull", "message": message}}
+                statuses.append(
+                    {
+                        "name": container["name"],
+                        "state": state,
+                        "lastState": {},
+                        "ready": False,
+                        "restartCount": 0,
+                        "image": image,
+                        "imageID": "",
+                        "started": False,
+                    }
+                )
+                self.api.record_event(
+                    started,
+                    "Pod",
+                    "Failed",
+                    f'Failed to pull image "{image}": {message}',
+                    "Warning",
+                    "kubelet",
+                )
+                continue
+            digest = hashlib.sha256(image.encode()).hexdigest()
+            statuses.append(
+                {
+                    "name": container["name"],
+                    "state": {"running": {"startedAt": now}},
+                    "lastState": {},
+                    "ready": True,
+                    "restartCount": 0,
+                    "image": image,
+                    "imageID": f"{image.split(':', 1)[0]}@sha256:{digest}",
+                    "containerID": f"containerd://{secrets.token_hex(32)}",
+                    "started": True,
+                }
+            )
+        status["containerStatuses"] = statuses
+        set_condition(status, "PodReadyToStartContainers", "True", "", "")
+        set_condition(status, "Initialized", "True", "", "")
+        if failing:
+            names = " ".join(c["name"] for c in failing)
+            reason, message = "ContainersNotReady", f"containers with unready status: [{names}]"
+            set_condition(status, "Ready", "False", reason, message)
+            set_condition(status, "ContainersReady", "False", reason, message)
+        else:
+            status["phase"] = "Running"
+            set_condition(status, "Ready", "True", "", "")
+            set_condition(status, "ContainersReady", "True", "", "")
+            for container in started["spec"]["containers"]:
+                self.api.record_event(
+                    started,
+                    "Pod",
+                    "Started",
+                    f"Started container {container['name']}",
+                    "Normal",
+                    "kubelet",
+                )
+        self.store.replace(POD.key, started)
+
+    def _finish_due_terminations(self) -> None:
+        now = time.monotonic()
+        while self._stops and self._stops[0][0] <= now:
+            _, key, uid = heapq.heappop(self._stops)
+            pod = self.store.get(POD.key, *key)
+            if pod is not None and pod["metadata"]["uid"] == uid:
+                self.store.remove(POD.key, key)
+
+
+def _without_times(status: dict[str, Any]) -> Any:
+    stripped = copy.deepcopy(status)
+    for condition in stripped.get("conditions") or []:
+        for field in ("lastTransitionTime", "lastUpdateTime", "lastProbeTime"):
+            condition.pop(field, None)
+    return stripped

@@ -1,0 +1,225 @@
+"""The resource types kubesim serves and the discovery documents that describe them."""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+KUBERNETES_VERSION = {"major": "1", "minor": "37", "gitVersion": "v1.37.0-kubesim"}
+
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+READ_VERBS = ("get", "list")
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    group: str
+    version: str
+    kind: str
+    plural: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ALL_VERBS
+    # subresource name -> (kind it takes and returns, verbs)
+    subresources: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    categories: tuple[str, ...] = ()
+    # Resources whose objects live in memory only, computed on every read (metrics).
+    computed: bool = False
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def singular(self) -> str:
+        return self.kind.lower()
+
+    @property
+    def key(self) -> str:
+        """A name unique across groups, used to index the store."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+_STATUS = ("get", "patch", "update")
+RESOURCE_TYPES: tuple[ResourceType, ...] = (
+    ResourceType(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        False,
+        ("ns",),
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+        subresources={"status": ("Namespace", _STATUS), "finalize": ("Namespace", ("update",))},
+    ),
+    ResourceType(
+        "", "v1", "Node", "nodes", False, ("no",), subresources={"status": ("Node", _STATUS)}
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        True,
+        ("po",),
+        categories=("all",),
+        subresources={"status": ("Pod", _STATUS), "binding": ("Binding", ("create",))},
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "Service",
+        "services",
+        True,
+        ("svc",),
+        categories=("all",),
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+        subresources={"status": ("Service", _STATUS)},
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        True,
+        ("pvc",),
+        subresources={"status": ("PersistentVolumeClaim", _STATUS)},
+    ),
+    ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
+    ResourceType("", "v1", "Secret", "secrets", True),
+    ResourceType("", "v1", "Event", "events", True, ("ev",)),
+    ResourceType(
+        "",
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        True,
+        ("quota",),
+        subresources={"status": ("ResourceQuota", _STATUS)},
+    ),
+    ResourceType(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        True,
+        ("deploy",),
+        categories=("all",),
+        subresources={"status": ("Deployment", _STATUS), "scale": ("Scale", _STATUS)},
+    ),
+    ResourceType(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        True,
+        ("hpa",),
+        categories=("all",),
+        subresources={"status": ("HorizontalPodAutoscaler", _STATUS)},
+    ),
+    ResourceType(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        True,
+        ("ing",),
+        subresources={"status": ("Ingress", _STATUS)},
+    ),
+    ResourceType("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
+    ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    ResourceType(
+        "metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", False, verbs=READ_VERBS, computed=True
+    ),
+    ResourceType(
+        "metrics.k8s.io", "v1beta1", "PodMetrics", "pods", True, verbs=READ_VERBS, computed=True
+    ),
+)
+
+BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCE_TYPES}
+BY_KIND = {(r.api_version, r.kind): r for r in RESOURCE_TYPES}
+POD = BY_PATH[("", "v1", "pods")]
+NODE = BY_PATH[("", "v1", "nodes")]
+NAMESPACE = BY_PATH[("", "v1", "namespaces")]
+EVENT = BY_PATH[("", "v1", "events")]
+DEPLOYMENT = BY_PATH[("apps", "v1", "deployments")]
+PVC = BY_PATH[("", "v1", "persistentvolumeclaims")]
+PRIORITY_CLASS = BY_PATH[("scheduling.k8s.io", "v1", "priorityclasses")]
+SERVICE = BY_PATH[("", "v1", "services")]
+
+
+def group_versions() -> dict[str, list[str]]:
+    """Every API group and its versions, the legacy core group under the empty name."""
+    groups: dict[str, list[str]] = {}
+    for resource in RESOURCE_TYPES:
+        versions = groups.setdefault(resource.group, [])
+        if resource.version not in versions:
+            versions.append(resource.version)
+    return groups
+
+
+def api_versions_document() -> dict[str, Any]:
+    return {
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}],
+    }
+
+
+def api_group_list_document() -> dict[str, Any]:
+    groups = []
+    for name, versions in group_versions().items():
+        if not name:
+            continue
+        entries = [{"groupVersion": f"{name}/{v}", "version": v} for v in versions]
+        groups.append({"name": name, "versions": entries, "preferredVersion": entries[0]})
+    return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+
+def api_group_document(group: str) -> dict[str, Any] | None:
+    versions = group_versions().get(group)
+    if not group or versions is None:
+        return None
+    entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": entries,
+        "preferredVersion": entries[0],
+    }
+
+
+def api_resource_list_document(group: str, version: str) -> dict[str, Any] | None:
+    members = [r for r in RESOURCE_TYPES if r.group == group and r.version == version]
+    if not members:
+        return None
+    entries: list[dict[str, Any]] = []
+    for resource in members:
+        entry: dict[str, Any] = {
+            "name": resource.plural,
+            "singularName": resource.singular,
+            "namespaced": resource.namespaced,
+            "kind": resource.kind,
+            "verbs": list(resource.verbs),
+        }
+        if resource.short_names:
+            entry["shortNames"] = list(resource.short_names)
+        if resource.categories:
+            entry["categories"] = list(resource.categories)
+        entries.append(entry)
+        for sub, (kind, verbs) in resource.subresources.items():
+            sub_entry: dict[str, Any] = {
+                "name": f"{resource.plural}/{sub}",
+                "singularName": "",
+                "namespaced": resource.namespaced,
+                "kind": kind,
+                "verbs": list(verbs),
+            }
+            if sub == "scale":
+                sub_entry |= {"group": "autoscaling", "version": "v1"}
+            entries.append(sub_entry)
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": entries,
+    }

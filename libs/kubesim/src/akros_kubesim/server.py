@@ -1,0 +1,641 @@
+"""The HTTP front: routes Kubernetes REST paths to the API machinery. Handlers stay thin."""
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from akros_kubesim import errors, resources, tables, usage
+from akros_kubesim.api import Api
+from akros_kubesim.cluster import ClusterConfig, node_object
+from akros_kubesim.controllers import Simulation
+from akros_kubesim.errors import ApiError
+from akros_kubesim.faults import FaultInjector, FaultSettings
+from akros_kubesim.resources import NAMESPACE, NODE, POD, PRIORITY_CLASS, ResourceType
+from akros_kubesim.selectors import object_filter, parse_field_selector, parse_label_selector
+from akros_kubesim.store import (
+    Change,
+    Store,
+    decode_continue,
+    encode_continue,
+    now_rfc3339,
+    parse_resource_version,
+)
+
+JSON = "application/json"
+_BUILTIN_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_BUILTIN_PRIORITY_CLASSES = (
+    ("system-cluster-critical", 2000000000),
+    ("system-node-critical", 2000001000),
+)
+_STATE_KEY = web.AppKey("kubesim", object)
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    bookmark_seconds: float = 5.0
+    pod_stop_seconds: float = 0.5
+    watch_history: int = 20_000
+    max_watch_seconds: int = 1800
+
+
+class Kubesim:
+    """The whole simulated cluster: store, API machinery, control plane and fault injector."""
+
+    def __init__(self, config: ClusterConfig, options: ServerOptions | None = None) -> None:
+        self.options = options or ServerOptions()
+        self.store = Store(self.options.watch_history)
+        self.api = Api(self.store)
+        self.simulation = Simulation(self.api, config, self.options.pod_stop_seconds)
+        self.faults = FaultInjector()
+        self._seed(config)
+
+    def _seed(self, config: ClusterConfig) -> None:
+        for name in _BUILTIN_NAMESPACES:
+            self.api.create(NAMESPACE, "", {"metadata": {"name": name}})
+        for name, value in _BUILTIN_PRIORITY_CLASSES:
+            body = {
+                "metadata": {"name": name},
+                "value": value,
+                "description": "Built-in priority class.",
+            }
+            self.api.create(PRIORITY_CLASS, "", body)
+        for index, spec in enumerate(config.nodes):
+            self.api.create(NODE, "", node_object(spec, index))
+
+
+# --- requests and responses ------------------------------------------------------------
+
+
+def _json(document: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+    return web.Response(
+        body=orjson.dumps(document), status=status, content_type=JSON, headers=headers
+    )
+
+
+def _error(error: ApiError) -> web.Response:
+    headers = {"Retry-After": "1"} if error.code == 429 else None
+    return web.Response(
+        body=orjson.dumps(error.status()), status=error.code, content_type=JSON, headers=headers
+    )
+
+
+async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise errors.bad_request(
+            f"the body of the request could not be decoded as JSON: {error}"
+        ) from error
+
+
+def _wants_table(request: web.Request) -> bool:
+    return "as=Table" in request.headers.get("Accept", "")
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("true", "1")
+
+
+@dataclass(frozen=True)
+class Target:
+    resource: ResourceType
+    namespace: str
+    name: str
+    subresource: str
+    watch: bool
+
+
+def _resolve(path: str) -> Target | None:
+    """Maps a REST path to the resource, namespace, name and subresource it addresses."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:2] == ["api", "v1"]:
+        group, version, rest = "", "v1", parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    watch = bool(rest) and rest[0] == "watch"
+    if watch:
+        rest = rest[1:]
+    namespace = ""
+    if (
+        len(rest) >= 3
+        and rest[0] == "namespaces"
+        and (group, version, rest[2]) in resources.BY_PATH
+    ):
+        namespace, rest = rest[1], rest[2:]
+    if not rest or len(rest) > 3:
+        return None
+    resource = resources.BY_PATH.get((group, version, rest[0]))
+    if resource is None or (namespace and not resource.namespaced):
+        return None
+    name = rest[1] if len(rest) > 1 else ""
+    subresource = rest[2] if len(rest) > 2 else ""
+    if subresource and subresource not in resource.subresources:
+        return None
+    return Target(resource, namespace, name, subresource, watch)
+
+
+# --- the application --------------------------------------------------------------------
+
+
+def build_app(sim: Kubesim) -> web.Application:
+    app = web.Application(client_max_size=32 * 2**20, middlewares=[_fault_middleware(sim)])
+    app[_STATE_KEY] = sim
+    handlers = _Handlers(sim)
+    app.router.add_route("*", "/_kubesim/faults", handlers.faults)
+    app.router.add_post("/_kubesim/compact", handlers.compact)
+    app.router.add_get("/_kubesim/dcgm/metrics", handlers.dcgm)
+    for probe in ("/healthz", "/livez", "/readyz"):
+        app.router.add_get(probe, handlers.healthy)
+    app.router.add_get("/version", handlers.version)
+    app.router.add_get("/api", handlers.core_versions)
+    app.router.add_get("/apis", handlers.groups)
+    app.router.add_get("/openapi/v2", handlers.openapi_v2)
+    app.router.add_get("/openapi/v3", handlers.openapi_v3)
+    app.router.add_route("*", "/{path:api/.*|apis/.*}", handlers.rest)
+
+    async def start_simulation(app: web.Application) -> Any:
+        task = asyncio.create_task(sim.simulation.run())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(start_simulation)
+    return app
+
+
+def _fault_middleware(sim: Kubesim) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path.startswith(("/api/", "/apis/")) or request.path in ("/api", "/apis"):
+            try:
+                await sim.faults.before_request(request.method)
+            except ApiError as error:
+                return _error(error)
+        return await handler(request)
+
+    return middleware
+
+
+class _Handlers:
+    def __init__(self, sim: Kubesim) -> None:
+        self.sim = sim
+
+    # --- admin and discovery ---------------------------------------------------------
+
+    async def faults(self, request: web.Request) -> web.Response:
+        try:
+            if request.method in ("PUT", "POST"):
+                self.sim.faults.configure(FaultSettings.from_json(await _body(request)))
+            elif request.method == "DELETE":
+                self.sim.faults.configure(FaultSettings())
+            elif request.method != "GET":
+                raise errors.method_not_allowed()
+        except (ApiError, TypeError, ValueError) as error:
+            return _error(error if isinstance(error, ApiError) else errors.bad_request(str(error)))
+        return _json(self.sim.faults.describe())
+
+    async def compact(self, request: web.Request) -> web.Response:
+        self.sim.store.compact()
+        return _json({"compactedThrough": self.sim.store.resource_version})
+
+    async def dcgm(self, request: web.Request) -> web.Response:
+        pods = {p["metadata"]["uid"]: p for p in self.sim.store.all(POD.key)}
+        nodes = sorted(self.sim.store.all(NODE.key), key=lambda n: n["metadata"]["name"])
+        text = usage.dcgm_exposition(nodes, pods, self.sim.simulation.gpu_assignments)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+    async def healthy(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def version(self, request: web.Request) -> web.Response:
+        return _json(
+            resources.KUBERNETES_VERSION
+            | {
+                "gitCommit": "0000000000000000000000000000000000000000",
+                "gitTreeState": "clean",
+                "buildDate": "2026-01-01T00:00:00Z",
+                "goVersion": "go1.24.0",
+                "compiler": "gc",
+                "platform": "linux/amd64",
+            }
+        )
+
+    async def core_versions(self, request: web.Request) -> web.Response:
+        return _json(resources.api_versions_document())
+
+    async def groups(self, request: web.Request) -> web.Response:
+        return _json(resources.api_group_list_document())
+
+    async def openapi_v2(self, request: web.Request) -> web.Response:
+        # An empty document tells kubectl there is no schema to validate against; kubectl then
+        # uses its compiled-in types for validation and strategic-merge patches.
+        return web.Response(body=b"", content_type=JSON)
+
+    async def openapi_v3(self, request: web.Request) -> web.Response:
+        return _json({"paths": {}})
+
+    # --- REST ------------------------------------------------------------------------
+
+    async def rest(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._rest(request)
+        except ApiError as error:
+            return _error(error)
+
+    async def _rest(self, request: web.Request) -> web.StreamResponse:
+        parts = [p for p in request.path.split("/") if p]
+        if parts == ["api", "v1"] or (parts[:1] == ["apis"] and len(parts) == 3):
+            group, version = ("", "v1") if parts[0] == "api" else (parts[1], parts[2])
+            document = resources.api_resource_list_document(group, version)
+            if document is None:
+                raise errors.ApiError(404, "the server could not find the requested resource")
+            return _json(document)
+        if parts[:1] == ["apis"] and len(parts) == 2:
+            group_document = resources.api_group_document(parts[1])
+            if group_document is None:
+                raise errors.ApiError(404, "the server could not find the requested resource")
+            return _json(group_document)
+        target = _resolve(request.path)
+        if target is None:
+            raise errors.ApiError(404, "the server could not find the requested resource")
+        if target.resource.computed:
+            return self._metrics(request, target)
+        method = request.method
+        if method == "GET":
+            if target.name:
+                return self._get(request, target)
+            if target.watch or _flag(request, "watch"):
+                self._require_verb(target, "watch")
+                return await self._watch(request, target)
+            self._require_verb(target, "list")
+            return self._list(request, target)
+        if method == "POST":
+            return await self._post(request, target)
+        if method == "PUT" and target.name:
+            return await self._put(request, target)
+        if method == "PATCH" and target.name:
+            return await self._patch(request, target)
+        if method == "DELETE":
+            return await self._delete(request, target)
+        raise errors.method_not_allowed()
+
+    def _require_verb(self, target: Target, verb: str) -> None:
+        if target.subresource:
+            allowed = target.resource.subresources[target.subresource][1]
+        else:
+            allowed = target.resource.verbs
+        if verb not in allowed:
+            raise errors.method_not_allowed()
+
+    def _render(
+        self,
+        request: web.Request,
+        target: Target,
+        obj: dict[str, Any],
+        status: int = 200,
+        warnings: list[str] | None = None,
+    ) -> web.Response:
+        if _wants_table(request) and not target.subresource:
+            document = tables.table(
+                target.resource.kind, [obj], request.query.get("includeObject", "Metadata")
+            )
+            document["metadata"]["resourceVersion"] = obj["metadata"].get("resourceVersion", "")
+            return _json(document, status)
+        return _json(obj, status, warnings)
+
+    def _get(self, request: web.Request, target: Target) -> web.Response:
+        self._require_verb(target, "get")
+        api = self.sim.api
+        if target.subresource == "scale":
+            return _json(api.scale(target.namespace, target.name))
+        obj = api.get(target.resource, target.namespace, target.name)
+        return self._render(request, target, obj)
+
+    def _selectors(
+        self, request: web.Request, target: Target
+    ) -> Callable[[Mapping[str, Any]], bool] | None:
+        label_text = request.query.get("labelSelector", "")
+        field_text = request.query.get("fieldSelector", "")
+        if not label_text and not field_text:
+            return None
+        return object_filter(
+            parse_label_selector(label_text), parse_field_selector(field_text, target.resource.kind)
+        )
+
+    def _list(self, request: web.Request, target: Target) -> web.Response:
+        accepts = self._selectors(request, target)
+        try:
+            limit = int(request.query.get("limit", "0") or 0)
+        except ValueError as error:
+            raise errors.bad_request("limit must be an integer") from error
+        token = request.query.get("continue", "")
+        after = decode_continue(token) if token else None
+        store = self.sim.store
+        items, last, remaining = store.list_page(
+            target.resource.key, target.namespace, accepts, max(limit, 0), after
+        )
+        metadata: dict[str, Any] = {"resourceVersion": str(store.resource_version)}
+        if last is not None:
+            metadata["continue"] = encode_continue(last, store.resource_version)
+            if remaining is not None:
+                metadata["remainingItemCount"] = remaining
+        if _wants_table(request):
+            document = tables.table(
+                target.resource.kind, items, request.query.get("includeObject", "Metadata")
+            )
+            document["metadata"] = metadata
+            return _json(document)
+        resource = target.resource
+        return _json(
+            {
+                "kind": f"{resource.kind}List",
+                "apiVersion": resource.api_version,
+                "metadata": metadata,
+                "items": items,
+            }
+        )
+
+    async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
+        store = self.sim.store
+        accepts = self._selectors(request, target)
+        if target.name:
+            by_name = parse_field_selector(f"metadata.name={target.name}", target.resource.kind)
+            accepts = (
+                object_filter((), by_name)
+                if accepts is None
+                else _both(accepts, object_filter((), by_name))
+            )
+        version_text = request.query.get("resourceVersion", "")
+        since = parse_resource_version(version_text) if version_text not in ("", "0") else None
+        bookmarks = _flag(request, "allowWatchBookmarks")
+        timeout = min(
+            float(request.query.get("timeoutSeconds") or self.sim.options.max_watch_seconds),
+            self.sim.options.max_watch_seconds,
+        )
+        as_table = _wants_table(request)
+        include_object = request.query.get("includeObject", "Metadata")
+        response = web.StreamResponse(headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+
+        async def send(kind: str, obj: dict[str, Any]) -> None:
+            body = obj
+            if as_table and kind in ("ADDED", "MODIFIED", "DELETED"):
+                body = tables.table(target.resource.kind, [obj], include_object)
+            await response.write(orjson.dumps({"type": kind, "object": body}) + b"\n")
+
+        try:
+            watcher, backlog = store.watch(target.resource.key, target.namespace, since)
+        except ApiError as error:
+            await send("ERROR", error.status())
+            return response
+        try:
+            if since is None:
+                initial, _, _ = store.list_page(
+                    target.resource.key, target.namespace, accepts, 0, None
+                )
+                for obj in initial:
+                    await send("ADDED", obj)
+            for change in backlog:
+                await self._send_change(send, change, accepts)
+            deadline = time.monotonic() + timeout
+            interval = self.sim.options.bookmark_seconds
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    change = await asyncio.wait_for(watcher.queue.get(), min(left, interval))
+                except TimeoutError:
+                    if bookmarks and time.monotonic() < deadline:
+                        rv = str(store.resource_version)
+                        bookmark = {
+                            "kind": target.resource.kind,
+                            "apiVersion": target.resource.api_version,
+                            "metadata": {"resourceVersion": rv},
+                        }
+                        await response.write(
+                            orjson.dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n"
+                        )
+                    continue
+                await self._send_change(send, change, accepts)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            store.unwatch(watcher)
+        return response
+
+    @staticmethod
+    async def _send_change(
+        send: Callable[[str, dict[str, Any]], Awaitable[None]],
+        change: Change,
+        accepts: Callable[[Mapping[str, Any]], bool] | None,
+    ) -> None:
+        if accepts is None:
+            await send(change.type, change.obj)
+            return
+        now_matches = change.type != "DELETED" and accepts(change.obj)
+        before_matches = change.previous is not None and accepts(change.previous)
+        if change.type == "DELETED":
+            if before_matches:
+                await send("DELETED", change.obj)
+        elif now_matches:
+            await send("MODIFIED" if before_matches else "ADDED", change.obj)
+        elif before_matches:
+            await send("DELETED", change.obj)
+
+    async def _post(self, request: web.Request, target: Target) -> web.Response:
+        api = self.sim.api
+        body = await _body(request)
+        if target.subresource == "binding":
+            return _json(api.bind(target.namespace, target.name, body), 201)
+        if target.name or target.subresource:
+            raise errors.method_not_allowed()
+        self._require_verb(target, "create")
+        namespace = target.namespace
+        if target.resource.namespaced and not namespace:
+            namespace = ((body or {}).get("metadata") or {}).get("namespace") or "default"
+        obj, warnings = api.create(
+            target.resource,
+            namespace,
+            body,
+            dry_run=_dry_run(request),
+            strict_fields=_strict(request),
+        )
+        return self._render(request, target, obj, 201, warnings)
+
+    async def _put(self, request: web.Request, target: Target) -> web.Response:
+        api = self.sim.api
+        self._require_verb(target, "update")
+        body = await _body(request)
+        if target.subresource == "scale":
+            return _json(api.update_scale(target.namespace, target.name, body, None))
+        obj, warnings = api.update(
+            target.resource,
+            target.namespace,
+            target.name,
+            body,
+            subresource=target.subresource,
+            dry_run=_dry_run(request),
+            strict_fields=_strict(request),
+        )
+        return self._render(request, target, obj, 200, warnings)
+
+    async def _patch(self, request: web.Request, target: Target) -> web.Response:
+        api = self.sim.api
+        self._require_verb(target, "patch")
+        body = await _body(request)
+        content_type = request.headers.get("Content-Type", "")
+        if target.subresource == "scale":
+            return _json(api.update_scale(target.namespace, target.name, body, content_type))
+        obj, warnings = api.patch(
+            target.resource,
+            target.namespace,
+            target.name,
+            content_type,
+            body,
+            subresource=target.subresource,
+            dry_run=_dry_run(request),
+            strict_fields=_strict(request),
+        )
+        return self._render(request, target, obj, 200, warnings)
+
+    async def _delete(self, request: web.Request, target: Target) -> web.Response:
+        api = self.sim.api
+        body = await _body(request)
+        options = dict(body) if isinstance(body, dict) else {}
+        if "gracePeriodSeconds" in request.query:
+            options["gracePeriodSeconds"] = int(request.query["gracePeriodSeconds"])
+        if "propagationPolicy" in request.query:
+            options["propagationPolicy"] = request.query["propagationPolicy"]
+        if target.subresource:
+            raise errors.method_not_allowed()
+        if target.name:
+            self._require_verb(target, "delete")
+            return _json(
+                api.delete(
+                    target.resource,
+                    target.namespace,
+                    target.name,
+                    options,
+                    dry_run=_dry_run(request),
+                )
+            )
+        self._require_verb(target, "deletecollection")
+        accepts = self._selectors(request, target)
+        items, _, _ = self.sim.store.list_page(
+            target.resource.key, target.namespace, accepts, 0, None
+        )
+        deleted = []
+        for item in items:
+            metadata = item["metadata"]
+            with contextlib.suppress(ApiError):
+                deleted.append(
+                    api.delete(
+                        target.resource,
+                        metadata.get("namespace", ""),
+                        metadata["name"],
+                        options,
+                        dry_run=_dry_run(request),
+                    )
+                )
+        resource = target.resource
+        return _json(
+            {
+                "kind": f"{resource.kind}List",
+                "apiVersion": resource.api_version,
+                "metadata": {"resourceVersion": str(self.sim.store.resource_version)},
+                "items": deleted,
+            }
+        )
+
+    # --- metrics.k8s.io ----------------------------------------------------------------
+
+    def _metrics(self, request: web.Request, target: Target) -> web.Response:
+        if request.method != "GET" or target.subresource:
+            raise errors.method_not_allowed()
+        if target.watch or _flag(request, "watch"):
+            raise errors.method_not_allowed()
+        store = self.sim.store
+        timestamp = now_rfc3339()
+        accepts = self._selectors(request, target)
+        running = [
+            p for p in store.all(POD.key) if (p.get("status") or {}).get("phase") == "Running"
+        ]
+        if target.resource.kind == "NodeMetrics":
+            by_node: dict[str, list[dict[str, Any]]] = {}
+            for pod in running:
+                by_node.setdefault(pod["spec"]["nodeName"], []).append(pod)
+            nodes, _, _ = store.list_page(NODE.key, "", accepts, 0, None)
+            if target.name:
+                nodes = [n for n in nodes if n["metadata"]["name"] == target.name]
+                if not nodes:
+                    raise errors.not_found("nodes", "metrics.k8s.io", target.name)
+            items = [
+                usage.node_metrics(n, by_node.get(n["metadata"]["name"], []), timestamp)
+                for n in nodes
+            ]
+        else:
+            chosen = [
+                p
+                for p in running
+                if (not target.namespace or p["metadata"]["namespace"] == target.namespace)
+                and (not target.name or p["metadata"]["name"] == target.name)
+                and (accepts is None or accepts(p))
+            ]
+            if target.name and not chosen:
+                raise errors.not_found("pods", "metrics.k8s.io", target.name)
+            chosen.sort(key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]))
+            items = [usage.pod_metrics(p, timestamp) for p in chosen]
+        if target.name:
+            return _json(items[0])
+        kind = f"{target.resource.kind}List"
+        return _json(
+            {"kind": kind, "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": items}
+        )
+
+
+def _both(
+    first: Callable[[Mapping[str, Any]], bool], second: Callable[[Mapping[str, Any]], bool]
+) -> Callable[[Mapping[str, Any]], bool]:
+    return lambda obj: first(obj) and second(obj)
+
+
+def _dry_run(request: web.Request) -> bool:
+    return "All" in request.query.getall("dryRun", [])
+
+
+def _strict(request: web.Request) -> bool:
+    return request.query.get("fieldValidation", "") == "Strict"
+
+
+async def serve(
+    sim: Kubesim, host: str, port: int, ready: Callable[[int], None] | None = None
+) -> None:
+    """Serves until cancelled; calls ready(port) once the socket listens (port 0 picks one)."""
+    runner = web.AppRunner(build_app(sim), access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    # With port 0 the OS picks the port; the runner knows the address it actually bound.
+    bound_port = port
+    for address in runner.addresses:
+        bound_port = int(address[1])
+    if ready is not None:
+        ready(bound_port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
