@@ -43,3 +43,8 @@ def environment_labels(owner: str, name: str) -> dict[str, str]:
 def owner_selector(owner: str) -> str:
     """A label selector for every environment object of ``owner``."""
     return f"{LABEL_OWNER}={owner},{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
+
+
+def environment_selector(owner: str, name: str) -> str:
+    """A label selector for the objects (and pods) of one environment."""
+    return f"{LABEL_OWNER}={owner},{LABEL_ENV}={name}"

@@ -41,6 +41,7 @@ from akros_policy.naming import (
     LABEL_ENV,
     LABEL_OWNER,
     environment_object_name,
+    environment_selector,
     owner_selector,
 )
 from akros_readmodel import (
@@ -110,6 +111,12 @@ class EnvironmentService:
             raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
 
         objects = environment_objects(command, image, self.platform)
+        view = await self.read_model.environment(command.owner, command.name)
+        already_ready = (
+            view is not None
+            and view.request_id == command.request_id
+            and view.status is EnvironmentStatus.READY
+        )
         async with self.read_model.owner_lock(command.owner):
             deployments, _ = await self.cluster.list(
                 "Deployment", self.platform.namespace, owner_selector(command.owner)
@@ -122,18 +129,30 @@ class EnvironmentService:
             )
             if not decision.allowed:
                 raise CommandRefusedError(FailureCode.QUOTA_EXCEEDED, decision.reason)
-            await self.starts.expect(
-                StartRecord(
-                    owner=command.owner,
-                    name=command.name,
-                    request_id=command.request_id,
-                    actor=command.actor,
-                    deadline=time.time() + self.start_timeout_s,
+            if not already_ready:
+                # Both recorded before anything is applied: the pod may run before apply returns,
+                # and a crash in between must still end in a reported outcome (the redelivered
+                # command converges; the deadline catches the rest).
+                await self._record_pending(command, view)
+                await self.starts.expect(
+                    StartRecord(
+                        owner=command.owner,
+                        name=command.name,
+                        request_id=command.request_id,
+                        actor=command.actor,
+                        deadline=time.time() + self.start_timeout_s,
+                    )
                 )
-            )
             await self._apply(objects)
-        await self._record_pending(command)
+        if already_ready:
+            return  # a redelivered command for an environment that is up: nothing to report
         _log.info("environment applied", owner=command.owner, name=command.name)
+        # A pod that is running already (a redelivered command) sends no new event: settle now.
+        pods, _ = await self.cluster.list(
+            "Pod", self.platform.namespace, environment_selector(command.owner, command.name)
+        )
+        for pod in pods:
+            await self.on_pod(pod)
 
     def _check_actor(self, command: Message, owner: str) -> None:
         if not may_act_on(command.actor, owner):
@@ -168,8 +187,9 @@ class EnvironmentService:
             except AlreadyExistsError:
                 await self.cluster.patch(manifest)
 
-    async def _record_pending(self, command: CreateEnvironment) -> None:
-        existing = await self.read_model.environment(command.owner, command.name)
+    async def _record_pending(
+        self, command: CreateEnvironment, existing: EnvironmentView | None
+    ) -> None:
         await self.read_model.put_environment(
             EnvironmentView(
                 owner=command.owner,
@@ -181,7 +201,11 @@ class EnvironmentService:
                 gpu_model=command.gpu_model,
                 volume_size=command.volume_size,
                 request_id=command.request_id,
-                created_at=existing.created_at if existing else utc_now(),
+                created_at=(
+                    existing.created_at
+                    if existing and existing.request_id == command.request_id
+                    else utc_now()
+                ),
                 expires_at=command.expires_at,
             )
         )

@@ -1,0 +1,225 @@
+"""The worker as a real process against a real Redis and kubesim."""
+
+import signal
+
+from kubernetes import client
+
+from akros_devtools import wait_until
+from akros_msgs import (
+    CommandFailed,
+    CreateEnvironment,
+    DeleteEnvironment,
+    DeleteVolume,
+    EnvironmentDeleted,
+    EnvironmentReady,
+    FailureCode,
+    VolumeDeleted,
+)
+from tests.k8s_worker.conftest import ALICE, NAMESPACE, WorkerHarness
+
+
+def _create(
+    request_id: str, name: str, owner: str = "alice", **fields: object
+) -> CreateEnvironment:
+    values: dict[str, object] = {
+        "request_id": request_id,
+        "actor": ALICE.model_copy(update={"user_id": owner}),
+        "owner": owner,
+        "name": name,
+        "image": "pytorch",
+        "cpu": "2",
+        "memory": "8Gi",
+    }
+    values.update(fields)
+    return CreateEnvironment.model_validate(values)
+
+
+def _names(items: list[object]) -> list[str]:
+    return sorted(item.metadata.name for item in items)  # type: ignore[attr-defined]
+
+
+def test_a_created_environment_becomes_ready_with_all_its_objects(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    harness.start_worker()
+    harness.send(_create("req-1", "exp", gpus=1, cpu="8", memory="64Gi"))
+
+    ready = harness.wait_for_result("req-1")
+    assert isinstance(ready, EnvironmentReady), harness.logs()
+    assert ready.url == "https://exp-alice.research.akros.local/"
+    assert ready.node.startswith("gpu-server-")
+    view = harness.view("alice", "exp")
+    assert view is not None
+    assert (view["status"], view["url"], view["node"]) == ("ready", ready.url, ready.node)
+    assert harness.request_state("req-1") == "applied"
+
+    core, apps = client.CoreV1Api(kube), client.AppsV1Api(kube)
+    networking = client.NetworkingV1Api(kube)
+    assert _names(apps.list_namespaced_deployment(NAMESPACE).items) == ["alice-exp"]
+    assert _names(core.list_namespaced_service(NAMESPACE).items) == ["alice-exp"]
+    assert _names(core.list_namespaced_persistent_volume_claim(NAMESPACE).items) == ["alice-exp"]
+    assert _names(networking.list_namespaced_ingress(NAMESPACE).items) == ["alice-exp"]
+    assert _names(networking.list_namespaced_network_policy(NAMESPACE).items) == ["alice-exp"]
+
+
+def test_the_same_command_twice_gives_one_environment(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    harness.start_worker()
+    command = _create("req-dup", "exp")
+    harness.send(command)
+    assert isinstance(harness.wait_for_result("req-dup"), EnvironmentReady)
+    harness.send(command)
+    harness.send(_create("req-other", "other"))
+    assert isinstance(harness.wait_for_result("req-other"), EnvironmentReady)
+
+    apps = client.AppsV1Api(kube)
+    assert _names(apps.list_namespaced_deployment(NAMESPACE).items) == ["alice-exp", "alice-other"]
+    pods = client.CoreV1Api(kube).list_namespaced_pod(NAMESPACE, label_selector="akros.io/env=exp")
+    assert len(pods.items) == 1
+    assert harness.view("alice", "exp")["status"] == "ready"  # type: ignore[index]
+
+
+def test_a_different_request_for_a_taken_name_is_refused_as_a_conflict(
+    harness: WorkerHarness,
+) -> None:
+    harness.start_worker()
+    harness.send(_create("req-a", "exp"))
+    assert isinstance(harness.wait_for_result("req-a"), EnvironmentReady)
+    harness.send(_create("req-b", "exp"))
+    failed = harness.wait_for_result("req-b")
+    assert isinstance(failed, CommandFailed)
+    assert failed.code is FailureCode.CONFLICT
+    assert harness.view("alice", "exp")["status"] == "ready"  # type: ignore[index]
+
+
+def test_delete_keeps_the_volume_and_purge_removes_it(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    harness.start_worker()
+    core = client.CoreV1Api(kube)
+    for name in ("keep", "purge"):
+        harness.send(_create(f"create-{name}", name))
+        assert isinstance(harness.wait_for_result(f"create-{name}"), EnvironmentReady)
+
+    harness.send(DeleteEnvironment(request_id="del-keep", actor=ALICE, owner="alice", name="keep"))
+    harness.send(
+        DeleteEnvironment(
+            request_id="del-purge", actor=ALICE, owner="alice", name="purge", purge_volume=True
+        )
+    )
+    kept = harness.wait_for_result("del-keep")
+    purged = harness.wait_for_result("del-purge")
+    assert isinstance(kept, EnvironmentDeleted)
+    assert kept.volume_kept
+    assert isinstance(purged, EnvironmentDeleted)
+    assert not purged.volume_kept
+    assert harness.view("alice", "keep") is None
+    assert _names(core.list_namespaced_persistent_volume_claim(NAMESPACE).items) == ["alice-keep"]
+    assert harness.redis.get("akros:rm:vol:alice:keep") is not None
+    wait_until(
+        lambda: not core.list_namespaced_pod(NAMESPACE).items,
+        timeout_s=10,
+        what="the deleted environments' pods to be garbage-collected",
+    )
+
+    harness.send(_create("recreate", "keep"))
+    assert isinstance(harness.wait_for_result("recreate"), EnvironmentReady)
+    assert harness.redis.get("akros:rm:vol:alice:keep") is None  # reattached, in use again
+    harness.send(DeleteEnvironment(request_id="del-again", actor=ALICE, owner="alice", name="keep"))
+    harness.wait_for_result("del-again")
+    harness.send(DeleteVolume(request_id="del-vol", actor=ALICE, owner="alice", name="keep"))
+    assert isinstance(harness.wait_for_result("del-vol"), VolumeDeleted)
+    assert core.list_namespaced_persistent_volume_claim(NAMESPACE).items == []
+
+
+def test_sixty_four_gpus_fail_at_once_saying_why(harness: WorkerHarness) -> None:
+    harness.start_worker()
+    harness.send(_create("req-64", "huge", owner="whale", gpus=64))
+    failed = harness.wait_for_result("req-64")
+    assert isinstance(failed, CommandFailed)
+    assert failed.code is FailureCode.UNSCHEDULABLE
+    assert "64 GPUs" in failed.reason
+    assert "8 GPUs" in failed.reason
+
+
+def test_an_image_that_cannot_be_pulled_fails_and_frees_the_workload(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    harness.start_worker()
+    harness.send(_create("req-broken", "broken", image="broken"))
+    failed = harness.wait_for_result("req-broken")
+    assert isinstance(failed, CommandFailed), harness.logs()
+    assert failed.code is FailureCode.IMAGE_PULL
+    assert "registry.invalid/research/broken:1" in failed.reason
+    view = harness.view("alice", "broken")
+    assert view is not None
+    assert view["status"] == "failed"
+    assert harness.request_state("req-broken") == "failed"
+    assert client.AppsV1Api(kube).list_namespaced_deployment(NAMESPACE).items == []
+
+
+def test_the_worker_rechecks_the_quota_against_the_cluster(harness: WorkerHarness) -> None:
+    harness.start_worker()
+    harness.send(_create("tiny-1", "first", owner="tiny"))
+    harness.send(_create("tiny-2", "second", owner="tiny"))
+    outcomes = [harness.wait_for_result("tiny-1"), harness.wait_for_result("tiny-2")]
+    assert [type(o).__name__ for o in outcomes] == ["EnvironmentReady", "CommandFailed"]
+    refused = outcomes[1]
+    assert isinstance(refused, CommandFailed)
+    assert refused.code is FailureCode.QUOTA_EXCEEDED
+    assert "1 of your 1 environments" in refused.reason
+
+
+def test_a_worker_killed_mid_create_leaves_exactly_one_environment(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    doomed = harness.start_worker("doomed")
+    harness.send(_create("req-warmup", "warmup"))
+    assert isinstance(harness.wait_for_result("req-warmup"), EnvironmentReady)
+
+    harness.kubesim.set_faults(stall=True)
+    harness.send(_create("req-kill", "exp"))
+    wait_until(
+        lambda: (
+            '"request_id": "req-kill"' in doomed.log_text()
+            or harness.redis.hexists("akros:worker:starting", "alice/exp")
+        ),
+        timeout_s=10,
+        what="the worker to be inside the create",
+    )
+    doomed.send(signal.SIGKILL)
+    doomed.wait(timeout_s=5)
+    harness.kubesim.clear_faults()
+
+    harness.start_worker("survivor")
+    ready = harness.wait_for_result("req-kill", timeout_s=30)
+    assert isinstance(ready, EnvironmentReady), harness.logs()
+    apps, core = client.AppsV1Api(kube), client.CoreV1Api(kube)
+    selector = "akros.io/env=exp"
+    assert len(apps.list_namespaced_deployment(NAMESPACE, label_selector=selector).items) == 1
+    assert len(core.list_namespaced_pod(NAMESPACE, label_selector=selector).items) == 1
+    claims = core.list_namespaced_persistent_volume_claim(NAMESPACE, label_selector=selector)
+    assert len(claims.items) == 1
+
+
+def test_a_start_that_finds_no_room_fails_after_the_timeout_saying_why(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    harness.env["AKROS_START_TIMEOUT_S"] = "3"
+    harness.start_worker()
+    for index in (1, 2):
+        harness.send(_create(f"fill-{index}", f"fill-{index}", owner="whale", gpus=8))
+        assert isinstance(harness.wait_for_result(f"fill-{index}"), EnvironmentReady)
+    harness.send(_create("no-room", "waiting", owner="whale", gpus=8))
+
+    failed = harness.wait_for_result("no-room", timeout_s=15)
+    assert isinstance(failed, CommandFailed), harness.logs()
+    assert failed.code is FailureCode.UNSCHEDULABLE
+    assert "did not start within 3s" in failed.reason
+    assert "nvidia.com/gpu" in failed.reason
+    selector = "akros.io/env=waiting"
+    assert (
+        client.AppsV1Api(kube).list_namespaced_deployment(NAMESPACE, label_selector=selector).items
+        == []
+    )
