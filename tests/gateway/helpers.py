@@ -2,7 +2,7 @@
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.asyncio as aioredis
@@ -17,7 +17,9 @@ def published_commands(redis_url: str) -> list[Message]:
     """Every entry of the environment command stream, parsed as the worker would."""
     client = redis.Redis.from_url(redis_url)
     try:
-        entries = client.xrange(ENVIRONMENT_COMMANDS.name)
+        entries = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], client.xrange(ENVIRONMENT_COMMANDS.name)
+        )
     finally:
         client.close()
     return [ENVIRONMENT_COMMANDS.parse(fields[DATA_FIELD]) for _, fields in entries]

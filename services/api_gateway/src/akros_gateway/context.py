@@ -50,7 +50,7 @@ async def _actor(
         raise UnauthenticatedError("Missing bearer token: send 'Authorization: Bearer <token>'.")
     record = await gateway.tokens.lookup(credentials.credentials)
     if record is None:
-        raise UnauthenticatedError("InvalidError or revoked token.")
+        raise UnauthenticatedError("Invalid or revoked token.")
     return Actor(user_id=record.user, source=Source.HTTP, role=record.role)
 
 

@@ -38,9 +38,7 @@ class FieldError(BaseModel):
 class ErrorBody(BaseModel):
     detail: str = Field(description="What went wrong, in words a researcher understands")
     code: ErrorCode
-    errors: list[FieldError] = Field(
-        default_factory=list, description="InvalidError fields, if any"
-    )
+    errors: list[FieldError] = Field(default_factory=list, description="Invalid fields, if any")
 
 
 class ApiError(Exception):
@@ -166,9 +164,19 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
-def responses(*errors: type[ApiError]) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` documenting the ErrorBody for each status an endpoint can answer."""
+def responses(*errors: type[ApiError], accepted: bool = False) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` documenting the ErrorBody for each status an endpoint can answer
+    (and, for an accepted command, the Location of its request)."""
     documented: dict[int | str, dict[str, Any]] = {}
+    if accepted:
+        documented[202] = {
+            "headers": {
+                "Location": {
+                    "description": "Where to follow the request: /v1/requests/{request_id}",
+                    "schema": {"type": "string"},
+                }
+            }
+        }
     every: tuple[type[ApiError], ...] = (UnauthenticatedError, *errors)
     for error in every:
         entry = documented.setdefault(error.status, {"model": ErrorBody, "description": ""})

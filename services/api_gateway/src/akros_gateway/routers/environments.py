@@ -31,7 +31,9 @@ UserFilter = Annotated[
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses=responses(ForbiddenError, QuotaExceededError, ConflictError, InvalidError),
+    responses=responses(
+        ForbiddenError, QuotaExceededError, ConflictError, InvalidError, accepted=True
+    ),
     summary="Ask for a new environment",
     description="Checks the request and the caller's quota, then queues it: 202 with the "
     "request id and `Location: /v1/requests/{id}`. Over quota is refused with 403 "
@@ -48,7 +50,7 @@ async def create_environment(
     return accepted(request, response)
 
 
-@router.get("", response_model=EnvironmentList, responses=responses(ForbiddenError))
+@router.get("", response_model=EnvironmentList, responses=responses(ForbiddenError, InvalidError))
 async def list_environments(
     actor: ActorDep, gateway: GatewayDep, user: UserFilter = None
 ) -> EnvironmentList:
@@ -59,7 +61,9 @@ async def list_environments(
 
 
 @router.get(
-    "/{name}", response_model=Environment, responses=responses(ForbiddenError, NotFoundError)
+    "/{name}",
+    response_model=Environment,
+    responses=responses(ForbiddenError, NotFoundError, InvalidError),
 )
 async def get_environment(
     name: str, actor: ActorDep, gateway: GatewayDep, user: UserFilter = None
@@ -76,7 +80,7 @@ async def get_environment(
     "/{name}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses=responses(ForbiddenError, NotFoundError, ConflictError),
+    responses=responses(ForbiddenError, NotFoundError, ConflictError, InvalidError, accepted=True),
     summary="Delete an environment",
     description="The work volume is kept (GET /v1/volumes) unless `purge_volume=true`.",
 )

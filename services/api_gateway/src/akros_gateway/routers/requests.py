@@ -4,7 +4,7 @@ from fastapi import APIRouter
 
 from akros_gateway.access import can_access
 from akros_gateway.context import ActorDep, GatewayDep
-from akros_gateway.errors import ForbiddenError, NotFoundError, responses
+from akros_gateway.errors import ForbiddenError, InvalidError, NotFoundError, responses
 from akros_gateway.schemas import RequestStatus
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
@@ -13,7 +13,7 @@ router = APIRouter(prefix="/v1/requests", tags=["requests"])
 @router.get(
     "/{request_id}",
     response_model=RequestStatus,
-    responses=responses(ForbiddenError, NotFoundError),
+    responses=responses(ForbiddenError, NotFoundError, InvalidError),
     summary="The state of a request: pending, applied, or failed with the reason",
 )
 async def get_request(request_id: str, actor: ActorDep, gateway: GatewayDep) -> RequestStatus:

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from akros_gateway.context import AdminDep, GatewayDep
-from akros_gateway.errors import ForbiddenError, NotFoundError, responses
+from akros_gateway.errors import ForbiddenError, InvalidError, NotFoundError, responses
 from akros_gateway.schemas import IssuedTokenOut, Revoked, TokenBody, TokenInfo, TokenList
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=IssuedTokenOut,
-    responses=responses(ForbiddenError),
+    responses=responses(ForbiddenError, InvalidError),
 )
 async def issue_token(body: TokenBody, _: AdminDep, gateway: GatewayDep) -> IssuedTokenOut:
     issued = await gateway.tokens.issue(body.user, body.role)
@@ -29,7 +29,9 @@ async def list_tokens(_: AdminDep, gateway: GatewayDep) -> TokenList:
 
 
 @router.delete(
-    "/{prefix}", response_model=Revoked, responses=responses(ForbiddenError, NotFoundError)
+    "/{prefix}",
+    response_model=Revoked,
+    responses=responses(ForbiddenError, NotFoundError, InvalidError),
 )
 async def revoke_token(
     prefix: Annotated[str, Path(description="The token's first characters, as listed")],
@@ -38,5 +40,5 @@ async def revoke_token(
 ) -> Revoked:
     revoked = await gateway.tokens.revoke(prefix=prefix)
     if not revoked:
-        raise NotFoundError(f"No token starts with '{prefix}'.")
+        raise NotFoundError(f"No token has the prefix '{prefix}'.")
     return Revoked(revoked=revoked)

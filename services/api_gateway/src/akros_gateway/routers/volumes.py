@@ -5,7 +5,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from akros_gateway.context import ActorDep, GatewayDep, RequestIdDep
-from akros_gateway.errors import ConflictError, ForbiddenError, NotFoundError, responses
+from akros_gateway.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    responses,
+)
 from akros_gateway.intake import accept_volume_delete, require_access
 from akros_gateway.routers.accepted import accepted
 from akros_gateway.schemas import Accepted, Volume, VolumeList
@@ -18,7 +24,7 @@ UserFilter = Annotated[
 ]
 
 
-@router.get("", response_model=VolumeList, responses=responses(ForbiddenError))
+@router.get("", response_model=VolumeList, responses=responses(ForbiddenError, InvalidError))
 async def list_volumes(actor: ActorDep, gateway: GatewayDep, user: UserFilter = None) -> VolumeList:
     owner = user or actor.user_id
     require_access(actor, owner)
@@ -30,7 +36,7 @@ async def list_volumes(actor: ActorDep, gateway: GatewayDep, user: UserFilter = 
     "/{name}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses=responses(ForbiddenError, NotFoundError, ConflictError),
+    responses=responses(ForbiddenError, NotFoundError, ConflictError, InvalidError, accepted=True),
     summary="Delete a kept volume for good",
     description="409 while an environment of the same name still exists.",
 )
