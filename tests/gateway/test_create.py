@@ -1,5 +1,11 @@
 """POST /v1/environments: checked, recorded, published once, or refused with nothing published."""
 
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi.testclient import TestClient
+
+from akros_gateway.app import create_app
+from akros_gateway.settings import GatewaySettings
 from akros_msgs import CreateEnvironment, Resources, Role, Source
 from tests.gateway.conftest import Api
 from tests.gateway.helpers import create_body, published_commands
@@ -165,3 +171,23 @@ def test_an_admin_creates_for_another_user_against_that_users_quota(
     [command] = published_commands(redis_url)
     assert isinstance(command, CreateEnvironment)
     assert (command.owner, command.actor.user_id) == ("carol", "admin")
+
+
+def test_concurrent_creates_on_two_replicas_never_exceed_the_quota_together(
+    api: Api, settings: GatewaySettings, redis_url: str
+) -> None:
+    with TestClient(create_app(settings)) as replica:
+        clients = [api.client, replica] * 4
+
+        def create(index: int) -> int:
+            body = create_body(f"env-{index}")
+            status: int = (
+                clients[index].post("/v1/environments", json=body, headers=api.carol).status_code
+            )
+            return status
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = sorted(pool.map(create, range(8)))
+
+    assert statuses == [202] + [403] * 7
+    assert len(published_commands(redis_url)) == 1

@@ -89,6 +89,13 @@ def build_create(
         raise InvalidError("body", message) from error
 
 
+def _reused_key(request_id: str) -> ConflictError:
+    return ConflictError(
+        f"Request id '{request_id}' was already used for another request; "
+        "use a new Idempotency-Key."
+    )
+
+
 async def _replay(gateway: Gateway, pending: RequestView) -> RequestView | None:
     """The original request when ``pending`` repeats a known request id; a request id used
     for something else is a conflict."""
@@ -96,10 +103,7 @@ async def _replay(gateway: Gateway, pending: RequestView) -> RequestView | None:
     if existing is None:
         return None
     if not is_same_request(existing, pending):
-        raise ConflictError(
-            f"Request id '{pending.request_id}' was already used for another request; "
-            "use a new Idempotency-Key."
-        )
+        raise _reused_key(pending.request_id)
     return existing
 
 
@@ -111,10 +115,9 @@ async def _record_and_publish(
     undo: Undo,
 ) -> RequestView:
     if not await gateway.read_model.add_request(pending):
-        # The same id arrived at the same moment through another owner's lock.
-        replayed = await _replay(gateway, pending)
-        if replayed is not None:
-            return replayed
+        # The owner lock serialises this owner's requests, so only a request for another
+        # owner can have taken the id since ``_replay`` looked.
+        raise _reused_key(pending.request_id)
     await write_view()
     try:
         await gateway.bus.publish(command)
