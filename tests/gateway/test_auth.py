@@ -111,3 +111,15 @@ def test_the_token_command_issues_lists_and_revokes(
     assert capsys.readouterr().out.strip() == "revoked 1 token(s)"
     assert api.client.get("/v1/me", headers=bearer(token)).status_code == 401
     assert main(["token", "revoke", "--prefix", token[:14]]) == 1
+
+
+def test_a_bootstrap_file_left_readable_by_others_is_made_private(
+    make_settings: Callable[..., GatewaySettings], tmp_path: Path
+) -> None:
+    path = tmp_path / "admin-token"
+    path.write_text("stale\n")
+    path.chmod(0o644)
+    with TestClient(create_app(make_settings())):
+        pass
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.read_text().startswith("akros_")

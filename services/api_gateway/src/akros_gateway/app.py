@@ -55,7 +55,6 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     _log.info("no admin token existed: wrote a new one", path=str(path))
             yield {
                 "gateway": Gateway(
-                    settings=settings,
                     redis=redis,
                     bus=bus,
                     read_model=ReadModel(redis),

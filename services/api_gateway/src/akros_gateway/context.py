@@ -12,7 +12,6 @@ from akros_bus import Bus
 from akros_gateway.access import is_admin
 from akros_gateway.errors import ForbiddenError, UnauthenticatedError
 from akros_gateway.metrics import GatewayMetrics
-from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore
 from akros_msgs import Actor, Source, new_request_id
 from akros_policy import Catalog, QuotaPolicy
@@ -21,7 +20,6 @@ from akros_readmodel import ReadModel
 
 @dataclass(frozen=True)
 class Gateway:
-    settings: GatewaySettings
     redis: Redis
     bus: Bus
     read_model: ReadModel

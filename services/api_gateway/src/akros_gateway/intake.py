@@ -39,7 +39,7 @@ from akros_readmodel import (
     utc_now,
 )
 
-Undo = Callable[[], Awaitable[None]]
+Step = Callable[[], Awaitable[None]]
 EnvironmentCommand = CreateEnvironment | DeleteEnvironment | DeleteVolume
 
 
@@ -111,8 +111,8 @@ async def _record_and_publish(
     gateway: Gateway,
     pending: RequestView,
     command: EnvironmentCommand,
-    write_view: Undo,
-    undo: Undo,
+    write_view: Step,
+    undo: Step,
 ) -> RequestView:
     if not await gateway.read_model.add_request(pending):
         # The owner lock serialises this owner's requests, so only a request for another

@@ -123,10 +123,10 @@ def write_secret(path: Path, text: str) -> None:
     so that it is never readable by others, even for a moment."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # O_CREAT's mode does not apply to a file that already existed: tighten it before writing.
+    os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
-    # O_CREAT's mode does not apply to a file that already existed.
-    path.chmod(0o600)
 
 
 def _text(value: bytes | str) -> str:
