@@ -5,7 +5,7 @@ SHELL := /bin/bash
 tool = $(shell sed -n 's/^$(1)=//p' .akros/tools/paths 2>/dev/null)
 UV = $(call tool,UV)
 
-.PHONY: help tools sync lint typecheck test run asyncapi bench
+.PHONY: help tools sync lint typecheck test run asyncapi openapi bench
 
 help:
 	@echo "make run    start the platform on embedded defaults (Ctrl-C stops it)"
@@ -34,6 +34,9 @@ run: sync
 
 asyncapi: sync
 	$(UV) run --frozen python -m akros_bus.asyncapi > docs/asyncapi.json
+
+openapi: sync
+	$(UV) run --frozen python -m akros_gateway.openapi > docs/openapi.json
 
 bench: sync
 	@for b in bench/*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done

@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from akros_msgs import Resources
-from akros_policy import Holding, Quota, QuotaPolicy, check_quota
+from akros_policy import DEFAULT_QUOTA, Holding, Quota, QuotaPolicy, check_quota
 
 QUOTA = Quota(cpu="16", memory="64Gi", gpus=2, environments=3)
 
@@ -45,3 +48,28 @@ def test_a_quota_file_is_written_like_a_pod_spec(tmp_path: Path) -> None:
     policy = QuotaPolicy.from_file(path)
     assert policy.for_user("dave").resources == Resources.of("8", "32Gi", 1)
     assert policy.for_user("carol").gpus == 8
+
+
+def test_the_quota_file_reads_kubernetes_quantities(tmp_path: Path) -> None:
+    path = tmp_path / "quotas.yaml"
+    path.write_text(
+        "default: {cpu: '16', memory: 64Gi, gpus: 2, environments: 3}\n"
+        "overrides:\n  alice: {cpu: 500m, memory: 1Gi, environments: 1}\n"
+    )
+    policy = QuotaPolicy.from_file(path)
+    assert policy.for_user("bob").resources == Resources.of("16", "64Gi", 2)
+    assert policy.for_user("alice").resources == Resources.of("500m", "1Gi", 0)
+    assert policy.for_user("alice").environments == 1
+
+
+def test_a_quota_file_without_default_keeps_the_built_in_default(tmp_path: Path) -> None:
+    path = tmp_path / "quotas.yaml"
+    path.write_text("overrides: {}\n")
+    assert QuotaPolicy.from_file(path).default == DEFAULT_QUOTA
+
+
+def test_a_bad_quota_file_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "quotas.yaml"
+    path.write_text("overrides:\n  alice: {cpu: lots, memory: 1Gi, environments: 1}\n")
+    with pytest.raises(ValidationError, match=r"overrides\.alice\.cpu"):
+        QuotaPolicy.from_file(path)

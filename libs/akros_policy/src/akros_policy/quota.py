@@ -17,7 +17,7 @@ class Quota(BaseModel):
 
     cpu: CpuQuantity
     memory: MemoryQuantity
-    gpus: int = Field(ge=0)
+    gpus: int = Field(default=0, ge=0)
     environments: int = Field(ge=0)
 
     @property
@@ -41,8 +41,9 @@ class QuotaPolicy(BaseModel):
 
     @classmethod
     def from_file(cls, path: Path) -> "QuotaPolicy":
-        """Load a YAML (or JSON) quota file; errors name the file's field."""
-        return cls.model_validate(yaml.safe_load(path.read_text()))
+        """Load a YAML (or JSON) quota file; errors name the field. Without ``default`` the
+        built-in default quota applies."""
+        return cls.model_validate(yaml.safe_load(path.read_text()) or {})
 
 
 class Holding(BaseModel):

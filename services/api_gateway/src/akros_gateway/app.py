@@ -1,0 +1,89 @@
+"""The FastAPI application: routers, error handlers, metrics, and the lifespan that creates
+the Redis client, the bus and the read model, and loads the catalog and the quotas."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from akros_bus import Bus, get_logger
+from akros_gateway.body_limit import BodyLimitMiddleware
+from akros_gateway.context import Gateway
+from akros_gateway.errors import install_error_handlers
+from akros_gateway.metrics import GatewayMetrics, MetricsMiddleware
+from akros_gateway.routers import environments, me, operations, requests, tokens, volumes
+from akros_gateway.settings import GatewaySettings
+from akros_gateway.tokens import TokenStore
+from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
+from akros_readmodel import ReadModel
+
+TITLE = "Akros API"
+VERSION = "1"
+DESCRIPTION = (
+    "Research environments on the team's cluster. Authenticate with "
+    "`Authorization: Bearer <token>`. Commands are answered 202 with a request id; follow "
+    "them at `/v1/requests/{id}`. Errors are JSON: `detail` for people, `code` for programs."
+)
+
+_log = get_logger("akros.gateway")
+
+
+def load_catalog(settings: GatewaySettings) -> Catalog:
+    return Catalog.from_file(settings.catalog_file) if settings.catalog_file else DEFAULT_CATALOG
+
+
+def load_quotas(settings: GatewaySettings) -> QuotaPolicy:
+    return QuotaPolicy.from_file(settings.quota_file) if settings.quota_file else QuotaPolicy()
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    metrics = GatewayMetrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Gateway]]:
+        catalog, quotas = load_catalog(settings), load_quotas(settings)
+        redis = Redis.from_url(str(settings.redis_url))
+        bus = Bus(settings)
+        try:
+            await bus.connect()
+            token_store = TokenStore(redis)
+            if settings.bootstrap_admin_token_file is not None:
+                path = settings.bootstrap_admin_token_file
+                if await token_store.bootstrap_admin(path):
+                    _log.info("no admin token existed: wrote a new one", path=str(path))
+            yield {
+                "gateway": Gateway(
+                    redis=redis,
+                    bus=bus,
+                    read_model=ReadModel(redis),
+                    tokens=token_store,
+                    catalog=catalog,
+                    quotas=quotas,
+                    metrics=metrics,
+                )
+            }
+        finally:
+            await bus.stop()
+            await redis.aclose()
+
+    app = FastAPI(
+        title=TITLE,
+        version=VERSION,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    # Added last, so outermost: refused bodies are counted too.
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    for router in (
+        environments.router,
+        requests.router,
+        volumes.router,
+        me.router,
+        tokens.router,
+        operations.router,
+    ):
+        app.include_router(router)
+    return app

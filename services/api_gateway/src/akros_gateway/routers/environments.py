@@ -1,0 +1,102 @@
+"""/v1/environments: create, list, show and delete research environments."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from akros_gateway.access import owners_to_list
+from akros_gateway.context import ActorDep, GatewayDep, RequestIdDep
+from akros_gateway.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    QuotaExceededError,
+    responses,
+)
+from akros_gateway.intake import accept_create, accept_delete, require_access
+from akros_gateway.routers.accepted import accepted
+from akros_gateway.schemas import Accepted, CreateEnvironmentBody, Environment, EnvironmentList
+from akros_msgs.names import UserId
+
+router = APIRouter(prefix="/v1/environments", tags=["environments"])
+
+UserFilter = Annotated[
+    UserId | None,
+    Query(description="Whose environments: admins may name anyone, researchers only themselves"),
+]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=responses(
+        ForbiddenError, QuotaExceededError, ConflictError, InvalidError, accepted=True
+    ),
+    summary="Ask for a new environment",
+    description="Checks the request and the caller's quota, then queues it: 202 with the "
+    "request id and `Location: /v1/requests/{id}`. Over quota is refused with 403 "
+    "(code `quota_exceeded`) and nothing is queued.",
+)
+async def create_environment(
+    body: CreateEnvironmentBody,
+    actor: ActorDep,
+    gateway: GatewayDep,
+    request_id: RequestIdDep,
+    response: Response,
+) -> Accepted:
+    request = await accept_create(gateway, actor, body, request_id)
+    return accepted(request, response)
+
+
+@router.get("", response_model=EnvironmentList, responses=responses(ForbiddenError, InvalidError))
+async def list_environments(
+    actor: ActorDep, gateway: GatewayDep, user: UserFilter = None
+) -> EnvironmentList:
+    if user is not None:
+        require_access(actor, user)
+    views = await gateway.read_model.environments(owners_to_list(actor, user))
+    return EnvironmentList(environments=[Environment.of(view) for view in views])
+
+
+@router.get(
+    "/{name}",
+    response_model=Environment,
+    responses=responses(ForbiddenError, NotFoundError, InvalidError),
+)
+async def get_environment(
+    name: str, actor: ActorDep, gateway: GatewayDep, user: UserFilter = None
+) -> Environment:
+    owner = user or actor.user_id
+    require_access(actor, owner)
+    view = await gateway.read_model.environment(owner, name)
+    if view is None:
+        raise NotFoundError(f"{owner} has no environment named '{name}'.")
+    return Environment.of(view)
+
+
+@router.delete(
+    "/{name}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=responses(ForbiddenError, NotFoundError, ConflictError, InvalidError, accepted=True),
+    summary="Delete an environment",
+    description="The work volume is kept (GET /v1/volumes) unless `purge_volume=true`.",
+)
+async def delete_environment(
+    name: str,
+    actor: ActorDep,
+    gateway: GatewayDep,
+    request_id: RequestIdDep,
+    response: Response,
+    user: UserFilter = None,
+    purge_volume: Annotated[
+        bool, Query(description="Delete the work volume too, for good")
+    ] = False,
+) -> Accepted:
+    owner = user or actor.user_id
+    request = await accept_delete(
+        gateway, actor, owner, name, purge_volume=purge_volume, request_id=request_id
+    )
+    return accepted(request, response)

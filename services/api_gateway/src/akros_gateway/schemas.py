@@ -1,0 +1,181 @@
+"""The HTTP API's request and response bodies, and how read-model views become them.
+
+Request fields reuse the command's own field definitions (types, limits, descriptions), so the
+API and the contract cannot drift apart; the command re-validates everything on construction.
+"""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from akros_msgs import CreateEnvironment, Resources, Role
+from akros_msgs.names import ResourceName, UserId
+from akros_msgs.quantity import PositiveCpu, PositiveMemory, format_cpu, format_memory
+from akros_policy import Holding, Quota
+from akros_readmodel import (
+    EnvironmentStatus,
+    EnvironmentView,
+    RequestState,
+    RequestView,
+    VolumeView,
+)
+
+_COMMAND = CreateEnvironment.model_fields
+
+
+class CreateEnvironmentBody(BaseModel):
+    """POST /v1/environments."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[ResourceName, Field(description="Unique among the owner's environments")]
+    image: Annotated[str, _COMMAND["image"]]
+    cpu: Annotated[PositiveCpu, _COMMAND["cpu"]]
+    memory: Annotated[PositiveMemory, _COMMAND["memory"]]
+    gpus: Annotated[int, _COMMAND["gpus"]]
+    gpu_model: Annotated[str | None, _COMMAND["gpu_model"]]
+    dedicated_cores: Annotated[bool, _COMMAND["dedicated_cores"]]
+    volume_size: Annotated[PositiveMemory, _COMMAND["volume_size"]]
+    expires_at: Annotated[AwareDatetime | None, _COMMAND["expires_at"]]
+    owner: UserId | None = Field(
+        default=None, description="Admins only: create the environment for this user"
+    )
+
+
+class ResourcesOut(BaseModel):
+    cpu: str = Field(description="CPU, e.g. '4' or '500m'")
+    memory: str = Field(description="Memory, e.g. '16Gi'")
+    gpus: int
+
+    @classmethod
+    def of(cls, resources: Resources) -> "ResourcesOut":
+        return cls(
+            cpu=format_cpu(resources.cpu_millis),
+            memory=format_memory(resources.memory_bytes),
+            gpus=resources.gpus,
+        )
+
+
+class Accepted(BaseModel):
+    """A command was accepted; follow its progress at GET /v1/requests/{request_id}."""
+
+    request_id: str
+    status: RequestState
+
+
+class Environment(BaseModel):
+    owner: str
+    name: str
+    status: EnvironmentStatus
+    image: str
+    resources: ResourcesOut
+    dedicated_cores: bool
+    gpu_model: str | None
+    volume_size: str
+    url: str | None = Field(description="Where it answers, once ready")
+    node: str | None
+    reason: str | None = Field(description="Why it failed, if it did")
+    request_id: str = Field(description="The request that created it")
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, view: EnvironmentView) -> "Environment":
+        return cls(
+            **view.model_dump(exclude={"resources"}), resources=ResourcesOut.of(view.resources)
+        )
+
+
+class EnvironmentList(BaseModel):
+    environments: list[Environment]
+
+
+class RequestStatus(BaseModel):
+    request_id: str
+    status: RequestState = Field(description="pending, applied or failed")
+    command_type: str
+    owner: str | None
+    name: str | None
+    code: str | None = Field(description="Why it failed, for programs")
+    reason: str | None = Field(description="Why it failed, for people")
+    accepted_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, view: RequestView) -> "RequestStatus":
+        return cls(
+            request_id=view.request_id,
+            status=view.state,
+            command_type=view.command_type,
+            owner=view.owner,
+            name=view.name,
+            code=view.code.value if view.code else None,
+            reason=view.reason,
+            accepted_at=view.accepted_at,
+            updated_at=view.updated_at,
+        )
+
+
+class Volume(BaseModel):
+    owner: str
+    name: str
+    size: str
+    in_use: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, view: VolumeView) -> "Volume":
+        return cls(**view.model_dump())
+
+
+class VolumeList(BaseModel):
+    volumes: list[Volume]
+
+
+class QuotaOut(BaseModel):
+    resources: ResourcesOut
+    environments: int
+
+    @classmethod
+    def of(cls, quota: Quota | Holding) -> "QuotaOut":
+        return cls(resources=ResourcesOut.of(quota.resources), environments=quota.environments)
+
+
+class Me(BaseModel):
+    user: str
+    role: Role
+    quota: QuotaOut = Field(description="The most you may hold at once")
+    holding: QuotaOut = Field(description="What your environments hold now")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    redis: bool
+
+
+class TokenBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: UserId
+    role: Literal[Role.RESEARCHER, Role.ADMIN] = Role.RESEARCHER
+
+
+class TokenInfo(BaseModel):
+    prefix: str = Field(description="The token's first characters; revoke it by these")
+    user: str
+    role: Role
+    created_at: datetime
+
+
+class IssuedTokenOut(TokenInfo):
+    token: str = Field(description="Shown once: store it now, only its digest is kept")
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenInfo]
+
+
+class Revoked(BaseModel):
+    revoked: int

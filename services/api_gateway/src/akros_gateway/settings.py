@@ -1,0 +1,35 @@
+"""The gateway's one settings class: every AKROS_* variable it reads, validated at start."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from akros_bus import BusSettings
+
+ONE_MIB = 1024 * 1024
+
+
+class GatewaySettings(BusSettings):
+    """The backbone settings (AKROS_REDIS_URL, AKROS_LOG_LEVEL, ...) plus the gateway's own.
+
+    The catalog and quota files are shared with the k8s_worker (same variable names), so the
+    worker re-checks a request against exactly the configuration the gateway checked it with.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AKROS_", extra="ignore", frozen=True)
+
+    service_name: str = "api-gateway"
+    gateway_host: str = Field(default="127.0.0.1", description="Address uvicorn binds")
+    gateway_port: int = Field(default=8080, ge=1, le=65535)
+    catalog_file: Path | None = Field(
+        default=None, description="YAML catalog of images and profiles; the built-in one if unset"
+    )
+    quota_file: Path | None = Field(
+        default=None, description="YAML default quota and per-user overrides; built-in if unset"
+    )
+    bootstrap_admin_token_file: Path | None = Field(
+        default=None,
+        description="Where to write a first admin token when no admin token exists",
+    )
+    max_body_bytes: int = Field(default=ONE_MIB, ge=1, description="Larger bodies get 413")
