@@ -1,7 +1,5 @@
 """The gateway's pure decisions and its configuration files, without Redis or HTTP."""
 
-
-
 from akros_gateway.access import owner_for_create, owners_to_list
 from akros_gateway.intake import is_same_request
 from akros_gateway.tokens import new_token, shown_part, token_digest
