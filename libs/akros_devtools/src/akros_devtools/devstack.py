@@ -1,68 +1,63 @@
 """`make run`: the whole platform on embedded defaults, in the foreground, until Ctrl-C.
 
-Starts each part as a child process with its state under .akros/, writes where each part
-listens to .akros/endpoints.json, and stops everything it started (by pid) on Ctrl-C.
+State lives under .akros/: Redis data (AOF), kubesim's kubeconfig, the admin token, logs, and
+endpoints.json saying where each part listens. Everything started is stopped (by pid) on
+Ctrl-C; the Redis data and the admin token survive for the next run.
 """
 
-import json
 import signal
 import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
-from akros_devtools.processes import ChildProcess, free_port
-from akros_devtools.redis_server import LocalRedis
+from akros_devtools.platform import Platform, PlatformOptions
 
 STATE = Path(".akros")
-PREFERRED_REDIS_PORT = 6390
+PREFERRED_PORTS = {"redis": 6390, "kubesim": 6443, "gateway": 8080}
 
 
-def _port_free(port: int) -> bool:
+def _free_or_zero(port: int) -> int:
+    """The preferred port when free (stable URLs across runs), else 0: any free port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
-            return False
-    return True
+            return 0
+    return port
 
 
-def _choose_port(preferred: int) -> int:
-    return preferred if _port_free(preferred) else free_port()
+def _tour(platform: Platform) -> str:
+    gateway = platform.gateway_url
+    return f"""
+Akros is running on embedded defaults. Ctrl-C stops everything.
 
+  Gateway (HTTP API): {gateway}   (OpenAPI: {gateway}/docs)
+  Kubernetes (kubesim): {platform.kubesim_url}   kubeconfig: {platform.kubeconfig}
+  Redis:                {platform.redis.url}   (data in {platform.redis.directory}, AOF on)
+  Admin token:          {platform.admin_token_file}
+  Endpoints:            {STATE / "endpoints.json"}   Logs: {STATE}/*.log
 
-class Devstack:
-    """The running platform: each part started in order and stopped in reverse."""
-
-    def __init__(self, state: Path) -> None:
-        self.state = state
-        self.redis = LocalRedis(state / "redis", port=_choose_port(PREFERRED_REDIS_PORT))
-        self.children: list[ChildProcess] = []
-        self.endpoints: dict[str, Any] = {}
-
-    def start(self) -> None:
-        self.redis.start()
-        self.endpoints["redis_url"] = self.redis.url
-        self._write_endpoints()
-
-    def _write_endpoints(self) -> None:
-        path = self.state / "endpoints.json"
-        path.write_text(json.dumps(self.endpoints, indent=2, sort_keys=True) + "\n")
-
-    def failed_child(self) -> ChildProcess | None:
-        return next((child for child in self.children if not child.alive()), None)
-
-    def stop(self) -> None:
-        for child in reversed(self.children):
-            child.stop()
-        self.redis.stop()
-        (self.state / "endpoints.json").unlink(missing_ok=True)
+First steps:
+  export AKROS_TOKEN=$(cat {platform.admin_token_file})
+  curl -s -H "Authorization: Bearer $AKROS_TOKEN" {gateway}/v1/catalog
+  curl -s -H "Authorization: Bearer $AKROS_TOKEN" -H 'Content-Type: application/json' \\
+       -d '{{"name": "first", "image": "pytorch", "cpu": "2", "memory": "8Gi"}}' \\
+       {gateway}/v1/environments
+  curl -s -H "Authorization: Bearer $AKROS_TOKEN" {gateway}/v1/environments/first
+  KUBECONFIG={platform.kubeconfig} .akros/tools/kubectl/usr/bin/kubectl get pods -A
+"""
 
 
 def main() -> int:
-    STATE.mkdir(exist_ok=True)
-    stack = Devstack(STATE)
+    platform = Platform(
+        PlatformOptions(
+            state=STATE,
+            redis_port=_free_or_zero(PREFERRED_PORTS["redis"]),
+            kubesim_port=_free_or_zero(PREFERRED_PORTS["kubesim"]),
+            gateway_port=_free_or_zero(PREFERRED_PORTS["gateway"]),
+        )
+    )
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -71,20 +66,20 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    endpoints = STATE / "endpoints.json"
     try:
-        stack.start()
-        print("Akros is running on embedded defaults. Ctrl-C stops everything.")
-        print(f"  Redis:      {stack.redis.url}  (data in {stack.redis.directory}, AOF on)")
-        print(f"  Endpoints:  {STATE / 'endpoints.json'}")
-        sys.stdout.flush()
+        platform.start()
+        platform.write_endpoints()
+        print(_tour(platform), flush=True)
         while not stopping:
-            if failed := stack.failed_child():
-                print(f"{failed.args[0]} exited; see {failed.log_path}", file=sys.stderr)
+            if failed := platform.failed_child():
+                print(f"{failed} exited; see {STATE / (failed + '.log')}", file=sys.stderr)
                 return 1
             time.sleep(0.2)
     finally:
-        print("Stopping...")
-        stack.stop()
+        print("Stopping...", flush=True)
+        platform.stop()
+        endpoints.unlink(missing_ok=True)
     return 0
 
 

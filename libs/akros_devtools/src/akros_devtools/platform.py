@@ -1,0 +1,170 @@
+"""The whole platform as local processes: Redis, kubesim, and every service.
+
+Used by `make run` (state under .akros/) and by the end-to-end tests and benchmarks (state
+in a temporary directory). Each part is a child process with its log in the state
+directory; everything is stopped by pid, in reverse order of start.
+"""
+
+import json
+import os
+import signal
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from akros_devtools.processes import ChildProcess, free_port, wait_until
+from akros_devtools.redis_server import LocalRedis
+
+SERVICES = ("k8s-worker", "api-gateway")
+
+
+def _console_script(name: str) -> str:
+    """A console script of this virtual environment (where the workspace is installed)."""
+    return str(Path(sys.executable).parent / name)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 -- loopback
+            return bool(response.status < 500)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@dataclass
+class PlatformOptions:
+    state: Path
+    redis_port: int = 0
+    kubesim_port: int = 0
+    gateway_port: int = 0
+    cluster_file: Path | None = None
+    pod_start_seconds: float | None = None
+    environment: dict[str, str] = field(default_factory=dict)
+    """Extra AKROS_* settings for every service (catalog and quota files, timeouts...)."""
+    services: tuple[str, ...] = SERVICES
+
+
+class Platform:
+    def __init__(self, options: PlatformOptions) -> None:
+        self.options = options
+        state = options.state
+        state.mkdir(parents=True, exist_ok=True)
+        self.redis = LocalRedis(state / "redis", port=options.redis_port)
+        self.kubesim_port = options.kubesim_port or free_port()
+        self.gateway_port = options.gateway_port or free_port()
+        self.kubeconfig = state / "kubeconfig.yaml"
+        self.admin_token_file = state / "admin-token"
+        self.children: dict[str, ChildProcess] = {}
+
+    @property
+    def kubesim_url(self) -> str:
+        return f"http://127.0.0.1:{self.kubesim_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+    def service_environment(self) -> dict[str, str]:
+        return {
+            "AKROS_REDIS_URL": self.redis.url,
+            "AKROS_KUBECONFIG": str(self.kubeconfig.resolve()),
+            "AKROS_GATEWAY_PORT": str(self.gateway_port),
+            "AKROS_BOOTSTRAP_ADMIN_TOKEN_FILE": str(self.admin_token_file.resolve()),
+            **self.options.environment,
+        }
+
+    def start(self) -> None:
+        self.redis.start()
+        self._start_kubesim()
+        for service in self.options.services:
+            self.start_service(service)
+
+    def _start_kubesim(self) -> None:
+        self.kubeconfig.unlink(missing_ok=True)
+        args = [
+            sys.executable, "-m", "akros_kubesim", "serve",
+            "--port", str(self.kubesim_port),
+            "--kubeconfig-out", str(self.kubeconfig),
+        ]  # fmt: skip
+        if self.options.cluster_file is not None:
+            args += ["--cluster", str(self.options.cluster_file)]
+        if self.options.pod_start_seconds is not None:
+            args += ["--pod-start-seconds", str(self.options.pod_start_seconds)]
+        kubesim = ChildProcess(args, log_path=self.options.state / "kubesim.log").start()
+        self.children["kubesim"] = kubesim
+        wait_until(
+            lambda: self._alive_or_raise(kubesim) and self.kubeconfig.exists()
+            and _answers(self.kubesim_url + "/readyz"),
+            timeout_s=30,
+            what="kubesim to answer",
+        )  # fmt: skip
+
+    def start_service(
+        self, service: str, *, environment: Mapping[str, str] | None = None
+    ) -> ChildProcess:
+        """Start one service (again, after a kill) and wait until it is up."""
+        env = {**self.service_environment(), **(environment or {})}
+        log_path = self.options.state / f"{service}.log"
+        if service == "api-gateway":
+            child = ChildProcess(
+                [_console_script("akros-gateway"), "serve"], log_path=log_path, env=env
+            ).start()
+            self.children[service] = child
+            wait_until(
+                lambda: self._alive_or_raise(child) and _answers(self.gateway_url + "/healthz"),
+                timeout_s=30,
+                what="the gateway to answer",
+            )
+            wait_until(self.admin_token_file.exists, timeout_s=10, what="the admin token")
+            return child
+        script = {"k8s-worker": "akros-k8s-worker"}[service]
+        child = ChildProcess([_console_script(script)], log_path=log_path, env=env).start()
+        self.children[service] = child
+        wait_until(
+            lambda: self._alive_or_raise(child) and '"service running"' in child.log_text(),
+            timeout_s=30,
+            what=f"{service} to run",
+        )
+        return child
+
+    @staticmethod
+    def _alive_or_raise(child: ChildProcess) -> bool:
+        if not child.alive():
+            raise RuntimeError(f"{child.args[0]} exited:\n{child.log_text()[-4000:]}")
+        return True
+
+    def kill(self, service: str) -> None:
+        """SIGKILL a service, as a crash would."""
+        child = self.children.pop(service)
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(timeout_s=10)
+
+    def admin_token(self) -> str:
+        return self.admin_token_file.read_text().strip()
+
+    def endpoints(self) -> dict[str, Any]:
+        return {
+            "redis_url": self.redis.url,
+            "kubeconfig": str(self.kubeconfig.resolve()),
+            "kubesim_url": self.kubesim_url,
+            "gateway_url": self.gateway_url,
+            "admin_token_file": str(self.admin_token_file.resolve()),
+        }
+
+    def write_endpoints(self) -> Path:
+        path = self.options.state / "endpoints.json"
+        path.write_text(json.dumps(self.endpoints(), indent=2, sort_keys=True) + "\n")
+        return path
+
+    def failed_child(self) -> str | None:
+        return next((name for name, child in self.children.items() if not child.alive()), None)
+
+    def stop(self) -> None:
+        for child in reversed(list(self.children.values())):
+            child.stop()
+        self.children.clear()
+        self.redis.stop()

@@ -1,0 +1,159 @@
+"""A researcher's environments end to end: HTTP -> gateway -> Redis -> worker -> kubesim."""
+
+from collections.abc import Mapping
+
+import redis
+from kubernetes import client
+
+from akros_devtools import wait_until
+from tests.e2e.conftest import Running
+
+NAMESPACE = "akros-envs"
+
+
+def _create(
+    running: Running, headers: dict[str, str], body: Mapping[str, object], key: str = ""
+) -> str:
+    extra = {"Idempotency-Key": key} if key else {}
+    answer = running.http.post("/v1/environments", json=body, headers={**headers, **extra})
+    assert answer.status_code == 202, answer.text
+    assert answer.headers["location"] == f"/v1/requests/{answer.json()['request_id']}"
+    request_id: str = answer.json()["request_id"]
+    return request_id
+
+
+def _deployments(running: Running, selector: str) -> list[str]:
+    items = (
+        client.AppsV1Api(running.kube)
+        .list_namespaced_deployment(NAMESPACE, label_selector=selector)
+        .items
+    )
+    return sorted(d.metadata.name for d in items)
+
+
+def test_a_researcher_creates_an_environment_and_it_becomes_ready(running: Running) -> None:
+    alice = running.token_for("alice")
+    request_id = _create(
+        running, alice, {"name": "exp", "image": "pytorch", "cpu": "2", "memory": "8Gi"}
+    )
+    assert running.settle(request_id, alice)["status"] == "applied"
+
+    environment = running.http.get("/v1/environments/exp", headers=alice).json()
+    assert environment["status"] == "ready"
+    assert environment["url"] == "https://exp-alice.research.akros.local/"
+    listed = running.http.get("/v1/environments", headers=alice).json()
+    assert [e["name"] for e in listed["environments"]] == ["exp"]
+    assert _deployments(running, "akros.io/owner=alice") == ["alice-exp"]
+
+
+def test_the_same_request_sent_twice_makes_one_environment(running: Running) -> None:
+    bob = running.token_for("bob")
+    body = {"name": "twice", "image": "pytorch", "cpu": "1", "memory": "2Gi"}
+    first = _create(running, bob, body, key="bob-twice-1")
+    second = _create(running, bob, body, key="bob-twice-1")
+    assert first == second
+    assert running.settle(first, bob)["status"] == "applied"
+    assert _deployments(running, "akros.io/owner=bob") == ["bob-twice"]
+
+
+def test_delete_keeps_the_volume_and_purge_removes_it(running: Running) -> None:
+    carol = running.token_for("carol")
+    core = client.CoreV1Api(running.kube)
+    for name in ("keep", "drop"):
+        request_id = _create(
+            running, carol, {"name": name, "image": "pytorch", "cpu": "1", "memory": "1Gi"}
+        )
+        assert running.settle(request_id, carol)["status"] == "applied"
+
+    kept = running.http.delete("/v1/environments/keep", headers=carol)
+    purged = running.http.delete("/v1/environments/drop?purge_volume=true", headers=carol)
+    assert (kept.status_code, purged.status_code) == (202, 202)
+    assert running.settle(kept.json()["request_id"], carol)["status"] == "applied"
+    assert running.settle(purged.json()["request_id"], carol)["status"] == "applied"
+
+    assert running.http.get("/v1/environments/keep", headers=carol).status_code == 404
+    volumes = running.http.get("/v1/volumes", headers=carol).json()
+    assert [v["name"] for v in volumes["volumes"]] == ["keep"]
+    claims = core.list_namespaced_persistent_volume_claim(
+        NAMESPACE, label_selector="akros.io/owner=carol"
+    )
+    assert [c.metadata.name for c in claims.items] == ["carol-keep"]
+
+
+def test_over_quota_is_refused_before_anything_is_published(running: Running) -> None:
+    dave = running.token_for("dave")
+    answer = running.http.post(
+        "/v1/environments",
+        json={"name": "greedy", "image": "pytorch", "cpu": "4", "memory": "8Gi", "gpus": 5},
+        headers=dave,
+    )
+    assert answer.status_code == 403
+    assert "GPUs would be 5 of your 4" in answer.json()["detail"]
+    assert _deployments(running, "akros.io/owner=dave") == []
+
+
+def test_sixty_four_gpus_fail_with_a_message_saying_why(running: Running) -> None:
+    whale = running.token_for("whale")
+    request_id = _create(
+        running,
+        whale,
+        {"name": "huge", "image": "pytorch", "cpu": "8", "memory": "64Gi", "gpus": 64},
+    )
+    outcome = running.settle(request_id, whale)
+    assert outcome["status"] == "failed"
+    assert outcome["code"] == "unschedulable"
+    assert "64 GPUs" in outcome["reason"]
+    assert running.http.get("/v1/environments/huge", headers=whale).json()["status"] == "failed"
+
+
+def test_callers_without_a_valid_token_or_the_right_owner_are_refused(running: Running) -> None:
+    erin, frank = running.token_for("erin"), running.token_for("frank")
+    assert running.http.get("/v1/environments").status_code == 401
+    assert (
+        running.http.get("/v1/environments", headers={"Authorization": "Bearer nope"}).status_code
+        == 401
+    )
+    request_id = _create(
+        running, erin, {"name": "mine", "image": "pytorch", "cpu": "1", "memory": "1Gi"}
+    )
+    running.settle(request_id, erin)
+    assert running.http.get("/v1/environments/mine?user=erin", headers=frank).status_code == 403
+    assert running.http.delete("/v1/environments/mine?user=erin", headers=frank).status_code in {
+        403,
+        404,
+    }
+    assert running.http.get(f"/v1/requests/{request_id}", headers=frank).status_code == 403
+
+
+def test_a_worker_killed_during_a_create_leaves_exactly_one_environment(running: Running) -> None:
+    gina = running.token_for("gina")
+    platform = running.platform
+    stall = {"stall": True}
+    _admin(running, "PUT", stall)
+    request_id = _create(
+        running, gina, {"name": "crash", "image": "pytorch", "cpu": "1", "memory": "1Gi"}
+    )
+    store = redis.Redis.from_url(platform.redis.url)
+    wait_until(
+        lambda: bool(store.hexists("akros:worker:starting", "gina/crash")),
+        timeout_s=20,
+        what="the worker to be applying the create (its writes are stalled)",
+    )
+    store.close()
+    platform.kill("k8s-worker")
+    _admin(running, "DELETE", None)
+    platform.start_service("k8s-worker")
+
+    assert running.settle(request_id, gina, timeout_s=40)["status"] == "applied"
+    assert _deployments(running, "akros.io/owner=gina") == ["gina-crash"]
+    pods = client.CoreV1Api(running.kube).list_namespaced_pod(
+        NAMESPACE, label_selector="akros.io/owner=gina"
+    )
+    assert len(pods.items) == 1
+
+
+def _admin(running: Running, method: str, document: object) -> None:
+    answer = running.http.request(
+        method, running.platform.kubesim_url + "/_kubesim/faults", json=document
+    )
+    assert answer.status_code < 300, answer.text
