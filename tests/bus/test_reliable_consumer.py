@@ -206,3 +206,28 @@ async def test_health_reports_a_live_connection(redis_url: str) -> None:
     finally:
         await bus.stop()
     assert not await bus.healthy()
+
+
+async def test_a_concurrent_consumer_handles_messages_side_by_side(redis_url: str) -> None:
+    # Reclaim far off: messages waiting their turn in this process are not abandoned.
+    running = 0
+    most_at_once = 0
+    handled: list[str] = []
+    bus = Bus(_settings(redis_url, reclaim_idle_ms=30_000))
+
+    @bus.consume(ENVIRONMENT_COMMANDS, GROUP, concurrency=4)
+    async def handle(message: Message) -> None:
+        nonlocal running, most_at_once
+        running += 1
+        most_at_once = max(most_at_once, running)
+        await asyncio.sleep(0.2)
+        running -= 1
+        handled.append(message.request_id)
+
+    await bus.start()
+    try:
+        await bus.publish_many([create_command(f"c-{i}", f"c-{i}") for i in range(8)])
+        await _eventually(lambda: len(handled) == 8, timeout_s=5)
+    finally:
+        await bus.stop()
+    assert most_at_once == 4

@@ -99,14 +99,21 @@ class Bus:
 
     # -- consuming --------------------------------------------------------------------------
 
-    def consume(self, stream: Stream, group: str) -> Callable[[Handler], Handler]:
-        """Register ``handler(message)`` for each message of ``stream`` in consumer ``group``."""
+    def consume(
+        self, stream: Stream, group: str, *, concurrency: int = 1
+    ) -> Callable[[Handler], Handler]:
+        """Register ``handler(message)`` for each message of ``stream`` in consumer ``group``.
+
+        With ``concurrency`` above 1, up to that many messages are handled at once by this
+        process (each still acknowledged on its own); handlers must then tolerate running
+        side by side.
+        """
 
         def register(handler: Handler) -> Handler:
             async def on_new(_: object) -> None:
                 await self._deliver(stream, group, handler, self._current(), delivery_count=1)
 
-            self._subscribe(stream, group, on_new, batch=False)
+            self._subscribe(stream, group, on_new, batch=False, concurrency=concurrency)
             self._subscribe_reclaim(stream, group, handler)
             return handler
 
@@ -129,7 +136,13 @@ class Bus:
         return register
 
     def _subscribe(
-        self, stream: Stream, group: str, callback: Callable[..., Awaitable[None]], *, batch: bool
+        self,
+        stream: Stream,
+        group: str,
+        callback: Callable[..., Awaitable[None]],
+        *,
+        batch: bool,
+        concurrency: int = 1,
     ) -> None:
         self._groups.add((stream.name, group))
         self._register(
@@ -142,13 +155,20 @@ class Bus:
                 polling_interval=self.settings.poll_interval_ms,
             ),
             callback,
+            concurrency=concurrency,
         )
 
     def _current(self) -> Any:
         """The broker message being handled (FastStream keeps it in a context variable)."""
         return self.broker.context.get_local("message")
 
-    def _register(self, source: StreamSub, callback: Callable[..., Awaitable[None]]) -> None:
+    def _register(
+        self,
+        source: StreamSub,
+        callback: Callable[..., Awaitable[None]],
+        *,
+        concurrency: int = 1,
+    ) -> None:
         """Subscribe with manual acks: only this module decides when a message is done."""
         self.broker.subscriber(
             stream=source,
@@ -156,6 +176,7 @@ class Bus:
             parser=_tolerant_parser,
             decoder=_undecoded,
             include_in_schema=False,
+            max_workers=concurrency,
         )(callback)
 
     def _subscribe_reclaim(self, stream: Stream, group: str, handler: Handler) -> None:

@@ -76,6 +76,8 @@ class EnvironmentService:
     quotas: QuotaPolicy
     platform: EnvironmentPlatform
     start_timeout_s: float
+    node_cache_s: float = 5.0
+    _nodes: tuple[float, list[Manifest]] | None = None
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -106,7 +108,7 @@ class EnvironmentService:
                 FailureCode.INVALID,
                 f"There is no image '{command.image}'; choose one of {choices}.",
             )
-        nodes, _ = await self.cluster.list("Node")
+        nodes = await self._node_list()
         if reason := never_fits(command.resources, command.gpu_model, nodes):
             raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
 
@@ -143,6 +145,12 @@ class EnvironmentService:
                         deadline=time.time() + self.start_timeout_s,
                     )
                 )
+            _log.info(
+                "applying environment",
+                owner=command.owner,
+                name=command.name,
+                since_accepted_ms=round((time.time() - command.occurred_at.timestamp()) * 1000, 2),
+            )
             await self._apply(objects)
         if already_ready:
             return  # a redelivered command for an environment that is up: nothing to report
@@ -153,6 +161,15 @@ class EnvironmentService:
         )
         for pod in pods:
             await self.on_pod(pod)
+
+    async def _node_list(self) -> list[Manifest]:
+        """The cluster's nodes, reused for ``node_cache_s``: nodes come and go rarely, and a
+        stale list only affects the fail-fast check, never what the scheduler decides."""
+        now = time.monotonic()
+        if self._nodes is None or now - self._nodes[0] > self.node_cache_s:
+            nodes, _ = await self.cluster.list("Node")
+            self._nodes = (now, nodes)
+        return self._nodes[1]
 
     def _check_actor(self, command: Message, owner: str) -> None:
         if not may_act_on(command.actor, owner):

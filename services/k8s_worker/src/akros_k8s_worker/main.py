@@ -23,7 +23,9 @@ class Worker:
         self.settings = settings
         self.bus = Bus(settings)
         self._environments: EnvironmentService | None = None
-        self.bus.consume(ENVIRONMENT_COMMANDS, Groups.K8S_WORKER)(self._on_environment_command)
+        self.bus.consume(
+            ENVIRONMENT_COMMANDS, Groups.K8S_WORKER, concurrency=settings.command_concurrency
+        )(self._on_environment_command)
 
     @property
     def environments(self) -> EnvironmentService:
@@ -76,6 +78,7 @@ class Worker:
                 quotas=quotas or QuotaPolicy(),
                 platform=settings.platform(),
                 start_timeout_s=settings.start_timeout_s,
+                node_cache_s=settings.node_cache_s,
             )
             await serve(
                 self.bus,

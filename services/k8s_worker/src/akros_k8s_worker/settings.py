@@ -25,6 +25,12 @@ class WorkerSettings(BusSettings):
     run_as_group: int = Field(default=100, ge=1)
     environment_priority_class: str | None = None
     start_timeout_s: float = Field(default=300, gt=0, description="Pod start deadline")
+    command_concurrency: int = Field(
+        default=16, ge=1, le=256, description="Commands applied at once by one worker process"
+    )
+    node_cache_s: float = Field(
+        default=5.0, ge=0, description="How long the node list is reused for feasibility checks"
+    )
     catalog_file: Path | None = None
     quota_file: Path | None = None
 
