@@ -120,7 +120,9 @@ async def _record_and_publish(
         raise _reused_key(pending.request_id)
     await write_view()
     try:
-        await gateway.bus.publish(command)
+        # Stamped as it is accepted into the backbone, after every check: the worker measures
+        # the platform's own overhead from this moment.
+        await gateway.bus.publish(command.model_copy(update={"occurred_at": utc_now()}))
     except (RedisError, OSError) as error:
         await undo()
         await gateway.read_model.put_request(

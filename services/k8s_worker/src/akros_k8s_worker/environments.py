@@ -14,6 +14,7 @@ from akros_k8s_worker.decisions import (
     never_fits,
     pod_outcome,
 )
+from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.kube import AlreadyExistsError, Cluster, ForbiddenError, InvalidError
 from akros_k8s_worker.objects import (
     EnvironmentObjects,
@@ -42,7 +43,6 @@ from akros_policy.naming import (
     LABEL_OWNER,
     environment_object_name,
     environment_selector,
-    owner_selector,
 )
 from akros_readmodel import (
     EnvironmentStatus,
@@ -76,6 +76,7 @@ class EnvironmentService:
     quotas: QuotaPolicy
     platform: EnvironmentPlatform
     start_timeout_s: float
+    index: EnvironmentIndex
     node_cache_s: float = 5.0
     _nodes: tuple[float, list[Manifest]] | None = None
 
@@ -100,6 +101,7 @@ class EnvironmentService:
             await self._failed(command, code, f"The cluster refused it: {error.message}")
 
     async def create(self, command: CreateEnvironment) -> None:
+        picked_up = time.time()
         self._check_actor(command, command.owner)
         image = self.catalog.images.get(command.image)
         if image is None:
@@ -119,10 +121,9 @@ class EnvironmentService:
             and view.request_id == command.request_id
             and view.status is EnvironmentStatus.READY
         )
+        await self.index.synced.wait()
         async with self.read_model.owner_lock(command.owner):
-            deployments, _ = await self.cluster.list(
-                "Deployment", self.platform.namespace, owner_selector(command.owner)
-            )
+            deployments = self.index.owned_by(command.owner)
             self._check_not_taken(command, deployments)
             decision = check_quota(
                 cluster_holding(deployments, excluding=command.name),
@@ -150,6 +151,7 @@ class EnvironmentService:
                 owner=command.owner,
                 name=command.name,
                 since_accepted_ms=round((time.time() - command.occurred_at.timestamp()) * 1000, 2),
+                queued_ms=round((picked_up - command.occurred_at.timestamp()) * 1000, 2),
             )
             await self._apply(objects)
         if already_ready:
@@ -203,6 +205,7 @@ class EnvironmentService:
                 await self.cluster.create(manifest)
             except AlreadyExistsError:
                 await self.cluster.patch(manifest)
+        self.index.remember(objects.deployment)
 
     async def _record_pending(
         self, command: CreateEnvironment, existing: EnvironmentView | None
@@ -233,8 +236,7 @@ class EnvironmentService:
         await self.starts.claim(command.owner, command.name)
         name = environment_object_name(command.owner, command.name)
         namespace = self.platform.namespace
-        for kind in _WORKLOAD_KINDS:
-            await self.cluster.delete(kind, name, namespace)
+        await self._delete_workload(name)
         claim = await self.cluster.find("PersistentVolumeClaim", name, namespace)
         if claim is not None and command.purge_volume:
             await self.cluster.delete("PersistentVolumeClaim", name, namespace)
@@ -254,6 +256,12 @@ class EnvironmentService:
                 volume_kept=volume_kept,
             ),
         )
+
+    async def _delete_workload(self, name: str) -> None:
+        """Everything of an environment but its volume."""
+        for kind in _WORKLOAD_KINDS:
+            await self.cluster.delete(kind, name, self.platform.namespace)
+        self.index.forget(name)
 
     async def _record_kept_volume(self, owner: str, name: str, claim: Manifest) -> None:
         requests = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
@@ -352,9 +360,7 @@ class EnvironmentService:
     async def _start_failed(self, record: StartRecord, code: FailureCode, reason: str) -> None:
         """The workload is removed (it would hold resources or pull forever); the volume and a
         failed view stay, so the person sees why and can delete or retry."""
-        name = environment_object_name(record.owner, record.name)
-        for kind in _WORKLOAD_KINDS:
-            await self.cluster.delete(kind, name, self.platform.namespace)
+        await self._delete_workload(environment_object_name(record.owner, record.name))
         view = await self.read_model.environment(record.owner, record.name)
         if view is not None:
             await self.read_model.put_environment(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
-from kubernetes.aio import client, config, watch
+from kubernetes.aio import client, config
 from kubernetes.aio.client.exceptions import ApiException
 from kubernetes.aio.config.config_exception import ConfigException
 
@@ -64,18 +64,22 @@ class GoneError(KubeError):
 
 
 def translate(error: ApiException) -> KubeError:
-    """Our error type for an ApiException; the Kubernetes reason comes from the Status body,
-    since the exception's own ``reason`` is only the HTTP phrase."""
-    status = error.status or 0
-    body: dict[str, Any] = {}
+    """Our error type for the client's ApiException."""
+    return error_for_status(error.status or 0, error.reason or "", error.body or "")
+
+
+def error_for_status(status: int, phrase: str, body: str | bytes) -> KubeError:
+    """Our error type for an answer with ``status``; the Kubernetes reason comes from the
+    Status body, since the HTTP phrase cannot tell AlreadyExists from Conflict."""
+    document: dict[str, Any] = {}
     try:
-        parsed = json.loads(error.body or "")
+        parsed = json.loads(body or "")
         if isinstance(parsed, dict):
-            body = parsed
+            document = parsed
     except (TypeError, ValueError):
         pass
-    reason = str(body.get("reason") or error.reason or "")
-    message = str(body.get("message") or error.reason or f"HTTP {status}")
+    reason = str(document.get("reason") or phrase or "")
+    message = str(document.get("message") or phrase or f"HTTP {status}")
     kinds: dict[int, type[KubeError]] = {
         400: InvalidError,
         401: ForbiddenError,
@@ -127,32 +131,60 @@ async def _translated(call: Callable[[], Awaitable[T]]) -> T:
         raise TransientError(f"the API server did not answer: {error!r}") from error
 
 
-# kind -> (API class, snake-case resource name used in the client's method names, namespaced)
+# kind -> (API path prefix, plural resource, namespaced)
 _KINDS: dict[str, tuple[str, str, bool]] = {
-    "Namespace": ("CoreV1Api", "namespace", False),
-    "Node": ("CoreV1Api", "node", False),
-    "Pod": ("CoreV1Api", "pod", True),
-    "Service": ("CoreV1Api", "service", True),
-    "PersistentVolumeClaim": ("CoreV1Api", "persistent_volume_claim", True),
-    "Deployment": ("AppsV1Api", "deployment", True),
-    "HorizontalPodAutoscaler": ("AutoscalingV2Api", "horizontal_pod_autoscaler", True),
-    "Ingress": ("NetworkingV1Api", "ingress", True),
-    "NetworkPolicy": ("NetworkingV1Api", "network_policy", True),
+    "Namespace": ("/api/v1", "namespaces", False),
+    "Node": ("/api/v1", "nodes", False),
+    "Pod": ("/api/v1", "pods", True),
+    "Service": ("/api/v1", "services", True),
+    "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
+    "Deployment": ("/apis/apps/v1", "deployments", True),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
+    "Ingress": ("/apis/networking.k8s.io/v1", "ingresses", True),
+    "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
 }
+_STRATEGIC_MERGE = "application/strategic-merge-patch+json"
+LISTING = "LISTING"
+SYNCED = "SYNCED"
+_MERGE_PATCH = "application/merge-patch+json"
+
+
+def resource_path(kind: str, namespace: str | None, name: str | None = None) -> str:
+    """The REST path of a collection, or of one object when ``name`` is given."""
+    prefix, plural, namespaced = _KINDS[kind]
+    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
+    return f"{path}/{name}" if name else path
 
 
 class Cluster:
-    """An async connection to one cluster."""
+    """An async connection to one cluster.
+
+    Requests go through the official client's ApiClient (its configuration, authentication
+    and connection pool) with JSON bodies as they are: the typed API methods would validate
+    every dict into pydantic models and back, which cost several milliseconds of CPU per call
+    and made the worker the bottleneck of a burst of creates.
+    """
 
     def __init__(self, api_client: client.ApiClient, retry: RetryPolicy) -> None:
         self._api = api_client
         self._retry = retry
-        self._apis: dict[str, Any] = {}
 
     @classmethod
-    async def connect(cls, kubeconfig: Path | None, retry: RetryPolicy | None = None) -> "Cluster":
-        """In-cluster configuration first (a pod's service account), the kubeconfig second."""
+    async def connect(
+        cls,
+        kubeconfig: Path | None,
+        retry: RetryPolicy | None = None,
+        *,
+        proxy_from_environment: bool = False,
+    ) -> "Cluster":
+        """In-cluster configuration first (a pod's service account), the kubeconfig second.
+
+        The client's aiohttp session trusts the environment by default, which makes it look up
+        ~/.netrc in a worker thread on every request: that cost half the worker's CPU in a
+        burst. It is off unless a proxy from HTTPS_PROXY is really needed to reach the API.
+        """
         configuration = client.Configuration()
+        configuration.client_session_kwargs = {"trust_env": proxy_from_environment}
         if kubeconfig is None:
             try:
                 config.load_incluster_config(client_configuration=configuration)
@@ -167,30 +199,49 @@ class Cluster:
     async def close(self) -> None:
         await self._api.close()
 
-    def _method(self, kind: str, verb: str) -> tuple[Callable[..., Awaitable[Any]], bool]:
-        api_name, resource, namespaced = _KINDS[kind]
-        if api_name not in self._apis:
-            self._apis[api_name] = getattr(client, api_name)(self._api)
-        scope = "namespaced_" if namespaced else ""
-        return getattr(self._apis[api_name], f"{verb}_{scope}{resource}"), namespaced
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, str]] | None = None,
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+    ) -> Any:
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type
+        verb, url, headers, payload, _ = await self._api.param_serialize(
+            method=method,
+            resource_path=path,
+            query_params=query or None,
+            header_params=headers,
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        return await self._api.call_api(verb, url, headers, payload, _request_timeout=timeout)
 
-    def _plain(self, result: Any) -> dict[str, Any]:
-        plain: dict[str, Any] = self._api.sanitize_for_serialization(result)
-        return plain
+    async def _json(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+        """One request, retried on transient errors; the answer's JSON, or our error."""
 
-    async def _call(self, kind: str, verb: str, *args: Any, **kwargs: Any) -> Any:
-        method, namespaced = self._method(kind, verb)
-        if not namespaced:
-            kwargs.pop("namespace", None)
-        return await with_retries(lambda: method(*args, **kwargs), self._retry)
+        async def attempt() -> dict[str, Any]:
+            response = await self._send(method, path, **options)
+            data = await response.read()
+            if not 200 <= response.status <= 299:
+                raise error_for_status(response.status, response.reason or "", data)
+            document: dict[str, Any] = json.loads(data) if data else {}
+            return document
+
+        return await with_retries(attempt, self._retry)
 
     async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        kind, namespace = manifest["kind"], manifest["metadata"].get("namespace")
-        result = await self._call(kind, "create", body=manifest, namespace=namespace)
-        return self._plain(result)
+        metadata = manifest["metadata"]
+        path = resource_path(manifest["kind"], metadata.get("namespace"))
+        return await self._json("POST", path, body=manifest)
 
     async def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
-        return self._plain(await self._call(kind, "read", name=name, namespace=namespace))
+        return await self._json("GET", resource_path(kind, namespace, name))
 
     async def find(
         self, kind: str, name: str, namespace: str | None = None
@@ -201,26 +252,19 @@ class Cluster:
             return None
 
     async def patch(self, manifest: dict[str, Any]) -> dict[str, Any]:
-        """A strategic-merge patch with the whole desired object (the client's default
-        content type for a dict body), which keeps lists keyed by name intact."""
+        """A strategic-merge patch with the whole desired object: lists keyed by name (ports,
+        containers, env) merge instead of being replaced."""
         metadata = manifest["metadata"]
-        result = await self._call(
-            manifest["kind"],
-            "patch",
-            name=metadata["name"],
-            namespace=metadata.get("namespace"),
-            body=manifest,
-        )
-        return self._plain(result)
+        path = resource_path(manifest["kind"], metadata.get("namespace"), metadata["name"])
+        return await self._json("PATCH", path, body=manifest, content_type=_STRATEGIC_MERGE)
 
     async def delete(
         self, kind: str, name: str, namespace: str | None = None, *, missing_ok: bool = True
     ) -> bool:
         """Delete in the background (owned objects are garbage-collected); False if absent."""
+        options = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
         try:
-            await self._call(
-                kind, "delete", name=name, namespace=namespace, propagation_policy="Background"
-            )
+            await self._json("DELETE", resource_path(kind, namespace, name), body=options)
         except NotFoundError:
             if missing_ok:
                 return False
@@ -231,11 +275,10 @@ class Cluster:
         self, kind: str, namespace: str | None = None, label_selector: str = ""
     ) -> tuple[list[dict[str, Any]], str]:
         """The objects and the list's resourceVersion (to watch from)."""
-        result = self._plain(
-            await self._call(kind, "list", namespace=namespace, label_selector=label_selector)
-        )
-        items: list[dict[str, Any]] = result.get("items") or []
-        return items, str((result.get("metadata") or {}).get("resourceVersion", ""))
+        query = [("labelSelector", label_selector)] if label_selector else None
+        document = await self._json("GET", resource_path(kind, namespace), query=query)
+        items: list[dict[str, Any]] = document.get("items") or []
+        return items, str((document.get("metadata") or {}).get("resourceVersion", ""))
 
     async def ensure_namespace(self, name: str) -> None:
         if await self.find("Namespace", name) is None:
@@ -246,29 +289,25 @@ class Cluster:
 
     async def scale(self, namespace: str, name: str, replicas: int) -> int:
         """Set a Deployment's replicas through the scale subresource; returns the previous."""
-        apps = self._apis.setdefault("AppsV1Api", client.AppsV1Api(self._api))
-        current = self._plain(
-            await with_retries(
-                lambda: apps.read_namespaced_deployment_scale(name, namespace), self._retry
-            )
-        )
+        path = resource_path("Deployment", namespace, name) + "/scale"
+        current = await self._json("GET", path)
         previous = int((current.get("spec") or {}).get("replicas") or 0)
         if previous != replicas:
-            await with_retries(
-                lambda: apps.patch_namespaced_deployment_scale(
-                    name, namespace, {"spec": {"replicas": replicas}}
-                ),
-                self._retry,
+            await self._json(
+                "PATCH", path, body={"spec": {"replicas": replicas}}, content_type=_MERGE_PATCH
             )
         return previous
 
     async def watch(
         self, kind: str, namespace: str | None, label_selector: str, *, timeout_s: int = 300
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(event type, object) forever: a list first (as ADDED events), then a watch from its
-        resourceVersion; resumes after a disconnect, lists again after 410 Gone."""
-        method, namespaced = self._method(kind, "list")
-        scope = {"namespace": namespace} if namespaced else {}
+        """(event type, object) forever: a list first, then a watch from its resourceVersion;
+        resumes after a disconnect, lists again after 410 Gone.
+
+        Each list is framed by a LISTING event and a SYNCED event (both with an empty object),
+        its items arriving as ADDED between them, so a cache can replace its contents whole.
+        """
+        path = resource_path(kind, namespace)
         while True:
             try:
                 items, version = await self.list(kind, namespace, label_selector)
@@ -276,29 +315,42 @@ class Cluster:
                 _log.warning("list failed; retrying", kind=kind, error=str(error))
                 await asyncio.sleep(1)
                 continue
+            yield LISTING, {}
             for item in items:
                 yield "ADDED", item
+            yield SYNCED, {}
             while True:
-                stream = watch.Watch()
+                query = [
+                    ("watch", "true"),
+                    ("resourceVersion", version),
+                    ("allowWatchBookmarks", "true"),
+                    ("timeoutSeconds", str(timeout_s)),
+                ]
+                if label_selector:
+                    query.append(("labelSelector", label_selector))
                 try:
-                    async with stream:
-                        async for event in stream.stream(
-                            method,
-                            label_selector=label_selector,
-                            resource_version=version,
-                            allow_watch_bookmarks=True,
-                            timeout_seconds=timeout_s,
-                            **scope,
-                        ):
-                            obj: dict[str, Any] = event["raw_object"]
-                            version = str((obj.get("metadata") or {}).get("resourceVersion", ""))
-                            if event["type"] != "BOOKMARK":
-                                yield event["type"], obj
-                except ApiException as error:
-                    if error.status == 410:
+                    response = await self._send("GET", path, query=query, timeout=timeout_s + 30)
+                    if response.status == 410:
+                        break
+                    if not 200 <= response.status <= 299:
+                        raise error_for_status(
+                            response.status, response.reason or "", await response.read()
+                        )
+                    gone = False
+                    async for line in response.response.content:
+                        if not line.strip():
+                            continue
+                        event = json.loads(line)
+                        obj: dict[str, Any] = event.get("object") or {}
+                        if event.get("type") == "ERROR":
+                            gone = obj.get("code") == 410
+                            break
+                        version = str((obj.get("metadata") or {}).get("resourceVersion", version))
+                        if event.get("type") != "BOOKMARK":
+                            yield event["type"], obj
+                    response.response.release()
+                    if gone:
                         break  # too old: list again
-                    _log.warning("watch failed; resuming", kind=kind, error=str(error))
-                    await asyncio.sleep(1)
-                except (aiohttp.ClientError, TimeoutError, OSError) as error:
-                    _log.warning("watch disconnected; resuming", kind=kind, error=repr(error))
+                except (KubeError, aiohttp.ClientError, TimeoutError, OSError) as error:
+                    _log.warning("watch interrupted; resuming", kind=kind, error=repr(error))
                     await asyncio.sleep(1)

@@ -5,6 +5,7 @@ import asyncio
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import serve
 from akros_k8s_worker.environments import EnvironmentService
+from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.kube import Cluster, ForbiddenError
 from akros_k8s_worker.settings import WorkerSettings
 from akros_k8s_worker.starts import StartBook
@@ -40,12 +41,21 @@ class Worker:
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
         namespace = self.settings.environments_namespace
         async for event, pod in self.environments.cluster.watch("Pod", namespace, selector):
-            if event == "DELETED":
+            if event not in {"ADDED", "MODIFIED"}:
                 continue
             try:
                 await self.environments.on_pod(pod)
             except Exception:
                 _log.exception("could not settle a pod event")
+
+    async def _watch_environment_deployments(self) -> None:
+        selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
+        namespace = self.settings.environments_namespace
+        index = self.environments.index
+        async for event, deployment in self.environments.cluster.watch(
+            "Deployment", namespace, selector
+        ):
+            index.observe(event, deployment)
 
     async def _expire_overdue_starts(self) -> None:
         while True:
@@ -57,7 +67,9 @@ class Worker:
 
     async def run(self) -> None:
         settings = self.settings
-        cluster = await Cluster.connect(settings.kubeconfig)
+        cluster = await Cluster.connect(
+            settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
+        )
         try:
             try:
                 await cluster.ensure_namespace(settings.environments_namespace)
@@ -79,10 +91,15 @@ class Worker:
                 platform=settings.platform(),
                 start_timeout_s=settings.start_timeout_s,
                 node_cache_s=settings.node_cache_s,
+                index=EnvironmentIndex(),
             )
             await serve(
                 self.bus,
-                background=[self._watch_environment_pods, self._expire_overdue_starts],
+                background=[
+                    self._watch_environment_deployments,
+                    self._watch_environment_pods,
+                    self._expire_overdue_starts,
+                ],
             )
         finally:
             await cluster.close()

@@ -13,6 +13,9 @@ class WorkerSettings(BusSettings):
     kubeconfig: Path | None = Field(
         default=None, description="Kubeconfig file; unset: in-cluster config, then ~/.kube/config"
     )
+    kube_proxy_from_environment: bool = Field(
+        default=False, description="Reach the API server through HTTPS_PROXY/NO_PROXY"
+    )
     environments_namespace: str = "akros-envs"
     domain: str = Field(default="research.akros.local", description="Environments' URLs' domain")
     ingress_class: str | None = "nginx"
@@ -26,7 +29,7 @@ class WorkerSettings(BusSettings):
     environment_priority_class: str | None = None
     start_timeout_s: float = Field(default=300, gt=0, description="Pod start deadline")
     command_concurrency: int = Field(
-        default=16, ge=1, le=256, description="Commands applied at once by one worker process"
+        default=128, ge=1, le=256, description="Commands applied at once by one worker process"
     )
     node_cache_s: float = Field(
         default=5.0, ge=0, description="How long the node list is reused for feasibility checks"

@@ -1,0 +1,186 @@
+"""Environment creates through HTTP against kubesim: throughput, overhead and time to ready.
+
+Runs the platform as real processes (Redis, kubesim, k8s_worker, gateway) and sends CREATES
+environment creates in bursts of BURST concurrent HTTP requests from distinct users. Measures:
+- accept latency: the HTTP round trip of POST /v1/environments (202);
+- overhead: from the gateway's accept (the command's occurred_at) to the worker's first write
+  to the cluster, as the worker logs it: the platform's own cost before Kubernetes work;
+- ready: from the gateway's accept to EnvironmentReady (includes kubesim's pod start delay).
+The last line is one JSON object.
+"""
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import httpx2
+import redis
+
+from akros_bus.wire import DATA_FIELD
+from akros_devtools.platform import Platform, PlatformOptions
+from akros_msgs.streams import ENVIRONMENT_COMMANDS, RESULTS
+
+CREATES = 500
+BURST = 100
+USERS = 100
+POD_START_SECONDS = 0.2
+QUOTAS = 'default: {cpu: "64", memory: 512Gi, gpus: 8, environments: 50}\n'
+# Room for every environment: 110 pods per node (the kubelet's default) would cap the
+# default four-node cluster at 330 pods.
+CLUSTER = "nodes:\n" + "".join(
+    f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
+)
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(len(ordered) * fraction + 0.5) - 1))]
+
+
+async def _issue_tokens(http: httpx2.AsyncClient, admin: str) -> list[str]:
+    tokens = []
+    for index in range(USERS):
+        answer = await http.post(
+            "/v1/tokens",
+            json={"user": f"user{index:03d}", "role": "researcher"},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        answer.raise_for_status()
+        tokens.append(answer.json()["token"])
+    return tokens
+
+
+async def _create(http: httpx2.AsyncClient, token: str, name: str) -> float:
+    started = time.perf_counter()
+    answer = await http.post(
+        "/v1/environments",
+        json={"name": name, "image": "quant-cpu", "cpu": "100m", "memory": "128Mi"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    elapsed = time.perf_counter() - started
+    if answer.status_code != 202:
+        raise RuntimeError(f"create {name} answered {answer.status_code}: {answer.text}")
+    return elapsed * 1000
+
+
+def _entries(client: "redis.Redis", stream: str) -> list[dict[str, Any]]:
+    raw = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(stream))
+    return [json.loads(fields[DATA_FIELD]) for _, fields in raw]
+
+
+def _wait_for_outcomes(client: "redis.Redis", count: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if client.xlen(RESULTS.name) >= count:
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"only {client.xlen(RESULTS.name)} of {count} outcomes arrived")
+
+
+def _overheads(worker_log: Path) -> list[float]:
+    values = []
+    for line in worker_log.read_text().splitlines():
+        if '"applying environment"' in line:
+            values.append(float(json.loads(line)["since_accepted_ms"]))
+    return values
+
+
+async def _drive(platform: Platform) -> dict[str, float]:
+    async with httpx2.AsyncClient(
+        base_url=platform.gateway_url,
+        timeout=60,
+        limits=httpx2.Limits(max_connections=BURST, max_keepalive_connections=BURST),
+    ) as http:
+        tokens = await _issue_tokens(http, platform.admin_token())
+        accepts: list[float] = []
+        started = time.perf_counter()
+        for burst in range(CREATES // BURST):
+            accepts += await asyncio.gather(
+                *(_create(http, tokens[i % USERS], f"env-{burst}-{i}") for i in range(BURST))
+            )
+        accepted_s = time.perf_counter() - started
+    client = redis.Redis.from_url(platform.redis.url)
+    try:
+        _wait_for_outcomes(client, CREATES, timeout_s=300)
+        ready_s = time.perf_counter() - started
+        accepted_at = {
+            m["request_id"]: m["occurred_at"] for m in _entries(client, ENVIRONMENT_COMMANDS.name)
+        }
+        outcomes = _entries(client, RESULTS.name)
+    finally:
+        client.close()
+    failures = [o for o in outcomes if o["type"] != "environment_ready"]
+    if failures:
+        raise RuntimeError(f"{len(failures)} creates failed, e.g. {failures[0]}")
+    ready_ms = [
+        (_timestamp(o["occurred_at"]) - _timestamp(accepted_at[o["request_id"]])) * 1000
+        for o in outcomes
+    ]
+    overhead = _overheads(platform.options.state / "k8s-worker.log")
+    return {
+        "creates": CREATES,
+        "burst": BURST,
+        "accepts_per_s": round(CREATES / accepted_s, 1),
+        "creates_per_s": round(CREATES / ready_s, 1),
+        "accept_p50_ms": round(statistics.median(accepts), 2),
+        "accept_p99_ms": round(_percentile(accepts, 0.99), 2),
+        "overhead_p50_ms": round(statistics.median(overhead), 2),
+        "overhead_p99_ms": round(_percentile(overhead, 0.99), 2),
+        "ready_p50_ms": round(statistics.median(ready_ms), 1),
+        "ready_p99_ms": round(_percentile(ready_ms, 0.99), 1),
+        "pod_start_s": POD_START_SECONDS,
+    }
+
+
+def _timestamp(text: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(text).timestamp()
+
+
+def main() -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as directory:
+        state = Path(directory)
+        (state / "quotas.yaml").write_text(QUOTAS)
+        (state / "cluster.yaml").write_text(CLUSTER)
+        platform = Platform(
+            PlatformOptions(
+                state=state,
+                cluster_file=state / "cluster.yaml",
+                pod_start_seconds=POD_START_SECONDS,
+                environment={
+                    "AKROS_QUOTA_FILE": str(state / "quotas.yaml"),
+                    "AKROS_LOG_LEVEL": "INFO",
+                },
+            )
+        )
+        try:
+            platform.start()
+            return asyncio.run(_drive(platform))
+        finally:
+            platform.stop()
+
+
+if __name__ == "__main__":
+    figures = main()
+    print(f"{figures['creates']} creates in bursts of {figures['burst']} concurrent requests")
+    print(
+        f"accepted: {figures['accepts_per_s']}/s, HTTP p50 {figures['accept_p50_ms']} ms, "
+        f"p99 {figures['accept_p99_ms']} ms"
+    )
+    print(
+        f"platform overhead (accept -> worker's first cluster write): "
+        f"p50 {figures['overhead_p50_ms']} ms, p99 {figures['overhead_p99_ms']} ms (target <= 20)"
+    )
+    print(
+        f"ready (accept -> EnvironmentReady, pod start {figures['pod_start_s']} s): "
+        f"p50 {figures['ready_p50_ms']} ms, p99 {figures['ready_p99_ms']} ms; "
+        f"{figures['creates_per_s']} environments ready per second"
+    )
+    print(json.dumps(figures))
+    sys.exit(0)
