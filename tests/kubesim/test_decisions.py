@@ -401,3 +401,18 @@ def test_dcgm_exposition_labels_each_gpu_with_its_pod() -> None:
     assert 'namespace="ns"' in busy[0]
     assert busy[0].endswith(" 88")
     assert "# TYPE DCGM_FI_DEV_GPU_UTIL gauge" in text
+
+
+def test_large_clusters_are_searched_in_part_and_from_a_rotating_start() -> None:
+    """As kube-scheduler: all of 50 nodes, 42% of 1,000, never fewer than 100."""
+    assert scheduler.feasible_nodes_to_find(50) == 50
+    assert scheduler.feasible_nodes_to_find(1000) == 420
+    assert scheduler.feasible_nodes_to_find(200) == 100
+    nodes = [_node(f"n{i:03d}") for i in range(200)]
+    first = scheduler.choose_node(_pod("p"), nodes, _allocatable(nodes), {}, start=0)
+    second = scheduler.choose_node(
+        _pod("q"), nodes, _allocatable(nodes), {}, start=first.next_start
+    )
+    assert first.next_start == 100
+    assert first.node == "n000"
+    assert second.node == "n100"

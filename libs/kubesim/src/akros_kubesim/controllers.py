@@ -85,6 +85,7 @@ class Simulation:
         self._allocatable: dict[str, tuple[str, scheduler.Resources]] = {}
         self._unschedulable_messages: dict[Key, str] = {}
         self._next_ip = 1
+        self._next_start = 0
         self.store.add_listener(self.observe)
         api.on_graceful_pod_delete = self._schedule_stop
 
@@ -441,11 +442,10 @@ class Simulation:
         )
         nodes, allocatable = self._nodes()
         for pod in pods:
-            used = {name: dict(counter) for name, counter in self._used.items()}
-            decision = scheduler.choose_node(pod, nodes, allocatable, used)
+            decision = scheduler.choose_node(pod, nodes, allocatable, self._used, self._next_start)
+            self._next_start = decision.next_start
             if decision.node is None and self._preempt_for(pod, nodes, allocatable):
-                used = {name: dict(counter) for name, counter in self._used.items()}
-                decision = scheduler.choose_node(pod, nodes, allocatable, used)
+                decision = scheduler.choose_node(pod, nodes, allocatable, self._used)
             if decision.node is not None:
                 self._bind(pod, decision.node, allocatable[decision.node])
             else:
