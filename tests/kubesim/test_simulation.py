@@ -399,3 +399,27 @@ def test_added_latency_delays_writes(
     )
     assert time.monotonic() - started >= 0.3
     cluster.clear_faults()
+
+
+def test_a_pod_bound_up_front_still_gets_gpus_and_starts(
+    cluster: RunningKubesim, core: client.CoreV1Api, namespace: str
+) -> None:
+    """Pods created with spec.nodeName skip the scheduler, as on a real cluster, not the kubelet."""
+    core.create_namespaced_pod(
+        namespace,
+        _pod(
+            "pinned",
+            gpus=1,
+            nodeName="gpu-1",
+            annotations={"kubesim.akros.io/gpu-utilization": "55"},
+        ),
+    )
+    eventually(lambda: core.read_namespaced_pod("pinned", namespace).status.phase == "Running")
+    held = [
+        line
+        for line in cluster.dcgm_metrics().splitlines()
+        if line.startswith("DCGM_FI_DEV_GPU_UTIL{") and 'pod="pinned"' in line
+    ]
+    assert len(held) == 1
+    assert held[0].endswith(" 55")
+    core.delete_namespaced_pod("pinned", namespace, grace_period_seconds=0)

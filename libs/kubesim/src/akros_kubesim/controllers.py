@@ -133,6 +133,7 @@ class Simulation:
             if previous is None or not previous["spec"].get("nodeName"):
                 due = time.monotonic() + self.pod_start_seconds
                 heapq.heappush(self._starts, (due, key, pod["metadata"]["uid"]))
+                self._assign_gpus(pod, node)
         waiting = (
             not deleted
             and not pod["spec"].get("nodeName")
@@ -447,17 +448,25 @@ class Simulation:
             if decision.node is None and self._preempt_for(pod, nodes, allocatable):
                 decision = scheduler.choose_node(pod, nodes, allocatable, self._used)
             if decision.node is not None:
-                self._bind(pod, decision.node, allocatable[decision.node])
+                self._bind(pod, decision.node)
             else:
                 self._mark_unschedulable(pod, decision.message)
 
-    def _bind(self, pod: dict[str, Any], node: str, allocatable: scheduler.Resources) -> None:
-        bound = self.store.replace(POD.key, bind_pod(pod, node))
+    def _assign_gpus(self, pod: dict[str, Any], node_name: str) -> None:
+        """Gives a newly bound pod fixed GPU indices of its node, as the device plugin does."""
         wanted = gpus_requested(pod)
-        if wanted:
-            taken = {d for a in self.gpu_assignments.values() if a.node == node for d in a.devices}
-            free = [d for d in range(allocatable.get(GPU_RESOURCE, 0)) if d not in taken]
-            self.gpu_assignments[pod["metadata"]["uid"]] = GpuAssignment(node, tuple(free[:wanted]))
+        if not wanted:
+            return
+        node = self.store.get(NODE.key, "", node_name)
+        capacity = scheduler.node_allocatable(node).get(GPU_RESOURCE, 0) if node else 0
+        taken = {d for a in self.gpu_assignments.values() if a.node == node_name for d in a.devices}
+        free = [d for d in range(capacity) if d not in taken]
+        self.gpu_assignments[pod["metadata"]["uid"]] = GpuAssignment(
+            node_name, tuple(free[:wanted])
+        )
+
+    def _bind(self, pod: dict[str, Any], node: str) -> None:
+        bound = self.store.replace(POD.key, bind_pod(pod, node))
         metadata = bound["metadata"]
         message = f"Successfully assigned {metadata['namespace']}/{metadata['name']} to {node}"
         self.api.record_event(bound, "Pod", "Scheduled", message)
