@@ -423,3 +423,55 @@ def test_a_pod_bound_up_front_still_gets_gpus_and_starts(
     assert len(held) == 1
     assert held[0].endswith(" 55")
     core.delete_namespaced_pod("pinned", namespace, grace_period_seconds=0)
+
+
+def _gpu_deployment(name: str, strategy: str) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": strategy},
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": _pod("x", gpus=2)["spec"]},
+        },
+    }
+
+
+def _images(core: client.CoreV1Api, namespace: str, app: str) -> list[tuple[str, str]]:
+    pods = core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
+    return sorted(
+        (p.spec.containers[0].image, p.status.phase)
+        for p in pods
+        if not p.metadata.deletion_timestamp
+    )
+
+
+def test_a_full_gpu_node_blocks_a_rolling_update_but_not_a_recreate(
+    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
+    """As on a real cluster: the surge pod cannot fit beside the old one, which therefore stays."""
+    new_image = {
+        "spec": {"template": {"spec": {"containers": [{"name": "main", "image": "python:3.12"}]}}}
+    }
+    apps.create_namespaced_deployment(namespace, _gpu_deployment("rolling", "RollingUpdate"))
+    eventually(lambda: _images(core, namespace, "rolling") == [("python:3.11", "Running")])
+    apps.patch_namespaced_deployment("rolling", namespace, new_image)
+    eventually(
+        lambda: (
+            _images(core, namespace, "rolling")
+            == [("python:3.11", "Running"), ("python:3.12", "Pending")]
+        )
+    )
+    time.sleep(1)
+    assert _images(core, namespace, "rolling") == [
+        ("python:3.11", "Running"),
+        ("python:3.12", "Pending"),
+    ]
+    apps.delete_namespaced_deployment("rolling", namespace)
+    eventually(lambda: not _images(core, namespace, "rolling"))
+    apps.create_namespaced_deployment(namespace, _gpu_deployment("recreate", "Recreate"))
+    eventually(lambda: _images(core, namespace, "recreate") == [("python:3.11", "Running")])
+    apps.patch_namespaced_deployment("recreate", namespace, new_image)
+    eventually(lambda: _images(core, namespace, "recreate") == [("python:3.12", "Running")])
+    apps.delete_namespaced_deployment("recreate", namespace)

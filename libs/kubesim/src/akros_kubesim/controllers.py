@@ -14,11 +14,12 @@ import re
 import secrets
 import time
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from akros_kubesim import scheduler
+from akros_kubesim import rollout, scheduler
 from akros_kubesim.api import Api, bind_pod, random_suffix, set_condition
 from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
 from akros_kubesim.errors import ApiError
@@ -51,14 +52,6 @@ def _controller_of_kind(obj: dict[str, Any], kind: str) -> dict[str, Any] | None
         if reference.get("kind") == kind and reference.get("controller"):
             return dict(reference)
     return None
-
-
-def _is_ready(pod: dict[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
 
 
 class Simulation:
@@ -254,30 +247,26 @@ class Simulation:
             if p["metadata"].get("labels", {}).get(POD_TEMPLATE_HASH) == current_hash
         ]
         outdated = [p for p in active if p not in current]
+        outdated_terminating = sum(
+            1
+            for p in owned
+            if p["metadata"].get("deletionTimestamp")
+            and p["metadata"].get("labels", {}).get(POD_TEMPLATE_HASH) != current_hash
+        )
         desired = int(deployment["spec"].get("replicas", 1))
-        for pod in outdated:
-            self._delete_pod(pod)
-        if len(current) > desired:
-            # Remove the least useful first: unscheduled, then not ready, then the youngest.
-            ranked = sorted(
-                current,
-                key=lambda p: (
-                    bool(p["spec"].get("nodeName")),
-                    _is_ready(p),
-                    p["metadata"]["creationTimestamp"],
-                ),
-            )
-            for pod in ranked[: len(current) - desired]:
-                self._delete_pod(pod)
-                current.remove(pod)
-        for _ in range(desired - len(current)):
+        step = rollout.rollout_step(deployment["spec"], current, outdated, outdated_terminating)
+        for victim in step.delete:
+            self._delete_pod(victim)
+            if victim in current:
+                current.remove(dict(victim))
+        for _ in range(step.create):
             created = self._create_pod_for(deployment, current_hash)
             if created is None:
                 break
             current.append(created)
         self._update_deployment_status(deployment, current, desired)
 
-    def _delete_pod(self, pod: dict[str, Any]) -> None:
+    def _delete_pod(self, pod: Mapping[str, Any]) -> None:
         try:
             self.api.delete(POD, pod["metadata"]["namespace"], pod["metadata"]["name"], {})
         except ApiError:
@@ -334,8 +323,8 @@ class Simulation:
             and (p := self.store.get(POD.key, *k)) is not None
             and not p["metadata"].get("deletionTimestamp")
         ]
-        ready = sum(1 for p in owned_active if _is_ready(p))
-        available = sum(1 for p in current if _is_ready(p))
+        ready = sum(1 for p in owned_active if rollout.is_ready(p))
+        available = sum(1 for p in current if rollout.is_ready(p))
         status: dict[str, Any] = {
             "observedGeneration": deployment["metadata"].get("generation", 1),
             "replicas": len(owned_active),
