@@ -509,3 +509,19 @@ def test_a_watch_sees_writes_made_while_it_runs(core: client.CoreV1Api, namespac
     )
     reader.join(timeout=5)
     assert "late" in seen
+
+
+def test_pod_logs_are_served_once_the_container_runs(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    core.create_namespaced_pod(namespace, _pod("talker"))
+    eventually(lambda: core.read_namespaced_pod("talker", namespace).status.phase == "Running")
+    assert "container main (busybox:1.36) started" in core.read_namespaced_pod_log(
+        "talker", namespace
+    )
+    core.create_namespaced_pod(namespace, _pod("mute", image="registry.invalid/x:1"))
+    eventually(lambda: core.read_namespaced_pod("mute", namespace).status.container_statuses)
+    with pytest.raises(ApiException) as raised:
+        core.read_namespaced_pod_log("mute", namespace)
+    assert raised.value.status == 400
+    assert "waiting to start: ErrImagePull" in _status(raised.value)["message"]

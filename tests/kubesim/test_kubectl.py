@@ -125,6 +125,16 @@ def test_top_nodes_and_pods_read_metrics(kubectl: KubectlRunner, project: str) -
     assert row[1] == "190m"  # the busy profile uses 95% of the 200m request
 
 
+def test_logs_of_a_running_pod(kubectl: KubectlRunner, project: str) -> None:
+    deadline = time.monotonic() + 15
+    pods = kubectl("get", "pods", "-n", project, "-o", "name").stdout.split()
+    while len(pods) != 1 and time.monotonic() < deadline:  # scaled-down pods still terminating
+        time.sleep(0.2)
+        pods = kubectl("get", "pods", "-n", project, "-o", "name").stdout.split()
+    pod = pods[0]
+    assert "started; this log is simulated" in kubectl("logs", "-n", project, pod).stdout
+
+
 def test_get_watch_prints_changes_until_its_timeout(kubectl: KubectlRunner, project: str) -> None:
     kubectl("create", "configmap", "watched", "-n", project)
     started = time.monotonic()

@@ -61,7 +61,11 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         True,
         ("po",),
         categories=("all",),
-        subresources={"status": ("Pod", _STATUS), "binding": ("Binding", ("create",))},
+        subresources={
+            "status": ("Pod", _STATUS),
+            "binding": ("Binding", ("create",)),
+            "log": ("Pod", ("get",)),
+        },
     ),
     ResourceType(
         "",

@@ -324,6 +324,9 @@ class _Handlers:
         if target.subresource == "scale":
             return _json(api.scale(target.namespace, target.name))
         obj = api.get(target.resource, target.namespace, target.name)
+        if target.subresource == "log":
+            text = container_log(obj, request.query.get("container", ""))
+            return web.Response(text=text, content_type="text/plain", charset="utf-8")
         return self._render(request, target, obj)
 
     def _selectors(
@@ -605,6 +608,35 @@ class _Handlers:
         return _json(
             {"kind": kind, "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": items}
         )
+
+
+def container_log(pod: Mapping[str, Any], container: str) -> str:
+    """The log a simulated container writes: one line saying when it started.
+
+    Errors match the kubelet's: a container name is needed when the pod has several, and a
+    container that is not running has no log yet.
+    """
+    name = pod["metadata"]["name"]
+    names = [c["name"] for c in pod["spec"].get("containers") or []]
+    if not container:
+        if len(names) != 1:
+            choices = " ".join(names)
+            raise errors.bad_request(
+                f"a container name must be specified for pod {name}, choose one of: [{choices}]"
+            )
+        container = names[0]
+    if container not in names:
+        raise errors.bad_request(f"container {container} is not valid for pod {name}")
+    statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
+    state = (statuses.get(container) or {}).get("state") or {}
+    if "running" not in state:
+        reason = (state.get("waiting") or {}).get("reason", "ContainerCreating")
+        raise errors.bad_request(
+            f'container "{container}" in pod "{name}" is waiting to start: {reason}'
+        )
+    started = state["running"].get("startedAt", "")
+    image = next(c.get("image", "") for c in pod["spec"]["containers"] if c["name"] == container)
+    return f"{started} kubesim: container {container} ({image}) started; this log is simulated\n"
 
 
 def _both(
