@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client, watch
+from kubernetes.aio import client as aio_client
+from kubernetes.aio import config as aio_config
+from kubernetes.aio import watch as aio_watch
 from kubernetes.client.exceptions import ApiException
 
 from akros_kubesim import schemas
@@ -525,3 +528,24 @@ def test_pod_logs_are_served_once_the_container_runs(
         core.read_namespaced_pod_log("mute", namespace)
     assert raised.value.status == 400
     assert "waiting to start: ErrImagePull" in _status(raised.value)["message"]
+
+
+async def test_the_asyncio_client_lists_creates_and_watches(
+    cluster: RunningKubesim, namespace: str
+) -> None:
+    """kubernetes.aio, which async services use, speaks to kubesim like the sync client."""
+    api = await aio_config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    async with api:
+        core = aio_client.CoreV1Api(api)
+        assert len((await core.list_node()).items) == 4
+        await core.create_namespaced_config_map(namespace, {"metadata": {"name": "async"}})
+        seen = [
+            (event["type"], event["object"].metadata.name)
+            async for event in aio_watch.Watch().stream(
+                core.list_namespaced_config_map, namespace, timeout_seconds=1
+            )
+        ]
+        assert seen == [("ADDED", "async")]
+        with pytest.raises(aio_client.ApiException) as raised:
+            await core.create_namespaced_config_map(namespace, {"metadata": {"name": "async"}})
+        assert json.loads(raised.value.body)["reason"] == "AlreadyExists"
