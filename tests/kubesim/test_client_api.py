@@ -100,6 +100,19 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
         time.sleep(0.05)
 
 
+SETTLED_BY_A_CONTROLLER: dict[str, Callable[[Any], bool]] = {
+    "persistent_volume_claim": lambda claim: claim.status.phase == "Bound",
+    "resource_quota": lambda quota: bool(quota.status and quota.status.used),
+}
+
+
+def settled_object(
+    read: Callable[[str, str], Any], name: str, namespace: str, settled: Callable[[Any], bool]
+) -> Any:
+    obj = read(name, namespace)
+    return obj if settled(obj) else None
+
+
 def test_every_core_resource_supports_create_get_list_replace_patch_delete(
     api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
 ) -> None:
@@ -149,17 +162,14 @@ def test_every_core_resource_supports_create_get_list_replace_patch_delete(
     for kind, body in cases:
         created = getattr(core, f"create_namespaced_{kind}")(namespace, body)
         name = created.metadata.name
+        if kind == "service":
+            assert created.spec.cluster_ip.startswith("10.96.")
         assert created.metadata.uid
-        if kind == "persistent_volume_claim":
-            # The volume controller binds a new claim at once, which is a write of its own.
-            bound = eventually(
-                lambda: (
-                    core.read_namespaced_persistent_volume_claim(name, namespace).status.phase  # noqa: B023 - called at once
-                    == "Bound"
-                )
-            )
-            assert bound
-            created = core.read_namespaced_persistent_volume_claim(name, namespace)
+        if kind in SETTLED_BY_A_CONTROLLER:
+            # A controller writes a new claim's binding or a new quota's usage at once.
+            read = getattr(core, f"read_namespaced_{kind}")
+            settled = SETTLED_BY_A_CONTROLLER[kind]
+            created = eventually(lambda: settled_object(read, name, namespace, settled))  # noqa: B023 - called at once
         fetched = getattr(core, f"read_namespaced_{kind}")(name, namespace)
         assert fetched.metadata.resource_version == created.metadata.resource_version, kind
         listed = getattr(core, f"list_namespaced_{kind}")(namespace)

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from akros_kubesim import patch, rollout, scheduler, tables, usage, validation
+from akros_kubesim import patch, quota, rollout, scheduler, tables, usage, validation
 from akros_kubesim.errors import ApiError, Cause
 from akros_kubesim.quantity import QuantityError, millicores, parse_quantity, whole_units
 from akros_kubesim.resources import DEPLOYMENT, NAMESPACE, POD
@@ -459,3 +459,52 @@ def test_scaling_down_removes_the_least_useful_pods_first() -> None:
     pending["spec"] = {}
     step = rollout.rollout_step(spec, [older, younger, pending], [], 0)
     assert [p["metadata"]["name"] for p in step.delete] == ["pending", "younger"]
+
+
+def test_quota_demand_counts_pod_requests_limits_and_objects() -> None:
+    pod = _pod("p", cpu="500m", gpus=2)
+    wanted = quota.demand("Pod", "pods", pod)
+    assert wanted["requests.cpu"] == 500
+    assert wanted["cpu"] == 500
+    assert wanted["requests.nvidia.com/gpu"] == 2
+    assert wanted["pods"] == 1
+    assert wanted["count/pods"] == 1
+
+
+def test_quota_admission_refuses_what_would_exceed_a_hard_limit() -> None:
+    limits = {
+        "metadata": {"name": "team"},
+        "spec": {"hard": {"requests.nvidia.com/gpu": "4", "pods": "10"}},
+    }
+    used = quota.used_in([("Pod", "pods", _pod("a", gpus=3, node="n"))])
+    assert (
+        quota.admission_problem(limits, used, quota.demand("Pod", "pods", _pod("b", gpus=1)), "Pod")
+        is None
+    )
+    problem = quota.admission_problem(
+        limits, used, quota.demand("Pod", "pods", _pod("c", gpus=2)), "Pod"
+    )
+    assert problem == (
+        "exceeded quota: team, requested: requests.nvidia.com/gpu=2, "
+        "used: requests.nvidia.com/gpu=3, limited: requests.nvidia.com/gpu=4"
+    )
+
+
+def test_a_cpu_quota_requires_pods_to_request_cpu() -> None:
+    limits = {"metadata": {"name": "q"}, "spec": {"hard": {"requests.cpu": "4"}}}
+    bare = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}}
+    assert quota.admission_problem(limits, {}, quota.demand("Pod", "pods", bare), "Pod") == (
+        "failed quota: q: must specify requests.cpu"
+    )
+
+
+def test_finished_pods_do_not_use_quota() -> None:
+    done = _pod("done", cpu="2", node="n")
+    done["status"]["phase"] = "Succeeded"
+    assert quota.used_in([("Pod", "pods", done)])["requests.cpu"] == 0
+    assert quota.quota_status(
+        {"spec": {"hard": {"requests.cpu": "4"}}}, {"requests.cpu": 1500}
+    ) == {
+        "hard": {"requests.cpu": "4"},
+        "used": {"requests.cpu": "1500m"},
+    }

@@ -1,6 +1,7 @@
 """The simulated control plane seen through the official client: scheduling, preemption, pod
 lifecycle, deployments, volumes, metrics, the DCGM exposition and fault injection."""
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -475,3 +476,29 @@ def test_a_full_gpu_node_blocks_a_rolling_update_but_not_a_recreate(
     apps.patch_namespaced_deployment("recreate", namespace, new_image)
     eventually(lambda: _images(core, namespace, "recreate") == [("python:3.12", "Running")])
     apps.delete_namespaced_deployment("recreate", namespace)
+
+
+def test_a_resource_quota_refuses_pods_beyond_it_and_reports_usage(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    hard = {"requests.nvidia.com/gpu": "1", "pods": "5"}
+    core.create_namespaced_resource_quota(
+        namespace, {"metadata": {"name": "team"}, "spec": {"hard": hard}}
+    )
+    core.create_namespaced_pod(namespace, _pod("one", gpus=1))
+    with pytest.raises(ApiException) as raised:
+        core.create_namespaced_pod(namespace, _pod("two", gpus=1))
+    assert raised.value.status == 403
+    assert "exceeded quota: team" in json.loads(raised.value.body)["message"]
+
+    def used() -> dict[str, str] | None:
+        status = core.read_namespaced_resource_quota("team", namespace).status
+        return status.used if status and status.used and status.used.get("pods") == "1" else None
+
+    assert eventually(used) == {"requests.nvidia.com/gpu": "1", "pods": "1"}
+    core.delete_namespaced_pod("one", namespace, grace_period_seconds=0)
+    eventually(
+        lambda: core.read_namespaced_resource_quota("team", namespace).status.used["pods"] == "0"
+    )
+    core.create_namespaced_pod(namespace, _pod("two", gpus=1))
+    core.delete_namespaced_pod("two", namespace, grace_period_seconds=0)

@@ -19,11 +19,20 @@ from typing import Any
 
 import orjson
 
-from akros_kubesim import rollout, scheduler
+from akros_kubesim import quota, rollout, scheduler
 from akros_kubesim.api import Api, bind_pod, random_suffix, set_condition
 from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
 from akros_kubesim.errors import ApiError
-from akros_kubesim.resources import BY_KIND, DEPLOYMENT, NAMESPACE, NODE, POD, PVC, RESOURCE_TYPES
+from akros_kubesim.resources import (
+    BY_KIND,
+    DEPLOYMENT,
+    NAMESPACE,
+    NODE,
+    POD,
+    PVC,
+    RESOURCE_QUOTA,
+    RESOURCE_TYPES,
+)
 from akros_kubesim.store import Change, Key, Store, now_rfc3339, object_key
 from akros_kubesim.usage import GpuAssignment, gpus_requested
 
@@ -70,6 +79,7 @@ class Simulation:
         self._stops: list[tuple[float, Key, str]] = []
         self._dirty_deployments: set[Key] = set()
         self._dirty_claims: set[Key] = set()
+        self._dirty_quota_namespaces: set[str] = set()
         self._terminating_namespaces: set[str] = set()
         self._deleted_uids: list[str] = []
         self._dependents: dict[str, set[tuple[str, Key]]] = {}
@@ -95,6 +105,8 @@ class Simulation:
                 self._dependents.setdefault(uid, set()).add((change.resource_key, key))
         else:
             self._deleted_uids.append(obj["metadata"]["uid"])
+        if key[0]:
+            self._dirty_quota_namespaces.add(key[0])
         if change.resource_key == POD.key:
             self._observe_pod(key, obj, previous, deleted)
         elif change.resource_key == DEPLOYMENT.key and not deleted:
@@ -176,6 +188,7 @@ class Simulation:
             self._dirty_deployments.discard(key)
             self._reconcile_deployment(key)
         self._bind_claims()
+        self._update_quota_status()
         self._schedule_pending()
         self._start_due_pods()
         self._finish_due_terminations()
@@ -379,6 +392,22 @@ class Simulation:
             updated = copy.deepcopy(deployment)
             updated["status"] = status
             self.store.replace(DEPLOYMENT.key, updated)
+
+    # --- resource quotas ----------------------------------------------------------------
+
+    def _update_quota_status(self) -> None:
+        namespaces, self._dirty_quota_namespaces = self._dirty_quota_namespaces, set()
+        for namespace in sorted(namespaces):
+            quotas = self.api.quotas_in(namespace)
+            if not quotas:
+                continue
+            used = self.api.namespace_usage(namespace)
+            for current in quotas:
+                status = quota.quota_status(current, used)
+                if current.get("status") != status:
+                    updated = copy.deepcopy(current)
+                    updated["status"] = status
+                    self.store.replace(RESOURCE_QUOTA.key, updated)
 
     # --- persistent volume claims -------------------------------------------------------
 

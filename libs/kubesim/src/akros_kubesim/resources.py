@@ -148,6 +148,7 @@ DEPLOYMENT = BY_PATH[("apps", "v1", "deployments")]
 PVC = BY_PATH[("", "v1", "persistentvolumeclaims")]
 PRIORITY_CLASS = BY_PATH[("scheduling.k8s.io", "v1", "priorityclasses")]
 SERVICE = BY_PATH[("", "v1", "services")]
+RESOURCE_QUOTA = BY_PATH[("", "v1", "resourcequotas")]
 
 
 def group_versions() -> dict[str, list[str]]:
