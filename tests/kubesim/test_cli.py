@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from akros_kubesim.testing import RunningKubesim
+from akros_kubesim.testing import RunningKubesim, run_kubesim
 
 
 def test_serve_binds_loopback_by_default_and_writes_a_kubeconfig(tmp_path: Path) -> None:
@@ -82,3 +82,27 @@ def test_an_error_rate_of_one_fails_every_write_with_internal_error(
     assert raised.value.code == 500
     assert json.loads(raised.value.read())["reason"] == "InternalError"
     cluster.clear_faults()
+
+
+def test_events_expire_after_the_configured_ttl() -> None:
+    """The API server keeps events for --event-ttl (an hour by default); so does kubesim."""
+    with run_kubesim(extra_args=("--event-ttl-seconds", "0.5")) as short_lived:
+        body = {
+            "metadata": {"name": "e"},
+            "involvedObject": {"kind": "Pod", "name": "p"},
+            "reason": "R",
+        }
+        request = urllib.request.Request(  # noqa: S310 - loopback
+            short_lived.base_url + "/api/v1/namespaces/default/events",
+            data=json.dumps(body).encode(),
+            method="POST",
+        )
+        urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - loopback
+        path = short_lived.base_url + "/api/v1/namespaces/default/events"
+        deadline = time.monotonic() + 10
+        items = [body]
+        while items and time.monotonic() < deadline:
+            time.sleep(0.1)
+            with urllib.request.urlopen(path, timeout=5) as response:  # noqa: S310 - loopback
+                items = json.loads(response.read())["items"]
+        assert items == []

@@ -13,7 +13,7 @@ import heapq
 import re
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +26,7 @@ from akros_kubesim.errors import ApiError
 from akros_kubesim.resources import (
     BY_KIND,
     DEPLOYMENT,
+    EVENT,
     NAMESPACE,
     NODE,
     POD,
@@ -64,11 +65,18 @@ def _controller_of_kind(obj: dict[str, Any], kind: str) -> dict[str, Any] | None
 
 
 class Simulation:
-    def __init__(self, api: Api, config: ClusterConfig, pod_stop_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        api: Api,
+        config: ClusterConfig,
+        pod_stop_seconds: float = 0.5,
+        event_ttl_seconds: float = 3600.0,
+    ) -> None:
         self.api = api
         self.store: Store = api.store
         self.pod_start_seconds = config.pod_start_seconds
         self.pod_stop_seconds = pod_stop_seconds
+        self.event_ttl_seconds = event_ttl_seconds
         self.failing_images = re.compile(config.failing_image_pattern)
         self.gpu_assignments: dict[str, GpuAssignment] = {}
         self._wake = asyncio.Event()
@@ -80,6 +88,7 @@ class Simulation:
         self._dirty_deployments: set[Key] = set()
         self._dirty_claims: set[Key] = set()
         self._dirty_quota_namespaces: set[str] = set()
+        self._events: deque[tuple[float, Key, str]] = deque()
         self._terminating_namespaces: set[str] = set()
         self._deleted_uids: list[str] = []
         self._dependents: dict[str, set[tuple[str, Key]]] = {}
@@ -107,6 +116,8 @@ class Simulation:
             self._deleted_uids.append(obj["metadata"]["uid"])
         if key[0]:
             self._dirty_quota_namespaces.add(key[0])
+        if change.resource_key == EVENT.key and change.type == "ADDED":
+            self._events.append((time.monotonic(), key, obj["metadata"]["uid"]))
         if change.resource_key == POD.key:
             self._observe_pod(key, obj, previous, deleted)
         elif change.resource_key == DEPLOYMENT.key and not deleted:
@@ -172,6 +183,8 @@ class Simulation:
         while True:
             timeout = None
             due = [q[0][0] for q in (self._starts, self._stops) if q]
+            if self._events:
+                due.append(self._events[0][0] + self.event_ttl_seconds)
             if due:
                 timeout = max(min(due) - time.monotonic(), 0.0)
             with contextlib.suppress(TimeoutError):
@@ -192,6 +205,7 @@ class Simulation:
         self._schedule_pending()
         self._start_due_pods()
         self._finish_due_terminations()
+        self._expire_events()
         # Pod changes above may have touched deployments again: refresh their status now.
         for key in sorted(self._dirty_deployments):
             self._dirty_deployments.discard(key)
@@ -640,6 +654,15 @@ class Simulation:
                     "kubelet",
                 )
         self.store.replace(POD.key, started)
+
+    def _expire_events(self) -> None:
+        """Events expire, by default after an hour as with the API server's --event-ttl."""
+        horizon = time.monotonic() - self.event_ttl_seconds
+        while self._events and self._events[0][0] <= horizon:
+            _, key, uid = self._events.popleft()
+            event = self.store.get(EVENT.key, *key)
+            if event is not None and event["metadata"]["uid"] == uid:
+                self.store.remove(EVENT.key, key)
 
     def _finish_due_terminations(self) -> None:
         now = time.monotonic()

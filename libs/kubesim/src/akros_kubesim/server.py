@@ -42,6 +42,7 @@ class ServerOptions:
     pod_stop_seconds: float = 0.5
     watch_history: int = 20_000
     max_watch_seconds: int = 1800
+    event_ttl_seconds: float = 3600.0
 
 
 class Kubesim:
@@ -51,7 +52,9 @@ class Kubesim:
         self.options = options or ServerOptions()
         self.store = Store(self.options.watch_history)
         self.api = Api(self.store)
-        self.simulation = Simulation(self.api, config, self.options.pod_stop_seconds)
+        self.simulation = Simulation(
+            self.api, config, self.options.pod_stop_seconds, self.options.event_ttl_seconds
+        )
         self.faults = FaultInjector()
         self._seed(config)
 
