@@ -482,15 +482,32 @@ def test_served_objects_deserialize_and_validate_against_the_real_schemas(
     """Everything kubesim writes on its own (status, nodes, events) is schema-complete."""
     apps.create_namespaced_deployment(namespace, _deployment("v", replicas=1))
     core.create_namespaced_pod(namespace, _pod("fails", image="registry.invalid/nothing:1"))
+    service = {
+        "metadata": {"name": "svc"},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "v"}},
+    }
+    core.create_namespaced_service(namespace, service)
+    claim = {
+        "metadata": {"name": "claim"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    core.create_namespaced_persistent_volume_claim(namespace, claim)
+    quota = {"metadata": {"name": "quota"}, "spec": {"hard": {"pods": "10"}}}
+    core.create_namespaced_resource_quota(namespace, quota)
     eventually(
         lambda: (apps.read_namespaced_deployment("v", namespace).status.ready_replicas or 0) == 1
     )
+    eventually(lambda: core.read_namespaced_resource_quota("quota", namespace).status.used)
     paths = [
         ("/api/v1/nodes", "Node", "v1"),
         (f"/api/v1/namespaces/{namespace}/pods", "Pod", "v1"),
         (f"/api/v1/namespaces/{namespace}/events", "Event", "v1"),
         (f"/apis/apps/v1/namespaces/{namespace}/deployments", "Deployment", "apps/v1"),
+        (f"/api/v1/namespaces/{namespace}/services", "Service", "v1"),
+        (f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", "PersistentVolumeClaim", "v1"),
+        (f"/api/v1/namespaces/{namespace}/resourcequotas", "ResourceQuota", "v1"),
         ("/api/v1/namespaces", "Namespace", "v1"),
+        ("/apis/scheduling.k8s.io/v1/priorityclasses", "PriorityClass", "scheduling.k8s.io/v1"),
     ]
     for path, kind, api_version in paths:
         _, body = raw(cluster, "GET", path)
@@ -499,8 +516,12 @@ def test_served_objects_deserialize_and_validate_against_the_real_schemas(
         for item in items:
             errors = list(schemas.validator(api_version, kind).iter_errors(item))
             assert not errors, (path, errors[0].message)
+    _, scale = raw(cluster, "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/v/scale")
+    assert not list(schemas.validator("autoscaling/v1", "Scale").iter_errors(json.loads(scale)))
     assert core.list_node().items[0].status.node_info.kubelet_version
     assert core.list_namespaced_event(namespace).items
+    assert core.list_namespaced_service(namespace).items[0].spec.cluster_ip
+    assert apps.read_namespaced_deployment_scale("v", namespace).status.replicas == 1
 
 
 def test_a_watch_sees_writes_made_while_it_runs(core: client.CoreV1Api, namespace: str) -> None:
