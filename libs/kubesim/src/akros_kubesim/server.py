@@ -33,7 +33,6 @@ _BUILTIN_PRIORITY_CLASSES = (
     ("system-cluster-critical", 2000000000),
     ("system-node-critical", 2000001000),
 )
-_STATE_KEY = web.AppKey("kubesim", object)
 
 
 @dataclass(frozen=True)
@@ -154,7 +153,6 @@ def _resolve(path: str) -> Target | None:
 
 def build_app(sim: Kubesim) -> web.Application:
     app = web.Application(client_max_size=32 * 2**20, middlewares=[_fault_middleware(sim)])
-    app[_STATE_KEY] = sim
     handlers = _Handlers(sim)
     app.router.add_route("*", "/_kubesim/faults", handlers.faults)
     app.router.add_post("/_kubesim/compact", handlers.compact)
