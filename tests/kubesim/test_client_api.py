@@ -420,6 +420,27 @@ def test_orphan_propagation_keeps_the_dependents(
     assert not pods[0].metadata.owner_references
 
 
+def test_foreground_deletion_keeps_the_owner_until_its_pods_are_gone(
+    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
+    apps.create_namespaced_deployment(namespace, _deployment("fg", replicas=2))
+    eventually(lambda: len(core.list_namespaced_pod(namespace, label_selector="app=fg").items) == 2)
+    apps.delete_namespaced_deployment("fg", namespace, propagation_policy="Foreground")
+    marked = apps.read_namespaced_deployment("fg", namespace)
+    assert marked.metadata.deletion_timestamp is not None
+    assert marked.metadata.finalizers == ["foregroundDeletion"]
+
+    def owner_gone() -> bool:
+        try:
+            apps.read_namespaced_deployment("fg", namespace)
+        except ApiException as error:
+            return bool(error.status == 404)
+        return False
+
+    eventually(owner_gone)
+    assert not core.list_namespaced_pod(namespace, label_selector="app=fg").items
+
+
 def test_deleting_a_namespace_deletes_what_is_in_it(core: client.CoreV1Api, namespace: str) -> None:
     core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="inside"))

@@ -33,6 +33,7 @@ _NAME_SUFFIX_ALPHABET = (
 )
 
 
+FOREGROUND_FINALIZER = "foregroundDeletion"
 STORED_KEYS = tuple(r.key for r in RESOURCE_TYPES if not r.computed)
 
 
@@ -417,6 +418,9 @@ class Api:
                 marked = self._mark_deleting(resource, obj, int(grace))
                 self.on_graceful_pod_delete(key)
                 return marked
+        if options.get("propagationPolicy") == "Foreground" and resource is not POD:
+            # The owner stays, marked, until the garbage collector has removed its dependents.
+            return self._mark_deleting(resource, obj, 0, FOREGROUND_FINALIZER)
         if obj["metadata"].get("finalizers"):
             return (
                 obj
@@ -426,11 +430,16 @@ class Api:
         return self.store.remove(resource.key, key)
 
     def _mark_deleting(
-        self, resource: ResourceType, obj: dict[str, Any], grace: int | None
+        self, resource: ResourceType, obj: dict[str, Any], grace: int | None, finalizer: str = ""
     ) -> dict[str, Any]:
         if obj["metadata"].get("deletionTimestamp"):
             return obj
         marked = copy.deepcopy(obj)
+        if finalizer:
+            marked["metadata"]["finalizers"] = [
+                *marked["metadata"].get("finalizers", []),
+                finalizer,
+            ]
         when = datetime.now(UTC) + timedelta(seconds=grace or 0)
         marked["metadata"]["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         if grace is not None:

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 
 from akros_kubesim import quota, rollout, scheduler
-from akros_kubesim.api import Api, bind_pod, random_suffix, set_condition
+from akros_kubesim.api import FOREGROUND_FINALIZER, Api, bind_pod, random_suffix, set_condition
 from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
 from akros_kubesim.errors import ApiError
 from akros_kubesim.resources import (
@@ -88,6 +88,7 @@ class Simulation:
         self._dirty_deployments: set[Key] = set()
         self._dirty_claims: set[Key] = set()
         self._dirty_quota_namespaces: set[str] = set()
+        self._foreground: set[tuple[str, Key]] = set()
         self._events: deque[tuple[float, Key, str]] = deque()
         self._terminating_namespaces: set[str] = set()
         self._deleted_uids: list[str] = []
@@ -116,6 +117,8 @@ class Simulation:
             self._deleted_uids.append(obj["metadata"]["uid"])
         if key[0]:
             self._dirty_quota_namespaces.add(key[0])
+        if not deleted and FOREGROUND_FINALIZER in (obj["metadata"].get("finalizers") or []):
+            self._foreground.add((change.resource_key, key))
         if change.resource_key == EVENT.key and change.type == "ADDED":
             self._events.append((time.monotonic(), key, obj["metadata"]["uid"]))
         if change.resource_key == POD.key:
@@ -197,6 +200,7 @@ class Simulation:
     def reconcile(self) -> None:
         self._clean_terminating_namespaces()
         self._collect_garbage()
+        self._finish_foreground_deletions()
         for key in sorted(self._dirty_deployments):
             self._dirty_deployments.discard(key)
             self._reconcile_deployment(key)
@@ -252,6 +256,43 @@ class Simulation:
                     )
                 except ApiError:
                     continue
+
+    def _finish_foreground_deletions(self) -> None:
+        """Deletes the dependents of owners deleted in the foreground, then the owners."""
+        for resource_key, key in sorted(self._foreground):
+            owner = self.store.get(resource_key, *key)
+            if owner is None or FOREGROUND_FINALIZER not in (
+                owner["metadata"].get("finalizers") or []
+            ):
+                self._foreground.discard((resource_key, key))
+                continue
+            remaining = [
+                (dependent_key, dependent)
+                for dependent_key, k in sorted(
+                    self._dependents.get(owner["metadata"]["uid"], set())
+                )
+                if (dependent := self.store.get(dependent_key, *k)) is not None
+            ]
+            for dependent_key, dependent in remaining:
+                if not dependent["metadata"].get("deletionTimestamp"):
+                    metadata = dependent["metadata"]
+                    with contextlib.suppress(ApiError):
+                        self.api.delete(
+                            _RESOURCES_BY_KEY[dependent_key],
+                            metadata.get("namespace", ""),
+                            metadata["name"],
+                            {},
+                        )
+            if remaining:
+                continue
+            self._foreground.discard((resource_key, key))
+            finished = copy.deepcopy(owner)
+            finalizers = [f for f in owner["metadata"]["finalizers"] if f != FOREGROUND_FINALIZER]
+            finished["metadata"]["finalizers"] = finalizers
+            if finalizers:
+                self.store.replace(resource_key, finished)
+            else:
+                self.store.remove(resource_key, key)
 
     # --- deployments --------------------------------------------------------------------
 
