@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from akros_kubesim import patch, quota, rollout, scheduler, tables, usage, validation
+from akros_kubesim import hpa, patch, quota, rollout, scheduler, tables, usage, validation
 from akros_kubesim.errors import ApiError, Cause
 from akros_kubesim.quantity import QuantityError, millicores, parse_quantity, whole_units
 from akros_kubesim.resources import DEPLOYMENT, NAMESPACE, POD
@@ -508,3 +508,53 @@ def test_finished_pods_do_not_use_quota() -> None:
         "hard": {"requests.cpu": "4"},
         "used": {"requests.cpu": "1500m"},
     }
+
+
+def _busy_pod(cpu_request: str, profile: str) -> dict[str, Any]:
+    pod = _pod("p", cpu=cpu_request, node="n")
+    pod["metadata"]["annotations"] = {usage.PROFILE_ANNOTATION: profile}
+    return pod
+
+
+def test_the_autoscaler_scales_in_proportion_to_utilisation_over_target() -> None:
+    spec = {
+        "maxReplicas": 10,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 50},
+                },
+            }
+        ],
+    }
+    busy = [_busy_pod("100m", "busy"), _busy_pod("100m", "busy")]  # 95% each
+    recommendation = hpa.recommend(spec, 2, busy)
+    assert recommendation.replicas == 4
+    assert recommendation.readings[0].average_utilization == 95
+    idle = [_busy_pod("100m", "idle")] * 4
+    assert hpa.recommend(spec, 4, idle).replicas == 1
+
+
+def test_the_autoscaler_ignores_changes_within_its_tolerance() -> None:
+    spec = {
+        "maxReplicas": 10,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 90},
+                },
+            }
+        ],
+    }
+    assert hpa.recommend(spec, 3, [_busy_pod("100m", "busy")] * 3).replicas == 3  # 95% vs 90%
+
+
+def test_scale_down_is_stabilised_and_bounded() -> None:
+    assert hpa.stabilised([(0.0, 5), (200.0, 3)], now=250.0, window=300.0, wanted=1, current=5) == 5
+    assert hpa.stabilised([(0.0, 5)], now=400.0, window=300.0, wanted=1, current=5) == 1
+    assert hpa.bounded({"minReplicas": 2, "maxReplicas": 4}, 9) == 4
+    assert hpa.bounded({"maxReplicas": 4}, 0) == 1

@@ -40,7 +40,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKubesim
     """A small cluster whose capacity the tests can fill: 2 GPUs, 12 CPUs in total."""
     path = Path(tmp_path_factory.mktemp("cluster")) / "cluster.yaml"
     path.write_text(yaml.safe_dump(SMALL_CLUSTER))
-    with run_kubesim(path, pod_start_seconds=0.3, pod_stop_seconds=0.2) as running:
+    options = ("--hpa-sync-seconds", "0.3")
+    with run_kubesim(
+        path, pod_start_seconds=0.3, pod_stop_seconds=0.2, extra_args=options
+    ) as running:
         yield running
 
 
@@ -502,3 +505,57 @@ def test_a_resource_quota_refuses_pods_beyond_it_and_reports_usage(
     )
     core.create_namespaced_pod(namespace, _pod("two", gpus=1))
     core.delete_namespaced_pod("two", namespace, grace_period_seconds=0)
+
+
+def test_an_autoscaler_follows_simulated_cpu_usage_within_its_bounds(
+    api_client: client.ApiClient, apps: client.AppsV1Api, namespace: str
+) -> None:
+    template = {
+        "metadata": {
+            "labels": {"app": "api"},
+            "annotations": {"kubesim.akros.io/usage-profile": "busy"},
+        },
+        "spec": _pod("x")["spec"],
+    }
+    body = {
+        "metadata": {"name": "api"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "api"}}, "template": template},
+    }
+    apps.create_namespaced_deployment(namespace, body)
+    autoscaling = client.AutoscalingV2Api(api_client)
+    target = {"type": "Utilization", "averageUtilization": 50}
+    autoscaler = {
+        "metadata": {"name": "api"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+            "minReplicas": 1,
+            "maxReplicas": 3,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": target}}],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
+        },
+    }
+    autoscaling.create_namespaced_horizontal_pod_autoscaler(namespace, autoscaler)
+    eventually(
+        lambda: apps.read_namespaced_deployment("api", namespace).spec.replicas == 3, timeout=15
+    )
+    status = eventually(
+        lambda: (
+            (
+                s := autoscaling.read_namespaced_horizontal_pod_autoscaler("api", namespace).status
+            ).current_metrics
+            and s
+        )
+    )
+    assert status.current_metrics[0].resource.current.average_utilization == 95
+    limited = next(c for c in status.conditions if c.type == "ScalingLimited")
+    assert (limited.status, limited.reason) == ("True", "TooManyReplicas")
+    idle = {
+        "spec": {
+            "template": {"metadata": {"annotations": {"kubesim.akros.io/usage-profile": "idle"}}}
+        }
+    }
+    apps.patch_namespaced_deployment("api", namespace, idle)
+    eventually(
+        lambda: apps.read_namespaced_deployment("api", namespace).spec.replicas == 1, timeout=15
+    )
+    apps.delete_namespaced_deployment("api", namespace)

@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
         "--failing-image-pattern", help="regular expression of images whose pull fails"
     )
     serve_command.add_argument(
+        "--hpa-sync-seconds", type=float, default=15.0, help="interval of autoscaler decisions"
+    )
+    serve_command.add_argument(
         "--event-ttl-seconds", type=float, default=3600.0, help="how long events are kept"
     )
     serve_command.add_argument(
@@ -86,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         bookmark_seconds=arguments.bookmark_seconds,
         pod_stop_seconds=arguments.pod_stop_seconds,
         event_ttl_seconds=arguments.event_ttl_seconds,
+        hpa_sync_seconds=arguments.hpa_sync_seconds,
     )
     asyncio.run(_serve(Kubesim(config, options), arguments))
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from akros_kubesim import quota, rollout, scheduler
+from akros_kubesim import hpa, quota, rollout, scheduler
 from akros_kubesim.api import FOREGROUND_FINALIZER, Api, bind_pod, random_suffix, set_condition
 from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
 from akros_kubesim.errors import ApiError
@@ -27,6 +27,7 @@ from akros_kubesim.resources import (
     BY_KIND,
     DEPLOYMENT,
     EVENT,
+    HPA,
     NAMESPACE,
     NODE,
     POD,
@@ -71,12 +72,16 @@ class Simulation:
         config: ClusterConfig,
         pod_stop_seconds: float = 0.5,
         event_ttl_seconds: float = 3600.0,
+        hpa_sync_seconds: float = 15.0,
     ) -> None:
         self.api = api
         self.store: Store = api.store
         self.pod_start_seconds = config.pod_start_seconds
         self.pod_stop_seconds = pod_stop_seconds
         self.event_ttl_seconds = event_ttl_seconds
+        self.hpa_sync_seconds = hpa_sync_seconds
+        self._next_hpa_sync = time.monotonic() + hpa_sync_seconds
+        self._hpa_recommendations: dict[str, list[tuple[float, int]]] = {}
         self.failing_images = re.compile(config.failing_image_pattern)
         self.gpu_assignments: dict[str, GpuAssignment] = {}
         self._wake = asyncio.Event()
@@ -188,6 +193,7 @@ class Simulation:
             due = [q[0][0] for q in (self._starts, self._stops) if q]
             if self._events:
                 due.append(self._events[0][0] + self.event_ttl_seconds)
+            due.append(self._next_hpa_sync)
             if due:
                 timeout = max(min(due) - time.monotonic(), 0.0)
             with contextlib.suppress(TimeoutError):
@@ -210,6 +216,9 @@ class Simulation:
         self._start_due_pods()
         self._finish_due_terminations()
         self._expire_events()
+        if time.monotonic() >= self._next_hpa_sync:
+            self._next_hpa_sync = time.monotonic() + self.hpa_sync_seconds
+            self._sync_autoscalers()
         # Pod changes above may have touched deployments again: refresh their status now.
         for key in sorted(self._dirty_deployments):
             self._dirty_deployments.discard(key)
@@ -447,6 +456,130 @@ class Simulation:
             updated = copy.deepcopy(deployment)
             updated["status"] = status
             self.store.replace(DEPLOYMENT.key, updated)
+
+    # --- horizontal pod autoscalers ----------------------------------------------------
+
+    def _sync_autoscalers(self) -> None:
+        now = time.monotonic()
+        live = set()
+        for autoscaler in list(self.store.all(HPA.key)):
+            live.add(autoscaler["metadata"]["uid"])
+            self._sync_autoscaler(autoscaler, now)
+        for uid in set(self._hpa_recommendations) - live:
+            del self._hpa_recommendations[uid]
+
+    def _sync_autoscaler(self, autoscaler: dict[str, Any], now: float) -> None:
+        spec = autoscaler["spec"]
+        namespace = autoscaler["metadata"]["namespace"]
+        reference = spec.get("scaleTargetRef") or {}
+        target = None
+        if reference.get("kind") == "Deployment":
+            target = self.store.get(DEPLOYMENT.key, namespace, reference.get("name", ""))
+        status: dict[str, Any] = {"currentReplicas": 0, "desiredReplicas": 0}
+        previous = autoscaler.get("status") or {}
+        if target is None:
+            holder = {"conditions": copy.deepcopy(previous.get("conditions") or [])}
+            message = (
+                f"the HPA controller was unable to get the target's current scale: {reference}"
+            )
+            set_condition(holder, "AbleToScale", "False", "FailedGetScale", message)
+            status["conditions"] = holder["conditions"]
+            self._write_autoscaler_status(autoscaler, status)
+            return
+        current = int(target["spec"].get("replicas", 1))
+        pods = [
+            pod
+            for resource_key, pod_key in sorted(
+                self._dependents.get(target["metadata"]["uid"], set())
+            )
+            if resource_key == POD.key
+            and (pod := self.store.get(POD.key, *pod_key)) is not None
+            and rollout.is_ready(pod)
+            and not pod["metadata"].get("deletionTimestamp")
+        ]
+        recommendation = hpa.recommend(spec, current, pods)
+        window = hpa.scale_down_window(spec)
+        history = [
+            (when, n)
+            for when, n in self._hpa_recommendations.get(autoscaler["metadata"]["uid"], [])
+            if now - when <= window
+        ]
+        history.append((now, recommendation.replicas))
+        self._hpa_recommendations[autoscaler["metadata"]["uid"]] = history
+        wanted = hpa.stabilised(history, now, window, recommendation.replicas, current)
+        desired = hpa.bounded(spec, wanted) if current else 0
+        status = {"currentReplicas": current, "desiredReplicas": desired}
+        if recommendation.readings:
+            status["currentMetrics"] = hpa.current_metrics(recommendation.readings)
+        if previous.get("lastScaleTime"):
+            status["lastScaleTime"] = previous["lastScaleTime"]
+        if desired != current and current:
+            scaled = copy.deepcopy(target)
+            scaled["spec"]["replicas"] = desired
+            scaled["metadata"]["generation"] = int(target["metadata"].get("generation", 1)) + 1
+            self.store.replace(DEPLOYMENT.key, scaled)
+            status["lastScaleTime"] = now_rfc3339()
+            reason = "above" if desired > current else "below"
+            message = f"New size: {desired}; reason: resource utilization {reason} target"
+            self.api.record_event(
+                autoscaler,
+                "HorizontalPodAutoscaler",
+                "SuccessfulRescale",
+                message,
+                "Normal",
+                "horizontal-pod-autoscaler",
+            )
+        holder = {"conditions": copy.deepcopy(previous.get("conditions") or [])}
+        set_condition(
+            holder,
+            "AbleToScale",
+            "True",
+            "ReadyForNewScale",
+            "recommended size matches current size",
+        )
+        if current == 0:
+            set_condition(
+                holder,
+                "ScalingActive",
+                "False",
+                "ScalingDisabled",
+                "scaling is disabled since the replica count of the target is zero",
+            )
+        else:
+            set_condition(
+                holder,
+                "ScalingActive",
+                "True",
+                "ValidMetricFound",
+                "the HPA was able to successfully calculate a replica count",
+            )
+        if wanted != desired and current:
+            reason = "TooManyReplicas" if wanted > desired else "TooFewReplicas"
+            set_condition(
+                holder,
+                "ScalingLimited",
+                "True",
+                reason,
+                "the desired replica count is outside the allowed range",
+            )
+        else:
+            set_condition(
+                holder,
+                "ScalingLimited",
+                "False",
+                "DesiredWithinRange",
+                "the desired count is within the acceptable range",
+            )
+        status["conditions"] = holder["conditions"]
+        self._write_autoscaler_status(autoscaler, status)
+
+    def _write_autoscaler_status(self, autoscaler: dict[str, Any], status: dict[str, Any]) -> None:
+        for condition in status.get("conditions") or []:
+            condition.pop("lastProbeTime", None)
+        if _without_times(status) != _without_times(autoscaler.get("status") or {}):
+            updated = copy.deepcopy(autoscaler)
+            updated["status"] = status
+            self.store.replace(HPA.key, updated)
 
     # --- resource quotas ----------------------------------------------------------------
 

@@ -149,6 +149,7 @@ PVC = BY_PATH[("", "v1", "persistentvolumeclaims")]
 PRIORITY_CLASS = BY_PATH[("scheduling.k8s.io", "v1", "priorityclasses")]
 SERVICE = BY_PATH[("", "v1", "services")]
 RESOURCE_QUOTA = BY_PATH[("", "v1", "resourcequotas")]
+HPA = BY_PATH[("autoscaling", "v2", "horizontalpodautoscalers")]
 
 
 def group_versions() -> dict[str, list[str]]:

@@ -42,6 +42,7 @@ class ServerOptions:
     watch_history: int = 20_000
     max_watch_seconds: int = 1800
     event_ttl_seconds: float = 3600.0
+    hpa_sync_seconds: float = 15.0
 
 
 class Kubesim:
@@ -52,7 +53,11 @@ class Kubesim:
         self.store = Store(self.options.watch_history)
         self.api = Api(self.store)
         self.simulation = Simulation(
-            self.api, config, self.options.pod_stop_seconds, self.options.event_ttl_seconds
+            self.api,
+            config,
+            self.options.pod_stop_seconds,
+            self.options.event_ttl_seconds,
+            self.options.hpa_sync_seconds,
         )
         self.faults = FaultInjector()
         self._seed(config)
