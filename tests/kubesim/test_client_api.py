@@ -601,3 +601,30 @@ async def test_the_asyncio_client_lists_creates_and_watches(
         with pytest.raises(aio_client.ApiException) as raised:
             await core.create_namespaced_config_map(namespace, {"metadata": {"name": "async"}})
         assert json.loads(raised.value.body)["reason"] == "AlreadyExists"
+
+
+def test_bad_requests_on_reads_and_writes_get_the_right_status(
+    cluster: RunningKubesim, core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str
+) -> None:
+    """Malformed selectors are 400, an invalid patch is 422 and changes nothing, apply is 415."""
+    with pytest.raises(ApiException) as selector:
+        core.list_namespaced_pod(namespace, label_selector="app in prod")
+    assert (selector.value.status, _status(selector.value)["reason"]) == (400, "BadRequest")
+    with pytest.raises(ApiException) as field:
+        core.list_namespaced_pod(namespace, field_selector="spec.hostname=x")
+    assert field.value.status == 400
+    apps.create_namespaced_deployment(namespace, _deployment("bad", replicas=1))
+    with pytest.raises(ApiException) as invalid:
+        apps.patch_namespaced_deployment("bad", namespace, {"spec": {"replicas": -1}})
+    causes = _status(invalid.value)["details"]["causes"]
+    assert invalid.value.status == 422
+    assert [c["field"] for c in causes] == ["spec.replicas"]
+    assert apps.read_namespaced_deployment("bad", namespace).spec.replicas == 1
+    with pytest.raises(ApiException) as immutable:
+        apps.patch_namespaced_deployment(
+            "bad", namespace, {"spec": {"selector": {"matchLabels": {"app": "x"}}}}
+        )
+    assert immutable.value.status == 422
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments/bad"
+    code, status = raw(cluster, "PATCH", path, {"spec": {}}, "application/apply-patch+yaml")
+    assert (code, status["reason"]) == (415, "UnsupportedMediaType")
