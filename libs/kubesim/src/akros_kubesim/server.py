@@ -440,8 +440,8 @@ class _Handlers:
                         )
                     continue
                 await self._send_change(send, change, accepts)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the client went away; nothing is left to send
         finally:
             store.unwatch(watcher)
         return response
@@ -663,7 +663,8 @@ async def serve(
     sim: Kubesim, host: str, port: int, ready: Callable[[int], None] | None = None
 ) -> None:
     """Serves until cancelled; calls ready(port) once the socket listens (port 0 picks one)."""
-    runner = web.AppRunner(build_app(sim), access_log=None, shutdown_timeout=1.0)
+    # Open watches never end by themselves: waiting long for them only delays the exit.
+    runner = web.AppRunner(build_app(sim), access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
