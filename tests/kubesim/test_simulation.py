@@ -559,3 +559,55 @@ def test_an_autoscaler_follows_simulated_cpu_usage_within_its_bounds(
         lambda: apps.read_namespaced_deployment("api", namespace).spec.replicas == 1, timeout=15
     )
     apps.delete_namespaced_deployment("api", namespace)
+
+
+def test_a_researcher_preempts_low_priority_auto_inference_whose_replacement_waits(
+    api_client: client.ApiClient, apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
+    """The capacity loop of DESIGN section 2: auto-inference yields GPUs at once, then waits."""
+    scheduling = client.SchedulingV1Api(api_client)
+    low, high = f"inference-{namespace}", f"research-{namespace}"
+    scheduling.create_priority_class({"metadata": {"name": low}, "value": -10})
+    scheduling.create_priority_class({"metadata": {"name": high}, "value": 100})
+    template_spec = _pod("x", gpus=1, priorityClassName=low)["spec"]
+    labels = {"app": "auto-inference"}
+    body = {
+        "metadata": {"name": "auto-inference"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": template_spec},
+        },
+    }
+    apps.create_namespaced_deployment(namespace, body)
+    eventually(
+        lambda: (
+            apps.read_namespaced_deployment("auto-inference", namespace).status.ready_replicas == 2
+        )
+    )
+    core.create_namespaced_pod(namespace, _pod("notebook", gpus=1, priorityClassName=high))
+    eventually(lambda: core.read_namespaced_pod("notebook", namespace).status.phase == "Running")
+
+    def inference_phases() -> list[str]:
+        pods = core.list_namespaced_pod(namespace, label_selector="app=auto-inference").items
+        return sorted(p.status.phase for p in pods if not p.metadata.deletion_timestamp)
+
+    eventually(lambda: inference_phases() == ["Pending", "Running"])
+    waiting = next(
+        p
+        for p in core.list_namespaced_pod(namespace, label_selector="app=auto-inference").items
+        if p.status.phase == "Pending"
+    )
+    condition = eventually(
+        lambda: _condition(
+            core.read_namespaced_pod(waiting.metadata.name, namespace), "PodScheduled"
+        )
+    )
+    assert (condition.status, condition.reason) == ("False", "Unschedulable")
+    eventually(
+        lambda: (
+            apps.read_namespaced_deployment("auto-inference", namespace).status.ready_replicas == 1
+        )
+    )
+    apps.delete_namespaced_deployment("auto-inference", namespace)
+    core.delete_namespaced_pod("notebook", namespace, grace_period_seconds=0)
