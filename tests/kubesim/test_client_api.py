@@ -628,3 +628,24 @@ def test_bad_requests_on_reads_and_writes_get_the_right_status(
     path = f"/apis/apps/v1/namespaces/{namespace}/deployments/bad"
     code, status = raw(cluster, "PATCH", path, {"spec": {}}, "application/apply-patch+yaml")
     assert (code, status["reason"]) == (415, "UnsupportedMediaType")
+
+
+def test_unknown_fields_are_dropped_unless_strict_and_dry_runs_store_nothing(
+    cluster: RunningKubesim, core: client.CoreV1Api, namespace: str
+) -> None:
+    """The client refuses unknown fields itself, so they are sent as plain JSON here."""
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    code, created = raw(cluster, "POST", path, {"metadata": {"name": "loose"}, "colour": "red"})
+    assert code == 201
+    assert "colour" not in json.loads(created)
+    code, strict = raw(
+        cluster,
+        "POST",
+        path + "?fieldValidation=Strict",
+        {"metadata": {"name": "strict"}, "colour": "red"},
+    )
+    assert code == 400
+    assert 'unknown field "colour"' in strict["message"]
+    dry = core.create_namespaced_config_map(namespace, {"metadata": {"name": "dry"}}, dry_run="All")
+    assert dry.metadata.name == "dry"
+    assert [c.metadata.name for c in core.list_namespaced_config_map(namespace).items] == ["loose"]
