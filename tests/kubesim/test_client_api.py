@@ -649,3 +649,19 @@ def test_unknown_fields_are_dropped_unless_strict_and_dry_runs_store_nothing(
     dry = core.create_namespaced_config_map(namespace, {"metadata": {"name": "dry"}}, dry_run="All")
     assert dry.metadata.name == "dry"
     assert [c.metadata.name for c in core.list_namespaced_config_map(namespace).items] == ["loose"]
+
+
+def test_a_single_object_can_be_watched_by_its_legacy_watch_path(
+    cluster: RunningKubesim, core: client.CoreV1Api, namespace: str
+) -> None:
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="one"))
+    )
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="other"))
+    )
+    _, body = raw(
+        cluster, "GET", f"/api/v1/watch/namespaces/{namespace}/configmaps/one?timeoutSeconds=1"
+    )
+    events = [json.loads(line) for line in body.splitlines() if line]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "one")]

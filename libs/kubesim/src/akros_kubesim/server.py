@@ -283,11 +283,11 @@ class _Handlers:
             return self._metrics(request, target)
         method = request.method
         if method == "GET":
-            if target.name:
-                return self._get(request, target)
-            if target.watch or _flag(request, "watch"):
+            if (target.watch or _flag(request, "watch")) and not target.subresource:
                 self._require_verb(target, "watch")
                 return await self._watch(request, target)
+            if target.name:
+                return self._get(request, target)
             self._require_verb(target, "list")
             return self._list(request, target)
         if method == "POST":
