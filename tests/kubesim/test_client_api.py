@@ -10,6 +10,9 @@ from typing import Any
 
 import pytest
 from kubernetes import client, watch
+from kubernetes.aio import client as aio_client
+from kubernetes.aio import config as aio_config
+from kubernetes.aio import watch as aio_watch
 from kubernetes.client.exceptions import ApiException
 
 from akros_kubesim import schemas
@@ -97,6 +100,19 @@ def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
         time.sleep(0.05)
 
 
+SETTLED_BY_A_CONTROLLER: dict[str, Callable[[Any], bool]] = {
+    "persistent_volume_claim": lambda claim: claim.status.phase == "Bound",
+    "resource_quota": lambda quota: bool(quota.status and quota.status.used),
+}
+
+
+def settled_object(
+    read: Callable[[str, str], Any], name: str, namespace: str, settled: Callable[[Any], bool]
+) -> Any:
+    obj = read(name, namespace)
+    return obj if settled(obj) else None
+
+
 def test_every_core_resource_supports_create_get_list_replace_patch_delete(
     api_client: client.ApiClient, core: client.CoreV1Api, namespace: str
 ) -> None:
@@ -146,17 +162,14 @@ def test_every_core_resource_supports_create_get_list_replace_patch_delete(
     for kind, body in cases:
         created = getattr(core, f"create_namespaced_{kind}")(namespace, body)
         name = created.metadata.name
+        if kind == "service":
+            assert created.spec.cluster_ip.startswith("10.96.")
         assert created.metadata.uid
-        if kind == "persistent_volume_claim":
-            # The volume controller binds a new claim at once, which is a write of its own.
-            bound = eventually(
-                lambda: (
-                    core.read_namespaced_persistent_volume_claim(name, namespace).status.phase  # noqa: B023 - called at once
-                    == "Bound"
-                )
-            )
-            assert bound
-            created = core.read_namespaced_persistent_volume_claim(name, namespace)
+        if kind in SETTLED_BY_A_CONTROLLER:
+            # A controller writes a new claim's binding or a new quota's usage at once.
+            read = getattr(core, f"read_namespaced_{kind}")
+            settled = SETTLED_BY_A_CONTROLLER[kind]
+            created = eventually(lambda: settled_object(read, name, namespace, settled))  # noqa: B023 - called at once
         fetched = getattr(core, f"read_namespaced_{kind}")(name, namespace)
         assert fetched.metadata.resource_version == created.metadata.resource_version, kind
         listed = getattr(core, f"list_namespaced_{kind}")(namespace)
@@ -407,6 +420,27 @@ def test_orphan_propagation_keeps_the_dependents(
     assert not pods[0].metadata.owner_references
 
 
+def test_foreground_deletion_keeps_the_owner_until_its_pods_are_gone(
+    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
+    apps.create_namespaced_deployment(namespace, _deployment("fg", replicas=2))
+    eventually(lambda: len(core.list_namespaced_pod(namespace, label_selector="app=fg").items) == 2)
+    apps.delete_namespaced_deployment("fg", namespace, propagation_policy="Foreground")
+    marked = apps.read_namespaced_deployment("fg", namespace)
+    assert marked.metadata.deletion_timestamp is not None
+    assert marked.metadata.finalizers == ["foregroundDeletion"]
+
+    def owner_gone() -> bool:
+        try:
+            apps.read_namespaced_deployment("fg", namespace)
+        except ApiException as error:
+            return bool(error.status == 404)
+        return False
+
+    eventually(owner_gone)
+    assert not core.list_namespaced_pod(namespace, label_selector="app=fg").items
+
+
 def test_deleting_a_namespace_deletes_what_is_in_it(core: client.CoreV1Api, namespace: str) -> None:
     core.create_namespaced_config_map(
         namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="inside"))
@@ -469,15 +503,32 @@ def test_served_objects_deserialize_and_validate_against_the_real_schemas(
     """Everything kubesim writes on its own (status, nodes, events) is schema-complete."""
     apps.create_namespaced_deployment(namespace, _deployment("v", replicas=1))
     core.create_namespaced_pod(namespace, _pod("fails", image="registry.invalid/nothing:1"))
+    service = {
+        "metadata": {"name": "svc"},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "v"}},
+    }
+    core.create_namespaced_service(namespace, service)
+    claim = {
+        "metadata": {"name": "claim"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }
+    core.create_namespaced_persistent_volume_claim(namespace, claim)
+    quota = {"metadata": {"name": "quota"}, "spec": {"hard": {"pods": "10"}}}
+    core.create_namespaced_resource_quota(namespace, quota)
     eventually(
         lambda: (apps.read_namespaced_deployment("v", namespace).status.ready_replicas or 0) == 1
     )
+    eventually(lambda: core.read_namespaced_resource_quota("quota", namespace).status.used)
     paths = [
         ("/api/v1/nodes", "Node", "v1"),
         (f"/api/v1/namespaces/{namespace}/pods", "Pod", "v1"),
         (f"/api/v1/namespaces/{namespace}/events", "Event", "v1"),
         (f"/apis/apps/v1/namespaces/{namespace}/deployments", "Deployment", "apps/v1"),
+        (f"/api/v1/namespaces/{namespace}/services", "Service", "v1"),
+        (f"/api/v1/namespaces/{namespace}/persistentvolumeclaims", "PersistentVolumeClaim", "v1"),
+        (f"/api/v1/namespaces/{namespace}/resourcequotas", "ResourceQuota", "v1"),
         ("/api/v1/namespaces", "Namespace", "v1"),
+        ("/apis/scheduling.k8s.io/v1/priorityclasses", "PriorityClass", "scheduling.k8s.io/v1"),
     ]
     for path, kind, api_version in paths:
         _, body = raw(cluster, "GET", path)
@@ -486,8 +537,12 @@ def test_served_objects_deserialize_and_validate_against_the_real_schemas(
         for item in items:
             errors = list(schemas.validator(api_version, kind).iter_errors(item))
             assert not errors, (path, errors[0].message)
+    _, scale = raw(cluster, "GET", f"/apis/apps/v1/namespaces/{namespace}/deployments/v/scale")
+    assert not list(schemas.validator("autoscaling/v1", "Scale").iter_errors(json.loads(scale)))
     assert core.list_node().items[0].status.node_info.kubelet_version
     assert core.list_namespaced_event(namespace).items
+    assert core.list_namespaced_service(namespace).items[0].spec.cluster_ip
+    assert apps.read_namespaced_deployment_scale("v", namespace).status.replicas == 1
 
 
 def test_a_watch_sees_writes_made_while_it_runs(core: client.CoreV1Api, namespace: str) -> None:
@@ -509,3 +564,104 @@ def test_a_watch_sees_writes_made_while_it_runs(core: client.CoreV1Api, namespac
     )
     reader.join(timeout=5)
     assert "late" in seen
+
+
+def test_pod_logs_are_served_once_the_container_runs(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    core.create_namespaced_pod(namespace, _pod("talker"))
+    eventually(lambda: core.read_namespaced_pod("talker", namespace).status.phase == "Running")
+    assert "container main (busybox:1.36) started" in core.read_namespaced_pod_log(
+        "talker", namespace
+    )
+    core.create_namespaced_pod(namespace, _pod("mute", image="registry.invalid/x:1"))
+    eventually(lambda: core.read_namespaced_pod("mute", namespace).status.container_statuses)
+    with pytest.raises(ApiException) as raised:
+        core.read_namespaced_pod_log("mute", namespace)
+    assert raised.value.status == 400
+    assert "waiting to start: ErrImagePull" in _status(raised.value)["message"]
+
+
+async def test_the_asyncio_client_lists_creates_and_watches(
+    cluster: RunningKubesim, namespace: str
+) -> None:
+    """kubernetes.aio, which async services use, speaks to kubesim like the sync client."""
+    api = await aio_config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    async with api:
+        core = aio_client.CoreV1Api(api)
+        assert len((await core.list_node()).items) == 4
+        await core.create_namespaced_config_map(namespace, {"metadata": {"name": "async"}})
+        seen = [
+            (event["type"], event["object"].metadata.name)
+            async for event in aio_watch.Watch().stream(
+                core.list_namespaced_config_map, namespace, timeout_seconds=1
+            )
+        ]
+        assert seen == [("ADDED", "async")]
+        with pytest.raises(aio_client.ApiException) as raised:
+            await core.create_namespaced_config_map(namespace, {"metadata": {"name": "async"}})
+        assert json.loads(raised.value.body)["reason"] == "AlreadyExists"
+
+
+def test_bad_requests_on_reads_and_writes_get_the_right_status(
+    cluster: RunningKubesim, core: client.CoreV1Api, apps: client.AppsV1Api, namespace: str
+) -> None:
+    """Malformed selectors are 400, an invalid patch is 422 and changes nothing, apply is 415."""
+    with pytest.raises(ApiException) as selector:
+        core.list_namespaced_pod(namespace, label_selector="app in prod")
+    assert (selector.value.status, _status(selector.value)["reason"]) == (400, "BadRequest")
+    with pytest.raises(ApiException) as field:
+        core.list_namespaced_pod(namespace, field_selector="spec.hostname=x")
+    assert field.value.status == 400
+    apps.create_namespaced_deployment(namespace, _deployment("bad", replicas=1))
+    with pytest.raises(ApiException) as invalid:
+        apps.patch_namespaced_deployment("bad", namespace, {"spec": {"replicas": -1}})
+    causes = _status(invalid.value)["details"]["causes"]
+    assert invalid.value.status == 422
+    assert [c["field"] for c in causes] == ["spec.replicas"]
+    assert apps.read_namespaced_deployment("bad", namespace).spec.replicas == 1
+    with pytest.raises(ApiException) as immutable:
+        apps.patch_namespaced_deployment(
+            "bad", namespace, {"spec": {"selector": {"matchLabels": {"app": "x"}}}}
+        )
+    assert immutable.value.status == 422
+    path = f"/apis/apps/v1/namespaces/{namespace}/deployments/bad"
+    code, status = raw(cluster, "PATCH", path, {"spec": {}}, "application/apply-patch+yaml")
+    assert (code, status["reason"]) == (415, "UnsupportedMediaType")
+
+
+def test_unknown_fields_are_dropped_unless_strict_and_dry_runs_store_nothing(
+    cluster: RunningKubesim, core: client.CoreV1Api, namespace: str
+) -> None:
+    """The client refuses unknown fields itself, so they are sent as plain JSON here."""
+    path = f"/api/v1/namespaces/{namespace}/configmaps"
+    code, created = raw(cluster, "POST", path, {"metadata": {"name": "loose"}, "colour": "red"})
+    assert code == 201
+    assert "colour" not in json.loads(created)
+    code, strict = raw(
+        cluster,
+        "POST",
+        path + "?fieldValidation=Strict",
+        {"metadata": {"name": "strict"}, "colour": "red"},
+    )
+    assert code == 400
+    assert 'unknown field "colour"' in strict["message"]
+    dry = core.create_namespaced_config_map(namespace, {"metadata": {"name": "dry"}}, dry_run="All")
+    assert dry.metadata.name == "dry"
+    assert [c.metadata.name for c in core.list_namespaced_config_map(namespace).items] == ["loose"]
+
+
+def test_a_single_object_can_be_watched_by_its_legacy_watch_path(
+    cluster: RunningKubesim, core: client.CoreV1Api, namespace: str
+) -> None:
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="one"))
+    )
+    core.create_namespaced_config_map(
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="other"))
+    )
+    _, body = raw(
+        cluster, "GET", f"/api/v1/watch/namespaces/{namespace}/configmaps/one?timeoutSeconds=1"
+    )
+    events = [json.loads(line) for line in body.splitlines() if line]
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "one")]

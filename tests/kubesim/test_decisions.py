@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from akros_kubesim import patch, scheduler, tables, usage, validation
+from akros_kubesim import hpa, patch, quota, rollout, scheduler, tables, usage, validation
 from akros_kubesim.errors import ApiError, Cause
 from akros_kubesim.quantity import QuantityError, millicores, parse_quantity, whole_units
 from akros_kubesim.resources import DEPLOYMENT, NAMESPACE, POD
@@ -401,3 +401,160 @@ def test_dcgm_exposition_labels_each_gpu_with_its_pod() -> None:
     assert 'namespace="ns"' in busy[0]
     assert busy[0].endswith(" 88")
     assert "# TYPE DCGM_FI_DEV_GPU_UTIL gauge" in text
+
+
+def test_large_clusters_are_searched_in_part_and_from_a_rotating_start() -> None:
+    """As kube-scheduler: all of 50 nodes, 42% of 1,000, never fewer than 100."""
+    assert scheduler.feasible_nodes_to_find(50) == 50
+    assert scheduler.feasible_nodes_to_find(1000) == 420
+    assert scheduler.feasible_nodes_to_find(200) == 100
+    nodes = [_node(f"n{i:03d}") for i in range(200)]
+    first = scheduler.choose_node(_pod("p"), nodes, _allocatable(nodes), {}, start=0)
+    second = scheduler.choose_node(
+        _pod("q"), nodes, _allocatable(nodes), {}, start=first.next_start
+    )
+    assert first.next_start == 100
+    assert first.node == "n000"
+    assert second.node == "n100"
+
+
+def _owned(name: str, ready: bool, created: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
+    conditions = [{"type": "Ready", "status": "True"}] if ready else []
+    return {
+        "metadata": {"name": name, "creationTimestamp": created},
+        "spec": {"nodeName": "n"},
+        "status": {"phase": "Running" if ready else "Pending", "conditions": conditions},
+    }
+
+
+def test_a_rolling_update_surges_first_and_removes_old_pods_only_when_new_ones_are_ready() -> None:
+    spec = {"replicas": 3, "strategy": {"type": "RollingUpdate"}}  # 25%/25%: surge 1, unavailable 0
+    old = [_owned(f"old-{i}", ready=True) for i in range(3)]
+    assert rollout.rollout_step(spec, [], old, 0) == rollout.RolloutStep(1, ())
+    step = rollout.rollout_step(spec, [_owned("new-0", ready=True)], old, 0)
+    assert step.create == 0
+    assert len(step.delete) == 1
+
+
+def test_a_single_replica_rollout_waits_for_the_new_pod() -> None:
+    """With one replica, 25% rounds to a surge of 1 and no unavailability: the old pod stays."""
+    spec = {"replicas": 1, "strategy": {"type": "RollingUpdate"}}
+    step = rollout.rollout_step(spec, [_owned("new", ready=False)], [_owned("old", ready=True)], 0)
+    assert step == rollout.RolloutStep(0, ())
+
+
+def test_recreate_removes_old_pods_before_creating_new_ones() -> None:
+    spec = {"replicas": 2, "strategy": {"type": "Recreate"}}
+    old = [_owned("a", ready=True), _owned("b", ready=True)]
+    assert rollout.rollout_step(spec, [], old, 0) == rollout.RolloutStep(0, tuple(old))
+    assert rollout.rollout_step(spec, [], [], 2) == rollout.RolloutStep(0, ())
+    assert rollout.rollout_step(spec, [], [], 0) == rollout.RolloutStep(2, ())
+
+
+def test_scaling_down_removes_the_least_useful_pods_first() -> None:
+    spec = {"replicas": 1}
+    older = _owned("older", ready=True, created="2026-01-01T00:00:00Z")
+    younger = _owned("younger", ready=True, created="2026-01-02T00:00:00Z")
+    pending = _owned("pending", ready=False)
+    pending["spec"] = {}
+    step = rollout.rollout_step(spec, [older, younger, pending], [], 0)
+    assert [p["metadata"]["name"] for p in step.delete] == ["pending", "younger"]
+
+
+def test_quota_demand_counts_pod_requests_limits_and_objects() -> None:
+    pod = _pod("p", cpu="500m", gpus=2)
+    wanted = quota.demand("Pod", "pods", pod)
+    assert wanted["requests.cpu"] == 500
+    assert wanted["cpu"] == 500
+    assert wanted["requests.nvidia.com/gpu"] == 2
+    assert wanted["pods"] == 1
+    assert wanted["count/pods"] == 1
+
+
+def test_quota_admission_refuses_what_would_exceed_a_hard_limit() -> None:
+    limits = {
+        "metadata": {"name": "team"},
+        "spec": {"hard": {"requests.nvidia.com/gpu": "4", "pods": "10"}},
+    }
+    used = quota.used_in([("Pod", "pods", _pod("a", gpus=3, node="n"))])
+    assert (
+        quota.admission_problem(limits, used, quota.demand("Pod", "pods", _pod("b", gpus=1)), "Pod")
+        is None
+    )
+    problem = quota.admission_problem(
+        limits, used, quota.demand("Pod", "pods", _pod("c", gpus=2)), "Pod"
+    )
+    assert problem == (
+        "exceeded quota: team, requested: requests.nvidia.com/gpu=2, "
+        "used: requests.nvidia.com/gpu=3, limited: requests.nvidia.com/gpu=4"
+    )
+
+
+def test_a_cpu_quota_requires_pods_to_request_cpu() -> None:
+    limits = {"metadata": {"name": "q"}, "spec": {"hard": {"requests.cpu": "4"}}}
+    bare = {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c"}]}}
+    assert quota.admission_problem(limits, {}, quota.demand("Pod", "pods", bare), "Pod") == (
+        "failed quota: q: must specify requests.cpu"
+    )
+
+
+def test_finished_pods_do_not_use_quota() -> None:
+    done = _pod("done", cpu="2", node="n")
+    done["status"]["phase"] = "Succeeded"
+    assert quota.used_in([("Pod", "pods", done)])["requests.cpu"] == 0
+    assert quota.quota_status(
+        {"spec": {"hard": {"requests.cpu": "4"}}}, {"requests.cpu": 1500}
+    ) == {
+        "hard": {"requests.cpu": "4"},
+        "used": {"requests.cpu": "1500m"},
+    }
+
+
+def _busy_pod(cpu_request: str, profile: str) -> dict[str, Any]:
+    pod = _pod("p", cpu=cpu_request, node="n")
+    pod["metadata"]["annotations"] = {usage.PROFILE_ANNOTATION: profile}
+    return pod
+
+
+def test_the_autoscaler_scales_in_proportion_to_utilisation_over_target() -> None:
+    spec = {
+        "maxReplicas": 10,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 50},
+                },
+            }
+        ],
+    }
+    busy = [_busy_pod("100m", "busy"), _busy_pod("100m", "busy")]  # 95% each
+    recommendation = hpa.recommend(spec, 2, busy)
+    assert recommendation.replicas == 4
+    assert recommendation.readings[0].average_utilization == 95
+    idle = [_busy_pod("100m", "idle")] * 4
+    assert hpa.recommend(spec, 4, idle).replicas == 1
+
+
+def test_the_autoscaler_ignores_changes_within_its_tolerance() -> None:
+    spec = {
+        "maxReplicas": 10,
+        "metrics": [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 90},
+                },
+            }
+        ],
+    }
+    assert hpa.recommend(spec, 3, [_busy_pod("100m", "busy")] * 3).replicas == 3  # 95% vs 90%
+
+
+def test_scale_down_is_stabilised_and_bounded() -> None:
+    assert hpa.stabilised([(0.0, 5), (200.0, 3)], now=250.0, window=300.0, wanted=1, current=5) == 5
+    assert hpa.stabilised([(0.0, 5)], now=400.0, window=300.0, wanted=1, current=5) == 1
+    assert hpa.bounded({"minReplicas": 2, "maxReplicas": 4}, 9) == 4
+    assert hpa.bounded({"maxReplicas": 4}, 0) == 1

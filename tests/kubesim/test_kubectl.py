@@ -91,6 +91,61 @@ def test_create_then_apply_twice_keeps_ports_and_resources(
     _wait_for(kubectl, "get", "deployment", "web", "-n", project, expect="3/3")
 
 
+def test_applying_an_environment_manifest_twice_keeps_what_the_server_filled_in(
+    kubectl: KubectlRunner, project: str, tmp_path: Path
+) -> None:
+    """Service, claim, ingress and network policy, applied twice: cluster IP and binding stay."""
+    manifest = tmp_path / "env.yaml"
+    template = """
+apiVersion: v1
+kind: Service
+metadata: {{name: env, namespace: {ns}, labels: {{rev: "{rev}"}}}}
+spec:
+  selector: {{app: env}}
+  ports: [{{port: 8888, targetPort: 8888, name: http}}]
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: work, namespace: {ns}, labels: {{rev: "{rev}"}}}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 10Gi}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: env, namespace: {ns}}}
+spec:
+  rules:
+  - host: env-{rev}.research.example.org
+    http:
+      paths:
+      - path: /
+        pathType: Prefix
+        backend: {{service: {{name: env, port: {{number: 8888}}}}}}
+---
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {{name: env, namespace: {ns}}}
+spec:
+  podSelector: {{matchLabels: {{app: env}}}}
+  policyTypes: [Ingress]
+"""
+    manifest.write_text(template.format(ns=project, rev="1"))
+    kubectl("apply", "-f", str(manifest))
+    first = json.loads(kubectl("get", "service", "env", "-n", project, "-o", "json").stdout)
+    manifest.write_text(template.format(ns=project, rev="2"))
+    output = kubectl("apply", "-f", str(manifest)).stdout
+    assert "service/env configured" in output
+    service = json.loads(kubectl("get", "service", "env", "-n", project, "-o", "json").stdout)
+    assert service["spec"]["clusterIP"] == first["spec"]["clusterIP"]
+    assert service["metadata"]["labels"] == {"rev": "2"}
+    claim = json.loads(kubectl("get", "pvc", "work", "-n", project, "-o", "json").stdout)
+    assert claim["status"]["phase"] == "Bound"
+    assert claim["metadata"]["labels"] == {"rev": "2"}
+    ingress = json.loads(kubectl("get", "ingress", "env", "-n", project, "-o", "json").stdout)
+    assert ingress["spec"]["rules"][0]["host"] == "env-2.research.example.org"
+
+
 def test_get_pods_in_all_namespaces_wide_with_labels_and_json(
     kubectl: KubectlRunner, project: str
 ) -> None:
@@ -123,6 +178,16 @@ def test_top_nodes_and_pods_read_metrics(kubectl: KubectlRunner, project: str) -
     pods = _wait_for(kubectl, "top", "pods", "-n", project, expect="web-")
     row = next(line.split() for line in pods.splitlines() if line.startswith("web-"))
     assert row[1] == "190m"  # the busy profile uses 95% of the 200m request
+
+
+def test_logs_of_a_running_pod(kubectl: KubectlRunner, project: str) -> None:
+    deadline = time.monotonic() + 15
+    pods = kubectl("get", "pods", "-n", project, "-o", "name").stdout.split()
+    while len(pods) != 1 and time.monotonic() < deadline:  # scaled-down pods still terminating
+        time.sleep(0.2)
+        pods = kubectl("get", "pods", "-n", project, "-o", "name").stdout.split()
+    pod = pods[0]
+    assert "started; this log is simulated" in kubectl("logs", "-n", project, pod).stdout
 
 
 def test_get_watch_prints_changes_until_its_timeout(kubectl: KubectlRunner, project: str) -> None:

@@ -1,6 +1,7 @@
 """The simulated control plane seen through the official client: scheduling, preemption, pod
 lifecycle, deployments, volumes, metrics, the DCGM exposition and fault injection."""
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -39,7 +40,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKubesim
     """A small cluster whose capacity the tests can fill: 2 GPUs, 12 CPUs in total."""
     path = Path(tmp_path_factory.mktemp("cluster")) / "cluster.yaml"
     path.write_text(yaml.safe_dump(SMALL_CLUSTER))
-    with run_kubesim(path, pod_start_seconds=0.3, pod_stop_seconds=0.2) as running:
+    options = ("--hpa-sync-seconds", "0.3")
+    with run_kubesim(
+        path, pod_start_seconds=0.3, pod_stop_seconds=0.2, extra_args=options
+    ) as running:
         yield running
 
 
@@ -399,3 +403,211 @@ def test_added_latency_delays_writes(
     )
     assert time.monotonic() - started >= 0.3
     cluster.clear_faults()
+
+
+def test_a_pod_bound_up_front_still_gets_gpus_and_starts(
+    cluster: RunningKubesim, core: client.CoreV1Api, namespace: str
+) -> None:
+    """Pods created with spec.nodeName skip the scheduler, as on a real cluster, not the kubelet."""
+    core.create_namespaced_pod(
+        namespace,
+        _pod(
+            "pinned",
+            gpus=1,
+            nodeName="gpu-1",
+            annotations={"kubesim.akros.io/gpu-utilization": "55"},
+        ),
+    )
+    eventually(lambda: core.read_namespaced_pod("pinned", namespace).status.phase == "Running")
+    held = [
+        line
+        for line in cluster.dcgm_metrics().splitlines()
+        if line.startswith("DCGM_FI_DEV_GPU_UTIL{") and 'pod="pinned"' in line
+    ]
+    assert len(held) == 1
+    assert held[0].endswith(" 55")
+    core.delete_namespaced_pod("pinned", namespace, grace_period_seconds=0)
+
+
+def _gpu_deployment(name: str, strategy: str) -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": 1,
+            "strategy": {"type": strategy},
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": _pod("x", gpus=2)["spec"]},
+        },
+    }
+
+
+def _images(core: client.CoreV1Api, namespace: str, app: str) -> list[tuple[str, str]]:
+    pods = core.list_namespaced_pod(namespace, label_selector=f"app={app}").items
+    return sorted(
+        (p.spec.containers[0].image, p.status.phase)
+        for p in pods
+        if not p.metadata.deletion_timestamp
+    )
+
+
+def test_a_full_gpu_node_blocks_a_rolling_update_but_not_a_recreate(
+    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
+    """As on a real cluster: the surge pod cannot fit beside the old one, which therefore stays."""
+    new_image = {
+        "spec": {"template": {"spec": {"containers": [{"name": "main", "image": "python:3.12"}]}}}
+    }
+    apps.create_namespaced_deployment(namespace, _gpu_deployment("rolling", "RollingUpdate"))
+    eventually(lambda: _images(core, namespace, "rolling") == [("python:3.11", "Running")])
+    apps.patch_namespaced_deployment("rolling", namespace, new_image)
+    eventually(
+        lambda: (
+            _images(core, namespace, "rolling")
+            == [("python:3.11", "Running"), ("python:3.12", "Pending")]
+        )
+    )
+    time.sleep(1)
+    assert _images(core, namespace, "rolling") == [
+        ("python:3.11", "Running"),
+        ("python:3.12", "Pending"),
+    ]
+    apps.delete_namespaced_deployment("rolling", namespace)
+    eventually(lambda: not _images(core, namespace, "rolling"))
+    apps.create_namespaced_deployment(namespace, _gpu_deployment("recreate", "Recreate"))
+    eventually(lambda: _images(core, namespace, "recreate") == [("python:3.11", "Running")])
+    apps.patch_namespaced_deployment("recreate", namespace, new_image)
+    eventually(lambda: _images(core, namespace, "recreate") == [("python:3.12", "Running")])
+    apps.delete_namespaced_deployment("recreate", namespace)
+
+
+def test_a_resource_quota_refuses_pods_beyond_it_and_reports_usage(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    hard = {"requests.nvidia.com/gpu": "1", "pods": "5"}
+    core.create_namespaced_resource_quota(
+        namespace, {"metadata": {"name": "team"}, "spec": {"hard": hard}}
+    )
+    core.create_namespaced_pod(namespace, _pod("one", gpus=1))
+    with pytest.raises(ApiException) as raised:
+        core.create_namespaced_pod(namespace, _pod("two", gpus=1))
+    assert raised.value.status == 403
+    assert "exceeded quota: team" in json.loads(raised.value.body)["message"]
+
+    def used() -> dict[str, str] | None:
+        status = core.read_namespaced_resource_quota("team", namespace).status
+        return status.used if status and status.used and status.used.get("pods") == "1" else None
+
+    assert eventually(used) == {"requests.nvidia.com/gpu": "1", "pods": "1"}
+    core.delete_namespaced_pod("one", namespace, grace_period_seconds=0)
+    eventually(
+        lambda: core.read_namespaced_resource_quota("team", namespace).status.used["pods"] == "0"
+    )
+    core.create_namespaced_pod(namespace, _pod("two", gpus=1))
+    core.delete_namespaced_pod("two", namespace, grace_period_seconds=0)
+
+
+def test_an_autoscaler_follows_simulated_cpu_usage_within_its_bounds(
+    api_client: client.ApiClient, apps: client.AppsV1Api, namespace: str
+) -> None:
+    template = {
+        "metadata": {
+            "labels": {"app": "api"},
+            "annotations": {"kubesim.akros.io/usage-profile": "busy"},
+        },
+        "spec": _pod("x")["spec"],
+    }
+    body = {
+        "metadata": {"name": "api"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "api"}}, "template": template},
+    }
+    apps.create_namespaced_deployment(namespace, body)
+    autoscaling = client.AutoscalingV2Api(api_client)
+    target = {"type": "Utilization", "averageUtilization": 50}
+    autoscaler = {
+        "metadata": {"name": "api"},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api"},
+            "minReplicas": 1,
+            "maxReplicas": 3,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": target}}],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
+        },
+    }
+    autoscaling.create_namespaced_horizontal_pod_autoscaler(namespace, autoscaler)
+    eventually(
+        lambda: apps.read_namespaced_deployment("api", namespace).spec.replicas == 3, timeout=15
+    )
+    status = eventually(
+        lambda: (
+            (
+                s := autoscaling.read_namespaced_horizontal_pod_autoscaler("api", namespace).status
+            ).current_metrics
+            and s
+        )
+    )
+    assert status.current_metrics[0].resource.current.average_utilization == 95
+    limited = next(c for c in status.conditions if c.type == "ScalingLimited")
+    assert (limited.status, limited.reason) == ("True", "TooManyReplicas")
+    idle = {
+        "spec": {
+            "template": {"metadata": {"annotations": {"kubesim.akros.io/usage-profile": "idle"}}}
+        }
+    }
+    apps.patch_namespaced_deployment("api", namespace, idle)
+    eventually(
+        lambda: apps.read_namespaced_deployment("api", namespace).spec.replicas == 1, timeout=15
+    )
+    apps.delete_namespaced_deployment("api", namespace)
+
+
+def test_a_researcher_preempts_low_priority_auto_inference_whose_replacement_waits(
+    api_client: client.ApiClient, apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
+) -> None:
+    """The capacity loop of DESIGN section 2: auto-inference yields GPUs at once, then waits."""
+    scheduling = client.SchedulingV1Api(api_client)
+    low, high = f"inference-{namespace}", f"research-{namespace}"
+    scheduling.create_priority_class({"metadata": {"name": low}, "value": -10})
+    scheduling.create_priority_class({"metadata": {"name": high}, "value": 100})
+    template_spec = _pod("x", gpus=1, priorityClassName=low)["spec"]
+    labels = {"app": "auto-inference"}
+    body = {
+        "metadata": {"name": "auto-inference"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": template_spec},
+        },
+    }
+    apps.create_namespaced_deployment(namespace, body)
+    eventually(
+        lambda: (
+            apps.read_namespaced_deployment("auto-inference", namespace).status.ready_replicas == 2
+        )
+    )
+    core.create_namespaced_pod(namespace, _pod("notebook", gpus=1, priorityClassName=high))
+    eventually(lambda: core.read_namespaced_pod("notebook", namespace).status.phase == "Running")
+
+    def inference_phases() -> list[str]:
+        pods = core.list_namespaced_pod(namespace, label_selector="app=auto-inference").items
+        return sorted(p.status.phase for p in pods if not p.metadata.deletion_timestamp)
+
+    eventually(lambda: inference_phases() == ["Pending", "Running"])
+    waiting = next(
+        p
+        for p in core.list_namespaced_pod(namespace, label_selector="app=auto-inference").items
+        if p.status.phase == "Pending"
+    )
+    condition = eventually(
+        lambda: _condition(
+            core.read_namespaced_pod(waiting.metadata.name, namespace), "PodScheduled"
+        )
+    )
+    assert (condition.status, condition.reason) == ("False", "Unschedulable")
+    eventually(
+        lambda: (
+            apps.read_namespaced_deployment("auto-inference", namespace).status.ready_replicas == 1
+        )
+    )
+    apps.delete_namespaced_deployment("auto-inference", namespace)
+    core.delete_namespaced_pod("notebook", namespace, grace_period_seconds=0)

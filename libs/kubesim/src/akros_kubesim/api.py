@@ -6,11 +6,12 @@ for the writes a kubelet or controller-manager would make.
 
 import copy
 import secrets
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from akros_kubesim import errors, patch, validation
+from akros_kubesim import errors, patch, quota, validation
 from akros_kubesim.defaults import apply_defaults
 from akros_kubesim.errors import ApiError, Cause
 from akros_kubesim.resources import (
@@ -19,7 +20,9 @@ from akros_kubesim.resources import (
     NAMESPACE,
     POD,
     PRIORITY_CLASS,
+    RESOURCE_QUOTA,
     RESOURCE_TYPES,
+    SERVICE,
     ResourceType,
 )
 from akros_kubesim.selectors import selector_to_string
@@ -30,6 +33,7 @@ _NAME_SUFFIX_ALPHABET = (
 )
 
 
+FOREGROUND_FINALIZER = "foregroundDeletion"
 STORED_KEYS = tuple(r.key for r in RESOURCE_TYPES if not r.computed)
 
 
@@ -105,6 +109,32 @@ class Api:
             raise errors.invalid(resource.kind, resource.group, name, problems)
         return warnings
 
+    def quotas_in(self, namespace: str) -> list[dict[str, Any]]:
+        quotas, _, _ = self.store.list_page(RESOURCE_QUOTA.key, namespace, None, 0, None)
+        return quotas
+
+    def namespace_usage(self, namespace: str) -> Counter[str]:
+        """Everything in the namespace that quotas count, in base units."""
+        objects = (
+            (resource.kind, resource.key, obj)
+            for resource in RESOURCE_TYPES
+            if resource.namespaced and not resource.computed
+            for obj in self.store.list_page(resource.key, namespace, None, 0, None)[0]
+        )
+        return quota.used_in(objects)
+
+    def _admit_quota(self, resource: ResourceType, namespace: str, obj: dict[str, Any]) -> None:
+        quotas = self.quotas_in(namespace)
+        if not quotas:
+            return
+        wanted = quota.demand(resource.kind, resource.key, obj)
+        used = self.namespace_usage(namespace)
+        for candidate in quotas:
+            problem = quota.admission_problem(candidate, used, wanted, resource.kind)
+            if problem:
+                name = obj["metadata"].get("name", "")
+                raise _forbidden(f'{resource.plural} "{name}" is forbidden: {problem}')
+
     def _allocate_cluster_ip(self, service: dict[str, Any]) -> None:
         spec = service["spec"]
         if spec.get("type") == "ExternalName" or spec.get("clusterIP"):
@@ -174,6 +204,10 @@ class Api:
         self._check_namespace(resource, namespace)
         if resource is POD:
             self._admit_pod(obj)
+        if resource is SERVICE:
+            self._allocate_cluster_ip(obj)
+        if resource.namespaced:
+            self._admit_quota(resource, namespace, obj)
         if (
             self.store.get(resource.key, metadata.get("namespace", ""), metadata["name"])
             is not None
@@ -384,6 +418,9 @@ class Api:
                 marked = self._mark_deleting(resource, obj, int(grace))
                 self.on_graceful_pod_delete(key)
                 return marked
+        if options.get("propagationPolicy") == "Foreground" and resource is not POD:
+            # The owner stays, marked, until the garbage collector has removed its dependents.
+            return self._mark_deleting(resource, obj, 0, FOREGROUND_FINALIZER)
         if obj["metadata"].get("finalizers"):
             return (
                 obj
@@ -393,11 +430,16 @@ class Api:
         return self.store.remove(resource.key, key)
 
     def _mark_deleting(
-        self, resource: ResourceType, obj: dict[str, Any], grace: int | None
+        self, resource: ResourceType, obj: dict[str, Any], grace: int | None, finalizer: str = ""
     ) -> dict[str, Any]:
         if obj["metadata"].get("deletionTimestamp"):
             return obj
         marked = copy.deepcopy(obj)
+        if finalizer:
+            marked["metadata"]["finalizers"] = [
+                *marked["metadata"].get("finalizers", []),
+                finalizer,
+            ]
         when = datetime.now(UTC) + timedelta(seconds=grace or 0)
         marked["metadata"]["deletionTimestamp"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
         if grace is not None:

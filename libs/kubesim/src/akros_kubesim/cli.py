@@ -64,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
         "--failing-image-pattern", help="regular expression of images whose pull fails"
     )
     serve_command.add_argument(
+        "--hpa-sync-seconds", type=float, default=15.0, help="interval of autoscaler decisions"
+    )
+    serve_command.add_argument(
+        "--event-ttl-seconds", type=float, default=3600.0, help="how long events are kept"
+    )
+    serve_command.add_argument(
         "--bookmark-seconds", type=float, default=5.0, help="interval of watch bookmarks"
     )
     return parser
@@ -80,7 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     if arguments.failing_image_pattern is not None:
         config = replace(config, failing_image_pattern=arguments.failing_image_pattern)
     options = ServerOptions(
-        bookmark_seconds=arguments.bookmark_seconds, pod_stop_seconds=arguments.pod_stop_seconds
+        bookmark_seconds=arguments.bookmark_seconds,
+        pod_stop_seconds=arguments.pod_stop_seconds,
+        event_ttl_seconds=arguments.event_ttl_seconds,
+        hpa_sync_seconds=arguments.hpa_sync_seconds,
     )
     asyncio.run(_serve(Kubesim(config, options), arguments))
 

@@ -13,16 +13,28 @@ import heapq
 import re
 import secrets
 import time
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from akros_kubesim import scheduler
-from akros_kubesim.api import Api, bind_pod, random_suffix, set_condition
+from akros_kubesim import hpa, quota, rollout, scheduler
+from akros_kubesim.api import FOREGROUND_FINALIZER, Api, bind_pod, random_suffix, set_condition
 from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
 from akros_kubesim.errors import ApiError
-from akros_kubesim.resources import BY_KIND, DEPLOYMENT, NAMESPACE, NODE, POD, PVC, RESOURCE_TYPES
+from akros_kubesim.resources import (
+    BY_KIND,
+    DEPLOYMENT,
+    EVENT,
+    HPA,
+    NAMESPACE,
+    NODE,
+    POD,
+    PVC,
+    RESOURCE_QUOTA,
+    RESOURCE_TYPES,
+)
 from akros_kubesim.store import Change, Key, Store, now_rfc3339, object_key
 from akros_kubesim.usage import GpuAssignment, gpus_requested
 
@@ -53,20 +65,23 @@ def _controller_of_kind(obj: dict[str, Any], kind: str) -> dict[str, Any] | None
     return None
 
 
-def _is_ready(pod: dict[str, Any]) -> bool:
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and any(
-        c.get("type") == "Ready" and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-
-
 class Simulation:
-    def __init__(self, api: Api, config: ClusterConfig, pod_stop_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        api: Api,
+        config: ClusterConfig,
+        pod_stop_seconds: float = 0.5,
+        event_ttl_seconds: float = 3600.0,
+        hpa_sync_seconds: float = 15.0,
+    ) -> None:
         self.api = api
         self.store: Store = api.store
         self.pod_start_seconds = config.pod_start_seconds
         self.pod_stop_seconds = pod_stop_seconds
+        self.event_ttl_seconds = event_ttl_seconds
+        self.hpa_sync_seconds = hpa_sync_seconds
+        self._next_hpa_sync = time.monotonic() + hpa_sync_seconds
+        self._hpa_recommendations: dict[str, list[tuple[float, int]]] = {}
         self.failing_images = re.compile(config.failing_image_pattern)
         self.gpu_assignments: dict[str, GpuAssignment] = {}
         self._wake = asyncio.Event()
@@ -77,6 +92,9 @@ class Simulation:
         self._stops: list[tuple[float, Key, str]] = []
         self._dirty_deployments: set[Key] = set()
         self._dirty_claims: set[Key] = set()
+        self._dirty_quota_namespaces: set[str] = set()
+        self._foreground: set[tuple[str, Key]] = set()
+        self._events: deque[tuple[float, Key, str]] = deque()
         self._terminating_namespaces: set[str] = set()
         self._deleted_uids: list[str] = []
         self._dependents: dict[str, set[tuple[str, Key]]] = {}
@@ -85,6 +103,7 @@ class Simulation:
         self._allocatable: dict[str, tuple[str, scheduler.Resources]] = {}
         self._unschedulable_messages: dict[Key, str] = {}
         self._next_ip = 1
+        self._next_start = 0
         self.store.add_listener(self.observe)
         api.on_graceful_pod_delete = self._schedule_stop
 
@@ -101,6 +120,12 @@ class Simulation:
                 self._dependents.setdefault(uid, set()).add((change.resource_key, key))
         else:
             self._deleted_uids.append(obj["metadata"]["uid"])
+        if key[0]:
+            self._dirty_quota_namespaces.add(key[0])
+        if not deleted and FOREGROUND_FINALIZER in (obj["metadata"].get("finalizers") or []):
+            self._foreground.add((change.resource_key, key))
+        if change.resource_key == EVENT.key and change.type == "ADDED":
+            self._events.append((time.monotonic(), key, obj["metadata"]["uid"]))
         if change.resource_key == POD.key:
             self._observe_pod(key, obj, previous, deleted)
         elif change.resource_key == DEPLOYMENT.key and not deleted:
@@ -132,6 +157,7 @@ class Simulation:
             if previous is None or not previous["spec"].get("nodeName"):
                 due = time.monotonic() + self.pod_start_seconds
                 heapq.heappush(self._starts, (due, key, pod["metadata"]["uid"]))
+                self._assign_gpus(pod, node)
         waiting = (
             not deleted
             and not pod["spec"].get("nodeName")
@@ -165,6 +191,9 @@ class Simulation:
         while True:
             timeout = None
             due = [q[0][0] for q in (self._starts, self._stops) if q]
+            if self._events:
+                due.append(self._events[0][0] + self.event_ttl_seconds)
+            due.append(self._next_hpa_sync)
             if due:
                 timeout = max(min(due) - time.monotonic(), 0.0)
             with contextlib.suppress(TimeoutError):
@@ -177,13 +206,19 @@ class Simulation:
     def reconcile(self) -> None:
         self._clean_terminating_namespaces()
         self._collect_garbage()
+        self._finish_foreground_deletions()
         for key in sorted(self._dirty_deployments):
             self._dirty_deployments.discard(key)
             self._reconcile_deployment(key)
         self._bind_claims()
+        self._update_quota_status()
         self._schedule_pending()
         self._start_due_pods()
         self._finish_due_terminations()
+        self._expire_events()
+        if time.monotonic() >= self._next_hpa_sync:
+            self._next_hpa_sync = time.monotonic() + self.hpa_sync_seconds
+            self._sync_autoscalers()
         # Pod changes above may have touched deployments again: refresh their status now.
         for key in sorted(self._dirty_deployments):
             self._dirty_deployments.discard(key)
@@ -231,6 +266,43 @@ class Simulation:
                 except ApiError:
                     continue
 
+    def _finish_foreground_deletions(self) -> None:
+        """Deletes the dependents of owners deleted in the foreground, then the owners."""
+        for resource_key, key in sorted(self._foreground):
+            owner = self.store.get(resource_key, *key)
+            if owner is None or FOREGROUND_FINALIZER not in (
+                owner["metadata"].get("finalizers") or []
+            ):
+                self._foreground.discard((resource_key, key))
+                continue
+            remaining = [
+                (dependent_key, dependent)
+                for dependent_key, k in sorted(
+                    self._dependents.get(owner["metadata"]["uid"], set())
+                )
+                if (dependent := self.store.get(dependent_key, *k)) is not None
+            ]
+            for dependent_key, dependent in remaining:
+                if not dependent["metadata"].get("deletionTimestamp"):
+                    metadata = dependent["metadata"]
+                    with contextlib.suppress(ApiError):
+                        self.api.delete(
+                            _RESOURCES_BY_KEY[dependent_key],
+                            metadata.get("namespace", ""),
+                            metadata["name"],
+                            {},
+                        )
+            if remaining:
+                continue
+            self._foreground.discard((resource_key, key))
+            finished = copy.deepcopy(owner)
+            finalizers = [f for f in owner["metadata"]["finalizers"] if f != FOREGROUND_FINALIZER]
+            finished["metadata"]["finalizers"] = finalizers
+            if finalizers:
+                self.store.replace(resource_key, finished)
+            else:
+                self.store.remove(resource_key, key)
+
     # --- deployments --------------------------------------------------------------------
 
     def _reconcile_deployment(self, key: Key) -> None:
@@ -252,30 +324,26 @@ class Simulation:
             if p["metadata"].get("labels", {}).get(POD_TEMPLATE_HASH) == current_hash
         ]
         outdated = [p for p in active if p not in current]
+        outdated_terminating = sum(
+            1
+            for p in owned
+            if p["metadata"].get("deletionTimestamp")
+            and p["metadata"].get("labels", {}).get(POD_TEMPLATE_HASH) != current_hash
+        )
         desired = int(deployment["spec"].get("replicas", 1))
-        for pod in outdated:
-            self._delete_pod(pod)
-        if len(current) > desired:
-            # Remove the least useful first: unscheduled, then not ready, then the youngest.
-            ranked = sorted(
-                current,
-                key=lambda p: (
-                    bool(p["spec"].get("nodeName")),
-                    _is_ready(p),
-                    p["metadata"]["creationTimestamp"],
-                ),
-            )
-            for pod in ranked[: len(current) - desired]:
-                self._delete_pod(pod)
-                current.remove(pod)
-        for _ in range(desired - len(current)):
+        step = rollout.rollout_step(deployment["spec"], current, outdated, outdated_terminating)
+        for victim in step.delete:
+            self._delete_pod(victim)
+            if victim in current:
+                current.remove(dict(victim))
+        for _ in range(step.create):
             created = self._create_pod_for(deployment, current_hash)
             if created is None:
                 break
             current.append(created)
         self._update_deployment_status(deployment, current, desired)
 
-    def _delete_pod(self, pod: dict[str, Any]) -> None:
+    def _delete_pod(self, pod: Mapping[str, Any]) -> None:
         try:
             self.api.delete(POD, pod["metadata"]["namespace"], pod["metadata"]["name"], {})
         except ApiError:
@@ -332,8 +400,8 @@ class Simulation:
             and (p := self.store.get(POD.key, *k)) is not None
             and not p["metadata"].get("deletionTimestamp")
         ]
-        ready = sum(1 for p in owned_active if _is_ready(p))
-        available = sum(1 for p in current if _is_ready(p))
+        ready = sum(1 for p in owned_active if rollout.is_ready(p))
+        available = sum(1 for p in current if rollout.is_ready(p))
         status: dict[str, Any] = {
             "observedGeneration": deployment["metadata"].get("generation", 1),
             "replicas": len(owned_active),
@@ -389,6 +457,146 @@ class Simulation:
             updated["status"] = status
             self.store.replace(DEPLOYMENT.key, updated)
 
+    # --- horizontal pod autoscalers ----------------------------------------------------
+
+    def _sync_autoscalers(self) -> None:
+        now = time.monotonic()
+        live = set()
+        for autoscaler in list(self.store.all(HPA.key)):
+            live.add(autoscaler["metadata"]["uid"])
+            self._sync_autoscaler(autoscaler, now)
+        for uid in set(self._hpa_recommendations) - live:
+            del self._hpa_recommendations[uid]
+
+    def _sync_autoscaler(self, autoscaler: dict[str, Any], now: float) -> None:
+        spec = autoscaler["spec"]
+        namespace = autoscaler["metadata"]["namespace"]
+        reference = spec.get("scaleTargetRef") or {}
+        target = None
+        if reference.get("kind") == "Deployment":
+            target = self.store.get(DEPLOYMENT.key, namespace, reference.get("name", ""))
+        status: dict[str, Any] = {"currentReplicas": 0, "desiredReplicas": 0}
+        previous = autoscaler.get("status") or {}
+        if target is None:
+            holder = {"conditions": copy.deepcopy(previous.get("conditions") or [])}
+            message = (
+                f"the HPA controller was unable to get the target's current scale: {reference}"
+            )
+            set_condition(holder, "AbleToScale", "False", "FailedGetScale", message)
+            status["conditions"] = holder["conditions"]
+            self._write_autoscaler_status(autoscaler, status)
+            return
+        current = int(target["spec"].get("replicas", 1))
+        pods = [
+            pod
+            for resource_key, pod_key in sorted(
+                self._dependents.get(target["metadata"]["uid"], set())
+            )
+            if resource_key == POD.key
+            and (pod := self.store.get(POD.key, *pod_key)) is not None
+            and rollout.is_ready(pod)
+            and not pod["metadata"].get("deletionTimestamp")
+        ]
+        recommendation = hpa.recommend(spec, current, pods)
+        window = hpa.scale_down_window(spec)
+        history = [
+            (when, n)
+            for when, n in self._hpa_recommendations.get(autoscaler["metadata"]["uid"], [])
+            if now - when <= window
+        ]
+        history.append((now, recommendation.replicas))
+        self._hpa_recommendations[autoscaler["metadata"]["uid"]] = history
+        wanted = hpa.stabilised(history, now, window, recommendation.replicas, current)
+        desired = hpa.bounded(spec, wanted) if current else 0
+        status = {"currentReplicas": current, "desiredReplicas": desired}
+        if recommendation.readings:
+            status["currentMetrics"] = hpa.current_metrics(recommendation.readings)
+        if previous.get("lastScaleTime"):
+            status["lastScaleTime"] = previous["lastScaleTime"]
+        if desired != current and current:
+            scaled = copy.deepcopy(target)
+            scaled["spec"]["replicas"] = desired
+            scaled["metadata"]["generation"] = int(target["metadata"].get("generation", 1)) + 1
+            self.store.replace(DEPLOYMENT.key, scaled)
+            status["lastScaleTime"] = now_rfc3339()
+            reason = "above" if desired > current else "below"
+            message = f"New size: {desired}; reason: resource utilization {reason} target"
+            self.api.record_event(
+                autoscaler,
+                "HorizontalPodAutoscaler",
+                "SuccessfulRescale",
+                message,
+                "Normal",
+                "horizontal-pod-autoscaler",
+            )
+        holder = {"conditions": copy.deepcopy(previous.get("conditions") or [])}
+        set_condition(
+            holder,
+            "AbleToScale",
+            "True",
+            "ReadyForNewScale",
+            "recommended size matches current size",
+        )
+        if current == 0:
+            set_condition(
+                holder,
+                "ScalingActive",
+                "False",
+                "ScalingDisabled",
+                "scaling is disabled since the replica count of the target is zero",
+            )
+        else:
+            set_condition(
+                holder,
+                "ScalingActive",
+                "True",
+                "ValidMetricFound",
+                "the HPA was able to successfully calculate a replica count",
+            )
+        if wanted != desired and current:
+            reason = "TooManyReplicas" if wanted > desired else "TooFewReplicas"
+            set_condition(
+                holder,
+                "ScalingLimited",
+                "True",
+                reason,
+                "the desired replica count is outside the allowed range",
+            )
+        else:
+            set_condition(
+                holder,
+                "ScalingLimited",
+                "False",
+                "DesiredWithinRange",
+                "the desired count is within the acceptable range",
+            )
+        status["conditions"] = holder["conditions"]
+        self._write_autoscaler_status(autoscaler, status)
+
+    def _write_autoscaler_status(self, autoscaler: dict[str, Any], status: dict[str, Any]) -> None:
+        for condition in status.get("conditions") or []:
+            condition.pop("lastProbeTime", None)
+        if _without_times(status) != _without_times(autoscaler.get("status") or {}):
+            updated = copy.deepcopy(autoscaler)
+            updated["status"] = status
+            self.store.replace(HPA.key, updated)
+
+    # --- resource quotas ----------------------------------------------------------------
+
+    def _update_quota_status(self) -> None:
+        namespaces, self._dirty_quota_namespaces = self._dirty_quota_namespaces, set()
+        for namespace in sorted(namespaces):
+            quotas = self.api.quotas_in(namespace)
+            if not quotas:
+                continue
+            used = self.api.namespace_usage(namespace)
+            for current in quotas:
+                status = quota.quota_status(current, used)
+                if current.get("status") != status:
+                    updated = copy.deepcopy(current)
+                    updated["status"] = status
+                    self.store.replace(RESOURCE_QUOTA.key, updated)
+
     # --- persistent volume claims -------------------------------------------------------
 
     def _bind_claims(self) -> None:
@@ -441,23 +649,30 @@ class Simulation:
         )
         nodes, allocatable = self._nodes()
         for pod in pods:
-            used = {name: dict(counter) for name, counter in self._used.items()}
-            decision = scheduler.choose_node(pod, nodes, allocatable, used)
+            decision = scheduler.choose_node(pod, nodes, allocatable, self._used, self._next_start)
+            self._next_start = decision.next_start
             if decision.node is None and self._preempt_for(pod, nodes, allocatable):
-                used = {name: dict(counter) for name, counter in self._used.items()}
-                decision = scheduler.choose_node(pod, nodes, allocatable, used)
+                decision = scheduler.choose_node(pod, nodes, allocatable, self._used)
             if decision.node is not None:
-                self._bind(pod, decision.node, allocatable[decision.node])
+                self._bind(pod, decision.node)
             else:
                 self._mark_unschedulable(pod, decision.message)
 
-    def _bind(self, pod: dict[str, Any], node: str, allocatable: scheduler.Resources) -> None:
-        bound = self.store.replace(POD.key, bind_pod(pod, node))
+    def _assign_gpus(self, pod: dict[str, Any], node_name: str) -> None:
+        """Gives a newly bound pod fixed GPU indices of its node, as the device plugin does."""
         wanted = gpus_requested(pod)
-        if wanted:
-            taken = {d for a in self.gpu_assignments.values() if a.node == node for d in a.devices}
-            free = [d for d in range(allocatable.get(GPU_RESOURCE, 0)) if d not in taken]
-            self.gpu_assignments[pod["metadata"]["uid"]] = GpuAssignment(node, tuple(free[:wanted]))
+        if not wanted:
+            return
+        node = self.store.get(NODE.key, "", node_name)
+        capacity = scheduler.node_allocatable(node).get(GPU_RESOURCE, 0) if node else 0
+        taken = {d for a in self.gpu_assignments.values() if a.node == node_name for d in a.devices}
+        free = [d for d in range(capacity) if d not in taken]
+        self.gpu_assignments[pod["metadata"]["uid"]] = GpuAssignment(
+            node_name, tuple(free[:wanted])
+        )
+
+    def _bind(self, pod: dict[str, Any], node: str) -> None:
+        bound = self.store.replace(POD.key, bind_pod(pod, node))
         metadata = bound["metadata"]
         message = f"Successfully assigned {metadata['namespace']}/{metadata['name']} to {node}"
         self.api.record_event(bound, "Pod", "Scheduled", message)
@@ -613,6 +828,15 @@ class Simulation:
                     "kubelet",
                 )
         self.store.replace(POD.key, started)
+
+    def _expire_events(self) -> None:
+        """Events expire, by default after an hour as with the API server's --event-ttl."""
+        horizon = time.monotonic() - self.event_ttl_seconds
+        while self._events and self._events[0][0] <= horizon:
+            _, key, uid = self._events.popleft()
+            event = self.store.get(EVENT.key, *key)
+            if event is not None and event["metadata"]["uid"] == uid:
+                self.store.remove(EVENT.key, key)
 
     def _finish_due_terminations(self) -> None:
         now = time.monotonic()

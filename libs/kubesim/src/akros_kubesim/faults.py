@@ -23,9 +23,9 @@ _STATUSES = {500, 429, 503}
 @dataclass
 class FaultSettings:
     errorRate: float = 0.0  # noqa: N815 - the JSON field names of the admin endpoint
-    failNext: int = 0  # noqa: N815
-    errorStatus: int = 500  # noqa: N815
-    latencySeconds: float = 0.0  # noqa: N815
+    failNext: int = 0  # noqa: N815 - JSON field name
+    errorStatus: int = 500  # noqa: N815 - JSON field name
+    latencySeconds: float = 0.0  # noqa: N815 - JSON field name
     stall: bool = False
     scope: str = "writes"
 

@@ -33,14 +33,6 @@ class QuantityError(ValueError):
     """The text is not a Kubernetes quantity."""
 
 
-def is_quantity(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float):
-        return True
-    return isinstance(value, str) and _QUANTITY.match(value) is not None
-
-
 def parse_quantity(value: object) -> Decimal:
     """The quantity's value in base units (cores for cpu, bytes for memory, items for counts)."""
     if isinstance(value, bool) or not isinstance(value, int | float | str):
@@ -70,15 +62,6 @@ def whole_units(value: object) -> int:
     return int(parse_quantity(value).to_integral_value(rounding="ROUND_CEILING"))
 
 
-def format_cpu(milli: int) -> str:
-    """The form metrics-server and kubectl use: whole cores when exact, else millicores."""
-    return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
-
-
 def format_bytes(count: int) -> str:
     """Kibibytes, as metrics-server reports memory."""
     return f"{count // 1024}Ki"
-
-
-def format_nanocores(nano: int) -> str:
-    return f"{nano}n"

@@ -61,7 +61,11 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         True,
         ("po",),
         categories=("all",),
-        subresources={"status": ("Pod", _STATUS), "binding": ("Binding", ("create",))},
+        subresources={
+            "status": ("Pod", _STATUS),
+            "binding": ("Binding", ("create",)),
+            "log": ("Pod", ("get",)),
+        },
     ),
     ResourceType(
         "",
@@ -144,6 +148,8 @@ DEPLOYMENT = BY_PATH[("apps", "v1", "deployments")]
 PVC = BY_PATH[("", "v1", "persistentvolumeclaims")]
 PRIORITY_CLASS = BY_PATH[("scheduling.k8s.io", "v1", "priorityclasses")]
 SERVICE = BY_PATH[("", "v1", "services")]
+RESOURCE_QUOTA = BY_PATH[("", "v1", "resourcequotas")]
+HPA = BY_PATH[("autoscaling", "v2", "horizontalpodautoscalers")]
 
 
 def group_versions() -> dict[str, list[str]]:

@@ -95,7 +95,9 @@ def placement_failure(pod: Mapping[str, Any], node: Mapping[str, Any]) -> str | 
     return None
 
 
-def resource_failures(requests: Resources, allocatable: Resources, used: Resources) -> list[str]:
+def resource_failures(
+    requests: Resources, allocatable: Mapping[str, int], used: Mapping[str, int]
+) -> list[str]:
     failures = []
     for name, amount in requests.items():
         if amount and used.get(name, 0) + amount > allocatable.get(name, 0):
@@ -103,7 +105,9 @@ def resource_failures(requests: Resources, allocatable: Resources, used: Resourc
     return failures
 
 
-def _free_share(requests: Resources, allocatable: Resources, used: Resources) -> float:
+def _free_share(
+    requests: Resources, allocatable: Mapping[str, int], used: Mapping[str, int]
+) -> float:
     """Share of cpu and memory left after placing the pod; higher spreads load (LeastAllocated)."""
     shares = []
     for name in ("cpu", "memory"):
@@ -117,33 +121,63 @@ def _free_share(requests: Resources, allocatable: Resources, used: Resources) ->
 class Decision:
     node: str | None
     message: str
+    # Where the next search starts, so that successive pods spread over a large cluster.
+    next_start: int = 0
+
+
+def feasible_nodes_to_find(total: int) -> int:
+    """How many fitting nodes to find before choosing, as kube-scheduler's adaptive
+    percentageOfNodesToScore: all of a small cluster, a shrinking share of a large one."""
+    if total < 100:
+        return total
+    percentage = max(50 - total // 125, 5)
+    return max(total * percentage // 100, 100)
 
 
 def choose_node(
     pod: Mapping[str, Any],
     nodes: Sequence[Mapping[str, Any]],
     allocatable: Mapping[str, Resources],
-    used: Mapping[str, Resources],
+    used: Mapping[str, Mapping[str, int]],
+    start: int = 0,
 ) -> Decision:
-    """The node with the most room left that fits, or None and the scheduler's explanation."""
+    """The node with the most room left among the first fitting ones found from `start`,
+    or None and the scheduler's explanation of why no node fits."""
     requests = pod_requests(pod)
+    wanted_amounts = [(name, amount) for name, amount in requests.items() if amount]
+    pod_spec = pod.get("spec") or {}
+    constrained = bool(pod_spec.get("nodeSelector"))
     reasons: Counter[str] = Counter()
     best: tuple[float, str] | None = None
-    for node in nodes:
+    wanted, found, examined = feasible_nodes_to_find(len(nodes)), 0, 0
+    empty: dict[str, int] = {}
+    for offset in range(len(nodes)):
+        node = nodes[(start + offset) % len(nodes)]
+        examined += 1
         name = node["metadata"]["name"]
-        failure = placement_failure(pod, node)
-        room = allocatable.get(name, {})
-        failures = [failure] if failure else resource_failures(requests, room, used.get(name, {}))
-        if failures:
-            reasons.update(failures)
+        node_spec = node.get("spec") or empty
+        # The common case (no selector, untainted schedulable node) skips the full check.
+        if constrained or node_spec.get("taints") or node_spec.get("unschedulable"):
+            failure = placement_failure(pod, node)
+            if failure:
+                reasons[failure] += 1
+                continue
+        room = allocatable.get(name, empty)
+        taken = used.get(name, empty)
+        if any(taken.get(r, 0) + amount > room.get(r, 0) for r, amount in wanted_amounts):
+            reasons.update(resource_failures(requests, room, taken))
             continue
-        score = (_free_share(requests, room, used.get(name, {})), name)
+        score = (_free_share(requests, room, taken), name)
         if best is None or score[0] > best[0] or (score[0] == best[0] and name < best[1]):
             best = score
+        found += 1
+        if found >= wanted:
+            break
+    next_start = (start + examined) % len(nodes) if nodes else 0
     if best is not None:
-        return Decision(best[1], "")
+        return Decision(best[1], "", next_start)
     detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
-    return Decision(None, f"0/{len(nodes)} nodes are available: {detail}.")
+    return Decision(None, f"0/{len(nodes)} nodes are available: {detail}.", next_start)
 
 
 def pod_priority(pod: Mapping[str, Any]) -> int:

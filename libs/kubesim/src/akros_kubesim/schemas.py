@@ -132,8 +132,3 @@ def items(parent: FieldSchema) -> FieldSchema:
     schema = _resolve(parent.schema)
     item_schema = schema.get("items")
     return FieldSchema(item_schema if isinstance(item_schema, Mapping) else {})
-
-
-def is_object_schema(field: FieldSchema) -> bool:
-    schema = _resolve(field.schema)
-    return "properties" in schema or isinstance(schema.get("additionalProperties"), Mapping)

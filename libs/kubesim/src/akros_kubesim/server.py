@@ -33,7 +33,6 @@ _BUILTIN_PRIORITY_CLASSES = (
     ("system-cluster-critical", 2000000000),
     ("system-node-critical", 2000001000),
 )
-_STATE_KEY = web.AppKey("kubesim", object)
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,8 @@ class ServerOptions:
     pod_stop_seconds: float = 0.5
     watch_history: int = 20_000
     max_watch_seconds: int = 1800
+    event_ttl_seconds: float = 3600.0
+    hpa_sync_seconds: float = 15.0
 
 
 class Kubesim:
@@ -51,7 +52,13 @@ class Kubesim:
         self.options = options or ServerOptions()
         self.store = Store(self.options.watch_history)
         self.api = Api(self.store)
-        self.simulation = Simulation(self.api, config, self.options.pod_stop_seconds)
+        self.simulation = Simulation(
+            self.api,
+            config,
+            self.options.pod_stop_seconds,
+            self.options.event_ttl_seconds,
+            self.options.hpa_sync_seconds,
+        )
         self.faults = FaultInjector()
         self._seed(config)
 
@@ -151,7 +158,6 @@ def _resolve(path: str) -> Target | None:
 
 def build_app(sim: Kubesim) -> web.Application:
     app = web.Application(client_max_size=32 * 2**20, middlewares=[_fault_middleware(sim)])
-    app[_STATE_KEY] = sim
     handlers = _Handlers(sim)
     app.router.add_route("*", "/_kubesim/faults", handlers.faults)
     app.router.add_post("/_kubesim/compact", handlers.compact)
@@ -277,11 +283,11 @@ class _Handlers:
             return self._metrics(request, target)
         method = request.method
         if method == "GET":
-            if target.name:
-                return self._get(request, target)
-            if target.watch or _flag(request, "watch"):
+            if (target.watch or _flag(request, "watch")) and not target.subresource:
                 self._require_verb(target, "watch")
                 return await self._watch(request, target)
+            if target.name:
+                return self._get(request, target)
             self._require_verb(target, "list")
             return self._list(request, target)
         if method == "POST":
@@ -324,6 +330,9 @@ class _Handlers:
         if target.subresource == "scale":
             return _json(api.scale(target.namespace, target.name))
         obj = api.get(target.resource, target.namespace, target.name)
+        if target.subresource == "log":
+            text = container_log(obj, request.query.get("container", ""))
+            return web.Response(text=text, content_type="text/plain", charset="utf-8")
         return self._render(request, target, obj)
 
     def _selectors(
@@ -431,8 +440,8 @@ class _Handlers:
                         )
                     continue
                 await self._send_change(send, change, accepts)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+        except ConnectionResetError:
+            pass  # the client went away; nothing is left to send
         finally:
             store.unwatch(watcher)
         return response
@@ -607,6 +616,35 @@ class _Handlers:
         )
 
 
+def container_log(pod: Mapping[str, Any], container: str) -> str:
+    """The log a simulated container writes: one line saying when it started.
+
+    Errors match the kubelet's: a container name is needed when the pod has several, and a
+    container that is not running has no log yet.
+    """
+    name = pod["metadata"]["name"]
+    names = [c["name"] for c in pod["spec"].get("containers") or []]
+    if not container:
+        if len(names) != 1:
+            choices = " ".join(names)
+            raise errors.bad_request(
+                f"a container name must be specified for pod {name}, choose one of: [{choices}]"
+            )
+        container = names[0]
+    if container not in names:
+        raise errors.bad_request(f"container {container} is not valid for pod {name}")
+    statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
+    state = (statuses.get(container) or {}).get("state") or {}
+    if "running" not in state:
+        reason = (state.get("waiting") or {}).get("reason", "ContainerCreating")
+        raise errors.bad_request(
+            f'container "{container}" in pod "{name}" is waiting to start: {reason}'
+        )
+    started = state["running"].get("startedAt", "")
+    image = next(c.get("image", "") for c in pod["spec"]["containers"] if c["name"] == container)
+    return f"{started} kubesim: container {container} ({image}) started; this log is simulated\n"
+
+
 def _both(
     first: Callable[[Mapping[str, Any]], bool], second: Callable[[Mapping[str, Any]], bool]
 ) -> Callable[[Mapping[str, Any]], bool]:
@@ -625,7 +663,8 @@ async def serve(
     sim: Kubesim, host: str, port: int, ready: Callable[[int], None] | None = None
 ) -> None:
     """Serves until cancelled; calls ready(port) once the socket listens (port 0 picks one)."""
-    runner = web.AppRunner(build_app(sim), access_log=None, shutdown_timeout=1.0)
+    # Open watches never end by themselves: waiting long for them only delays the exit.
+    runner = web.AppRunner(build_app(sim), access_log=None, shutdown_timeout=0.1)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

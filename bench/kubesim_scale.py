@@ -1,0 +1,204 @@
+"""kubesim at scale: 1,000 nodes and 20,000 pods.
+
+Measures listing every pod through the official client and through kubectl 1.20
+(`get pods -A`), the server's resident memory, and the rate of creating then deleting
+1,000 pods. Targets (issue 3): each list < 2 s, RSS < 1.5 GB, >= 300 pods/s.
+The last line printed is one JSON object with the figures. Talks to 127.0.0.1 only.
+"""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+from kubernetes import client, config
+
+from akros_kubesim.testing import RunningKubesim, run_kubesim
+
+NODES = 1_000
+PODS = 20_000
+CHURN = 1_000
+NAMESPACES = 20
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def kubectl_binary() -> str:
+    given = os.environ.get("AKROS_KUBECTL")
+    if given:
+        return given
+    for line in (ROOT / ".akros" / "tools" / "paths").read_text().splitlines():
+        if line.startswith("KUBECTL="):
+            return line.removeprefix("KUBECTL=")
+    raise SystemExit("run scripts/ensure-tools.sh first: no kubectl recorded")
+
+
+def cluster_file(directory: Path) -> Path:
+    nodes = [
+        {"name": f"node-{i:04d}", "cpu": 64, "memory": "256Gi", "pods": 110} for i in range(NODES)
+    ]
+    path = directory / "cluster.yaml"
+    path.write_text(yaml.safe_dump({"nodes": nodes}))
+    return path
+
+
+def pod_body(name: str, node: str | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "containers": [
+            {
+                "name": "main",
+                "image": "python:3.11",
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}},
+            }
+        ]
+    }
+    if node is not None:
+        spec["nodeName"] = node  # bound up front, as a DaemonSet's pods are
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"bench": "yes"}},
+        "spec": spec,
+    }
+
+
+async def load_pods(base_url: str) -> float:
+    """Creates the 20,000 resident pods over 32 concurrent connections; returns the seconds."""
+    started = time.perf_counter()
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for index in range(PODS):
+        queue.put_nowait(index)
+    async with aiohttp.ClientSession(base_url) as session:
+        for index in range(NAMESPACES):
+            await session.post(
+                "/api/v1/namespaces", json={"metadata": {"name": f"bench-{index:02d}"}}
+            )
+
+        async def worker() -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                namespace = f"bench-{index % NAMESPACES:02d}"
+                body = pod_body(f"pod-{index:05d}", f"node-{index % NODES:04d}")
+                async with session.post(
+                    f"/api/v1/namespaces/{namespace}/pods", json=body
+                ) as response:
+                    if response.status != 201:
+                        raise RuntimeError(await response.text())
+
+        await asyncio.gather(*(worker() for _ in range(32)))
+    return time.perf_counter() - started
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def time_client_lists(cluster: RunningKubesim) -> tuple[float, float, int]:
+    """(seconds for a raw JSON list, seconds for a list into typed models, pods seen)."""
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    core = client.CoreV1Api(api)
+    started = time.perf_counter()
+    response = core.list_pod_for_all_namespaces(_preload_content=False)
+    count = len(json.loads(response.data)["items"])
+    raw_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    typed = core.list_pod_for_all_namespaces()
+    typed_seconds = time.perf_counter() - started
+    assert len(typed.items) == count
+    api.close()
+    return raw_seconds, typed_seconds, count
+
+
+def time_kubectl_list(cluster: RunningKubesim, home: Path, *options: str) -> tuple[float, int]:
+    command = [kubectl_binary(), "--kubeconfig", str(cluster.kubeconfig)]
+    environment = {"HOME": str(home), "PATH": os.environ.get("PATH", "")}
+    subprocess.run(
+        [*command, "get", "nodes", "-o", "name"], check=True, capture_output=True, env=environment
+    )
+    started = time.perf_counter()
+    result = subprocess.run(
+        [*command, "get", "pods", "-A", *options],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=environment,
+    )
+    seconds = time.perf_counter() - started
+    return seconds, len(result.stdout.splitlines()) - 1
+
+
+def churn(cluster: RunningKubesim) -> float:
+    """Creates then deletes 1,000 pods through the official client (8 threads); pods/s."""
+    api = config.new_client_from_config(config_file=str(cluster.kubeconfig))
+    api.configuration.connection_pool_maxsize = 8
+    core = client.CoreV1Api(api)
+    names = [f"churn-{i:04d}" for i in range(CHURN)]
+    started = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: core.create_namespaced_pod("default", pod_body(n, None)), names))
+        list(
+            pool.map(
+                lambda n: core.delete_namespaced_pod(n, "default", grace_period_seconds=0), names
+            )
+        )
+    seconds = time.perf_counter() - started
+    api.close()
+    return CHURN / seconds
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="kubesim-bench-") as workdir:
+        directory = Path(workdir)
+        with run_kubesim(
+            cluster_file(directory), pod_start_seconds=0.5, startup_timeout=120
+        ) as cluster:
+            load_seconds = asyncio.run(load_pods(cluster.base_url))
+            load_rate = PODS / load_seconds
+            print(
+                f"loaded {PODS} pods on {NODES} nodes: {load_seconds:.1f} s, {load_rate:.0f} pods/s"
+            )
+            time.sleep(2)  # let the simulated kubelets start every pod
+            raw_seconds, typed_seconds, count = time_client_lists(cluster)
+            print(f"official client, list all {count} pods:")
+            print(f"  {raw_seconds:.2f} s as JSON (_preload_content=False, then json.loads)")
+            print(f"  {typed_seconds:.2f} s deserialised into V1Pod models by the client")
+            kubectl_seconds, rows = time_kubectl_list(cluster, directory)
+            print(f"kubectl 1.20 get pods -A ({rows} rows): {kubectl_seconds:.2f} s")
+            # kubectl 1.20 asks for pages of 500 and its client-side rate limiter (5 requests/s
+            # after a burst of 10) spaces the 40 page requests out; one page shows the rest.
+            unchunked_seconds, _ = time_kubectl_list(cluster, directory, "--chunk-size=0")
+            print(f"kubectl 1.20 get pods -A --chunk-size=0: {unchunked_seconds:.2f} s")
+            memory = rss_mb(cluster.pid)
+            print(f"server RSS with {count} pods: {memory:.0f} MB")
+            rate = churn(cluster)
+            print(
+                f"create then delete {CHURN} pods (official client, 8 threads): {rate:.0f} pods/s"
+            )
+            figures = {
+                "nodes": NODES,
+                "pods": count,
+                "client_list_s": round(raw_seconds, 3),
+                "client_typed_list_s": round(typed_seconds, 3),
+                "kubectl_list_s": round(kubectl_seconds, 3),
+                "kubectl_unchunked_list_s": round(unchunked_seconds, 3),
+                "rss_mb": round(memory, 1),
+                "pods_per_s": round(rate, 1),
+                "load_pods_per_s": round(load_rate, 1),
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+            }
+            print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
