@@ -15,7 +15,6 @@ from akros_k8s_worker.decisions import (
     pod_outcome,
 )
 from akros_k8s_worker.index import EnvironmentIndex
-from akros_k8s_worker.kube import AlreadyExistsError, Cluster, ForbiddenError, InvalidError
 from akros_k8s_worker.objects import (
     EnvironmentObjects,
     EnvironmentPlatform,
@@ -24,6 +23,7 @@ from akros_k8s_worker.objects import (
     environment_url,
 )
 from akros_k8s_worker.starts import StartBook, StartRecord
+from akros_kube import AlreadyExistsError, Cluster, ForbiddenError, InvalidError
 from akros_msgs import (
     SYSTEM_ACTOR,
     CommandFailed,

@@ -10,8 +10,8 @@ gateway's check, so the remaining window is a watch delay on a different replica
 import asyncio
 from dataclasses import dataclass, field
 
-from akros_k8s_worker.kube import LISTING, SYNCED
 from akros_k8s_worker.objects import Manifest
+from akros_kube import LISTING, SYNCED
 from akros_policy.naming import LABEL_OWNER
 
 

@@ -6,9 +6,9 @@ from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import serve
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
-from akros_k8s_worker.kube import Cluster, ForbiddenError
 from akros_k8s_worker.settings import WorkerSettings
 from akros_k8s_worker.starts import StartBook
+from akros_kube import Cluster, ForbiddenError
 from akros_msgs import Groups, Message
 from akros_msgs.streams import ENVIRONMENT_COMMANDS
 from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy

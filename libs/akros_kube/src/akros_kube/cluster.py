@@ -1,7 +1,7 @@
-"""The worker's only door to the Kubernetes API (DESIGN.md section 6.3).
+"""The Cluster adapter: requests, watches and error translation over the official client.
 
 Wraps the official client (kubernetes.aio) and translates its ApiException into the
-platform's own errors, so nothing else in the worker knows the client exists. Objects go in
+platform's own errors, so no service knows the client exists. Objects go in
 and come out as plain dicts in the API's JSON shape.
 """
 
