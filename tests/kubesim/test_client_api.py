@@ -342,6 +342,23 @@ def test_limit_and_continue_page_through_a_list(core: client.CoreV1Api, namespac
     assert pages == 3
 
 
+def test_a_table_list_is_answered_whole_even_when_a_limit_is_asked(
+    cluster: RunningKubesim, core: client.CoreV1Api, namespace: str
+) -> None:
+    for index in range(4):
+        core.create_namespaced_config_map(
+            namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"row-{index}"))
+        )
+    request = urllib.request.Request(  # noqa: S310 -- the loopback kubesim
+        f"{cluster.base_url}/api/v1/namespaces/{namespace}/configmaps?limit=2",
+        headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- loopback
+        table = json.loads(response.read())
+    assert [row["cells"][0] for row in table["rows"]] == [f"row-{i}" for i in range(4)]
+    assert "continue" not in table["metadata"]
+
+
 def test_deletecollection_removes_only_the_selected_objects(
     core: client.CoreV1Api, namespace: str
 ) -> None:
