@@ -10,6 +10,8 @@ import signal
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+import uvloop
+
 from akros_bus.bus import Bus
 from akros_bus.logs import configure_logging, get_logger
 
@@ -82,7 +84,12 @@ async def serve(
         _log.info("stopped")
 
 
+def run_forever(main: Coroutine[Any, Any, None]) -> None:
+    """Run a service's main coroutine on uvloop."""
+    uvloop.run(main)
+
+
 def run(bus: Bus, *, background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()) -> None:
     """The body of a consumer service's console entry point."""
     configure_logging(bus.settings.service_name, bus.settings.log_level)
-    asyncio.run(serve(bus, background=background))
+    run_forever(serve(bus, background=background))

@@ -1,5 +1,6 @@
 """Applying environment commands: create, delete, delete a kept volume, and settle starts."""
 
+import asyncio
 import contextlib
 import time
 from dataclasses import dataclass
@@ -136,15 +137,17 @@ class EnvironmentService:
                 # Both recorded before anything is applied: the pod may run before apply returns,
                 # and a crash in between must still end in a reported outcome (the redelivered
                 # command converges; the deadline catches the rest).
-                await self._record_pending(command, view)
-                await self.starts.expect(
-                    StartRecord(
-                        owner=command.owner,
-                        name=command.name,
-                        request_id=command.request_id,
-                        actor=command.actor,
-                        deadline=time.time() + self.start_timeout_s,
-                    )
+                await asyncio.gather(
+                    self._record_pending(command, view),
+                    self.starts.expect(
+                        StartRecord(
+                            owner=command.owner,
+                            name=command.name,
+                            request_id=command.request_id,
+                            actor=command.actor,
+                            deadline=time.time() + self.start_timeout_s,
+                        )
+                    ),
                 )
             _log.info(
                 "applying environment",
@@ -154,6 +157,8 @@ class EnvironmentService:
                 queued_ms=round((picked_up - command.occurred_at.timestamp()) * 1000, 2),
             )
             await self._apply(objects)
+        # A kept volume of this name is in use again (the claim was reattached).
+        await self.read_model.remove_volume(command.owner, command.name)
         if already_ready:
             return  # a redelivered command for an environment that is up: nothing to report
         _log.info("environment applied", owner=command.owner, name=command.name)
@@ -229,7 +234,6 @@ class EnvironmentService:
                 expires_at=command.expires_at,
             )
         )
-        await self.read_model.remove_volume(command.owner, command.name)
 
     async def delete(self, command: DeleteEnvironment) -> None:
         self._check_actor(command, command.owner)

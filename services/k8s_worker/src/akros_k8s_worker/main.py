@@ -3,7 +3,7 @@
 import asyncio
 
 from akros_bus import Bus, configure_logging, get_logger
-from akros_bus.runner import serve
+from akros_bus.runner import run_forever, serve
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.settings import WorkerSettings
@@ -108,7 +108,7 @@ class Worker:
 def main() -> None:
     settings = WorkerSettings()
     configure_logging(settings.service_name, settings.log_level)
-    asyncio.run(Worker(settings).run())
+    run_forever(Worker(settings).run())
 
 
 if __name__ == "__main__":
