@@ -11,6 +11,7 @@ The last line is one JSON object.
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -90,7 +91,15 @@ def _overheads(worker_log: Path) -> list[float]:
     return values
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _drive(platform: Platform) -> dict[str, float]:
+    processes = {"gateway": "api-gateway", "worker": "k8s-worker", "kubesim": "kubesim"}
+    cpu_before = {k: _cpu_seconds(platform.children[v].pid) for k, v in processes.items()}
     async with httpx2.AsyncClient(
         base_url=platform.gateway_url,
         timeout=60,
@@ -122,6 +131,10 @@ async def _drive(platform: Platform) -> dict[str, float]:
         for o in outcomes
     ]
     overhead = _overheads(platform.options.state / "k8s-worker.log")
+    cpu_ms = {
+        k: (_cpu_seconds(platform.children[v].pid) - cpu_before[k]) * 1000 / CREATES
+        for k, v in processes.items()
+    }
     return {
         "creates": CREATES,
         "burst": BURST,
@@ -134,6 +147,7 @@ async def _drive(platform: Platform) -> dict[str, float]:
         "ready_p50_ms": round(statistics.median(ready_ms), 1),
         "ready_p99_ms": round(_percentile(ready_ms, 0.99), 1),
         "pod_start_s": POD_START_SECONDS,
+        **{f"{k}_cpu_ms_per_create": round(v, 2) for k, v in cpu_ms.items()},
     }
 
 
@@ -181,6 +195,13 @@ if __name__ == "__main__":
         f"ready (accept -> EnvironmentReady, pod start {figures['pod_start_s']} s): "
         f"p50 {figures['ready_p50_ms']} ms, p99 {figures['ready_p99_ms']} ms; "
         f"{figures['creates_per_s']} environments ready per second"
+    )
+    print(
+        "CPU per create: "
+        + ", ".join(
+            f"{name} {figures[name + '_cpu_ms_per_create']} ms"
+            for name in ("gateway", "worker", "kubesim")
+        )
     )
     print(json.dumps(figures))
     sys.exit(0)

@@ -65,6 +65,8 @@ class Bus:
             str(settings.redis_url),
             message_format=JsonMessageFormat,
             graceful_timeout=settings.graceful_timeout_s,
+            # redis-py's pool refuses (MaxConnectionsError) beyond its size rather than waiting.
+            max_connections=settings.redis_max_connections,
             logger=logging.getLogger("akros.faststream"),
             # Per-message "Received"/"Processed" lines cost ~20% of throughput at INFO.
             log_level=logging.DEBUG,

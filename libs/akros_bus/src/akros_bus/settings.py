@@ -23,6 +23,11 @@ class BusSettings(BaseSettings):
     service_name: str = Field(default="akros", description="Names the service in logs")
     redis_url: RedisDsn = Field(default=RedisDsn("redis://127.0.0.1:6379/0"))
     consumer_name: str = Field(default_factory=unique_consumer_name, min_length=1)
+    redis_max_connections: int = Field(
+        default=1024,
+        ge=8,
+        description="Connection pool size; each message in flight may hold a connection",
+    )
     read_count: int = Field(default=100, ge=1, le=10_000, description="Entries per read")
     poll_interval_ms: int = Field(default=100, ge=1, le=60_000, description="Blocking read time")
     reclaim_idle_ms: int = Field(

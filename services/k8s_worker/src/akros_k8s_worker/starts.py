@@ -14,6 +14,12 @@ from redis.asyncio import Redis
 from akros_msgs import Actor
 
 _STARTING = "akros:worker:starting"
+_UPDATE_IF_PRESENT = """
+if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
+  return redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+end
+return 0
+"""
 
 
 class StartRecord(BaseModel):
@@ -45,11 +51,13 @@ class StartBook:
         return None if raw is None else StartRecord.model_validate_json(raw)
 
     async def note(self, record: StartRecord, reason: str) -> None:
-        """Keep the latest reason it is still waiting, for the timeout's message."""
+        """Keep the latest reason it is still waiting, for the timeout's message; a start that
+        was settled meanwhile (claimed) stays settled."""
         if reason != record.last_reason:
             updated = record.model_copy(update={"last_reason": reason})
-            await self.redis.hset(
-                _STARTING, self._field(record.owner, record.name), updated.model_dump_json()
+            field = self._field(record.owner, record.name)
+            await self.redis.eval(
+                _UPDATE_IF_PRESENT, 1, _STARTING, field, updated.model_dump_json()
             )
 
     async def claim(self, owner: str, name: str) -> bool:
