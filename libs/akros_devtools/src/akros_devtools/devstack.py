@@ -46,6 +46,10 @@ First steps:
        {gateway}/v1/environments
   curl -s -H "Authorization: Bearer $AKROS_TOKEN" {gateway}/v1/environments/first
   KUBECONFIG={platform.kubeconfig} .akros/tools/kubectl/usr/bin/kubectl get pods -A
+
+Or with the CLI (it finds this gateway through .akros/endpoints.json):
+  AKROS_TOKEN=$AKROS_TOKEN uv run akros env create second --image quant-cpu --cpu 4 --memory 16Gi
+  AKROS_TOKEN=$AKROS_TOKEN uv run akros env list
 """
 
 

@@ -1,0 +1,1 @@
+"""`akros`: the researchers' command line over the Akros HTTP API."""

@@ -1,0 +1,160 @@
+"""`akros env create|list|delete|usage`."""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from akros_cli.api import ApiError, Gateway, gateway_url, token
+
+POLL_S = 0.5
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="akros", description="Research environments on Akros.")
+    parser.add_argument("--url", help="the gateway (default: AKROS_URL or `make run`'s)")
+    parser.add_argument("--token", help="bearer token (default: AKROS_TOKEN)")
+    parser.add_argument("--json", action="store_true", help="print the API's JSON answers")
+    groups = parser.add_subparsers(dest="group", required=True)
+    env = groups.add_parser("env", help="research environments").add_subparsers(
+        dest="command", required=True
+    )
+
+    create = env.add_parser("create", help="create an environment and wait until it is ready")
+    create.add_argument("name")
+    create.add_argument("--image", required=True, help="an image key from `GET /v1/catalog`")
+    create.add_argument("--cpu", required=True, help="e.g. 4 or 500m")
+    create.add_argument("--memory", required=True, help="e.g. 16Gi")
+    create.add_argument("--gpus", type=int, default=0)
+    create.add_argument("--gpu-model", help="e.g. NVIDIA-A100-SXM4-80GB")
+    create.add_argument("--dedicated-cores", action="store_true", help="pin whole cores")
+    create.add_argument("--volume-size", help="size of the work volume, e.g. 50Gi")
+    create.add_argument("--no-wait", action="store_true", help="return once accepted")
+    create.add_argument("--timeout", type=float, default=600, help="seconds to wait for ready")
+
+    listing = env.add_parser("list", help="list environments")
+    listing.add_argument("--user", help="(admins) someone else's")
+
+    delete = env.add_parser("delete", help="delete an environment (its volume is kept)")
+    delete.add_argument("name")
+    delete.add_argument("--purge-volume", action="store_true", help="delete the volume too")
+    delete.add_argument("--no-wait", action="store_true", help="return once accepted")
+    delete.add_argument("--timeout", type=float, default=300)
+
+    env.add_parser("usage", help="your quota and what you hold")
+    return parser
+
+
+def _follow(
+    gateway: Gateway, request_id: str, timeout_s: float, say: Callable[[str], None]
+) -> dict[str, Any]:
+    """Poll the request until it is applied or failed, saying each change of state."""
+    deadline = time.monotonic() + timeout_s
+    said = ""
+    while True:
+        request: dict[str, Any] = gateway.call("GET", f"/v1/requests/{request_id}")
+        if request["status"] != said:
+            said = request["status"]
+            say(f"  {said}")
+        if request["status"] != "pending":
+            return request
+        if time.monotonic() > deadline:
+            raise ApiError(
+                0, f"still pending after {timeout_s:.0f}s; follow /v1/requests/{request_id}"
+            )
+        time.sleep(POLL_S)
+
+
+def _create(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], None]) -> Any:
+    body: dict[str, Any] = {
+        "name": args.name,
+        "image": args.image,
+        "cpu": args.cpu,
+        "memory": args.memory,
+        "gpus": args.gpus,
+        "dedicated_cores": args.dedicated_cores,
+    }
+    if args.gpu_model:
+        body["gpu_model"] = args.gpu_model
+    if args.volume_size:
+        body["volume_size"] = args.volume_size
+    accepted = gateway.call("POST", "/v1/environments", json=body)
+    say(f"{args.name}: accepted as request {accepted['request_id']}")
+    if args.no_wait:
+        return accepted
+    outcome = _follow(gateway, accepted["request_id"], args.timeout, say)
+    if outcome["status"] == "failed":
+        raise ApiError(0, f"{args.name} failed: {outcome['reason']}")
+    environment = gateway.call("GET", f"/v1/environments/{args.name}")
+    say(f"{args.name} is ready at {environment['url']} (on {environment['node']})")
+    return environment
+
+
+def _delete(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], None]) -> Any:
+    params = {"purge_volume": "true"} if args.purge_volume else {}
+    accepted = gateway.call("DELETE", f"/v1/environments/{args.name}", params=params)
+    say(f"{args.name}: deleting (request {accepted['request_id']})")
+    if args.no_wait:
+        return accepted
+    outcome = _follow(gateway, accepted["request_id"], args.timeout, say)
+    if outcome["status"] == "failed":
+        raise ApiError(0, f"deleting {args.name} failed: {outcome['reason']}")
+    kept = "deleted with its volume" if args.purge_volume else "deleted; its volume is kept"
+    say(f"{args.name} {kept}")
+    return outcome
+
+
+def environment_rows(environments: list[dict[str, Any]]) -> list[str]:
+    """A plain table of environments, one line each."""
+    header = f"{'NAME':<24} {'OWNER':<16} {'STATUS':<9} {'CPU':>6} {'MEMORY':>8} {'GPUS':>4}  URL"
+    rows = [header]
+    for env in environments:
+        resources = env.get("resources") or {}
+        rows.append(
+            f"{env['name']:<24} {env['owner']:<16} {env['status']:<9} "
+            f"{resources.get('cpu', ''):>6} {resources.get('memory', ''):>8} "
+            f"{resources.get('gpus', 0):>4}  {env.get('url') or env.get('reason') or ''}"
+        )
+    return rows
+
+
+def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
+    args = _parser().parse_args(argv)
+    say = (lambda _: None) if args.json else out
+    try:
+        gateway = Gateway.connect(gateway_url(args.url), token(args.token))
+        if args.command == "create":
+            result = _create(gateway, args, say)
+        elif args.command == "delete":
+            result = _delete(gateway, args, say)
+        elif args.command == "list":
+            params = {"user": args.user} if args.user else {}
+            result = gateway.call("GET", "/v1/environments", params=params)
+            for line in environment_rows(result["environments"]):
+                say(line)
+        else:
+            result = gateway.call("GET", "/v1/me")
+            say(_usage_text(result))
+    except ApiError as error:
+        print(f"akros: {error.message}", file=sys.stderr)
+        return 1
+    if args.json:
+        out(json.dumps(result, indent=2))
+    return 0
+
+
+def _usage_text(me: dict[str, Any]) -> str:
+    quota, holding = me["quota"], me["holding"]
+    lines = [f"{me['user']} ({me['role']})", f"{'':<14}{'HOLDING':>10} {'QUOTA':>10}"]
+    for key in ("cpu", "memory", "gpus"):
+        lines.append(f"{key:<14}{holding['resources'][key]!s:>10} {quota['resources'][key]!s:>10}")
+    lines.append(
+        f"{'environments':<14}{holding['environments']!s:>10} {quota['environments']!s:>10}"
+    )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:], print))

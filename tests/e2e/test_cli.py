@@ -1,0 +1,79 @@
+"""`akros env ...` as a researcher runs it, against the running platform."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from akros_cli.main import environment_rows
+from tests.e2e.conftest import Running
+
+AKROS = str(Path(sys.executable).parent / "akros")
+
+
+def _akros(running: Running, token: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "AKROS_URL": running.platform.gateway_url, "AKROS_TOKEN": token}
+    return subprocess.run(
+        [AKROS, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_a_researcher_creates_lists_and_deletes_an_environment_from_the_cli(
+    running: Running,
+) -> None:
+    token = running.token_for("hana")["Authorization"].removeprefix("Bearer ")
+    created = _akros(
+        running, token, "env", "create", "notebook", "--image", "pytorch", "--cpu", "2",
+        "--memory", "8Gi",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    assert "notebook: accepted as request" in created.stdout
+    assert "notebook is ready at https://notebook-hana.research.akros.local/" in created.stdout
+
+    listed = _akros(running, token, "env", "list")
+    assert "notebook" in listed.stdout
+    assert "ready" in listed.stdout
+
+    usage = _akros(running, token, "env", "usage")
+    assert "hana (researcher)" in usage.stdout
+    assert "environments" in usage.stdout
+
+    deleted = _akros(running, token, "env", "delete", "notebook")
+    assert deleted.returncode == 0, deleted.stderr
+    assert "notebook deleted; its volume is kept" in deleted.stdout
+
+
+def test_the_cli_says_what_the_gateway_refused_and_exits_non_zero(running: Running) -> None:
+    token = running.token_for("ivan")["Authorization"].removeprefix("Bearer ")
+    refused = _akros(
+        running, token, "env", "create", "bad", "--image", "pytorch", "--cpu", "lots",
+        "--memory", "1Gi",
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert refused.stderr.startswith("akros: ")
+    assert "cpu" in refused.stderr
+    assert _akros(running, "not-a-token", "env", "list").returncode == 1
+
+
+def test_environments_print_as_one_line_each_under_a_header() -> None:
+    rows = environment_rows(
+        [
+            {
+                "name": "exp",
+                "owner": "alice",
+                "status": "ready",
+                "resources": {"cpu": "4", "memory": "16Gi", "gpus": 1},
+                "url": "https://exp-alice.example/",
+            }
+        ]
+    )
+    assert rows[0].split() == ["NAME", "OWNER", "STATUS", "CPU", "MEMORY", "GPUS", "URL"]
+    assert rows[1].split() == [
+        "exp",
+        "alice",
+        "ready",
+        "4",
+        "16Gi",
+        "1",
+        "https://exp-alice.example/",
+    ]
