@@ -46,6 +46,9 @@ class PlatformOptions:
     environment: dict[str, str] = field(default_factory=dict)
     """Extra AKROS_* settings for every service (catalog and quota files, timeouts...)."""
     services: tuple[str, ...] = SERVICES
+    kubesim_niceness: int = 0
+    """Run kubesim at a lower CPU priority: benchmarks use it to model an API server that runs
+    on its own control-plane machine instead of competing for the platform's cores."""
 
 
 class Platform:
@@ -85,7 +88,9 @@ class Platform:
 
     def _start_kubesim(self) -> None:
         self.kubeconfig.unlink(missing_ok=True)
+        niceness = self.options.kubesim_niceness
         args = [
+            *(["nice", "-n", str(niceness)] if niceness else []),
             sys.executable, "-m", "akros_kubesim", "serve",
             "--port", str(self.kubesim_port),
             "--kubeconfig-out", str(self.kubeconfig),
