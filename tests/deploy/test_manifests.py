@@ -1,0 +1,93 @@
+"""deploy/: every rendering is valid Kubernetes and applies to a cluster (kubesim)."""
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes import client, config
+
+from akros_kubesim.testing import RunningKubesim, run_kubesim
+from tests.kubesim.conftest import kubectl_binary
+
+ROOT = Path(__file__).resolve().parents[2]
+KUSTOMIZATIONS = ["base", "overlays/rke2", "overlays/external-redis"]
+# RKE2's current minor releases; the schemas ship with kubernetes-validate.
+KUBERNETES_VERSIONS = ["1.31.0", "1.33.0"]
+
+
+def _kubectl(*args: str, home: Path, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [str(kubectl_binary()), *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env={"HOME": str(home), "PATH": os.environ.get("PATH", "")},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def _render(kustomization: str, home: Path) -> list[dict[str, object]]:
+    rendered = _kubectl("kustomize", str(ROOT / "deploy" / kustomization), home=home)
+    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_every_rendered_object_validates_against_the_kubernetes_schemas(
+    kustomization: str, version: str, tmp_path: Path
+) -> None:
+    objects = _render(kustomization, tmp_path)
+    assert objects
+    for document in objects:
+        kubernetes_validate.validate(document, version, strict=True)
+
+
+def test_the_external_redis_overlay_runs_no_redis_and_reads_its_url_from_a_secret(
+    tmp_path: Path,
+) -> None:
+    objects = _render("overlays/external-redis", tmp_path)
+    assert not [o for o in objects if o["metadata"]["name"] == "redis"]  # type: ignore[index]
+    deployments = [o for o in objects if o["kind"] == "Deployment"]
+    for deployment in deployments:
+        [container] = deployment["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+        [url] = [e for e in container["env"] if e["name"] == "AKROS_REDIS_URL"]
+        assert url == {
+            "name": "AKROS_REDIS_URL",
+            "valueFrom": {"secretKeyRef": {"key": "url", "name": "akros-redis"}},
+        }
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RunningKubesim]:
+    with run_kubesim(pod_start_seconds=0.2) as running:
+        yield running
+
+
+def test_the_base_applies_to_a_cluster_and_its_deployments_run(
+    cluster: RunningKubesim, tmp_path: Path
+) -> None:
+    rendered = _kubectl("kustomize", str(ROOT / "deploy" / "base"), home=tmp_path)
+    _kubectl(
+        "--kubeconfig", str(cluster.kubeconfig), "apply", "-f", "-", home=tmp_path, stdin=rendered
+    )
+
+    configuration = client.Configuration()
+    config.load_kube_config(str(cluster.kubeconfig), client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        deployments = client.AppsV1Api(api).list_namespaced_deployment("akros-system").items
+        assert sorted(d.metadata.name for d in deployments) == [
+            "api-gateway",
+            "k8s-worker",
+            "redis",
+        ]
+        roles = client.RbacAuthorizationV1Api(api).list_namespaced_role("akros-envs").items
+        assert [r.metadata.name for r in roles] == ["akros-environments-writer"]
+        budgets = client.PolicyV1Api(api).list_namespaced_pod_disruption_budget("akros-system")
+        assert sorted(b.metadata.name for b in budgets.items) == ["api-gateway", "k8s-worker"]
