@@ -156,18 +156,19 @@ class EnvironmentService:
                 since_accepted_ms=round((time.time() - command.occurred_at.timestamp()) * 1000, 2),
                 queued_ms=round((picked_up - command.occurred_at.timestamp()) * 1000, 2),
             )
-            await self._apply(objects)
+            reapplied = await self._apply(objects)
         # A kept volume of this name is in use again (the claim was reattached).
         await self.read_model.remove_volume(command.owner, command.name)
         if already_ready:
             return  # a redelivered command for an environment that is up: nothing to report
         _log.info("environment applied", owner=command.owner, name=command.name)
-        # A pod that is running already (a redelivered command) sends no new event: settle now.
-        pods, _ = await self.cluster.list(
-            "Pod", self.platform.namespace, environment_selector(command.owner, command.name)
-        )
-        for pod in pods:
-            await self.on_pod(pod)
+        if reapplied:
+            # Its pod may be running already and send no new event: settle from what is there.
+            pods, _ = await self.cluster.list(
+                "Pod", self.platform.namespace, environment_selector(command.owner, command.name)
+            )
+            for pod in pods:
+                await self.on_pod(pod)
 
     async def _node_list(self) -> list[Manifest]:
         """The cluster's nodes, reused for ``node_cache_s``: nodes come and go rarely, and a
@@ -195,11 +196,13 @@ class EnvironmentService:
                     f"You already have an environment named '{command.name}'.",
                 )
 
-    async def _apply(self, objects: EnvironmentObjects) -> None:
+    async def _apply(self, objects: EnvironmentObjects) -> bool:
         """Create each object, or bring an existing one to the desired state. The claim is
-        only created: an existing one is a kept volume being reattached."""
+        only created: an existing one is a kept volume being reattached. True when the
+        Deployment existed already (a redelivered command)."""
         with contextlib.suppress(AlreadyExistsError):
             await self.cluster.create(objects.volume_claim)
+        deployment_existed = False
         for manifest in (
             objects.deployment,
             objects.service,
@@ -209,8 +212,10 @@ class EnvironmentService:
             try:
                 await self.cluster.create(manifest)
             except AlreadyExistsError:
+                deployment_existed |= manifest is objects.deployment
                 await self.cluster.patch(manifest)
         self.index.remember(objects.deployment)
+        return deployment_existed
 
     async def _record_pending(
         self, command: CreateEnvironment, existing: EnvironmentView | None
