@@ -22,6 +22,7 @@ from akros_k8s_worker.objects import (
     environment_objects,
     environment_url,
 )
+from akros_k8s_worker.outcomes import settle_request
 from akros_k8s_worker.starts import StartBook, StartRecord
 from akros_kube import AlreadyExistsError, Cluster, ForbiddenError, InvalidError
 from akros_msgs import (
@@ -446,11 +447,4 @@ class EnvironmentService:
         code: FailureCode | None = None,
         reason: str | None = None,
     ) -> None:
-        view = await self.read_model.request(request_id)
-        if view is None:
-            return  # not a request the gateway recorded (e.g. published by another tool)
-        await self.read_model.put_request(
-            view.model_copy(
-                update={"state": state, "code": code, "reason": reason, "updated_at": utc_now()}
-            )
-        )
+        await settle_request(self.read_model, request_id, state, code=code, reason=reason)
