@@ -50,7 +50,12 @@ def test_a_full_spec_builds_a_non_root_deployment_a_service_and_an_autoscaler() 
             {"name": "models", "mount_path": "/models", "source": "pvc", "ref": "models"},
             {"name": "conf", "mount_path": "/etc/pricer", "source": "config_map", "ref": "cfg"},
             {"name": "keys", "mount_path": "/keys", "source": "secret", "ref": "pricer-keys"},
-            {"name": "scratch", "mount_path": "/tmp", "source": "empty_dir", "size_limit": "1Gi"},
+            {
+                "name": "scratch",
+                "mount_path": "/scratch",
+                "source": "empty_dir",
+                "size_limit": "1Gi",
+            },
         ],
         autoscaling={"min_replicas": 2, "max_replicas": 8, "cpu_utilisation": 70},
     )
@@ -86,7 +91,7 @@ def test_a_full_spec_builds_a_non_root_deployment_a_service_and_an_autoscaler() 
                                 {"name": "models", "mountPath": "/models", "readOnly": False},
                                 {"name": "conf", "mountPath": "/etc/pricer", "readOnly": False},
                                 {"name": "keys", "mountPath": "/keys", "readOnly": False},
-                                {"name": "scratch", "mountPath": "/tmp", "readOnly": False},
+                                {"name": "scratch", "mountPath": "/scratch", "readOnly": False},
                             ],
                             "readinessProbe": {
                                 "httpGet": {"path": "/ready", "port": 8080},
@@ -254,7 +259,8 @@ def test_the_same_spec_builds_the_same_digest_and_a_changed_one_another() -> Non
 
     assert is_current(again.deployment, first.deployment)
     assert not is_current(changed.deployment, first.deployment)
-    assert first.service is not None and changed.service is not None
+    assert first.service is not None
+    assert changed.service is not None
     assert is_current(changed.service, first.service)  # the image is not the Service's business
 
 

@@ -11,7 +11,7 @@ HOST_PATH_SPEC = ServiceSpec.model_validate(
         "name": "logs",
         "image": "registry.local/shipper:1",
         "volumes": [
-            {"name": "tmp", "mount_path": "/tmp", "source": "empty_dir"},
+            {"name": "tmp", "mount_path": "/scratch", "source": "empty_dir"},
             {"name": "logs", "mount_path": "/logs", "source": "host_path", "ref": "/var/log"},
         ],
     }

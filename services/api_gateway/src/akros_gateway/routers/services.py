@@ -1,6 +1,6 @@
 """/v1/services: in-house services deployed from a JSON spec (admins only)."""
 
-from typing import Any
+import json
 
 from fastapi import APIRouter, Response, status
 
@@ -20,17 +20,25 @@ from akros_readmodel import ServiceView
 
 router = APIRouter(prefix="/v1/services", tags=["services"])
 
-_SCHEMA = ServiceSpec.model_json_schema()
+_SCHEMA = json.dumps(ServiceSpec.model_json_schema())
+_SCHEMA_MEDIA_TYPE = "application/schema+json"
 
 
 @router.get(
     "/schema",
-    responses=responses(),
+    response_class=Response,
+    responses={
+        **responses(),
+        200: {
+            "content": {_SCHEMA_MEDIA_TYPE: {}},
+            "description": "A JSON Schema (draft 2020-12) document",
+        },
+    },
     summary="The JSON Schema of a service spec",
     description="What POST and PUT accept; the dashboard's editor validates against it.",
 )
-async def service_schema(_: ActorDep) -> dict[str, Any]:
-    return _SCHEMA
+async def service_schema(_: ActorDep) -> Response:
+    return Response(_SCHEMA, media_type=_SCHEMA_MEDIA_TYPE)
 
 
 @router.post(
@@ -59,7 +67,9 @@ async def list_services(_: AdminDep, gateway: GatewayDep) -> ServiceList:
 
 
 @router.get(
-    "/{name}", response_model=ServiceView, responses=responses(ForbiddenError, NotFoundError)
+    "/{name}",
+    response_model=ServiceView,
+    responses=responses(ForbiddenError, NotFoundError, InvalidError),
 )
 async def get_service(name: str, _: AdminDep, gateway: GatewayDep) -> ServiceView:
     view = await gateway.read_model.service(name)
