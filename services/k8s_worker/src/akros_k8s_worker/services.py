@@ -117,8 +117,10 @@ class ServiceDeployer:
             await self._apply(objects.service, autoscaled=autoscaled)
         else:
             await self.cluster.delete("Service", spec.name, namespace)
+        autoscaler: AutoscalerState | None = None
         if objects.autoscaler is not None:
-            await self._apply(objects.autoscaler, autoscaled=autoscaled)
+            live = await self._apply(objects.autoscaler, autoscaled=autoscaled)
+            autoscaler = autoscaler_state(live)
         else:
             await self.cluster.delete("HorizontalPodAutoscaler", spec.name, namespace)
 
@@ -129,7 +131,7 @@ class ServiceDeployer:
                 spec=spec,
                 status=ServiceStatus.DEPLOYED,
                 request_id=command.request_id,
-                autoscaler=view.autoscaler if view and autoscaled else None,
+                autoscaler=autoscaler,
                 created_at=view.created_at if view else utc_now(),
                 **deployment_counts(deployment),
             )
