@@ -95,13 +95,13 @@ def test_an_unchanged_spec_restarts_nothing_and_a_changed_image_rolls_the_pods(
     _deploy(harness, "first")
     wait_until(lambda: len(_pods(kube)) == 2, timeout_s=15, what="two pods")
     pods = _pods(kube)
-    version = apps.read_namespaced_deployment("pricer", NAMESPACE).metadata.resource_version
+    generation = apps.read_namespaced_deployment("pricer", NAMESPACE).metadata.generation
 
     again = _deploy(harness, "same-again")
 
     assert isinstance(again, ServiceDeployed)
     deployment = apps.read_namespaced_deployment("pricer", NAMESPACE)
-    assert deployment.metadata.resource_version == version
+    assert deployment.metadata.generation == generation
     assert _pods(kube) == pods
 
     _deploy(harness, "new-image", image="registry.local/pricer:4")
