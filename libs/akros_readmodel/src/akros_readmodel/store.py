@@ -6,10 +6,11 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from akros_msgs import Resources
 from akros_policy import Holding
@@ -134,6 +135,25 @@ class ReadModel:
             pipeline.set(_service_key(view.name), view.model_dump_json())
             pipeline.sadd(_SERVICES, view.name)
             await pipeline.execute()
+
+    async def update_service(self, name: str, changes: dict[str, Any]) -> ServiceView | None:
+        """Change some fields of a service's view, if it exists, without losing a write made
+        meanwhile (an optimistic transaction: it retries when the view changed under it)."""
+        key = _service_key(name)
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            while True:
+                try:
+                    await pipeline.watch(key)
+                    view = _load(ServiceView, await pipeline.get(key))
+                    if view is None:
+                        return None  # leaving the pipeline's block unwatches the key
+                    updated = view.model_copy(update=changes)
+                    pipeline.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                    pipeline.set(key, updated.model_dump_json())
+                    await pipeline.execute()
+                    return updated
+                except WatchError:
+                    continue
 
     async def service(self, name: str) -> ServiceView | None:
         return _load(ServiceView, await self.redis.get(_service_key(name)))

@@ -17,6 +17,8 @@ def streamlit_command(settings: DashboardSettings) -> list[str]:
         "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
         "--server.fileWatcherType", "none",
+        # No "Deploy" (to Streamlit's cloud) in the toolbar: it would sit beside ours.
+        "--client.toolbarMode", "minimal",
     ]  # fmt: skip
 
 

@@ -70,13 +70,24 @@ def with_defaults(instance: Any, schema: JSON, root: JSON | None = None) -> Any:
     return instance
 
 
+def _compact(value: Any) -> Any:
+    """Without empty values (null, [], {}): the schema declares no default for an empty list
+    or map, so a spec as written and as stored differ only there."""
+    if isinstance(value, dict):
+        kept = {k: _compact(v) for k, v in value.items()}
+        return {k: v for k, v in kept.items() if v not in (None, [], {})}
+    if isinstance(value, list):
+        return [_compact(item) for item in value]
+    return value
+
+
 def spec_diff(current: JSON | None, proposed: JSON) -> str:
     """A unified diff from the deployed spec to the proposed one ("" when they are equal)."""
 
     def lines(spec: JSON | None) -> list[str]:
         if spec is None:
             return []
-        return json.dumps(spec, indent=2, sort_keys=True).splitlines(keepends=True)
+        return json.dumps(_compact(spec), indent=2, sort_keys=True).splitlines(keepends=True)
 
     return "".join(
         difflib.unified_diff(lines(current), lines(proposed), "deployed", "proposed", n=2)

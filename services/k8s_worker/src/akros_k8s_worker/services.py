@@ -208,23 +208,17 @@ class ServiceDeployer:
         name = _service_name(deployment)
         if event == "DELETED" or name is None:
             return
-        view = await self.read_model.service(name)
-        if view is not None:
-            await self.read_model.put_service(
-                view.model_copy(update={**deployment_counts(deployment), "updated_at": utc_now()})
-            )
+        await self.read_model.update_service(
+            name, {**deployment_counts(deployment), "updated_at": utc_now()}
+        )
 
     async def on_autoscaler(self, event: str, autoscaler: Manifest) -> None:
         """Copy a service HPA's state into its view (None once the HPA is gone)."""
         name = _service_name(autoscaler)
         if name is None:
             return
-        view = await self.read_model.service(name)
-        if view is not None:
-            state = None if event == "DELETED" else autoscaler_state(autoscaler)
-            await self.read_model.put_service(
-                view.model_copy(update={"autoscaler": state, "updated_at": utc_now()})
-            )
+        state = None if event == "DELETED" else autoscaler_state(autoscaler)
+        await self.read_model.update_service(name, {"autoscaler": state, "updated_at": utc_now()})
 
     # -- outcomes ----------------------------------------------------------------------------
 
