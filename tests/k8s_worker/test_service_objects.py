@@ -108,6 +108,7 @@ def test_a_full_spec_builds_a_non_root_deployment_a_service_and_an_autoscaler() 
                             "securityContext": {
                                 "allowPrivilegeEscalation": False,
                                 "privileged": False,
+                                "readOnlyRootFilesystem": False,
                                 "runAsNonRoot": True,
                                 "capabilities": {"drop": ["ALL"]},
                             },

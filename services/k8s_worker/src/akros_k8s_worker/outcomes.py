@@ -1,5 +1,8 @@
-"""Recording a command's outcome on the request the gateway accepted it as."""
+"""Refusing a command, and recording its outcome on the request the gateway accepted it as."""
 
+from collections.abc import Awaitable, Callable
+
+from akros_kube import ForbiddenError, InvalidError
 from akros_msgs import FailureCode
 from akros_readmodel import ReadModel, RequestState, utc_now
 
@@ -20,3 +23,26 @@ async def settle_request(
             update={"state": state, "code": code, "reason": reason, "updated_at": utc_now()}
         )
     )
+
+
+class CommandRefusedError(Exception):
+    """A command that cannot be applied, for a reason the person who asked must hear."""
+
+    def __init__(self, code: FailureCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+async def apply_or_refuse(
+    apply: Awaitable[None], refuse: Callable[[FailureCode, str], Awaitable[None]]
+) -> None:
+    """Run ``apply``; a refusal, ours or the cluster's (invalid, forbidden), goes to ``refuse``
+    with its code and reason. Transient errors propagate, so the bus redelivers the command."""
+    try:
+        await apply
+    except CommandRefusedError as refusal:
+        await refuse(refusal.code, refusal.reason)
+    except (InvalidError, ForbiddenError) as error:
+        code = FailureCode.FORBIDDEN if isinstance(error, ForbiddenError) else FailureCode.INVALID
+        await refuse(code, f"The cluster refused it: {error.message}")

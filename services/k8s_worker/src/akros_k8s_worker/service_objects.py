@@ -10,7 +10,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from akros_k8s_worker.objects import GPU_RESOURCE, Manifest
+from akros_k8s_worker.objects import (
+    GPU_RESOURCE,
+    Manifest,
+    hardened_pod,
+    restricted_container,
+)
 from akros_msgs.services import Probe, ServiceSpec, Volume, VolumeSource
 from akros_policy.naming import service_labels, service_pod_selector
 
@@ -93,12 +98,7 @@ def _container(spec: ServiceSpec) -> Manifest:
         "name": CONTAINER_NAME,
         "image": spec.image,
         "resources": _resources(spec),
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": restricted_container(),
     }
     if spec.command:
         container["command"] = list(spec.command)
@@ -130,18 +130,7 @@ def _container(spec: ServiceSpec) -> Manifest:
 def _pod_spec(spec: ServiceSpec, platform: ServicePlatform) -> Manifest:
     pod: Manifest = {
         "containers": [_container(spec)],
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": platform.run_as_user,
-            "runAsGroup": platform.run_as_group,
-            "fsGroup": platform.run_as_group,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "hostNetwork": False,
-        "hostPID": False,
-        "hostIPC": False,
+        **hardened_pod(platform.run_as_user, platform.run_as_group),
     }
     if spec.volumes:
         pod["volumes"] = [_volume(v) for v in spec.volumes]

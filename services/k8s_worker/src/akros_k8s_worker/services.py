@@ -5,16 +5,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from akros_bus import Bus, get_logger
-from akros_k8s_worker.environments import CommandRefusedError
 from akros_k8s_worker.objects import Manifest
-from akros_k8s_worker.outcomes import settle_request
+from akros_k8s_worker.outcomes import CommandRefusedError, apply_or_refuse, settle_request
 from akros_k8s_worker.service_objects import (
     ServicePlatform,
     is_current,
     replacement,
     service_objects,
 )
-from akros_kube import LISTING, SYNCED, AlreadyExistsError, Cluster, ForbiddenError, InvalidError
+from akros_kube import LISTING, SYNCED, AlreadyExistsError, Cluster
 from akros_msgs import SYSTEM_ACTOR, CommandFailed, FailureCode, Message
 from akros_msgs.services import DeleteService, DeployService, ServiceDeleted, ServiceDeployed
 from akros_policy import host_path_problem, may_manage_services
@@ -79,18 +78,15 @@ class ServiceDeployer:
     async def handle(self, command: Message) -> None:
         """Apply one command; refusals become CommandFailed, transient errors propagate so the
         bus redelivers the command."""
-        try:
-            if isinstance(command, DeployService):
-                await self.deploy(command)
-            elif isinstance(command, DeleteService):
-                await self.delete(command)
-        except CommandRefusedError as refusal:
-            await self._failed(command, refusal.code, refusal.reason)
-        except (InvalidError, ForbiddenError) as error:
-            code = (
-                FailureCode.FORBIDDEN if isinstance(error, ForbiddenError) else FailureCode.INVALID
-            )
-            await self._failed(command, code, f"The cluster refused it: {error.message}")
+        await apply_or_refuse(
+            self._apply_command(command), lambda code, reason: self._failed(command, code, reason)
+        )
+
+    async def _apply_command(self, command: Message) -> None:
+        if isinstance(command, DeployService):
+            await self.deploy(command)
+        elif isinstance(command, DeleteService):
+            await self.delete(command)
 
     def _check_actor(self, command: Message) -> None:
         if not may_manage_services(command.actor):
