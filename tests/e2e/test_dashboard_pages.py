@@ -72,7 +72,9 @@ def test_the_cluster_page_charts_every_resource_of_the_simulated_nodes(running: 
 
 
 @pytest.mark.usefixtures("gateway_env")
-def test_admins_filter_everybodys_environments_and_delete_one(running: Running) -> None:
+def test_admins_filter_everybodys_environments_and_delete_one_with_its_volume(
+    running: Running,
+) -> None:
     for user in ("erin", "frank"):
         headers = running.token_for(user)
         body = {"name": "nb", "image": "pytorch", "cpu": "1", "memory": "1Gi"}
@@ -83,6 +85,7 @@ def test_admins_filter_everybodys_environments_and_delete_one(running: Running) 
 
     app.multiselect(key="env_users").select("erin").run()
     assert app.dataframe[0].value["owner"].tolist() == ["erin"]
+    app.checkbox(key="env_purge").check()
     app.button(key="env_delete_button").click().run()
 
     assert "Applied: delete_environment nb" in _texts(app.success)
@@ -90,6 +93,8 @@ def test_admins_filter_everybodys_environments_and_delete_one(running: Running) 
     assert running.http.get("/v1/environments/nb?user=erin", headers=frank).status_code == 403
     admin = {"Authorization": f"Bearer {running.platform.admin_token()}"}
     assert running.http.get("/v1/environments/nb?user=erin", headers=admin).status_code == 404
+    volumes = running.http.get("/v1/volumes?user=erin", headers=admin).json()["volumes"]
+    assert volumes == []  # purged with it
 
 
 @pytest.mark.usefixtures("gateway_env")

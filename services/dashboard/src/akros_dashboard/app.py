@@ -96,16 +96,14 @@ def environments_page(gateway: GatewayClient, settings: DashboardSettings) -> No
     choice = st.selectbox(
         "Environment to delete", [f"{r['owner']}/{r['name']}" for r in rows], key="env_delete"
     )
-    purge = st.checkbox("Delete its volume too", key="env_purge")
+    purge = st.checkbox("Delete its work volume too, for good", key="env_purge")
     if st.button("Delete environment", key="env_delete_button") and choice:
         owner, env_name = choice.split("/", 1)
         try:
-            request_id = gateway.delete_environment(owner, env_name)
+            request_id = gateway.delete_environment(owner, env_name, purge_volume=purge)
         except GatewayError as error:
             _show_error(error)
             return
-        if purge:
-            st.caption("The volume is kept unless purged: delete it from the volumes API.")
         _show_outcome(gateway.follow(request_id, settings.follow_timeout_s))
 
 

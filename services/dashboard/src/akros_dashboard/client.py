@@ -60,8 +60,9 @@ class GatewayClient:
         params = {"user": user} if user else None
         return list(self._call("GET", "/v1/environments", params=params)["environments"])
 
-    def delete_environment(self, owner: str, name: str) -> str:
-        answer = self._call("DELETE", f"/v1/environments/{name}", params={"user": owner})
+    def delete_environment(self, owner: str, name: str, *, purge_volume: bool = False) -> str:
+        params = {"user": owner, "purge_volume": str(purge_volume).lower()}
+        answer = self._call("DELETE", f"/v1/environments/{name}", params=params)
         return str(answer["request_id"])
 
     def services(self) -> list[JSON]:
