@@ -14,7 +14,7 @@ from akros_k8s_worker.service_objects import (
     service_objects,
 )
 from akros_kube import LISTING, SYNCED, AlreadyExistsError, Cluster
-from akros_msgs import SYSTEM_ACTOR, CommandFailed, FailureCode, Message
+from akros_msgs import CommandFailed, FailureCode, Message
 from akros_msgs.services import DeleteService, DeployService, ServiceDeleted, ServiceDeployed
 from akros_policy import host_path_problem, may_manage_services
 from akros_policy.naming import LABEL_SERVICE, SERVICES_SELECTOR
@@ -244,7 +244,7 @@ class ServiceDeployer:
         await self.bus.publish(
             CommandFailed(
                 request_id=command.request_id,
-                actor=command.actor or SYSTEM_ACTOR,
+                actor=command.actor,
                 command_type=str(getattr(command, "type", type(command).__name__)),
                 code=code,
                 reason=reason,
