@@ -6,6 +6,7 @@ from typing import Any
 
 from kubernetes import client
 
+from akros_bus.wire import DATA_FIELD
 from akros_devtools import wait_until
 from akros_msgs import Actor, CommandFailed, Role, Source
 from akros_msgs.services import (
@@ -15,7 +16,8 @@ from akros_msgs.services import (
     ServiceDeployed,
     ServiceSpec,
 )
-from akros_readmodel import ServiceStatus, ServiceView
+from akros_msgs.streams import SERVICE_COMMANDS
+from akros_readmodel import RequestState, RequestView, ServiceStatus, ServiceView
 from tests.k8s_worker.conftest import ALICE, WorkerHarness
 
 ADMIN = Actor(user_id="root", source=Source.HTTP, role=Role.ADMIN)
@@ -192,3 +194,43 @@ def test_the_worker_writes_each_nodes_capacity_to_the_read_model(harness: Worker
     snapshot = json.loads(harness.redis.get("akros:rm:cluster"))  # type: ignore[arg-type]
     assert snapshot["nodes"]
     assert all(node["allocatable"]["cpu_millis"] > 0 for node in snapshot["nodes"])
+
+
+def _send_raw(harness: WorkerHarness, request_id: str, spec: dict[str, Any]) -> None:
+    """A deploy command whose spec the contract refuses, as another publisher might send it."""
+    valid = DeployService(request_id=request_id, actor=ADMIN, spec=ServiceSpec.model_validate(SPEC))
+    document = json.loads(valid.model_dump_json())
+    document["spec"] = {**document["spec"], **spec}
+    harness.redis.set(
+        f"akros:rm:req:{request_id}",
+        RequestView(
+            request_id=request_id,
+            state=RequestState.PENDING,
+            command_type="deploy_service",
+            actor=ADMIN.user_id,
+        ).model_dump_json(),
+    )
+    harness.redis.xadd(SERVICE_COMMANDS.name, {DATA_FIELD: json.dumps(document)})
+
+
+def test_a_malformed_spec_is_answered_with_command_failed_naming_the_field_and_applies_nothing(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    harness.start_worker()
+
+    _send_raw(harness, "unknown", {"privileged": True})
+    _send_raw(harness, "quantity", {"resources": {"cpu": "lots"}})
+    _send_raw(harness, "ports", {"ports": [{"port": 80}, {"port": 80}]})
+
+    reasons = {}
+    for request_id in ("unknown", "quantity", "ports"):
+        outcome = harness.wait_for_result(request_id)
+        assert isinstance(outcome, CommandFailed), request_id
+        assert outcome.code.value == "invalid"
+        assert harness.request_state(request_id) == "failed"
+        reasons[request_id] = outcome.reason
+    assert "spec.privileged" in reasons["unknown"]
+    assert "spec.resources.cpu" in reasons["quantity"]
+    assert "spec.ports" in reasons["ports"]
+    assert "same number" in reasons["ports"]
+    assert client.AppsV1Api(kube).list_namespaced_deployment(NAMESPACE).items == []

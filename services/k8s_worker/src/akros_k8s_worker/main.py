@@ -30,7 +30,9 @@ class Worker:
         self.bus.consume(
             ENVIRONMENT_COMMANDS, Groups.K8S_WORKER, concurrency=settings.command_concurrency
         )(self._on_environment_command)
-        self.bus.consume(SERVICE_COMMANDS, Groups.K8S_WORKER)(self._on_service_command)
+        self.bus.consume(
+            SERVICE_COMMANDS, Groups.K8S_WORKER, on_malformed=self._on_malformed_service_command
+        )(self._on_service_command)
 
     @property
     def environments(self) -> EnvironmentService:
@@ -41,10 +43,17 @@ class Worker:
     async def _on_environment_command(self, command: Message) -> None:
         await self.environments.handle(command)
 
-    async def _on_service_command(self, command: Message) -> None:
+    @property
+    def services(self) -> ServiceDeployer:
         if self._services is None:
             raise RuntimeError("the worker has not started")
-        await self._services.handle(command)
+        return self._services
+
+    async def _on_service_command(self, command: Message) -> None:
+        await self.services.handle(command)
+
+    async def _on_malformed_service_command(self, body: bytes, reason: str) -> None:
+        await self.services.on_malformed(body, reason)
 
     async def _watch_environment_pods(self) -> None:
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"

@@ -1,8 +1,11 @@
 """Applying in-house service commands: deploy (create or update) and delete, and keeping the
 read model's view of each service's Deployment and autoscaler current."""
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from akros_bus import Bus, get_logger
 from akros_k8s_worker.objects import Manifest
@@ -14,7 +17,7 @@ from akros_k8s_worker.service_objects import (
     service_objects,
 )
 from akros_kube import LISTING, SYNCED, AlreadyExistsError, Cluster
-from akros_msgs import CommandFailed, FailureCode, Message
+from akros_msgs import Actor, CommandFailed, FailureCode, Message
 from akros_msgs.services import DeleteService, DeployService, ServiceDeleted, ServiceDeployed
 from akros_policy import host_path_problem, may_manage_services
 from akros_policy.naming import LABEL_SERVICE, SERVICES_SELECTOR
@@ -28,6 +31,7 @@ from akros_readmodel import (
 )
 
 _log = get_logger("akros.services")
+_MAX_REASON = 2000  # CommandFailed.reason's limit
 
 
 def deployment_counts(deployment: Manifest) -> dict[str, int]:
@@ -238,14 +242,49 @@ class ServiceDeployer:
                         }
                     )
                 )
+        command_type = str(getattr(command, "type", type(command).__name__))
+        await self._report_failure(
+            command.request_id, command.actor, command_type, name, code, reason
+        )
+
+    async def on_malformed(self, body: bytes, reason: str) -> None:
+        """A service command that failed validation (an unknown field, a bad quantity, two
+        ports with one number) was dead-lettered; its request still gets a CommandFailed that
+        names the field, when the entry says whose request it was."""
+        try:
+            document = json.loads(body)
+            request_id = str(document["request_id"])
+            actor = Actor.model_validate(document["actor"])
+        except (ValueError, TypeError, KeyError, ValidationError):
+            return  # no request to answer: the dead letter is the only record
+        spec = document.get("spec")
+        name = spec.get("name") if isinstance(spec, dict) else document.get("name")
+        await self._report_failure(
+            request_id,
+            actor,
+            str(document.get("type", "unknown")),
+            name if isinstance(name, str) else None,
+            FailureCode.INVALID,
+            reason[:_MAX_REASON],
+        )
+
+    async def _report_failure(
+        self,
+        request_id: str,
+        actor: Actor,
+        command_type: str,
+        name: str | None,
+        code: FailureCode,
+        reason: str,
+    ) -> None:
         await settle_request(
-            self.read_model, command.request_id, RequestState.FAILED, code=code, reason=reason
+            self.read_model, request_id, RequestState.FAILED, code=code, reason=reason
         )
         await self.bus.publish(
             CommandFailed(
-                request_id=command.request_id,
-                actor=command.actor,
-                command_type=str(getattr(command, "type", type(command).__name__)),
+                request_id=request_id,
+                actor=actor,
+                command_type=command_type,
                 code=code,
                 reason=reason,
                 name=name,
