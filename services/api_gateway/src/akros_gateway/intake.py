@@ -289,11 +289,7 @@ async def accept_deploy(
         async def write_view() -> None:
             await read_model.put_service(
                 ServiceView(
-                    name=spec.name,
-                    spec=spec,
-                    status=ServiceStatus.PENDING,
-                    request_id=request_id,
-                    created_at=existing.created_at if existing else utc_now(),
+                    name=spec.name, spec=spec, status=ServiceStatus.PENDING, request_id=request_id
                 )
                 if existing is None
                 else existing.model_copy(
