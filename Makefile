@@ -5,7 +5,7 @@ SHELL := /bin/bash
 tool = $(shell sed -n 's/^$(1)=//p' .akros/tools/paths 2>/dev/null)
 UV = $(call tool,UV)
 
-.PHONY: help tools sync lint typecheck test run asyncapi openapi bench
+.PHONY: help tools browser sync lint typecheck test run asyncapi openapi bench
 
 help:
 	@echo "make run    start the platform on embedded defaults (Ctrl-C stops it)"
@@ -14,6 +14,10 @@ help:
 
 tools:
 	@scripts/ensure-tools.sh
+
+# Debian's chromium, for the dashboard's browser test only (`make run` does not need it).
+browser:
+	@AKROS_WITH_BROWSER=1 scripts/ensure-tools.sh
 
 sync: tools
 	@$(UV) sync --all-packages --frozen --quiet
@@ -25,8 +29,9 @@ lint: sync
 typecheck: sync
 	$(UV) run --frozen mypy
 
-test: lint typecheck
+test: browser lint typecheck
 	AKROS_KUBECTL=$(call tool,KUBECTL) AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) \
+		AKROS_CHROMIUM=$(call tool,CHROMIUM) \
 		$(UV) run --frozen pytest
 
 run: sync

@@ -4,6 +4,8 @@
 #   redis-server from Debian's packages (apt-get)
 #   kubectl 1.20 from Debian's kubernetes-client package, unpacked into .akros/tools/kubectl
 #                (never whichever kubectl a machine happens to have)
+#   chromium     from Debian's packages (apt-get), only with AKROS_WITH_BROWSER=1 (`make test`
+#                sets it): the dashboard's browser test drives it through Playwright
 # Safe to run any number of times. Writes the tool paths to .akros/tools/paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,10 +55,19 @@ if [ ! -x "$kubectl_bin" ]; then
     rm -rf "$download"
 fi
 
+# --- chromium (for the dashboard's browser test) -----------------------------
+chromium_bin=/usr/bin/chromium
+if [ "${AKROS_WITH_BROWSER:-0}" = 1 ] && [ ! -x "$chromium_bin" ]; then
+    echo "ensure-tools: installing chromium with apt-get" >&2
+    apt_update_once
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+
 root=$(pwd)
 abs() { case "$1" in /*) echo "$1" ;; *) echo "$root/$1" ;; esac; }
 cat > "$tools/paths" <<PATHS
 UV=$(abs "$uv_bin")
 REDIS_SERVER=$(abs "$redis_bin")
 KUBECTL=$(abs "$kubectl_bin")
+CHROMIUM=$chromium_bin
 PATHS

@@ -26,7 +26,9 @@ def test_the_devstack_runs_the_platform_and_stops_everything_on_ctrl_c(tmp_path:
     with stack:
         wait_until(endpoints_file.exists, timeout_s=60, what="endpoints.json")
         endpoints = json.loads(endpoints_file.read_text())
-        assert {"redis_url", "gateway_url", "kubeconfig", "kubesim_url"} <= set(endpoints)
+        assert {"redis_url", "gateway_url", "kubeconfig", "kubesim_url", "dashboard_url"} <= set(
+            endpoints
+        )
         token = (tmp_path / ".akros" / "admin-token").read_text().strip()
         me = _get(endpoints["gateway_url"] + "/v1/me", token)
         assert me["role"] == "admin"

@@ -154,6 +154,32 @@ async def test_a_malformed_entry_lands_in_the_dead_letter_stream_with_a_readable
     assert letter["original"]
 
 
+async def test_a_consumer_hears_of_a_malformed_entry_after_it_is_dead_lettered(
+    redis_url: str, client: aioredis.Redis
+) -> None:
+    heard: list[tuple[bytes, str, int]] = []
+    bus = Bus(_settings(redis_url))
+
+    async def on_malformed(body: bytes, reason: str) -> None:
+        heard.append((body, reason, len(await _dead_letters(client))))
+
+    @bus.consume(ENVIRONMENT_COMMANDS, GROUP, on_malformed=on_malformed)
+    async def handle(message: Message) -> None:
+        raise AssertionError("a malformed entry never reaches the handler")
+
+    bad = create_command("x", "x").model_dump_json().replace('"1"', '"lots"')
+    await bus.start()
+    try:
+        await client.xadd(ENVIRONMENT_COMMANDS.name, {"__data__": bad})
+        await _eventually(lambda: len(heard) == 1)
+    finally:
+        await bus.stop()
+    [(body, reason, dead_letters_by_then)] = heard
+    assert body == bad.encode()
+    assert reason.startswith("malformed message: create_environment.cpu")
+    assert dead_letters_by_then == 1
+
+
 async def test_a_batch_consumer_dead_letters_bad_entries_and_handles_the_rest(
     redis_url: str, client: aioredis.Redis
 ) -> None:

@@ -31,6 +31,9 @@ from akros_msgs import SYSTEM_ACTOR, Message, MessageDeadLettered, Stream, strea
 M = TypeVar("M", bound=Message)
 Handler = Callable[[Any], Awaitable[None]]
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
+MalformedHandler = Callable[[bytes, str], Awaitable[None]]
+"""Told of an entry that failed validation (its raw body and the reason), once it is
+dead-lettered: a consumer can still answer the request it carried."""
 
 _FAILURE_HISTORY_TTL_S = 7 * 24 * 3600
 _MAX_ERROR_TEXT = 500
@@ -102,21 +105,33 @@ class Bus:
     # -- consuming --------------------------------------------------------------------------
 
     def consume(
-        self, stream: Stream, group: str, *, concurrency: int = 1
+        self,
+        stream: Stream,
+        group: str,
+        *,
+        concurrency: int = 1,
+        on_malformed: MalformedHandler | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(message)`` for each message of ``stream`` in consumer ``group``.
 
         With ``concurrency`` above 1, up to that many messages are handled at once by this
         process (each still acknowledged on its own); handlers must then tolerate running
-        side by side.
+        side by side. ``on_malformed`` hears of each entry dead-lettered as malformed.
         """
 
         def register(handler: Handler) -> Handler:
             async def on_new(_: object) -> None:
-                await self._deliver(stream, group, handler, self._current(), delivery_count=1)
+                await self._deliver(
+                    stream,
+                    group,
+                    handler,
+                    self._current(),
+                    delivery_count=1,
+                    on_malformed=on_malformed,
+                )
 
             self._subscribe(stream, group, on_new, batch=False, concurrency=concurrency)
-            self._subscribe_reclaim(stream, group, handler)
+            self._subscribe_reclaim(stream, group, handler, on_malformed)
             return handler
 
         return register
@@ -181,7 +196,13 @@ class Bus:
             max_workers=concurrency,
         )(callback)
 
-    def _subscribe_reclaim(self, stream: Stream, group: str, handler: Handler) -> None:
+    def _subscribe_reclaim(
+        self,
+        stream: Stream,
+        group: str,
+        handler: Handler,
+        on_malformed: MalformedHandler | None = None,
+    ) -> None:
         async def on_reclaimed(_: object) -> None:
             message: RedisStreamMessage = self._current()
             delivery_count = await message.get_delivery_count()
@@ -195,7 +216,14 @@ class Bus:
                     delivery_count=delivery_count,
                 )
                 return
-            await self._deliver(stream, group, handler, message, delivery_count=delivery_count)
+            await self._deliver(
+                stream,
+                group,
+                handler,
+                message,
+                delivery_count=delivery_count,
+                on_malformed=on_malformed,
+            )
 
         self._register(
             StreamSub(
@@ -216,17 +244,17 @@ class Bus:
         message: RedisStreamMessage,
         *,
         delivery_count: int,
+        on_malformed: MalformedHandler | None = None,
     ) -> None:
         try:
             parsed = stream.parse(message.body)
         except ValidationError as error:
+            reason = describe_validation_error(error)
             await self._dead_letter(
-                stream,
-                group,
-                message,
-                reason=describe_validation_error(error),
-                delivery_count=delivery_count,
+                stream, group, message, reason=reason, delivery_count=delivery_count
             )
+            if on_malformed is not None:
+                await on_malformed(message.body, reason)
             return
         with structlog.contextvars.bound_contextvars(
             request_id=parsed.request_id, message_type=getattr(parsed, "type", "")

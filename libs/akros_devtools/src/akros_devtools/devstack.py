@@ -11,10 +11,10 @@ import sys
 import time
 from pathlib import Path
 
-from akros_devtools.platform import Platform, PlatformOptions
+from akros_devtools.platform import DASHBOARD, SERVICES, Platform, PlatformOptions
 
 STATE = Path(".akros")
-PREFERRED_PORTS = {"redis": 6390, "kubesim": 6443, "gateway": 8080}
+PREFERRED_PORTS = {"redis": 6390, "kubesim": 6443, "gateway": 8080, "dashboard": 8501}
 
 
 def _free_or_zero(port: int) -> int:
@@ -33,6 +33,7 @@ def _tour(platform: Platform) -> str:
 Akros is running on embedded defaults. Ctrl-C stops everything.
 
   Gateway (HTTP API): {gateway}   (OpenAPI: {gateway}/docs)
+  Dashboard:            {platform.dashboard_url}   (sign in with the admin token)
   Kubernetes (kubesim): {platform.kubesim_url}   kubeconfig: {platform.kubeconfig}
   Redis:                {platform.redis.url}   (data in {platform.redis.directory}, AOF on)
   Admin token:          {platform.admin_token_file}
@@ -60,6 +61,8 @@ def main() -> int:
             redis_port=_free_or_zero(PREFERRED_PORTS["redis"]),
             kubesim_port=_free_or_zero(PREFERRED_PORTS["kubesim"]),
             gateway_port=_free_or_zero(PREFERRED_PORTS["gateway"]),
+            dashboard_port=_free_or_zero(PREFERRED_PORTS["dashboard"]),
+            services=(*SERVICES, DASHBOARD),
         )
     )
     stopping = False

@@ -20,6 +20,8 @@ from akros_devtools.processes import ChildProcess, free_port, wait_until
 from akros_devtools.redis_server import LocalRedis
 
 SERVICES = ("k8s-worker", "api-gateway")
+DASHBOARD = "dashboard"
+"""Started on request (``services``): `make run` and the dashboard's browser test want it."""
 
 
 def _console_script(name: str) -> str:
@@ -41,6 +43,7 @@ class PlatformOptions:
     redis_port: int = 0
     kubesim_port: int = 0
     gateway_port: int = 0
+    dashboard_port: int = 0
     cluster_file: Path | None = None
     pod_start_seconds: float | None = None
     environment: dict[str, str] = field(default_factory=dict)
@@ -59,6 +62,7 @@ class Platform:
         self.redis = LocalRedis(state / "redis", port=options.redis_port)
         self.kubesim_port = options.kubesim_port or free_port()
         self.gateway_port = options.gateway_port or free_port()
+        self.dashboard_port = options.dashboard_port or free_port()
         self.kubeconfig = state / "kubeconfig.yaml"
         self.admin_token_file = state / "admin-token"
         self.children: dict[str, ChildProcess] = {}
@@ -71,12 +75,18 @@ class Platform:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
 
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
     def service_environment(self) -> dict[str, str]:
         return {
             "AKROS_REDIS_URL": self.redis.url,
             "AKROS_KUBECONFIG": str(self.kubeconfig.resolve()),
             "AKROS_GATEWAY_PORT": str(self.gateway_port),
             "AKROS_BOOTSTRAP_ADMIN_TOKEN_FILE": str(self.admin_token_file.resolve()),
+            "AKROS_DASHBOARD_GATEWAY_URL": self.gateway_url,
+            "AKROS_DASHBOARD_PORT": str(self.dashboard_port),
             **self.options.environment,
         }
 
@@ -126,6 +136,19 @@ class Platform:
             )
             wait_until(self.admin_token_file.exists, timeout_s=10, what="the admin token")
             return child
+        if service == DASHBOARD:
+            child = ChildProcess(
+                [_console_script("akros-dashboard")], log_path=log_path, env=env
+            ).start()
+            self.children[service] = child
+            wait_until(
+                lambda: (
+                    self._alive_or_raise(child) and _answers(self.dashboard_url + "/_stcore/health")
+                ),
+                timeout_s=60,
+                what="the dashboard to answer",
+            )
+            return child
         script = {"k8s-worker": "akros-k8s-worker"}[service]
         child = ChildProcess([_console_script(script)], log_path=log_path, env=env).start()
         self.children[service] = child
@@ -157,6 +180,7 @@ class Platform:
             "kubeconfig": str(self.kubeconfig.resolve()),
             "kubesim_url": self.kubesim_url,
             "gateway_url": self.gateway_url,
+            **({"dashboard_url": self.dashboard_url} if DASHBOARD in self.children else {}),
             "admin_token_file": str(self.admin_token_file.resolve()),
         }
 

@@ -142,6 +142,7 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
     "Ingress": ("/apis/networking.k8s.io/v1", "ingresses", True),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
+    "NodeMetrics": ("/apis/metrics.k8s.io/v1beta1", "nodes", False),
 }
 _STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 LISTING = "LISTING"
@@ -152,7 +153,10 @@ _MERGE_PATCH = "application/merge-patch+json"
 def resource_path(kind: str, namespace: str | None, name: str | None = None) -> str:
     """The REST path of a collection, or of one object when ``name`` is given."""
     prefix, plural, namespaced = _KINDS[kind]
-    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
+    if namespaced and namespace is not None:
+        path = f"{prefix}/namespaces/{namespace}/{plural}"
+    else:  # a cluster-scoped kind, or a namespaced one across all namespaces
+        path = f"{prefix}/{plural}"
     return f"{path}/{name}" if name else path
 
 
@@ -257,6 +261,14 @@ class Cluster:
         metadata = manifest["metadata"]
         path = resource_path(manifest["kind"], metadata.get("namespace"), metadata["name"])
         return await self._json("PATCH", path, body=manifest, content_type=_STRATEGIC_MERGE)
+
+    async def replace(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Replace an object whole (PUT): what ``manifest`` leaves out is removed, unlike a
+        merge patch. With ``metadata.resourceVersion`` set, a concurrent write is a
+        ConflictError instead of being overwritten."""
+        metadata = manifest["metadata"]
+        path = resource_path(manifest["kind"], metadata.get("namespace"), metadata["name"])
+        return await self._json("PUT", path, body=manifest)
 
     async def delete(
         self, kind: str, name: str, namespace: str | None = None, *, missing_ok: bool = True

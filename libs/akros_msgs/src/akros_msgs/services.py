@@ -3,7 +3,7 @@
 from enum import StrEnum
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from akros_msgs.envelope import Message
 from akros_msgs.names import ResourceName
@@ -151,18 +151,31 @@ class ServiceSpec(_Spec):
     volumes: list[Volume] = Field(default_factory=list)
     autoscaling: Autoscaling | None = None
 
-    @model_validator(mode="after")
-    def _unique_names_and_ports(self) -> Self:
-        ports = [p.port for p in self.ports]
-        if len(ports) != len(set(ports)):
-            raise ValueError("ports: two ports have the same number")
-        volumes = [v.name for v in self.volumes]
-        if len(volumes) != len(set(volumes)):
-            raise ValueError("volumes: two volumes have the same name")
-        env = [e.name for e in self.env]
-        if len(env) != len(set(env)):
-            raise ValueError("env: two variables have the same name")
-        return self
+    # Field validators, so an error names the list ("ports") rather than the whole spec.
+    @field_validator("ports")
+    @classmethod
+    def _unique_ports(cls, ports: list[ServicePort]) -> list[ServicePort]:
+        numbers = [p.port for p in ports]
+        if len(numbers) != len(set(numbers)):
+            raise ValueError("two ports have the same number")
+        names = [p.name for p in ports if p.name]
+        if len(names) != len(set(names)):
+            raise ValueError("two ports have the same name")
+        return ports
+
+    @field_validator("volumes")
+    @classmethod
+    def _unique_volumes(cls, volumes: list[Volume]) -> list[Volume]:
+        if len({v.name for v in volumes}) != len(volumes):
+            raise ValueError("two volumes have the same name")
+        return volumes
+
+    @field_validator("env")
+    @classmethod
+    def _unique_env(cls, env: list[EnvVar]) -> list[EnvVar]:
+        if len({e.name for e in env}) != len(env):
+            raise ValueError("two variables have the same name")
+        return env
 
     @property
     def uses_host_path(self) -> bool:

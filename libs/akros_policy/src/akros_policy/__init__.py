@@ -10,6 +10,7 @@ from akros_policy.quota import (
     QuotaPolicy,
     check_quota,
 )
+from akros_policy.services import SpecProblem, host_path_problem, may_manage_services
 
 __all__ = [
     "DEFAULT_CATALOG",
@@ -21,6 +22,9 @@ __all__ = [
     "QuotaDecision",
     "QuotaPolicy",
     "ResourceProfile",
+    "SpecProblem",
     "check_quota",
+    "host_path_problem",
     "may_act_on",
+    "may_manage_services",
 ]

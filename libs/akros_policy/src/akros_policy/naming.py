@@ -5,6 +5,7 @@ from enum import StrEnum
 LABEL_OWNER = "akros.io/owner"
 LABEL_KIND = "akros.io/kind"
 LABEL_ENV = "akros.io/env"
+LABEL_SERVICE = "akros.io/service"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "akros"
 LABEL_UNDERUSE_EXEMPT = "akros.io/underuse-exempt"
@@ -48,3 +49,21 @@ def owner_selector(owner: str) -> str:
 def environment_selector(owner: str, name: str) -> str:
     """A label selector for the objects (and pods) of one environment."""
     return f"{LABEL_OWNER}={owner},{LABEL_ENV}={name}"
+
+
+def service_labels(name: str) -> dict[str, str]:
+    """The labels of an in-house service's objects and pods."""
+    return {
+        LABEL_KIND: WorkloadKind.SERVICE.value,
+        LABEL_SERVICE: name,
+        LABEL_MANAGED_BY: MANAGED_BY,
+    }
+
+
+def service_pod_selector(name: str) -> dict[str, str]:
+    """The labels that select one in-house service's pods."""
+    return {LABEL_KIND: WorkloadKind.SERVICE.value, LABEL_SERVICE: name}
+
+
+SERVICES_SELECTOR = f"{LABEL_KIND}={WorkloadKind.SERVICE.value}"
+"""A label selector for the objects of every in-house service."""

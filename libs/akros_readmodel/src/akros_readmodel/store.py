@@ -6,18 +6,28 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
+from redis.exceptions import WatchError
 
 from akros_msgs import Resources
 from akros_policy import Holding
-from akros_readmodel.views import EnvironmentView, RequestView, VolumeView
+from akros_readmodel.views import (
+    ClusterView,
+    EnvironmentView,
+    RequestView,
+    ServiceView,
+    VolumeView,
+)
 
 REQUEST_TTL_S = 7 * 24 * 3600
 _PREFIX = "akros:rm"
 _OWNERS = f"{_PREFIX}:owners"
+_SERVICES = f"{_PREFIX}:svcs"
+CLUSTER_KEY = f"{_PREFIX}:cluster"
+"""The cluster's nodes (a ClusterView as JSON), written by whoever observes the cluster."""
 V = TypeVar("V", bound=BaseModel)
 
 
@@ -39,6 +49,10 @@ def _volume_key(owner: str, name: str) -> str:
 
 def _volume_index(owner: str) -> str:
     return f"{_PREFIX}:vols:{owner}"
+
+
+def _service_key(name: str) -> str:
+    return f"{_PREFIX}:svc:{name}"
 
 
 def _request_key(request_id: str) -> str:
@@ -113,6 +127,57 @@ class ReadModel:
             pipeline.delete(_volume_key(owner, name))
             pipeline.srem(_volume_index(owner), name)
             await pipeline.execute()
+
+    # -- in-house services ------------------------------------------------------------------
+
+    async def put_service(self, view: ServiceView) -> None:
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            pipeline.set(_service_key(view.name), view.model_dump_json())
+            pipeline.sadd(_SERVICES, view.name)
+            await pipeline.execute()
+
+    async def update_service(self, name: str, changes: dict[str, Any]) -> ServiceView | None:
+        """Change some fields of a service's view, if it exists, without losing a write made
+        meanwhile (an optimistic transaction: it retries when the view changed under it)."""
+        key = _service_key(name)
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            while True:
+                try:
+                    await pipeline.watch(key)
+                    view = _load(ServiceView, await pipeline.get(key))
+                    if view is None:
+                        return None  # leaving the pipeline's block unwatches the key
+                    updated = view.model_copy(update=changes)
+                    pipeline.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+                    pipeline.set(key, updated.model_dump_json())
+                    await pipeline.execute()
+                    return updated
+                except WatchError:
+                    continue
+
+    async def service(self, name: str) -> ServiceView | None:
+        return _load(ServiceView, await self.redis.get(_service_key(name)))
+
+    async def services(self) -> list[ServiceView]:
+        names = sorted(_text(n) for n in await self.redis.smembers(_SERVICES))
+        if not names:
+            return []
+        raw = await self.redis.mget([_service_key(n) for n in names])
+        return [v for v in (_load(ServiceView, r) for r in raw) if v]
+
+    async def remove_service(self, name: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            pipeline.delete(_service_key(name))
+            pipeline.srem(_SERVICES, name)
+            await pipeline.execute()
+
+    # -- the cluster ------------------------------------------------------------------------
+
+    async def put_cluster(self, view: ClusterView) -> None:
+        await self.redis.set(CLUSTER_KEY, view.model_dump_json())
+
+    async def cluster(self) -> ClusterView | None:
+        return _load(ClusterView, await self.redis.get(CLUSTER_KEY))
 
     # -- requests ---------------------------------------------------------------------------
 

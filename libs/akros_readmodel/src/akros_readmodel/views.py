@@ -7,6 +7,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from akros_msgs import FailureCode, Resources
 from akros_msgs.names import ResourceName, UserId
+from akros_msgs.services import ServiceSpec
 
 
 def utc_now() -> datetime:
@@ -76,3 +77,65 @@ class VolumeView(BaseModel):
     size: str
     in_use: bool = Field(description="An environment of the same name is using it")
     created_at: AwareDatetime = Field(default_factory=utc_now)
+
+
+class ServiceStatus(StrEnum):
+    PENDING = "pending"
+    DEPLOYED = "deployed"
+    FAILED = "failed"
+    DELETING = "deleting"
+
+
+class AutoscalerState(BaseModel):
+    """What the service's HorizontalPodAutoscaler reports."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    min_replicas: int
+    max_replicas: int
+    current_replicas: int = 0
+    desired_replicas: int = 0
+    cpu_utilisation: int | None = Field(default=None, description="Percent of requests, now")
+    memory_utilisation: int | None = Field(default=None, description="Percent of requests, now")
+    able_to_scale: bool | None = None
+    scaling_limited: bool | None = Field(default=None, description="Held at min or max")
+
+
+class ServiceView(BaseModel):
+    """An in-house service: the spec last asked for, and how its Deployment is doing."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: ResourceName
+    spec: ServiceSpec
+    status: ServiceStatus
+    request_id: str = Field(description="The request that last changed it")
+    reason: str | None = Field(default=None, description="Why the last request failed")
+    replicas: int = 0
+    ready_replicas: int = 0
+    updated_replicas: int = 0
+    autoscaler: AutoscalerState | None = None
+    created_at: AwareDatetime = Field(default_factory=utc_now)
+    updated_at: AwareDatetime = Field(default_factory=utc_now)
+
+
+class NodeView(BaseModel):
+    """One node: what it offers, what pods reserve on it, and what they use now."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    ready: bool
+    allocatable: Resources
+    requested: Resources
+    used: Resources | None = Field(default=None, description="From metrics.k8s.io, if served")
+    pods: int = 0
+
+
+class ClusterView(BaseModel):
+    """The cluster's nodes as last observed (key ``akros:rm:cluster``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    nodes: list[NodeView]
+    observed_at: AwareDatetime = Field(default_factory=utc_now)

@@ -12,7 +12,16 @@ from akros_gateway.body_limit import BodyLimitMiddleware
 from akros_gateway.context import Gateway
 from akros_gateway.errors import install_error_handlers
 from akros_gateway.metrics import GatewayMetrics, MetricsMiddleware
-from akros_gateway.routers import environments, me, operations, requests, tokens, volumes
+from akros_gateway.routers import (
+    cluster,
+    environments,
+    me,
+    operations,
+    requests,
+    services,
+    tokens,
+    volumes,
+)
 from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore
 from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
@@ -21,7 +30,7 @@ from akros_readmodel import ReadModel
 TITLE = "Akros API"
 VERSION = "1"
 DESCRIPTION = (
-    "Research environments on the team's cluster. Authenticate with "
+    "Research environments and in-house services on the team's cluster. Authenticate with "
     "`Authorization: Bearer <token>`. Commands are answered 202 with a request id; follow "
     "them at `/v1/requests/{id}`. Errors are JSON: `detail` for people, `code` for programs."
 )
@@ -61,6 +70,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     catalog=catalog,
                     quotas=quotas,
                     metrics=metrics,
+                    host_paths_enabled=settings.allow_host_path,
                 )
             }
         finally:
@@ -84,6 +94,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         me.router,
         tokens.router,
         operations.router,
+        services.router,
+        cluster.router,
     ):
         app.include_router(router)
     return app

@@ -27,6 +27,7 @@ class Gateway:
     catalog: Catalog
     quotas: QuotaPolicy
     metrics: GatewayMetrics
+    host_paths_enabled: bool = False
 
 
 def _gateway(request: Request) -> Gateway:

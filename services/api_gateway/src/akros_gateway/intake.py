@@ -30,17 +30,24 @@ from akros_msgs import (
     DeleteVolume,
     FailureCode,
 )
-from akros_policy import Catalog, check_quota, may_act_on
+from akros_msgs.services import DeleteService, DeployService, ServiceSpec
+from akros_policy import Catalog, check_quota, host_path_problem, may_act_on
 from akros_readmodel import (
     EnvironmentStatus,
     EnvironmentView,
     RequestState,
     RequestView,
+    ServiceStatus,
+    ServiceView,
     utc_now,
 )
 
 Step = Callable[[], Awaitable[None]]
 EnvironmentCommand = CreateEnvironment | DeleteEnvironment | DeleteVolume
+Command = EnvironmentCommand | DeployService | DeleteService
+# One lock for every change to services: admins change them rarely, and a name is checked
+# and taken under it. The colon keeps it apart from any user's lock (user ids have none).
+SERVICES_LOCK = "services:"
 
 
 def is_same_request(existing: RequestView, pending: RequestView) -> bool:
@@ -110,7 +117,7 @@ async def _replay(gateway: Gateway, pending: RequestView) -> RequestView | None:
 async def _record_and_publish(
     gateway: Gateway,
     pending: RequestView,
-    command: EnvironmentCommand,
+    command: Command,
     write_view: Step,
     undo: Step,
 ) -> RequestView:
@@ -243,3 +250,94 @@ async def accept_volume_delete(
 def require_access(actor: Actor, owner: str) -> None:
     if not may_act_on(actor, owner):
         raise ForbiddenError(f"You may not act on {owner}'s environments or volumes.")
+
+
+def pending_service_request(command: DeployService | DeleteService) -> RequestView:
+    name = command.spec.name if isinstance(command, DeployService) else command.name
+    return RequestView(
+        request_id=command.request_id,
+        state=RequestState.PENDING,
+        command_type=command.type,
+        actor=command.actor.user_id,
+        name=name,
+    )
+
+
+async def accept_deploy(
+    gateway: Gateway, actor: Actor, spec: ServiceSpec, request_id: str, *, update: bool
+) -> RequestView:
+    """Queue a new service (``update`` False: its name must be free) or a new spec for an
+    existing one (``update`` True: it must exist)."""
+    problem = host_path_problem(spec, actor, host_paths_enabled=gateway.host_paths_enabled)
+    if problem is not None:
+        raise InvalidError(f"body.{problem.field}", problem.message)
+    command = DeployService(request_id=request_id, actor=actor, spec=spec)
+    pending = pending_service_request(command)
+    read_model = gateway.read_model
+
+    async with read_model.owner_lock(SERVICES_LOCK):
+        if replayed := await _replay(gateway, pending):
+            return replayed
+        existing = await read_model.service(spec.name)
+        if update and existing is None:
+            raise NotFoundError(f"There is no service named '{spec.name}'.")
+        if not update and existing is not None:
+            raise ConflictError(
+                f"A service named '{spec.name}' exists; PUT /v1/services/{spec.name} updates it."
+            )
+
+        async def write_view() -> None:
+            await read_model.put_service(
+                ServiceView(
+                    name=spec.name, spec=spec, status=ServiceStatus.PENDING, request_id=request_id
+                )
+                if existing is None
+                else existing.model_copy(
+                    update={
+                        "spec": spec,
+                        "status": ServiceStatus.PENDING,
+                        "request_id": request_id,
+                        "reason": None,
+                        "updated_at": utc_now(),
+                    }
+                )
+            )
+
+        async def undo() -> None:
+            if existing is None:
+                await read_model.remove_service(spec.name)
+            else:
+                await read_model.put_service(existing)
+
+        return await _record_and_publish(gateway, pending, command, write_view, undo)
+
+
+async def accept_service_delete(
+    gateway: Gateway, actor: Actor, name: str, request_id: str
+) -> RequestView:
+    command = DeleteService(request_id=request_id, actor=actor, name=name)
+    pending = pending_service_request(command)
+    read_model = gateway.read_model
+
+    async with read_model.owner_lock(SERVICES_LOCK):
+        if replayed := await _replay(gateway, pending):
+            return replayed
+        view = await read_model.service(name)
+        if view is None:
+            raise NotFoundError(f"There is no service named '{name}'.")
+
+        async def write_view() -> None:
+            await read_model.put_service(
+                view.model_copy(
+                    update={
+                        "status": ServiceStatus.DELETING,
+                        "request_id": request_id,
+                        "updated_at": utc_now(),
+                    }
+                )
+            )
+
+        async def undo() -> None:
+            await read_model.put_service(view)
+
+        return await _record_and_publish(gateway, pending, command, write_view, undo)

@@ -14,10 +14,13 @@ from akros_msgs.names import ResourceName, UserId
 from akros_msgs.quantity import PositiveCpu, PositiveMemory, format_cpu, format_memory
 from akros_policy import Holding, Quota
 from akros_readmodel import (
+    ClusterView,
     EnvironmentStatus,
     EnvironmentView,
+    NodeView,
     RequestState,
     RequestView,
+    ServiceView,
     VolumeView,
 )
 
@@ -179,3 +182,20 @@ class TokenList(BaseModel):
 
 class Revoked(BaseModel):
     revoked: int
+
+
+class ServiceList(BaseModel):
+    services: list[ServiceView]
+
+
+class ClusterOut(BaseModel):
+    """The cluster's nodes as last observed; empty until the first observation."""
+
+    nodes: list[NodeView]
+    observed_at: datetime | None = Field(description="When the nodes were observed")
+
+    @classmethod
+    def of(cls, view: ClusterView | None) -> "ClusterOut":
+        if view is None:
+            return cls(nodes=[], observed_at=None)
+        return cls(nodes=view.nodes, observed_at=view.observed_at)

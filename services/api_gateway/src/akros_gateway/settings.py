@@ -33,3 +33,7 @@ class GatewaySettings(BusSettings):
         description="Where to write a first admin token when no admin token exists",
     )
     max_body_bytes: int = Field(default=ONE_MIB, ge=1, description="Larger bodies get 413")
+    allow_host_path: bool = Field(
+        default=False,
+        description="Admins may mount host paths into services (as the k8s_worker's setting)",
+    )

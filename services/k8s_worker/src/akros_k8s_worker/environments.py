@@ -23,8 +23,9 @@ from akros_k8s_worker.objects import (
     environment_objects,
     environment_url,
 )
+from akros_k8s_worker.outcomes import CommandRefusedError, apply_or_refuse, settle_request
 from akros_k8s_worker.starts import StartBook, StartRecord
-from akros_kube import AlreadyExistsError, Cluster, ForbiddenError, InvalidError
+from akros_kube import AlreadyExistsError, Cluster
 from akros_msgs import (
     SYSTEM_ACTOR,
     CommandFailed,
@@ -58,15 +59,6 @@ _log = get_logger("akros.environments")
 _WORKLOAD_KINDS = ("NetworkPolicy", "Ingress", "Service", "Deployment")
 
 
-class CommandRefusedError(Exception):
-    """A command that cannot be applied, for a reason the person who asked must hear."""
-
-    def __init__(self, code: FailureCode, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-
-
 @dataclass
 class EnvironmentService:
     cluster: Cluster
@@ -86,20 +78,17 @@ class EnvironmentService:
     async def handle(self, command: Message) -> None:
         """Apply one command; refusals become CommandFailed, transient errors propagate so the
         bus redelivers the command."""
-        try:
-            if isinstance(command, CreateEnvironment):
-                await self.create(command)
-            elif isinstance(command, DeleteEnvironment):
-                await self.delete(command)
-            elif isinstance(command, DeleteVolume):
-                await self.delete_volume(command)
-        except CommandRefusedError as refusal:
-            await self._failed(command, refusal.code, refusal.reason)
-        except (InvalidError, ForbiddenError) as error:
-            code = (
-                FailureCode.FORBIDDEN if isinstance(error, ForbiddenError) else FailureCode.INVALID
-            )
-            await self._failed(command, code, f"The cluster refused it: {error.message}")
+        await apply_or_refuse(
+            self._apply_command(command), lambda code, reason: self._failed(command, code, reason)
+        )
+
+    async def _apply_command(self, command: Message) -> None:
+        if isinstance(command, CreateEnvironment):
+            await self.create(command)
+        elif isinstance(command, DeleteEnvironment):
+            await self.delete(command)
+        elif isinstance(command, DeleteVolume):
+            await self.delete_volume(command)
 
     async def create(self, command: CreateEnvironment) -> None:
         picked_up = time.time()
@@ -455,11 +444,4 @@ class EnvironmentService:
         code: FailureCode | None = None,
         reason: str | None = None,
     ) -> None:
-        view = await self.read_model.request(request_id)
-        if view is None:
-            return  # not a request the gateway recorded (e.g. published by another tool)
-        await self.read_model.put_request(
-            view.model_copy(
-                update={"state": state, "code": code, "reason": reason, "updated_at": utc_now()}
-            )
-        )
+        await settle_request(self.read_model, request_id, state, code=code, reason=reason)

@@ -4,13 +4,15 @@ import asyncio
 
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import run_forever, serve
+from akros_k8s_worker.cluster_snapshot import ClusterObserver
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
+from akros_k8s_worker.services import ServiceDeployer
 from akros_k8s_worker.settings import WorkerSettings
 from akros_k8s_worker.starts import StartBook
 from akros_kube import Cluster, ForbiddenError
 from akros_msgs import Groups, Message
-from akros_msgs.streams import ENVIRONMENT_COMMANDS
+from akros_msgs.streams import ENVIRONMENT_COMMANDS, SERVICE_COMMANDS
 from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
 from akros_policy.naming import LABEL_KIND, WorkloadKind
 from akros_readmodel import ReadModel
@@ -24,9 +26,13 @@ class Worker:
         self.settings = settings
         self.bus = Bus(settings)
         self._environments: EnvironmentService | None = None
+        self._services: ServiceDeployer | None = None
         self.bus.consume(
             ENVIRONMENT_COMMANDS, Groups.K8S_WORKER, concurrency=settings.command_concurrency
         )(self._on_environment_command)
+        self.bus.consume(
+            SERVICE_COMMANDS, Groups.K8S_WORKER, on_malformed=self._on_malformed_service_command
+        )(self._on_service_command)
 
     @property
     def environments(self) -> EnvironmentService:
@@ -36,6 +42,18 @@ class Worker:
 
     async def _on_environment_command(self, command: Message) -> None:
         await self.environments.handle(command)
+
+    @property
+    def services(self) -> ServiceDeployer:
+        if self._services is None:
+            raise RuntimeError("the worker has not started")
+        return self._services
+
+    async def _on_service_command(self, command: Message) -> None:
+        await self.services.handle(command)
+
+    async def _on_malformed_service_command(self, body: bytes, reason: str) -> None:
+        await self.services.on_malformed(body, reason)
 
     async def _watch_environment_pods(self) -> None:
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
@@ -71,13 +89,13 @@ class Worker:
             settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
         )
         try:
-            try:
-                await cluster.ensure_namespace(settings.environments_namespace)
-            except ForbiddenError:
-                _log.warning(
-                    "may not create namespaces; expecting it to exist",
-                    namespace=settings.environments_namespace,
-                )
+            for namespace in (settings.environments_namespace, settings.services_namespace):
+                try:
+                    await cluster.ensure_namespace(namespace)
+                except ForbiddenError:
+                    _log.warning(
+                        "may not create namespaces; expecting it to exist", namespace=namespace
+                    )
             await self.bus.connect()
             catalog = Catalog.from_file(settings.catalog_file) if settings.catalog_file else None
             quotas = QuotaPolicy.from_file(settings.quota_file) if settings.quota_file else None
@@ -93,12 +111,25 @@ class Worker:
                 node_cache_s=settings.node_cache_s,
                 index=EnvironmentIndex(),
             )
+            self._services = ServiceDeployer(
+                cluster=cluster,
+                bus=self.bus,
+                read_model=ReadModel(self.bus.redis),
+                platform=settings.service_platform(),
+                host_paths_enabled=settings.allow_host_path,
+            )
+            observer = ClusterObserver(
+                cluster, ReadModel(self.bus.redis), settings.cluster_snapshot_interval_s
+            )
             await serve(
                 self.bus,
                 background=[
                     self._watch_environment_deployments,
                     self._watch_environment_pods,
                     self._expire_overdue_starts,
+                    self._services.watch_deployments,
+                    self._services.watch_autoscalers,
+                    observer.run,
                 ],
             )
         finally:

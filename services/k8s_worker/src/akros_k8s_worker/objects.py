@@ -67,6 +67,36 @@ def _metadata(
     return metadata
 
 
+def restricted_container() -> Manifest:
+    """A container's securityContext: no privilege, no escalation, no capabilities."""
+    return {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": False,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def hardened_pod(run_as_user: int, run_as_group: int) -> Manifest:
+    """The pod-level fields of every workload the platform runs: a non-root user, the
+    runtime's seccomp profile, no service-account token, no host network, PID or IPC."""
+    return {
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": run_as_user,
+            "runAsGroup": run_as_group,
+            "fsGroup": run_as_group,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "hostNetwork": False,
+        "hostPID": False,
+        "hostIPC": False,
+    }
+
+
 def container_resources(command: CreateEnvironment) -> dict[str, dict[str, str]]:
     """Requests for what was asked; limits that keep the team's CPU-heavy work unthrottled.
 
@@ -94,13 +124,7 @@ def _pod_spec(
         "ports": [{"name": "http", "containerPort": image.port, "protocol": "TCP"}],
         "resources": container_resources(command),
         "volumeMounts": [{"name": WORK_VOLUME, "mountPath": platform.work_mount_path}],
-        "securityContext": {
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "readOnlyRootFilesystem": False,
-            "runAsNonRoot": True,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": restricted_container(),
         "env": [
             {"name": "AKROS_OWNER", "value": command.owner},
             {"name": "AKROS_ENVIRONMENT", "value": command.name},
@@ -114,18 +138,7 @@ def _pod_spec(
     spec: Manifest = {
         "containers": [container],
         "volumes": [{"name": WORK_VOLUME, "persistentVolumeClaim": {"claimName": claim}}],
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": platform.run_as_user,
-            "runAsGroup": platform.run_as_group,
-            "fsGroup": platform.run_as_group,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "automountServiceAccountToken": False,
-        "enableServiceLinks": False,
-        "hostNetwork": False,
-        "hostPID": False,
-        "hostIPC": False,
+        **hardened_pod(platform.run_as_user, platform.run_as_group),
     }
     if command.gpus:
         spec["tolerations"] = [{"key": GPU_RESOURCE, "operator": "Exists", "effect": "NoSchedule"}]

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from akros_bus import BusSettings
 from akros_k8s_worker.objects import EnvironmentPlatform
+from akros_k8s_worker.service_objects import ServicePlatform
 
 
 class WorkerSettings(BusSettings):
@@ -34,6 +35,13 @@ class WorkerSettings(BusSettings):
     node_cache_s: float = Field(
         default=5.0, ge=0, description="How long the node list is reused for feasibility checks"
     )
+    services_namespace: str = Field(default="akros-services", description="In-house services")
+    allow_host_path: bool = Field(
+        default=False, description="Admins may mount host paths into services (as the gateway)"
+    )
+    cluster_snapshot_interval_s: float = Field(
+        default=5.0, gt=0, description="How often node capacity is written to the read model"
+    )
     catalog_file: Path | None = None
     quota_file: Path | None = None
 
@@ -48,4 +56,11 @@ class WorkerSettings(BusSettings):
             run_as_user=self.run_as_user,
             run_as_group=self.run_as_group,
             priority_class=self.environment_priority_class,
+        )
+
+    def service_platform(self) -> ServicePlatform:
+        return ServicePlatform(
+            namespace=self.services_namespace,
+            run_as_user=self.run_as_user,
+            run_as_group=self.run_as_group,
         )

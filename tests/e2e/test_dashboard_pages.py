@@ -1,0 +1,134 @@
+"""The dashboard's pages under Streamlit's AppTest, against the running platform's real
+gateway (no mock of its HTTP contract): sign-in, cluster, environments, usage, services."""
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import akros_dashboard
+from tests.e2e.conftest import Running
+
+APP = Path(akros_dashboard.__file__).with_name("app.py")
+SPEC = {
+    "name": "board",
+    "image": "registry.local/board:1",
+    "ports": [{"port": 80, "target_port": 8080}],
+    "resources": {"cpu": "100m", "memory": "128Mi"},
+}
+
+
+@pytest.fixture
+def gateway_env(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AKROS_DASHBOARD_GATEWAY_URL", running.platform.gateway_url)
+    monkeypatch.setenv("AKROS_DASHBOARD_FOLLOW_TIMEOUT_S", "20")
+
+
+def _signed_in(token: str) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=30)
+    app.run()
+    app.text_input(key="token_input").input(token)
+    app.button(key="sign_in").click().run()
+    assert not app.exception
+    return app
+
+
+def _open(app: AppTest, page: str) -> AppTest:
+    app.sidebar.radio(key="page").set_value(page).run()
+    assert not app.exception, app.exception
+    return app
+
+
+def _texts(elements: object) -> str:
+    return "\n".join(str(e.value) for e in elements)  # type: ignore[attr-defined]
+
+
+@pytest.mark.usefixtures("gateway_env")
+def test_a_wrong_token_is_refused_and_shows_the_gateways_reason() -> None:
+    app = _signed_in("akros_not-a-token")
+
+    assert "Invalid or revoked token" in _texts(app.error)
+    assert "token" not in app.session_state
+
+
+@pytest.mark.usefixtures("gateway_env")
+def test_a_researcher_sees_only_the_environments_page(running: Running) -> None:
+    token = running.token_for("rita")["Authorization"].removeprefix("Bearer ")
+
+    app = _signed_in(token)
+
+    assert app.sidebar.radio(key="page").options == ["Environments"]
+    assert "No environments match" in _texts(app.info)
+
+
+@pytest.mark.usefixtures("gateway_env")
+def test_the_cluster_page_charts_every_resource_of_the_simulated_nodes(running: Running) -> None:
+    app = _open(_signed_in(running.platform.admin_token()), "Cluster")
+
+    assert [s.value for s in app.subheader] == ["CPU (cores)", "Memory (GiB)", "GPUs"]
+    assert len(app.get("vega_lite_chart")) == 3
+    assert app.dataframe[0].value["node"].tolist()  # one row per node
+
+
+@pytest.mark.usefixtures("gateway_env")
+def test_admins_filter_everybodys_environments_and_delete_one_with_its_volume(
+    running: Running,
+) -> None:
+    for user in ("erin", "frank"):
+        headers = running.token_for(user)
+        body = {"name": "nb", "image": "pytorch", "cpu": "1", "memory": "1Gi"}
+        answer = running.http.post("/v1/environments", json=body, headers=headers)
+        assert running.settle(answer.json()["request_id"], headers)["status"] == "applied"
+    app = _open(_signed_in(running.platform.admin_token()), "Environments")
+    assert {"erin", "frank"} <= set(app.dataframe[0].value["owner"])
+
+    app.multiselect(key="env_users").select("erin").run()
+    assert app.dataframe[0].value["owner"].tolist() == ["erin"]
+    app.checkbox(key="env_purge").check()
+    app.button(key="env_delete_button").click().run()
+
+    assert "Applied: delete_environment nb" in _texts(app.success)
+    frank = running.token_for("frank")
+    assert running.http.get("/v1/environments/nb?user=erin", headers=frank).status_code == 403
+    admin = {"Authorization": f"Bearer {running.platform.admin_token()}"}
+    assert running.http.get("/v1/environments/nb?user=erin", headers=admin).status_code == 404
+    volumes = running.http.get("/v1/volumes?user=erin", headers=admin).json()["volumes"]
+    assert volumes == []  # purged with it
+
+
+@pytest.mark.usefixtures("gateway_env")
+def test_the_usage_page_renders_without_history_and_charts_what_is_reserved(
+    running: Running,
+) -> None:
+    app = _open(_signed_in(running.platform.admin_token()), "Usage")
+
+    assert "No usage history yet" in _texts(app.info)
+
+
+@pytest.mark.usefixtures("gateway_env")
+def test_the_services_editor_validates_diffs_deploys_and_deletes(running: Running) -> None:
+    app = _open(_signed_in(running.platform.admin_token()), "Services")
+
+    app.text_area(key="spec_text").input('{"name": "board", "image": "x", "replicas": -1}').run()
+    assert "replicas: -1 is less than the minimum of 0" in _texts(app.error)
+    assert "deploy" not in [button.key for button in app.button]
+
+    app.text_area(key="spec_text").input(json.dumps(SPEC)).run()
+    assert "matches the schema" in _texts(app.success)
+    assert "is a new service" in _texts(app.caption)
+    assert '+  "image": "registry.local/board:1"' in app.code[0].value
+    app.button(key="deploy").click().run()
+    assert "Applied: deploy_service board" in _texts(app.success)
+
+    app.selectbox(key="service_choice").select("board").run()
+    assert "No change against the deployed spec" in _texts(app.caption)
+    changed = {**SPEC, "image": "registry.local/board:2"}
+    app.text_area(key="spec_text").input(json.dumps(changed)).run()
+    assert '-  "image": "registry.local/board:1"' in app.code[0].value
+    assert '+  "image": "registry.local/board:2"' in app.code[0].value
+
+    app.button(key="delete_service").click().run()
+    assert "Applied: delete_service board" in _texts(app.success)
+    admin = {"Authorization": f"Bearer {running.platform.admin_token()}"}
+    assert running.http.get("/v1/services/board", headers=admin).status_code == 404
