@@ -5,13 +5,14 @@ endpoints.json saying where each part listens. Everything started is stopped (by
 Ctrl-C; the Redis data and the admin token survive for the next run.
 """
 
+import os
 import signal
 import socket
 import sys
 import time
 from pathlib import Path
 
-from akros_devtools.platform import Platform, PlatformOptions
+from akros_devtools.platform import SERVICES, SLACK, Platform, PlatformOptions
 
 STATE = Path(".akros")
 PREFERRED_PORTS = {"redis": 6390, "kubesim": 6443, "gateway": 8080}
@@ -56,6 +57,8 @@ def main() -> int:
             redis_port=_free_or_zero(PREFERRED_PORTS["redis"]),
             kubesim_port=_free_or_zero(PREFERRED_PORTS["kubesim"]),
             gateway_port=_free_or_zero(PREFERRED_PORTS["gateway"]),
+            # The Slack app joins when its credentials are set (services/slack/README.md).
+            services=(*SERVICES, SLACK) if os.environ.get("AKROS_SLACK_BOT_TOKEN") else SERVICES,
         )
     )
     stopping = False

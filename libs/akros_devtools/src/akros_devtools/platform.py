@@ -20,6 +20,13 @@ from akros_devtools.processes import ChildProcess, free_port, wait_until
 from akros_devtools.redis_server import LocalRedis
 
 SERVICES = ("k8s-worker", "api-gateway")
+SLACK = "slack"
+"""Started only when asked for (it needs Slack credentials, or a local stand-in of Slack)."""
+# What each consumer service logs once it is up.
+_CONSUMERS = {
+    "k8s-worker": ("akros-k8s-worker", '"service running"'),
+    SLACK: ("akros-slack", '"slack app listening"'),
+}
 
 
 def _console_script(name: str) -> str:
@@ -41,6 +48,7 @@ class PlatformOptions:
     redis_port: int = 0
     kubesim_port: int = 0
     gateway_port: int = 0
+    slack_port: int = 0
     cluster_file: Path | None = None
     pod_start_seconds: float | None = None
     environment: dict[str, str] = field(default_factory=dict)
@@ -56,6 +64,7 @@ class Platform:
         self.redis = LocalRedis(state / "redis", port=options.redis_port)
         self.kubesim_port = options.kubesim_port or free_port()
         self.gateway_port = options.gateway_port or free_port()
+        self.slack_port = options.slack_port or free_port()
         self.kubeconfig = state / "kubeconfig.yaml"
         self.admin_token_file = state / "admin-token"
         self.children: dict[str, ChildProcess] = {}
@@ -68,11 +77,17 @@ class Platform:
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.gateway_port}"
 
+    @property
+    def slack_url(self) -> str:
+        """Where the Slack app takes signed requests in HTTP mode."""
+        return f"http://127.0.0.1:{self.slack_port}/slack/events"
+
     def service_environment(self) -> dict[str, str]:
         return {
             "AKROS_REDIS_URL": self.redis.url,
             "AKROS_KUBECONFIG": str(self.kubeconfig.resolve()),
             "AKROS_GATEWAY_PORT": str(self.gateway_port),
+            "AKROS_SLACK_PORT": str(self.slack_port),
             "AKROS_BOOTSTRAP_ADMIN_TOKEN_FILE": str(self.admin_token_file.resolve()),
             **self.options.environment,
         }
@@ -121,11 +136,11 @@ class Platform:
             )
             wait_until(self.admin_token_file.exists, timeout_s=10, what="the admin token")
             return child
-        script = {"k8s-worker": "akros-k8s-worker"}[service]
+        script, running = _CONSUMERS[service]
         child = ChildProcess([_console_script(script)], log_path=log_path, env=env).start()
         self.children[service] = child
         wait_until(
-            lambda: self._alive_or_raise(child) and '"service running"' in child.log_text(),
+            lambda: self._alive_or_raise(child) and running in child.log_text(),
             timeout_s=30,
             what=f"{service} to run",
         )
@@ -152,6 +167,7 @@ class Platform:
             "kubeconfig": str(self.kubeconfig.resolve()),
             "kubesim_url": self.kubesim_url,
             "gateway_url": self.gateway_url,
+            **({"slack_url": self.slack_url} if SLACK in self.children else {}),
             "admin_token_file": str(self.admin_token_file.resolve()),
         }
 

@@ -1,6 +1,11 @@
 """The read model in Redis: environments, volumes and request outcomes."""
 
-from akros_readmodel.store import LockTimeoutError, ReadModel, holding_of
+from akros_readmodel.store import (
+    LockTimeoutError,
+    ReadModel,
+    holding_of,
+    underuse_exemption_key,
+)
 from akros_readmodel.views import (
     EnvironmentStatus,
     EnvironmentView,
@@ -19,5 +24,6 @@ __all__ = [
     "RequestView",
     "VolumeView",
     "holding_of",
+    "underuse_exemption_key",
     "utc_now",
 ]

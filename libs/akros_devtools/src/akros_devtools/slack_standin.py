@@ -1,0 +1,160 @@
+"""A local stand-in for the Slack Web API: records every call and answers it like Slack would,
+so tests and benchmarks assert the exact calls the app made without ever reaching Slack.
+Also what Slack sends: signed slash commands and interaction payloads.
+
+The app's Web API client is pointed here through its ``base_url`` (AKROS_SLACK_API_URL);
+``response_url`` answers of slash commands are posted here too, under /respond/.
+"""
+
+import hashlib
+import hmac
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+BOT_USER = "UAKROSBOT"
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    args: dict[str, Any]
+
+
+class SlackStandIn:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self._server.server_port}/respond/{name}"
+
+    def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {"ok": True, "user_id": BOT_USER, "bot_id": "BAKROS", "team_id": "TAKROS"}
+        if method == "chat.postMessage":
+            # A user id as channel posts to that user's DM with the app: Slack names the DM.
+            channel = "D" + str(args["channel"])
+            return {"ok": True, "channel": channel, "ts": f"{next(self._ts)}.000100"}
+        if method == "chat.update":
+            return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
+        if method in {"views.open", "views.publish"}:
+            return {"ok": True, "view": {"id": f"V{next(self._ts)}", **args.get("view", {})}}
+        return {"ok": True}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+                if "json" in (self.headers.get("Content-Type") or ""):
+                    args = json.loads(raw or "{}")
+                else:
+                    args = dict(parse_qsl(raw))
+                for key in ("view", "blocks"):
+                    if isinstance(args.get(key), str):
+                        args[key] = json.loads(args[key])
+                if self.path.startswith("/respond/"):
+                    method = "response_url"
+                    body = b"ok"
+                    content_type = "text/plain"
+                else:
+                    method = self.path.removeprefix("/api/")
+                    body = json.dumps(standin._answer(method, args)).encode()
+                    content_type = "application/json"
+                with standin._lock:
+                    standin.calls.append(Call(method, args))
+                self.send_response(200)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the recorded calls are what tests look at."""
+
+        return Handler
+
+    def made(self, *, without: tuple[str, ...] = ("auth.test",)) -> list[Call]:
+        with self._lock:
+            return [c for c in self.calls if c.method not in without]
+
+    def methods(self) -> list[str]:
+        return [c.method for c in self.made()]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.calls.clear()
+
+    def wait_for(
+        self, predicate: Callable[[list[Call]], bool], timeout_s: float = 15
+    ) -> list[Call]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            calls = self.made()
+            if predicate(calls):
+                return calls
+            time.sleep(0.02)
+        raise AssertionError(f"Slack calls never matched; made: {self.methods()}")
+
+    def last(self, method: str) -> Call:
+        return [c for c in self.made() if c.method == method][-1]
+
+
+@contextmanager
+def running_standin() -> Iterator[SlackStandIn]:
+    standin = SlackStandIn()
+    thread = threading.Thread(target=standin._server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield standin
+    finally:
+        standin._server.shutdown()
+        standin._server.server_close()
+        thread.join(timeout=5)
+
+
+def signed_headers(secret: str, body: str, *, timestamp: int | None = None) -> dict[str, str]:
+    """The headers Slack signs a request with: v0=HMAC-SHA256(secret, "v0:<ts>:<body>")."""
+    sent_at = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret.encode(), f"v0:{sent_at}:{body}".encode(), hashlib.sha256)
+    return {
+        "X-Slack-Request-Timestamp": sent_at,
+        "X-Slack-Signature": f"v0={digest.hexdigest()}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+def slash_command_body(user: str, text: str, *, response_url: str, channel: str = "CLAB") -> str:
+    """The form Slack posts for ``/akros <text>``."""
+    return urlencode(
+        {
+            "command": "/akros",
+            "text": text,
+            "user_id": user,
+            "team_id": "TAKROS",
+            "channel_id": channel,
+            "trigger_id": f"trigger-{user}-{time.monotonic_ns()}",
+            "response_url": response_url,
+            "api_app_id": "AAKROS",
+        }
+    )
+
+
+def interaction_body(payload: dict[str, Any]) -> str:
+    """The form Slack posts for a button press or a modal submission."""
+    return urlencode({"payload": json.dumps(payload)})
