@@ -10,7 +10,7 @@ import httpx2
 import pytest
 from kubernetes import client, config
 
-from akros_devtools.platform import Platform, PlatformOptions
+from akros_devtools.platform import SERVICES, Platform, PlatformOptions
 
 QUOTAS = """
 default: {cpu: "32", memory: 256Gi, gpus: 4, environments: 5}
@@ -42,7 +42,12 @@ class Running:
         raise TimeoutError(f"request {request_id} still pending after {timeout_s}s")
 
 
-def start_platform(state: Path) -> Platform:
+def start_platform(
+    state: Path,
+    *,
+    services: tuple[str, ...] = SERVICES,
+    environment: dict[str, str] | None = None,
+) -> Platform:
     (state / "quotas.yaml").parent.mkdir(parents=True, exist_ok=True)
     (state / "quotas.yaml").write_text(QUOTAS)
     platform = Platform(
@@ -54,7 +59,9 @@ def start_platform(state: Path) -> Platform:
                 "AKROS_START_TIMEOUT_S": "30",
                 "AKROS_RECLAIM_IDLE_MS": "1000",
                 "AKROS_RECLAIM_INTERVAL_MS": "200",
+                **(environment or {}),
             },
+            services=services,
         )
     )
     try:

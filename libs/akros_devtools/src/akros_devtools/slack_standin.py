@@ -26,6 +26,7 @@ BOT_USER = "UAKROSBOT"
 class Call:
     method: str
     args: dict[str, Any]
+    answer: dict[str, Any]
 
 
 class SlackStandIn:
@@ -33,6 +34,7 @@ class SlackStandIn:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
+        self._view_ids = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
 
     @property
@@ -52,7 +54,7 @@ class SlackStandIn:
         if method == "chat.update":
             return {"ok": True, "channel": args["channel"], "ts": args["ts"]}
         if method in {"views.open", "views.publish"}:
-            return {"ok": True, "view": {"id": f"V{next(self._ts)}", **args.get("view", {})}}
+            return {"ok": True, "view": {"id": f"V{next(self._view_ids)}", **args.get("view", {})}}
         return {"ok": True}
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -69,15 +71,14 @@ class SlackStandIn:
                     if isinstance(args.get(key), str):
                         args[key] = json.loads(args[key])
                 if self.path.startswith("/respond/"):
-                    method = "response_url"
-                    body = b"ok"
-                    content_type = "text/plain"
+                    method, answer = "response_url", {}
+                    body, content_type = b"ok", "text/plain"
                 else:
-                    method = self.path.removeprefix("/api/")
-                    body = json.dumps(standin._answer(method, args)).encode()
-                    content_type = "application/json"
+                    method = self.path.removeprefix("/api/").split("?")[0]
+                    answer = standin._answer(method, args)
+                    body, content_type = json.dumps(answer).encode(), "application/json"
                 with standin._lock:
-                    standin.calls.append(Call(method, args))
+                    standin.calls.append(Call(method, args, answer))
                 self.send_response(200)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
