@@ -1,11 +1,16 @@
 """The Slack app's pure decisions: what was typed, what the form says, who is who."""
 
+from pathlib import Path
+
 import pytest
+from pydantic import SecretStr
 
 from akros_msgs import Actor, CreateEnvironment, Resources, Role, Source
 from akros_slack import forms
 from akros_slack.commands import SlashCommand, Verb, parse_command
 from akros_slack.identity import Directory, channel_allowed
+from akros_slack.main import directory_of
+from akros_slack.settings import SlackMode, SlackSettings
 
 ALICE = Actor(user_id="alice", source=Source.SLACK, role=Role.RESEARCHER)
 
@@ -16,6 +21,7 @@ ALICE = Actor(user_id="alice", source=Source.SLACK, role=Role.RESEARCHER)
         ("create", SlashCommand(Verb.CREATE)),
         ("  LIST ", SlashCommand(Verb.LIST)),
         ("delete lab", SlashCommand(Verb.DELETE, name="lab")),
+        ("delete bob/lab", SlashCommand(Verb.DELETE, name="lab", owner="bob")),
         ("usage", SlashCommand(Verb.USAGE)),
         ("help", SlashCommand(Verb.HELP)),
         ("", SlashCommand(Verb.HELP)),
@@ -116,3 +122,25 @@ def test_commands_are_taken_everywhere_unless_channels_are_configured() -> None:
     assert channel_allowed(frozenset(), "CANY")
     assert channel_allowed(frozenset({"CLAB"}), "CLAB")
     assert not channel_allowed(frozenset({"CLAB"}), "CRANDOM")
+
+
+def test_a_name_to_delete_that_no_environment_can_have_is_explained_not_acted_on() -> None:
+    parsed = parse_command("delete Lab_1")
+    assert (parsed.name, parsed.owner) == (None, None)
+    assert parsed.problem is not None
+    assert parsed.problem.startswith("'Lab_1' is not a name: it must consist of lower-case")
+
+
+def test_a_users_file_maps_slack_ids_and_the_settings_win_where_both_name_one(
+    tmp_path: Path,
+) -> None:
+    users_file = tmp_path / "users.yaml"
+    users_file.write_text("U1: alice\nU2: bob\n")
+    settings = SlackSettings(
+        slack_mode=SlackMode.HTTP,
+        slack_bot_token=SecretStr("xoxb-1"),
+        slack_signing_secret=SecretStr("s"),
+        slack_users={"U2": "robert"},
+        slack_users_file=users_file,
+    )
+    assert directory_of(settings).users == {"U1": "alice", "U2": "robert"}

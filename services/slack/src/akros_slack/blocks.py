@@ -29,7 +29,8 @@ HELP = (
     "*/akros* manages your research environments:\n"
     "• `/akros create`: a form for a new environment (image, GPUs, CPU, memory, volume)\n"
     "• `/akros list`: your environments and their URLs\n"
-    "• `/akros delete <name>`: delete one (its volume is kept unless you tick purge)\n"
+    "• `/akros delete <name>`: delete one (its volume is kept unless you tick purge); "
+    "admins: `/akros delete <user>/<name>`\n"
     "• `/akros usage`: what you hold against your quota\n"
     "• `/akros help`: this text"
 )
@@ -175,7 +176,10 @@ def shrink_modal(catalog: Catalog, form: forms.EnvironmentForm) -> View:
     return _modal(SHRINK_MODAL, "Shrink environment", "Shrink", blocks, json.dumps({"name": name}))
 
 
-def delete_modal(name: str) -> View:
+def delete_modal(name: str, owner: str | None = None) -> View:
+    """The confirmation; ``owner`` when an admin deletes someone else's environment."""
+    whose = f"{owner}/" if owner else ""
+    target = {"name": name, "owner": owner} if owner else {"name": name}
     purge = {
         "type": "input",
         "block_id": PURGE,
@@ -188,10 +192,10 @@ def delete_modal(name: str) -> View:
         },
     }
     blocks = [
-        _section(f"Delete *{name}*? Its work volume is kept unless you tick the box."),
+        _section(f"Delete *{whose}{name}*? Its work volume is kept unless you tick the box."),
         purge,
     ]
-    return _modal(DELETE_MODAL, "Delete environment", "Delete", blocks, json.dumps({"name": name}))
+    return _modal(DELETE_MODAL, "Delete environment", "Delete", blocks, json.dumps(target))
 
 
 def help_message() -> SlackMessage:

@@ -7,7 +7,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from akros_msgs import DeleteEnvironment
+from akros_msgs import CreateEnvironment, DeleteEnvironment
 from akros_slack import blocks, forms
 from akros_slack.commands import Verb, parse_command
 from akros_slack.frontdoor import FrontDoor
@@ -27,11 +27,6 @@ def _request_id(view: Body, step: str = "") -> str:
     """Derived from the modal's id, so Slack resending a submission repeats the same request
     (the intake answers it with the original) instead of creating a second environment."""
     return f"slack:{view['id']}{step}"
-
-
-def _view_name(view: Body) -> str:
-    name: str = json.loads(view["private_metadata"])["name"]
-    return name
 
 
 def _ticked(view: Body, block_id: str) -> bool:
@@ -67,6 +62,9 @@ class Listeners:
             await ack(text=CHANNEL_REFUSED.format(channels=channels))
             return
         parsed = parse_command(command.get("text", ""))
+        if parsed.problem:
+            await ack(text=parsed.problem)
+            return
         if parsed.verb is Verb.HELP:
             help_message = blocks.help_message()
             await ack(text=help_message.text, blocks=help_message.blocks)
@@ -78,7 +76,8 @@ class Listeners:
             )
         elif parsed.verb is Verb.DELETE and parsed.name:
             await self.door.client.views_open(
-                trigger_id=command["trigger_id"], view=blocks.delete_modal(parsed.name)
+                trigger_id=command["trigger_id"],
+                view=blocks.delete_modal(parsed.name, parsed.owner),
             )
         elif parsed.verb is Verb.LIST:
             answer = await self.door.environments_message(actor)
@@ -87,48 +86,46 @@ class Listeners:
             answer = await self.door.usage_message(actor)
             await respond(text=answer.text, blocks=answer.blocks, response_type="ephemeral")
 
-    async def on_create_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
+    async def _acked_form(
+        self, ack: AsyncAck, body: Body, view: Body, fields: dict[str, Any], step: str = ""
+    ) -> CreateEnvironment | None:
+        """Acknowledge a submitted environment form: with the errors under their fields (the
+        modal stays open), or empty (it closes) and the command to hand on."""
         actor = self.door.directory.actor(body["user"]["id"])
         if actor is None:
             await ack()
-            return
+            return None
         command = forms.command_from_form(
-            forms.read_values(view["state"]["values"]),
-            actor=actor,
-            owner=actor.user_id,
-            request_id=_request_id(view),
+            fields, actor=actor, owner=actor.user_id, request_id=_request_id(view, step)
         )
         if isinstance(command, dict):
             await ack(response_action="errors", errors=command)
-            return
+            return None
         await ack()
-        await self.door.create(body["user"]["id"], command)
+        return command
+
+    async def on_create_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
+        fields = forms.read_values(view["state"]["values"])
+        if command := await self._acked_form(ack, body, view, fields):
+            await self.door.create(body["user"]["id"], command)
 
     async def on_shrink_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
-        actor = self.door.directory.actor(body["user"]["id"])
-        if actor is None:
-            await ack()
-            return
-        fields = {**forms.read_values(view["state"]["values"]), forms.NAME: _view_name(view)}
-        command = forms.command_from_form(
-            fields, actor=actor, owner=actor.user_id, request_id=_request_id(view, ":create")
-        )
-        if isinstance(command, dict):
-            await ack(response_action="errors", errors=command)
-            return
-        await ack()
-        await self.door.shrink(body["user"]["id"], command)
+        metadata = json.loads(view["private_metadata"])
+        fields = {**forms.read_values(view["state"]["values"]), forms.NAME: metadata["name"]}
+        if command := await self._acked_form(ack, body, view, fields, step=":create"):
+            await self.door.shrink(body["user"]["id"], command)
 
     async def on_delete_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         await ack()
         actor = self.door.directory.actor(body["user"]["id"])
         if actor is None:
             return
+        metadata = json.loads(view["private_metadata"])
         command = DeleteEnvironment(
             request_id=_request_id(view),
             actor=actor,
-            owner=actor.user_id,
-            name=_view_name(view),
+            owner=metadata.get("owner") or actor.user_id,
+            name=metadata["name"],
             purge_volume=_ticked(view, blocks.PURGE),
         )
         await self.door.delete(body["user"]["id"], command)
