@@ -6,18 +6,22 @@ The app's Web API client is pointed here through its ``base_url`` (AKROS_SLACK_A
 ``response_url`` answers of slash commands are posted here too, under /respond/.
 """
 
+import asyncio
 import hashlib
 import hmac
 import itertools
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
+
+from aiohttp import WSMsgType, web
 
 BOT_USER = "UAKROSBOT"
 
@@ -36,6 +40,8 @@ class SlackStandIn:
         self._ts = itertools.count(1)
         self._view_ids = itertools.count(1)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.socket_mode_url: str | None = None
+        """Where apps.connections.open sends the app: a SocketModeStandIn's URL."""
 
     @property
     def api_url(self) -> str:
@@ -47,6 +53,8 @@ class SlackStandIn:
     def _answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
         if method == "auth.test":
             return {"ok": True, "user_id": BOT_USER, "bot_id": "BAKROS", "team_id": "TAKROS"}
+        if method == "apps.connections.open":
+            return {"ok": True, "url": self.socket_mode_url}
         if method == "chat.postMessage":
             # A user id as channel posts to that user's DM with the app: Slack names the DM.
             channel = "D" + str(args["channel"])
@@ -159,3 +167,84 @@ def slash_command_body(user: str, text: str, *, response_url: str, channel: str 
 def interaction_body(payload: dict[str, Any]) -> str:
     """The form Slack posts for a button press or a modal submission."""
     return urlencode({"payload": json.dumps(payload)})
+
+
+class SocketModeStandIn:
+    """Slack's end of Socket Mode: the app connects to it over a WebSocket (after asking
+    apps.connections.open where); ``send`` hands the app an envelope, as Slack does for a
+    slash command or an interaction, and returns the app's acknowledgement."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._socket: web.WebSocketResponse | None = None
+        self._connected = threading.Event()
+        self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/link"
+
+    def start(self) -> "SocketModeStandIn":
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self._loop).result(timeout=10)
+        return self
+
+    async def _serve(self) -> None:
+        app = web.Application()
+        app.router.add_get("/link", self._link)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        self._socket = socket
+        await socket.send_json({"type": "hello", "num_connections": 1})
+        self._connected.set()
+        async for frame in socket:
+            if frame.type is WSMsgType.TEXT:
+                ack = json.loads(frame.data)
+                if waiting := self._acks.pop(ack.get("envelope_id", ""), None):
+                    waiting.set_result(ack)
+        return socket
+
+    def wait_connected(self, timeout_s: float = 30) -> bool:
+        return self._connected.wait(timeout_s)
+
+    async def _send(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        if self._socket is None:
+            raise RuntimeError("the app has not connected")
+        envelope_id = uuid.uuid4().hex
+        waiting = self._loop.create_future()
+        self._acks[envelope_id] = waiting
+        await self._socket.send_json(
+            {
+                "envelope_id": envelope_id,
+                "type": kind,
+                "payload": payload,
+                "accepts_response_payload": kind != "events_api",
+            }
+        )
+        return await asyncio.wait_for(waiting, timeout=10)
+
+    def send(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """``kind``: slash_commands, interactive or events_api."""
+        return asyncio.run_coroutine_threadsafe(self._send(kind, payload), self._loop).result()
+
+    def stop(self) -> None:
+        async def close() -> None:
+            if self._socket is not None:
+                await self._socket.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
