@@ -101,6 +101,7 @@ def slack_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackRun]:
 
 @pytest.fixture
 def run(slack_run: SlackRun) -> SlackRun:
+    slack_run.slack.settle()
     slack_run.slack.clear()
     return slack_run
 
@@ -175,6 +176,7 @@ def test_create_opens_the_modal_then_the_message_goes_from_pending_to_ready(run:
 
 def test_delete_asks_for_confirmation_and_the_message_ends_deleted(run: SlackRun) -> None:
     _create_through_slack(run, BOB, "scratch")
+    run.slack.settle()
     run.slack.clear()
 
     assert run.command(BOB, "delete scratch").status_code == 200
@@ -201,12 +203,16 @@ def test_a_create_over_quota_is_refused_in_a_message_and_nothing_reaches_the_clu
     opened = run.slack.wait_for(_has("views.open"))[0]
     run.submit(BOB, opened.args["view"], "VCREATEBIG", _form("huge", cpu="500"))
 
-    calls = _message_calls(run.slack.wait_for(_has("chat.postMessage")))
-    assert [c.method for c in calls] == ["views.open", "chat.postMessage"]
-    assert calls[1].args["text"].startswith(":no_entry: Over quota: CPU would be 500 of your 32")
+    calls = _message_calls(run.slack.wait_for(_has("chat.update")))
+    assert [c.method for c in calls] == ["views.open", "chat.postMessage", "chat.update"]
+    assert calls[2].args["text"].startswith(":no_entry: Over quota: CPU would be 500 of your 32")
     time.sleep(0.3)
     assert "bob-huge" not in run.deployment_names()
-    assert run.slack.methods() == ["views.open", "chat.postMessage"]
+    assert [c.method for c in _message_calls(run.slack.made())] == [
+        "views.open",
+        "chat.postMessage",
+        "chat.update",
+    ]
 
 
 def test_form_errors_keep_the_modal_open_with_a_message_under_the_field(run: SlackRun) -> None:
@@ -303,6 +309,7 @@ def test_shrink_recreates_the_environment_smaller_through_delete_then_create(
     run: SlackRun,
 ) -> None:
     _create_through_slack(run, ALICE, "big", cpu="8", memory="32Gi")
+    run.slack.settle()
     run.slack.clear()
     container = {"type": "message", "channel_id": f"D{ALICE}", "message_ts": "9.000100"}
     assert run.press(ALICE, blocks.SHRINK_BUTTON, "big", container).status_code == 200

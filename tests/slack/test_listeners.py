@@ -112,8 +112,9 @@ async def test_a_researcher_may_not_delete_someone_elses_environment(
     view = _delete_view("VDEL1", "lab", owner="bob")
     await Listeners(door, frozenset()).on_delete_submitted(ack, {"user": {"id": "UALICE"}}, view)
     assert (ack.body, ack.slack_calls_before) == ("", [])
-    refusal = standin.last("chat.postMessage")
-    assert refusal.args["channel"] == "UALICE"
+    posted, refusal = standin.made()
+    assert (posted.method, posted.args["channel"]) == ("chat.postMessage", "UALICE")
+    assert (refusal.method, refusal.args["ts"]) == ("chat.update", posted.answer["ts"])
     assert refusal.args["text"] == ":no_entry: You may not act on bob's environments or volumes."
     assert await _commands_queued(door) == 0
 

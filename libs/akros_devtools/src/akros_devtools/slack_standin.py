@@ -105,6 +105,15 @@ class SlackStandIn:
     def methods(self) -> list[str]:
         return [c.method for c in self.made()]
 
+    def settle(self, quiet_s: float = 0.3, timeout_s: float = 10) -> None:
+        """Wait until no call has come for ``quiet_s``: the work of earlier steps (Home
+        refreshes after outcomes) is done, so what follows is only the next step's."""
+        deadline = time.monotonic() + timeout_s
+        seen = -1
+        while time.monotonic() < deadline and seen != len(self.calls):
+            seen = len(self.calls)
+            time.sleep(quiet_s)
+
     def clear(self) -> None:
         with self._lock:
             self.calls.clear()

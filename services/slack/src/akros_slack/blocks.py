@@ -241,6 +241,11 @@ def pending_message(action: str, name: str, detail: str) -> SlackMessage:
     return SlackMessage(text, [_section(text)])
 
 
+def refused_message(reason: str) -> SlackMessage:
+    """A request the platform would not accept; nothing was queued."""
+    return notice(f":no_entry: {reason}")
+
+
 def ready_message(event: EnvironmentReady) -> SlackMessage:
     text = (
         f":white_check_mark: *{event.name}* is ready ({event.resources.describe()}): "

@@ -88,19 +88,21 @@ class FrontDoor:
     async def _accept(
         self, slack_user: str, command: CreateEnvironment | DeleteEnvironment, pending: SlackMessage
     ) -> None:
-        try:
-            accepted = await (
-                self.intake.create(command)
-                if isinstance(command, CreateEnvironment)
-                else self.intake.delete(command)
-            )
-        except RefusedError as refusal:
-            await self.post(slack_user, blocks.notice(f":no_entry: {refusal.detail}"))
-            return
-        if accepted.replayed:
-            return  # Slack sent the same submission again: its message exists already
+        """Post the request's message, then accept the command. The message exists (and is
+        remembered) before the command is published, so even an outcome that comes back at
+        once finds it; a refusal replaces it."""
+        if await self.store.message(command.request_id):
+            return  # Slack sent the same submission again: it is being handled already
         ref = await self.post(slack_user, pending)
         await self.store.remember_message(command.request_id, ref)
+        try:
+            if isinstance(command, CreateEnvironment):
+                await self.intake.create(command)
+            else:
+                await self.intake.delete(command)
+        except RefusedError as refusal:
+            await self.update(ref, blocks.refused_message(refusal.detail))
+            return
         await self.refresh_home(command.owner)
 
     async def keep(self, actor: Actor, name: str, ref: MessageRef) -> None:
@@ -131,17 +133,18 @@ class FrontDoor:
             await self.refresh_home(owner)
 
     async def _recreate(self, deleted: EnvironmentDeleted, create: CreateEnvironment) -> None:
+        """The second half of a shrink, reported in the same message as the first."""
         ref = await self.store.message(deleted.request_id)
-        try:
-            accepted = await self.intake.create(create)
-        except RefusedError as refusal:
-            if ref:
-                await self.update(ref, blocks.notice(f":no_entry: {refusal.detail}"))
-            return
-        if ref and not accepted.replayed:
+        if ref:
             await self.store.remember_message(create.request_id, ref)
             detail = f" with {create.resources.describe()}"
             await self.update(ref, blocks.pending_message("Recreating", create.name, detail))
+        try:
+            await self.intake.create(create)
+        except RefusedError as refusal:
+            if ref:
+                await self.update(ref, blocks.refused_message(refusal.detail))
+            return
         await self.refresh_home(create.owner)
 
     async def on_underused(self, event: UnderusedEnvironment) -> None:
