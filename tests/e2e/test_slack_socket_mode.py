@@ -48,6 +48,8 @@ def socket_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SocketRun]:
                     "AKROS_SLACK_APP_TOKEN": "xapp-socket-app-token",
                     "AKROS_SLACK_API_URL": standin.api_url,
                     "AKROS_SLACK_USERS": json.dumps({"UCAROL": "carol"}),
+                    # the most the logs ever say: even then no token may appear
+                    "AKROS_LOG_LEVEL": "DEBUG",
                 },
             )
             try:
@@ -99,5 +101,6 @@ def test_a_create_over_socket_mode_goes_from_modal_to_ready(socket_run: SocketRu
     assert [c.method for c in messages] == ["chat.postMessage", "chat.update"]
     assert messages[1].args["text"].startswith(":white_check_mark: *sock* is ready")
     log = socket_run.platform.children[SLACK].log_text()
+    assert '"level": "debug"' in log
     assert "xapp-socket-app-token" not in log
     assert "xoxb-socket-bot-token" not in log
