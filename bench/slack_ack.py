@@ -24,9 +24,11 @@ from typing import Any
 import httpx2
 import redis
 
+from akros_devtools.figures import percentile
 from akros_devtools.platform import SERVICES, SLACK, Platform, PlatformOptions
 from akros_devtools.slack_standin import (
     SlackStandIn,
+    create_form_values,
     interaction_body,
     running_standin,
     signed_headers,
@@ -47,25 +49,6 @@ CLUSTER = "nodes:\n" + "".join(
     f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
 )
 SLACK_USERS = {f"UBENCH{index:03d}": f"slack{index:03d}" for index in range(USERS)}
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(len(ordered) * fraction + 0.5) - 1))]
-
-
-def _form(name: str) -> dict[str, Any]:
-    def text(field: str, value: str) -> dict[str, Any]:
-        return {field: {field: {"type": "plain_text_input", "value": value}}}
-
-    return {
-        **text("name", name),
-        "image": {"image": {"type": "static_select", "selected_option": {"value": "quant-cpu"}}},
-        "gpus": {"gpus": {"type": "number_input", "value": "0"}},
-        **text("cpu", "100m"),
-        **text("memory", "128Mi"),
-        **text("volume_size", "1Gi"),
-    }
 
 
 class SlackClient:
@@ -89,7 +72,10 @@ class SlackClient:
 
     async def submit_create(self, user: str, name: str) -> float:
         view = {**blocks.create_modal(DEFAULT_CATALOG), "id": f"V{user}{name}"}
-        view["state"] = {"values": _form(name)}
+        values = create_form_values(
+            name, image="quant-cpu", cpu="100m", memory="128Mi", volume_size="1Gi"
+        )
+        view["state"] = {"values": values}
         payload = {"type": "view_submission", "user": {"id": user}, "view": view}
         return await self.send(interaction_body(payload))
 
@@ -186,16 +172,16 @@ async def _drive(platform: Platform, standin: SlackStandIn) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "acks": len(every_ack),
         "ack_p50_ms": round(statistics.median(every_ack), 2),
-        "ack_p99_ms": round(_percentile(every_ack, 0.99), 2),
+        "ack_p99_ms": round(percentile(every_ack, 0.99), 2),
         "ack_max_ms": round(max(every_ack), 2),
     }
     for kind, values in acks.items():
-        figures[f"{kind}_p99_ms"] = round(_percentile(values, 0.99), 2)
+        figures[f"{kind}_p99_ms"] = round(percentile(values, 0.99), 2)
     for door, values in overheads.items():
         if len(values) != CREATES_PER_DOOR:
             raise RuntimeError(f"{door}: {len(values)} of {CREATES_PER_DOOR} creates applied")
         figures[f"{door}_overhead_p50_ms"] = round(statistics.median(values), 2)
-        figures[f"{door}_overhead_p99_ms"] = round(_percentile(values, 0.99), 2)
+        figures[f"{door}_overhead_p99_ms"] = round(percentile(values, 0.99), 2)
     figures["overhead_p50_slack_over_http"] = round(
         figures["slack_overhead_p50_ms"] / figures["http_overhead_p50_ms"], 2
     )

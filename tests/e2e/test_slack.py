@@ -18,6 +18,7 @@ from akros_devtools.platform import SERVICES, SLACK, Platform
 from akros_devtools.slack_standin import (
     Call,
     SlackStandIn,
+    create_form_values,
     interaction_body,
     running_standin,
     signed_headers,
@@ -106,21 +107,6 @@ def run(slack_run: SlackRun) -> SlackRun:
     return slack_run
 
 
-def _form(name: str, cpu: str = "2", memory: str = "8Gi", gpus: str = "0") -> dict[str, Any]:
-    def text(field: str, value: str) -> dict[str, Any]:
-        return {field: {field: {"type": "plain_text_input", "value": value}}}
-
-    return {
-        **text("name", name),
-        "image": {"image": {"type": "static_select", "selected_option": {"value": "pytorch"}}},
-        "gpus": {"gpus": {"type": "number_input", "value": gpus}},
-        **text("cpu", cpu),
-        **text("memory", memory),
-        "dedicated_cores": {"dedicated_cores": {"type": "checkboxes", "selected_options": []}},
-        **text("volume_size", "20Gi"),
-    }
-
-
 def _has(method: str, count: int = 1) -> Any:
     return lambda calls: sum(c.method == method for c in calls) >= count
 
@@ -133,7 +119,9 @@ def _message_calls(calls: list[Call]) -> list[Call]:
 def _create_through_slack(run: SlackRun, user: str, name: str, **resources: str) -> list[Call]:
     assert run.command(user, "create").status_code == 200
     opened = run.slack.wait_for(_has("views.open"))[0]
-    answer = run.submit(user, opened.args["view"], f"VCREATE{name}", _form(name, **resources))
+    answer = run.submit(
+        user, opened.args["view"], f"VCREATE{name}", create_form_values(name, **resources)
+    )
     assert (answer.status_code, answer.text) == (200, "")
     return run.slack.wait_for(_has("chat.update"))
 
@@ -148,7 +136,7 @@ def test_create_opens_the_modal_then_the_message_goes_from_pending_to_ready(run:
     assert [c.method for c in opened] == ["views.open"]
     assert opened[0].args["view"] == blocks.create_modal(DEFAULT_CATALOG)
 
-    answer = run.submit(ALICE, opened[0].args["view"], "VCREATE1", _form("lab"))
+    answer = run.submit(ALICE, opened[0].args["view"], "VCREATE1", create_form_values("lab"))
     assert (answer.status_code, answer.text) == (200, "")
     calls = run.slack.wait_for(_has("chat.update"))
 
@@ -201,7 +189,7 @@ def test_a_create_over_quota_is_refused_in_a_message_and_nothing_reaches_the_clu
 ) -> None:
     assert run.command(BOB, "create").status_code == 200
     opened = run.slack.wait_for(_has("views.open"))[0]
-    run.submit(BOB, opened.args["view"], "VCREATEBIG", _form("huge", cpu="500"))
+    run.submit(BOB, opened.args["view"], "VCREATEBIG", create_form_values("huge", cpu="500"))
 
     calls = _message_calls(run.slack.wait_for(_has("chat.update")))
     assert [c.method for c in calls] == ["views.open", "chat.postMessage", "chat.update"]
@@ -217,7 +205,7 @@ def test_a_create_over_quota_is_refused_in_a_message_and_nothing_reaches_the_clu
 
 def test_form_errors_keep_the_modal_open_with_a_message_under_the_field(run: SlackRun) -> None:
     view = blocks.create_modal(DEFAULT_CATALOG)
-    answer = run.submit(ALICE, view, "VBADFORM", _form("ok-name", cpu="lots"))
+    answer = run.submit(ALICE, view, "VBADFORM", create_form_values("ok-name", cpu="lots"))
     assert answer.status_code == 200
     assert answer.json()["response_action"] == "errors"
     assert set(answer.json()["errors"]) == {"cpu"}
@@ -318,7 +306,7 @@ def test_shrink_recreates_the_environment_smaller_through_delete_then_create(
     assert by_block["cpu"]["element"]["initial_value"] == "4"
     assert by_block["memory"]["element"]["initial_value"] == "16Gi"
 
-    values = {k: v for k, v in _form("big", cpu="4", memory="16Gi").items() if k != "name"}
+    values = create_form_values(None, cpu="4", memory="16Gi")
     assert run.submit(ALICE, opened.args["view"], "VSHRINK1", values).status_code == 200
     calls = _message_calls(
         run.slack.wait_for(

@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 
 from akros_devtools.platform import SERVICES, SLACK, Platform
-from akros_devtools.slack_standin import SlackStandIn, SocketModeStandIn, running_standin
+from akros_devtools.slack_standin import (
+    SlackStandIn,
+    SocketModeStandIn,
+    create_form_values,
+    running_standin,
+)
 from akros_policy import DEFAULT_CATALOG
 from akros_slack import blocks
 from tests.e2e.conftest import start_platform
@@ -81,15 +86,7 @@ def test_a_create_over_socket_mode_goes_from_modal_to_ready(socket_run: SocketRu
         "view": blocks.create_modal(DEFAULT_CATALOG),
     }
 
-    def text(field: str, value: str) -> dict[str, Any]:
-        return {field: {field: {"type": "plain_text_input", "value": value}}}
-
-    values = {
-        **text("name", "sock"),
-        "image": {"image": {"type": "static_select", "selected_option": {"value": "jax"}}},
-        **text("cpu", "1"),
-        **text("memory", "2Gi"),
-    }
+    values = create_form_values("sock", image="jax", cpu="1", memory="2Gi")
     submission = {
         "type": "view_submission",
         "user": {"id": "UCAROL"},

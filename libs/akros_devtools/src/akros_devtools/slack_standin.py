@@ -257,3 +257,29 @@ class SocketModeStandIn:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
+
+
+def create_form_values(
+    name: str | None,
+    *,
+    image: str = "pytorch",
+    cpu: str = "2",
+    memory: str = "8Gi",
+    gpus: str = "0",
+    volume_size: str = "20Gi",
+) -> dict[str, Any]:
+    """The ``state.values`` Slack sends when the environment form is submitted (without the
+    name input when ``name`` is None, as in the shrink form)."""
+
+    def typed(field: str, value: str) -> dict[str, Any]:
+        return {field: {field: {"type": "plain_text_input", "value": value}}}
+
+    return {
+        **(typed("name", name) if name is not None else {}),
+        "image": {"image": {"type": "static_select", "selected_option": {"value": image}}},
+        "gpus": {"gpus": {"type": "number_input", "value": gpus}},
+        **typed("cpu", cpu),
+        **typed("memory", memory),
+        "dedicated_cores": {"dedicated_cores": {"type": "checkboxes", "selected_options": []}},
+        **typed("volume_size", volume_size),
+    }
