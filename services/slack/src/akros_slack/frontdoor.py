@@ -74,7 +74,7 @@ class FrontDoor:
         """Delete the environment keeping its volume, then (``on_result``) create it again
         with the smaller resources: the same two commands and checks as by hand."""
         delete = DeleteEnvironment(
-            request_id=f"{create.request_id}-delete",
+            request_id=f"{create.request_id}:delete",
             actor=create.actor,
             owner=create.owner,
             name=create.name,

@@ -24,8 +24,8 @@ CHANNEL_REFUSED = "/akros is not available in this channel; use it in {channels}
 
 
 def _request_id(view: Body, step: str = "") -> str:
-    """Derived from the modal's id, so Slack resending a submission repeats the same request
-    (the intake answers it with the original) instead of creating a second environment."""
+    """Derived from the modal's id, so a submission delivered twice (a Socket Mode reconnect,
+    a retry) is recognised as the same request instead of creating a second environment."""
     return f"slack:{view['id']}{step}"
 
 
@@ -112,7 +112,7 @@ class Listeners:
     async def on_shrink_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
         metadata = json.loads(view["private_metadata"])
         fields = {**forms.read_values(view["state"]["values"]), forms.NAME: metadata["name"]}
-        if command := await self._acked_form(ack, body, view, fields, step=":create"):
+        if command := await self._acked_form(ack, body, view, fields, step=":shrink"):
             await self.door.shrink(body["user"]["id"], command)
 
     async def on_delete_submitted(self, ack: AsyncAck, body: Body, view: Body) -> None:
