@@ -30,6 +30,9 @@ def _free_or_zero(port: int) -> int:
 
 def _tour(platform: Platform) -> str:
     gateway = platform.gateway_url
+    slack = ""
+    if SLACK in platform.children:
+        slack = f"  Slack app:            running; in HTTP mode at {platform.slack_url}\n"
     return f"""
 Akros is running on embedded defaults. Ctrl-C stops everything.
 
@@ -37,7 +40,7 @@ Akros is running on embedded defaults. Ctrl-C stops everything.
   Kubernetes (kubesim): {platform.kubesim_url}   kubeconfig: {platform.kubeconfig}
   Redis:                {platform.redis.url}   (data in {platform.redis.directory}, AOF on)
   Admin token:          {platform.admin_token_file}
-  Endpoints:            {STATE / "endpoints.json"}   Logs: {STATE}/*.log
+{slack}  Endpoints:            {STATE / "endpoints.json"}   Logs: {STATE}/*.log
 
 First steps:
   export AKROS_TOKEN=$(cat {platform.admin_token_file})
