@@ -23,6 +23,7 @@ import httpx2
 import redis
 
 from akros_bus.wire import DATA_FIELD
+from akros_devtools.figures import percentile
 from akros_devtools.platform import Platform, PlatformOptions
 from akros_msgs.streams import ENVIRONMENT_COMMANDS, RESULTS
 
@@ -37,11 +38,6 @@ QUOTAS = 'default: {cpu: "64", memory: 512Gi, gpus: 8, environments: 50}\n'
 CLUSTER = "nodes:\n" + "".join(
     f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
 )
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, int(len(ordered) * fraction + 0.5) - 1))]
 
 
 async def _issue_tokens(http: httpx2.AsyncClient, admin: str) -> list[str]:
@@ -142,11 +138,11 @@ async def _drive(platform: Platform) -> dict[str, float]:
         "accepts_per_s": round(CREATES / accepted_s, 1),
         "creates_per_s": round(CREATES / ready_s, 1),
         "accept_p50_ms": round(statistics.median(accepts), 2),
-        "accept_p99_ms": round(_percentile(accepts, 0.99), 2),
+        "accept_p99_ms": round(percentile(accepts, 0.99), 2),
         "overhead_p50_ms": round(statistics.median(overhead), 2),
-        "overhead_p99_ms": round(_percentile(overhead, 0.99), 2),
+        "overhead_p99_ms": round(percentile(overhead, 0.99), 2),
         "ready_p50_ms": round(statistics.median(ready_ms), 1),
-        "ready_p99_ms": round(_percentile(ready_ms, 0.99), 1),
+        "ready_p99_ms": round(percentile(ready_ms, 0.99), 1),
         "pod_start_s": POD_START_SECONDS,
         **{f"{k}_cpu_ms_per_create": round(v, 2) for k, v in cpu_ms.items()},
     }

@@ -42,7 +42,12 @@ class Running:
         raise TimeoutError(f"request {request_id} still pending after {timeout_s}s")
 
 
-def start_platform(state: Path, services: tuple[str, ...] = SERVICES) -> Platform:
+def start_platform(
+    state: Path,
+    *,
+    services: tuple[str, ...] = SERVICES,
+    environment: dict[str, str] | None = None,
+) -> Platform:
     (state / "quotas.yaml").parent.mkdir(parents=True, exist_ok=True)
     (state / "quotas.yaml").write_text(QUOTAS)
     platform = Platform(
@@ -54,6 +59,7 @@ def start_platform(state: Path, services: tuple[str, ...] = SERVICES) -> Platfor
                 "AKROS_START_TIMEOUT_S": "30",
                 "AKROS_RECLAIM_IDLE_MS": "1000",
                 "AKROS_RECLAIM_INTERVAL_MS": "200",
+                **(environment or {}),
             },
             services=services,
         )

@@ -36,7 +36,7 @@ SPEC = {
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    running = start_platform(tmp_path_factory.mktemp("browser"), (*SERVICES, DASHBOARD))
+    running = start_platform(tmp_path_factory.mktemp("browser"), services=(*SERVICES, DASHBOARD))
     try:
         yield running
     finally:

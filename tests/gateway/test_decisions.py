@@ -1,8 +1,8 @@
 """The gateway's pure decisions and its configuration files, without Redis or HTTP."""
 
 from akros_gateway.access import owner_for_create, owners_to_list
-from akros_gateway.intake import is_same_request
 from akros_gateway.tokens import new_token, shown_part, token_digest
+from akros_intake import is_same_request
 from akros_msgs import Actor, Role, Source
 from akros_policy import may_act_on
 from akros_readmodel import RequestState, RequestView

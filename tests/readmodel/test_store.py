@@ -92,3 +92,12 @@ async def test_the_owner_lock_serialises_concurrent_holders(model: ReadModel) ->
 
     await asyncio.gather(*(hold() for _ in range(10)))
     assert most_inside == 1
+
+
+async def test_an_underuse_exemption_holds_for_its_time_then_lapses(model: ReadModel) -> None:
+    assert not await model.underuse_exempt("alice", "lab")
+    await model.exempt_from_underuse("alice", "lab", seconds=1)
+    assert await model.underuse_exempt("alice", "lab")
+    assert not await model.underuse_exempt("alice", "other")
+    await asyncio.sleep(1.2)
+    assert not await model.underuse_exempt("alice", "lab")

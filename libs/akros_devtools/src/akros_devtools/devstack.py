@@ -5,13 +5,14 @@ endpoints.json saying where each part listens. Everything started is stopped (by
 Ctrl-C; the Redis data and the admin token survive for the next run.
 """
 
+import os
 import signal
 import socket
 import sys
 import time
 from pathlib import Path
 
-from akros_devtools.platform import DASHBOARD, SERVICES, Platform, PlatformOptions
+from akros_devtools.platform import DASHBOARD, SERVICES, SLACK, Platform, PlatformOptions
 
 STATE = Path(".akros")
 PREFERRED_PORTS = {"redis": 6390, "kubesim": 6443, "gateway": 8080, "dashboard": 8501}
@@ -29,6 +30,9 @@ def _free_or_zero(port: int) -> int:
 
 def _tour(platform: Platform) -> str:
     gateway = platform.gateway_url
+    slack = ""
+    if SLACK in platform.children:
+        slack = f"  Slack app:            running; in HTTP mode at {platform.slack_url}\n"
     return f"""
 Akros is running on embedded defaults. Ctrl-C stops everything.
 
@@ -37,7 +41,7 @@ Akros is running on embedded defaults. Ctrl-C stops everything.
   Kubernetes (kubesim): {platform.kubesim_url}   kubeconfig: {platform.kubeconfig}
   Redis:                {platform.redis.url}   (data in {platform.redis.directory}, AOF on)
   Admin token:          {platform.admin_token_file}
-  Endpoints:            {STATE / "endpoints.json"}   Logs: {STATE}/*.log
+{slack}  Endpoints:            {STATE / "endpoints.json"}   Logs: {STATE}/*.log
 
 First steps:
   export AKROS_TOKEN=$(cat {platform.admin_token_file})
@@ -62,7 +66,10 @@ def main() -> int:
             kubesim_port=_free_or_zero(PREFERRED_PORTS["kubesim"]),
             gateway_port=_free_or_zero(PREFERRED_PORTS["gateway"]),
             dashboard_port=_free_or_zero(PREFERRED_PORTS["dashboard"]),
-            services=(*SERVICES, DASHBOARD),
+            # The Slack app joins when its credentials are set (services/slack/README.md).
+            services=(*SERVICES, DASHBOARD, SLACK)
+            if os.environ.get("AKROS_SLACK_BOT_TOKEN")
+            else (*SERVICES, DASHBOARD),
         )
     )
     stopping = False

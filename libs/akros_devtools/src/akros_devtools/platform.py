@@ -22,6 +22,13 @@ from akros_devtools.redis_server import LocalRedis
 SERVICES = ("k8s-worker", "api-gateway")
 DASHBOARD = "dashboard"
 """Started on request (``services``): `make run` and the dashboard's browser test want it."""
+SLACK = "slack"
+"""Started only when asked for (it needs Slack credentials, or a local stand-in of Slack)."""
+# What each consumer service logs once it is up.
+_CONSUMERS = {
+    "k8s-worker": ("akros-k8s-worker", '"service running"'),
+    SLACK: ("akros-slack", '"slack app listening"'),
+}
 
 
 def _console_script(name: str) -> str:
@@ -44,6 +51,7 @@ class PlatformOptions:
     kubesim_port: int = 0
     gateway_port: int = 0
     dashboard_port: int = 0
+    slack_port: int = 0
     cluster_file: Path | None = None
     pod_start_seconds: float | None = None
     environment: dict[str, str] = field(default_factory=dict)
@@ -63,6 +71,7 @@ class Platform:
         self.kubesim_port = options.kubesim_port or free_port()
         self.gateway_port = options.gateway_port or free_port()
         self.dashboard_port = options.dashboard_port or free_port()
+        self.slack_port = options.slack_port or free_port()
         self.kubeconfig = state / "kubeconfig.yaml"
         self.admin_token_file = state / "admin-token"
         self.children: dict[str, ChildProcess] = {}
@@ -79,11 +88,17 @@ class Platform:
     def dashboard_url(self) -> str:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
+    @property
+    def slack_url(self) -> str:
+        """Where the Slack app takes signed requests in HTTP mode."""
+        return f"http://127.0.0.1:{self.slack_port}/slack/events"
+
     def service_environment(self) -> dict[str, str]:
         return {
             "AKROS_REDIS_URL": self.redis.url,
             "AKROS_KUBECONFIG": str(self.kubeconfig.resolve()),
             "AKROS_GATEWAY_PORT": str(self.gateway_port),
+            "AKROS_SLACK_PORT": str(self.slack_port),
             "AKROS_BOOTSTRAP_ADMIN_TOKEN_FILE": str(self.admin_token_file.resolve()),
             "AKROS_DASHBOARD_GATEWAY_URL": self.gateway_url,
             "AKROS_DASHBOARD_PORT": str(self.dashboard_port),
@@ -149,11 +164,11 @@ class Platform:
                 what="the dashboard to answer",
             )
             return child
-        script = {"k8s-worker": "akros-k8s-worker"}[service]
+        script, running = _CONSUMERS[service]
         child = ChildProcess([_console_script(script)], log_path=log_path, env=env).start()
         self.children[service] = child
         wait_until(
-            lambda: self._alive_or_raise(child) and '"service running"' in child.log_text(),
+            lambda: self._alive_or_raise(child) and running in child.log_text(),
             timeout_s=30,
             what=f"{service} to run",
         )
@@ -181,6 +196,7 @@ class Platform:
             "kubesim_url": self.kubesim_url,
             "gateway_url": self.gateway_url,
             **({"dashboard_url": self.dashboard_url} if DASHBOARD in self.children else {}),
+            **({"slack_url": self.slack_url} if SLACK in self.children else {}),
             "admin_token_file": str(self.admin_token_file.resolve()),
         }
 

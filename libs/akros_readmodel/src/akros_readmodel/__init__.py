@@ -1,6 +1,12 @@
 """The read model in Redis: environments, volumes and request outcomes."""
 
-from akros_readmodel.store import CLUSTER_KEY, LockTimeoutError, ReadModel, holding_of
+from akros_readmodel.store import (
+    CLUSTER_KEY,
+    LockTimeoutError,
+    ReadModel,
+    holding_of,
+    underuse_exemption_key,
+)
 from akros_readmodel.views import (
     AutoscalerState,
     ClusterView,
@@ -30,5 +36,6 @@ __all__ = [
     "ServiceView",
     "VolumeView",
     "holding_of",
+    "underuse_exemption_key",
     "utc_now",
 ]

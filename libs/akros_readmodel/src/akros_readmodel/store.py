@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ from akros_readmodel.views import (
     RequestView,
     ServiceView,
     VolumeView,
+    utc_now,
 )
 
 REQUEST_TTL_S = 7 * 24 * 3600
@@ -53,6 +55,12 @@ def _volume_index(owner: str) -> str:
 
 def _service_key(name: str) -> str:
     return f"{_PREFIX}:svc:{name}"
+
+
+def underuse_exemption_key(owner: str, name: str) -> str:
+    """Set while an environment's owner asked to keep it: the monitor sends no under-use
+    notification for it until the key expires."""
+    return f"{_PREFIX}:underuse-exempt:{owner}:{name}"
 
 
 def _request_key(request_id: str) -> str:
@@ -195,6 +203,17 @@ class ReadModel:
 
     async def request(self, request_id: str) -> RequestView | None:
         return _load(RequestView, await self.redis.get(_request_key(request_id)))
+
+    # -- under-use exemptions --------------------------------------------------------------
+
+    async def exempt_from_underuse(self, owner: str, name: str, *, seconds: int) -> None:
+        """No under-use notification for this environment for ``seconds`` (the owner chose to
+        keep it); the value says until when, for people reading Redis."""
+        until = (utc_now() + timedelta(seconds=seconds)).isoformat(timespec="seconds")
+        await self.redis.set(underuse_exemption_key(owner, name), until, ex=seconds)
+
+    async def underuse_exempt(self, owner: str, name: str) -> bool:
+        return bool(await self.redis.exists(underuse_exemption_key(owner, name)))
 
     # -- per-owner serialisation ------------------------------------------------------------
 

@@ -24,6 +24,7 @@ from akros_gateway.routers import (
 )
 from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore
+from akros_intake import Intake
 from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
 from akros_readmodel import ReadModel
 
@@ -61,14 +62,14 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 path = settings.bootstrap_admin_token_file
                 if await token_store.bootstrap_admin(path):
                     _log.info("no admin token existed: wrote a new one", path=str(path))
+            read_model = ReadModel(redis)
             yield {
                 "gateway": Gateway(
                     redis=redis,
                     bus=bus,
-                    read_model=ReadModel(redis),
+                    read_model=read_model,
+                    intake=Intake(read_model, bus, catalog, quotas),
                     tokens=token_store,
-                    catalog=catalog,
-                    quotas=quotas,
                     metrics=metrics,
                     host_paths_enabled=settings.allow_host_path,
                 )

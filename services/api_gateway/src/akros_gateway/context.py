@@ -13,8 +13,8 @@ from akros_gateway.access import is_admin
 from akros_gateway.errors import ForbiddenError, UnauthenticatedError
 from akros_gateway.metrics import GatewayMetrics
 from akros_gateway.tokens import TokenStore
+from akros_intake import Intake
 from akros_msgs import Actor, Source, new_request_id
-from akros_policy import Catalog, QuotaPolicy
 from akros_readmodel import ReadModel
 
 
@@ -23,9 +23,8 @@ class Gateway:
     redis: Redis
     bus: Bus
     read_model: ReadModel
+    intake: Intake
     tokens: TokenStore
-    catalog: Catalog
-    quotas: QuotaPolicy
     metrics: GatewayMetrics
     host_paths_enabled: bool = False
 

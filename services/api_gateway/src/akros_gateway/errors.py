@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import akros_intake
 from akros_readmodel import LockTimeoutError
 
 
@@ -156,8 +157,27 @@ async def _store_unreachable(_: Request, error: Exception) -> JSONResponse:
     return JSONResponse(_body(detail, ErrorCode.UNAVAILABLE), status_code=503)
 
 
+def api_error_of(refusal: akros_intake.RefusedError) -> ApiError:
+    """The API's answer to a refusal of the shared intake."""
+    if isinstance(refusal, akros_intake.InvalidError):
+        return InvalidError(f"body.{refusal.field}", refusal.message)
+    kinds: dict[type[akros_intake.RefusedError], type[ApiError]] = {
+        akros_intake.ForbiddenError: ForbiddenError,
+        akros_intake.NotFoundError: NotFoundError,
+        akros_intake.ConflictError: ConflictError,
+        akros_intake.QuotaExceededError: QuotaExceededError,
+        akros_intake.UnavailableError: UnavailableError,
+    }
+    return kinds.get(type(refusal), ApiError)(refusal.detail)
+
+
+async def _refused(request: Request, error: Exception) -> JSONResponse:
+    return await _api_error(request, api_error_of(cast(akros_intake.RefusedError, error)))
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(akros_intake.RefusedError, _refused)
     for unreachable in (RedisConnectionError, RedisTimeoutError, LockTimeoutError):
         app.add_exception_handler(unreachable, _store_unreachable)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -14,9 +14,10 @@ from akros_gateway.errors import (
     QuotaExceededError,
     responses,
 )
-from akros_gateway.intake import accept_create, accept_delete, require_access
+from akros_gateway.intake import accept_create, accept_delete
 from akros_gateway.routers.accepted import accepted
 from akros_gateway.schemas import Accepted, CreateEnvironmentBody, Environment, EnvironmentList
+from akros_intake import require_access
 from akros_msgs.names import UserId
 
 router = APIRouter(prefix="/v1/environments", tags=["environments"])

@@ -16,7 +16,7 @@ async def me(actor: ActorDep, gateway: GatewayDep) -> Me:
     return Me(
         user=actor.user_id,
         role=actor.role,
-        quota=QuotaOut.of(gateway.quotas.for_user(actor.user_id)),
+        quota=QuotaOut.of(gateway.intake.quotas.for_user(actor.user_id)),
         holding=QuotaOut.of(holding),
     )
 
@@ -28,4 +28,4 @@ async def me(actor: ActorDep, gateway: GatewayDep) -> Me:
     summary="The images and resource profiles admins offer",
 )
 async def catalog(_: ActorDep, gateway: GatewayDep) -> Catalog:
-    return gateway.catalog
+    return gateway.intake.catalog

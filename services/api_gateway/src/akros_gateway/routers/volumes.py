@@ -12,9 +12,10 @@ from akros_gateway.errors import (
     NotFoundError,
     responses,
 )
-from akros_gateway.intake import accept_volume_delete, require_access
+from akros_gateway.intake import accept_volume_delete
 from akros_gateway.routers.accepted import accepted
 from akros_gateway.schemas import Accepted, Volume, VolumeList
+from akros_intake import require_access
 from akros_msgs.names import UserId
 
 router = APIRouter(prefix="/v1/volumes", tags=["volumes"])

@@ -1,0 +1,322 @@
+"""Accepting environment commands: check, record in the read model, publish.
+
+The one accept sequence every front door uses (the HTTP gateway, the Slack app), so a request
+is refused for the same reasons whichever way it came in. Nothing is published for a request
+that is refused, and a retried request (same request id) is answered with the original instead
+of being published twice.
+
+Every check-then-act on one owner runs under the read model's owner lock, so two requests
+racing for the last of a quota, or for the same name, are decided one after the other.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from redis.exceptions import RedisError
+
+from akros_bus import Bus
+from akros_intake.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    QuotaExceededError,
+    UnavailableError,
+)
+from akros_msgs import Actor, CreateEnvironment, DeleteEnvironment, DeleteVolume, FailureCode
+from akros_msgs.services import DeleteService, DeployService
+from akros_policy import Catalog, QuotaPolicy, check_quota, host_path_problem, may_act_on
+from akros_readmodel import (
+    EnvironmentStatus,
+    EnvironmentView,
+    ReadModel,
+    RequestState,
+    RequestView,
+    ServiceStatus,
+    ServiceView,
+    utc_now,
+)
+
+Step = Callable[[], Awaitable[None]]
+EnvironmentCommand = CreateEnvironment | DeleteEnvironment | DeleteVolume
+ServiceCommand = DeployService | DeleteService
+# One lock for every change to services: admins change them rarely, and a name is checked
+# and taken under it. The colon keeps it apart from any user's lock (user ids have none).
+SERVICES_LOCK = "services:"
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The request as recorded; ``replayed`` when it repeats one accepted earlier (nothing was
+    published this time)."""
+
+    request: RequestView
+    replayed: bool = False
+
+
+def is_same_request(existing: RequestView, pending: RequestView) -> bool:
+    """A retry names the same command, owner and object as the request it repeats."""
+    return (existing.command_type, existing.owner, existing.name) == (
+        pending.command_type,
+        pending.owner,
+        pending.name,
+    )
+
+
+def check_image(catalog: Catalog, image: str) -> None:
+    if image not in catalog.images:
+        choices = ", ".join(sorted(catalog.images))
+        raise InvalidError("image", f"'{image}' is not in the catalog; choose one of: {choices}")
+
+
+def require_access(actor: Actor, owner: str) -> None:
+    if not may_act_on(actor, owner):
+        raise ForbiddenError(f"You may not act on {owner}'s environments or volumes.")
+
+
+def pending_request(command: EnvironmentCommand) -> RequestView:
+    return RequestView(
+        request_id=command.request_id,
+        state=RequestState.PENDING,
+        command_type=command.type,
+        actor=command.actor.user_id,
+        owner=command.owner,
+        name=command.name,
+    )
+
+
+def pending_environment(command: CreateEnvironment) -> EnvironmentView:
+    return EnvironmentView(
+        owner=command.owner,
+        name=command.name,
+        status=EnvironmentStatus.PENDING,
+        image=command.image,
+        resources=command.resources,
+        dedicated_cores=command.dedicated_cores,
+        gpu_model=command.gpu_model,
+        volume_size=command.volume_size,
+        request_id=command.request_id,
+        expires_at=command.expires_at,
+    )
+
+
+def pending_service_request(command: ServiceCommand) -> RequestView:
+    name = command.spec.name if isinstance(command, DeployService) else command.name
+    return RequestView(
+        request_id=command.request_id,
+        state=RequestState.PENDING,
+        command_type=command.type,
+        actor=command.actor.user_id,
+        name=name,
+    )
+
+
+def _reused_key(request_id: str) -> ConflictError:
+    return ConflictError(
+        f"Request id '{request_id}' was already used for another request; "
+        "use a new Idempotency-Key."
+    )
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What accepting a command needs, created once at a service's start."""
+
+    read_model: ReadModel
+    bus: Bus
+    catalog: Catalog
+    quotas: QuotaPolicy
+
+    async def create(self, command: CreateEnvironment) -> Accepted:
+        require_access(command.actor, command.owner)
+        check_image(self.catalog, command.image)
+        pending = pending_request(command)
+        read_model = self.read_model
+        owner = command.owner
+
+        async with read_model.owner_lock(owner):
+            if replayed := await self._replay(pending):
+                return Accepted(replayed, replayed=True)
+            if await read_model.environment(owner, command.name) is not None:
+                raise ConflictError(f"{owner} already has an environment named '{command.name}'.")
+            holding = await read_model.holding(owner)
+            decision = check_quota(holding, command.resources, self.quotas.for_user(owner))
+            if not decision.allowed:
+                raise QuotaExceededError(decision.reason)
+
+            async def write_view() -> None:
+                await read_model.put_environment(pending_environment(command))
+
+            async def undo() -> None:
+                await read_model.remove_environment(owner, command.name)
+
+            return await self._record_and_publish(pending, command, write_view, undo)
+
+    async def delete(self, command: DeleteEnvironment) -> Accepted:
+        require_access(command.actor, command.owner)
+        pending = pending_request(command)
+        read_model = self.read_model
+        owner, name = command.owner, command.name
+
+        async with read_model.owner_lock(owner):
+            if replayed := await self._replay(pending):
+                return Accepted(replayed, replayed=True)
+            view = await read_model.environment(owner, name)
+            if view is None:
+                raise NotFoundError(f"{owner} has no environment named '{name}'.")
+
+            async def write_view() -> None:
+                await read_model.put_environment(
+                    view.model_copy(
+                        update={"status": EnvironmentStatus.DELETING, "updated_at": utc_now()}
+                    )
+                )
+
+            async def undo() -> None:
+                await read_model.put_environment(view)
+
+            return await self._record_and_publish(pending, command, write_view, undo)
+
+    async def delete_volume(self, command: DeleteVolume) -> Accepted:
+        require_access(command.actor, command.owner)
+        pending = pending_request(command)
+        read_model = self.read_model
+        owner, name = command.owner, command.name
+
+        async with read_model.owner_lock(owner):
+            if replayed := await self._replay(pending):
+                return Accepted(replayed, replayed=True)
+            if await read_model.volume(owner, name) is None:
+                raise NotFoundError(f"{owner} has no kept volume named '{name}'.")
+            if await read_model.environment(owner, name) is not None:
+                raise ConflictError(
+                    f"The environment '{name}' still uses this volume; delete it with "
+                    "?purge_volume=true, or delete the environment first."
+                )
+
+            async def nothing() -> None:
+                """The volume's view stays until the worker reports it deleted."""
+
+            return await self._record_and_publish(pending, command, nothing, nothing)
+
+    async def deploy_service(
+        self, command: DeployService, *, update: bool, host_paths_enabled: bool
+    ) -> Accepted:
+        """Queue a new service (``update`` False: its name must be free) or a new spec for an
+        existing one (``update`` True: it must exist)."""
+        spec = command.spec
+        problem = host_path_problem(spec, command.actor, host_paths_enabled=host_paths_enabled)
+        if problem is not None:
+            raise InvalidError(problem.field, problem.message)
+        pending = pending_service_request(command)
+        read_model = self.read_model
+
+        async with read_model.owner_lock(SERVICES_LOCK):
+            if replayed := await self._replay(pending):
+                return Accepted(replayed, replayed=True)
+            existing = await read_model.service(spec.name)
+            if update and existing is None:
+                raise NotFoundError(f"There is no service named '{spec.name}'.")
+            if not update and existing is not None:
+                raise ConflictError(
+                    f"A service named '{spec.name}' exists; PUT /v1/services/{spec.name} "
+                    "updates it."
+                )
+
+            async def write_view() -> None:
+                await read_model.put_service(
+                    ServiceView(
+                        name=spec.name,
+                        spec=spec,
+                        status=ServiceStatus.PENDING,
+                        request_id=command.request_id,
+                    )
+                    if existing is None
+                    else existing.model_copy(
+                        update={
+                            "spec": spec,
+                            "status": ServiceStatus.PENDING,
+                            "request_id": command.request_id,
+                            "reason": None,
+                            "updated_at": utc_now(),
+                        }
+                    )
+                )
+
+            async def undo() -> None:
+                if existing is None:
+                    await read_model.remove_service(spec.name)
+                else:
+                    await read_model.put_service(existing)
+
+            return await self._record_and_publish(pending, command, write_view, undo)
+
+    async def delete_service(self, command: DeleteService) -> Accepted:
+        pending = pending_service_request(command)
+        read_model = self.read_model
+
+        async with read_model.owner_lock(SERVICES_LOCK):
+            if replayed := await self._replay(pending):
+                return Accepted(replayed, replayed=True)
+            view = await read_model.service(command.name)
+            if view is None:
+                raise NotFoundError(f"There is no service named '{command.name}'.")
+
+            async def write_view() -> None:
+                await read_model.put_service(
+                    view.model_copy(
+                        update={
+                            "status": ServiceStatus.DELETING,
+                            "request_id": command.request_id,
+                            "updated_at": utc_now(),
+                        }
+                    )
+                )
+
+            async def undo() -> None:
+                await read_model.put_service(view)
+
+            return await self._record_and_publish(pending, command, write_view, undo)
+
+    async def _replay(self, pending: RequestView) -> RequestView | None:
+        """The original request when ``pending`` repeats a known request id; a request id used
+        for something else is a conflict."""
+        existing = await self.read_model.request(pending.request_id)
+        if existing is None:
+            return None
+        if not is_same_request(existing, pending):
+            raise _reused_key(pending.request_id)
+        return existing
+
+    async def _record_and_publish(
+        self,
+        pending: RequestView,
+        command: EnvironmentCommand | ServiceCommand,
+        write_view: Step,
+        undo: Step,
+    ) -> Accepted:
+        if not await self.read_model.add_request(pending):
+            # The owner lock serialises this owner's requests, so only a request for another
+            # owner can have taken the id since ``_replay`` looked.
+            raise _reused_key(pending.request_id)
+        await write_view()
+        try:
+            # Stamped as it is accepted into the backbone, after every check: the worker
+            # measures the platform's own overhead from this moment.
+            await self.bus.publish(command.model_copy(update={"occurred_at": utc_now()}))
+        except (RedisError, OSError) as error:
+            await undo()
+            await self.read_model.put_request(
+                pending.model_copy(
+                    update={
+                        "state": RequestState.FAILED,
+                        "code": FailureCode.INTERNAL,
+                        "reason": "The platform could not queue the request; nothing was changed.",
+                        "updated_at": utc_now(),
+                    }
+                )
+            )
+            raise UnavailableError(
+                "The platform could not queue the request; try again."
+            ) from error
+        return Accepted(pending)

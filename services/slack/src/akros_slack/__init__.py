@@ -1,0 +1,1 @@
+"""The Akros Slack app: /akros, modals, buttons, App Home and under-use DMs (slack-bolt)."""

@@ -1,0 +1,315 @@
+"""Every Block Kit structure the app sends: pure functions from platform data to Slack JSON,
+tested by comparing structures."""
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from akros_msgs import CommandFailed, EnvironmentDeleted, EnvironmentReady, UnderusedEnvironment
+from akros_policy import Catalog, Holding, Quota
+from akros_readmodel import EnvironmentStatus, EnvironmentView
+from akros_slack import forms
+
+Block = dict[str, Any]
+View = dict[str, Any]
+
+# callback ids of the modals and action ids of the buttons; listeners are registered by these.
+CREATE_MODAL = "akros_create"
+SHRINK_MODAL = "akros_shrink"
+DELETE_MODAL = "akros_delete"
+PURGE = "purge_volume"
+OPEN_CREATE = "akros_open_create"
+DELETE_BUTTON = "akros_delete_environment"
+OPEN_URL = "akros_open_url"
+KEEP_BUTTON = "akros_keep"
+SHRINK_BUTTON = "akros_shrink_environment"
+
+HELP = (
+    "*/akros* manages your research environments:\n"
+    "• `/akros create`: a form for a new environment (image, GPUs, CPU, memory, volume)\n"
+    "• `/akros list`: your environments and their URLs\n"
+    "• `/akros delete <name>`: delete one (its volume is kept unless you tick purge); "
+    "admins: `/akros delete <user>/<name>`\n"
+    "• `/akros usage`: what you hold against your quota\n"
+    "• `/akros help`: this text"
+)
+_STATUS_EMOJI = {
+    EnvironmentStatus.PENDING: ":hourglass_flowing_sand:",
+    EnvironmentStatus.READY: ":large_green_circle:",
+    EnvironmentStatus.FAILED: ":red_circle:",
+    EnvironmentStatus.DELETING: ":wastebasket:",
+}
+
+
+@dataclass(frozen=True)
+class SlackMessage:
+    """A message's fallback ``text`` (notifications, screen readers) and its ``blocks``."""
+
+    text: str
+    blocks: list[Block]
+
+
+def _text(markdown: str) -> dict[str, str]:
+    return {"type": "mrkdwn", "text": markdown}
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _section(markdown: str) -> Block:
+    return {"type": "section", "text": _text(markdown)}
+
+
+def _button(text: str, action_id: str, value: str, style: str | None = None) -> Block:
+    button: Block = {"type": "button", "text": _plain(text), "action_id": action_id, "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def _url_button(url: str, name: str) -> Block:
+    # Slack still sends an action for a URL button; OPEN_URL's listener only acknowledges it.
+    return {
+        "type": "button",
+        "text": _plain("Open"),
+        "action_id": OPEN_URL,
+        "value": name,
+        "url": url,
+    }
+
+
+def _modal(callback_id: str, title: str, submit: str, blocks: list[Block], meta: str) -> View:
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": _plain(title),
+        "submit": _plain(submit),
+        "close": _plain("Cancel"),
+        "private_metadata": meta,
+        "blocks": blocks,
+    }
+
+
+def _text_input(block_id: str, label: str, initial: str | None, hint: str) -> Block:
+    element: Block = {"type": "plain_text_input", "action_id": block_id}
+    if initial is not None:
+        element["initial_value"] = initial
+    return {
+        "type": "input",
+        "block_id": block_id,
+        "label": _plain(label),
+        "element": element,
+        "hint": _plain(hint),
+    }
+
+
+def _image_option(key: str, description: str) -> Block:
+    label = f"{key}: {description}" if description else key
+    return {"text": _plain(label[:75]), "value": key}
+
+
+def environment_form_blocks(
+    catalog: Catalog, form: forms.EnvironmentForm, *, with_name: bool
+) -> list[Block]:
+    options = [_image_option(key, image.description) for key, image in catalog.images.items()]
+    image_select: Block = {"type": "static_select", "action_id": forms.IMAGE, "options": options}
+    if form.image in catalog.images:
+        image_select["initial_option"] = next(o for o in options if o["value"] == form.image)
+    dedicated: Block = {
+        "type": "checkboxes",
+        "action_id": forms.DEDICATED,
+        "options": [{"text": _plain("Pin whole cores (CPU must be whole)"), "value": "yes"}],
+    }
+    if form.dedicated_cores:
+        dedicated["initial_options"] = dedicated["options"]
+    blocks: list[Block] = []
+    if with_name:
+        blocks.append(_text_input(forms.NAME, "Name", form.name, "Lower-case letters, digits, '-'"))
+    blocks += [
+        {
+            "type": "input",
+            "block_id": forms.IMAGE,
+            "label": _plain("Image"),
+            "element": image_select,
+        },
+        {
+            "type": "input",
+            "block_id": forms.GPUS,
+            "label": _plain("GPUs"),
+            "element": {
+                "type": "number_input",
+                "action_id": forms.GPUS,
+                "is_decimal_allowed": False,
+                "min_value": "0",
+                "initial_value": str(form.gpus),
+            },
+        },
+        _text_input(forms.CPU, "CPU", form.cpu, "Cores, e.g. 4 or 500m"),
+        _text_input(forms.MEMORY, "Memory", form.memory, "e.g. 16Gi"),
+        {
+            "type": "input",
+            "block_id": forms.DEDICATED,
+            "label": _plain("Dedicated cores"),
+            "optional": True,
+            "element": dedicated,
+        },
+        _text_input(forms.VOLUME, "Volume size", form.volume_size, "Keeps your work, e.g. 50Gi"),
+    ]
+    return blocks
+
+
+def create_modal(catalog: Catalog, form: forms.EnvironmentForm | None = None) -> View:
+    blocks = environment_form_blocks(catalog, form or forms.EnvironmentForm(), with_name=True)
+    return _modal(CREATE_MODAL, "New environment", "Create", blocks, "")
+
+
+def shrink_modal(catalog: Catalog, form: forms.EnvironmentForm) -> View:
+    """The form prefilled with smaller resources; the name is fixed (it keeps its volume)."""
+    name = form.name or ""
+    intro = _section(
+        f"*{name}* will be recreated with these resources. Its volume is kept, so your work "
+        "stays; what runs in it now stops."
+    )
+    blocks = [intro, *environment_form_blocks(catalog, form, with_name=False)]
+    return _modal(SHRINK_MODAL, "Shrink environment", "Shrink", blocks, json.dumps({"name": name}))
+
+
+def delete_modal(name: str, owner: str | None = None) -> View:
+    """The confirmation; ``owner`` when an admin deletes someone else's environment."""
+    whose = f"{owner}/" if owner else ""
+    target = {"name": name, "owner": owner} if owner else {"name": name}
+    purge = {
+        "type": "input",
+        "block_id": PURGE,
+        "optional": True,
+        "label": _plain("Volume"),
+        "element": {
+            "type": "checkboxes",
+            "action_id": PURGE,
+            "options": [{"text": _plain("Also delete its volume, for good"), "value": "yes"}],
+        },
+    }
+    blocks = [
+        _section(f"Delete *{whose}{name}*? Its work volume is kept unless you tick the box."),
+        purge,
+    ]
+    return _modal(DELETE_MODAL, "Delete environment", "Delete", blocks, json.dumps(target))
+
+
+def help_message() -> SlackMessage:
+    return SlackMessage(HELP, [_section(HELP)])
+
+
+def notice(text: str) -> SlackMessage:
+    """A one-line answer: a refusal, a confirmation."""
+    return SlackMessage(text, [_section(text)])
+
+
+def _describe(view: EnvironmentView) -> str:
+    extras = ", dedicated cores" if view.dedicated_cores else ""
+    line = (
+        f"{_STATUS_EMOJI[view.status]} *{view.name}* · {view.status.value} · "
+        f"{view.resources.describe()}{extras} · {view.image}"
+    )
+    if view.url and view.status is EnvironmentStatus.READY:
+        line += f"\n<{view.url}|{view.url}>"
+    if view.reason and view.status is EnvironmentStatus.FAILED:
+        line += f"\n{view.reason}"
+    return line
+
+
+def environments_message(views: Sequence[EnvironmentView]) -> SlackMessage:
+    if not views:
+        return notice("You have no environments. `/akros create` makes one.")
+    lines = [_describe(view) for view in views]
+    return SlackMessage(f"You have {len(views)} environment(s).", [_section(x) for x in lines])
+
+
+def usage_message(holding: Holding, quota: Quota) -> SlackMessage:
+    text = (
+        f"You hold {holding.environments} of {quota.environments} environments and "
+        f"{holding.resources.describe()} of {quota.resources.describe()}."
+    )
+    return notice(text)
+
+
+def pending_message(action: str, name: str, detail: str) -> SlackMessage:
+    """The message a request starts with; its outcome replaces it in place."""
+    text = f":hourglass_flowing_sand: {action} *{name}*{detail}…"
+    return SlackMessage(text, [_section(text)])
+
+
+def refused_message(reason: str) -> SlackMessage:
+    """A request the platform would not accept; nothing was queued."""
+    return notice(f":no_entry: {reason}")
+
+
+def ready_message(event: EnvironmentReady) -> SlackMessage:
+    text = (
+        f":white_check_mark: *{event.name}* is ready ({event.resources.describe()}): "
+        f"<{event.url}|{event.url}>"
+    )
+    section = _section(text) | {"accessory": _url_button(event.url, event.name)}
+    return SlackMessage(text, [section])
+
+
+def failed_message(event: CommandFailed) -> SlackMessage:
+    return notice(f":x: *{event.name or 'Your request'}* failed: {event.reason}")
+
+
+def deleted_message(event: EnvironmentDeleted) -> SlackMessage:
+    volume = "its volume is kept" if event.volume_kept else "its volume is gone too"
+    return notice(f":wastebasket: *{event.name}* is deleted; {volume}.")
+
+
+def home_view(views: Sequence[EnvironmentView]) -> View:
+    blocks: list[Block] = [
+        {"type": "header", "text": _plain("Your environments")},
+        {
+            "type": "actions",
+            "elements": [_button("New environment", OPEN_CREATE, "create", "primary")],
+        },
+        {"type": "divider"},
+    ]
+    if not views:
+        blocks.append(_section("None yet. Press *New environment* or type `/akros create`."))
+    for view in views:
+        blocks.append(_section(_describe(view)))
+        buttons: list[Block] = []
+        if view.url and view.status is EnvironmentStatus.READY:
+            buttons.append(_url_button(view.url, view.name))
+        if view.status is not EnvironmentStatus.DELETING:
+            buttons.append(_button("Delete", DELETE_BUTTON, view.name, "danger"))
+        if buttons:
+            blocks.append({"type": "actions", "block_id": f"env:{view.name}", "elements": buttons})
+    return {"type": "home", "blocks": blocks}
+
+
+def underused_message(event: UnderusedEnvironment) -> SlackMessage:
+    used = f"{event.cpu_used_fraction:.0%} of its CPU"
+    if event.gpu_utilisation is not None:
+        used += f" and {event.gpu_utilisation:.0%} of its GPUs"
+    text = (
+        f":wave: Your environment *{event.name}* reserves {event.requested.describe()} but has "
+        f"used about {used} since {event.since:%Y-%m-%d %H:%M} UTC. Others could use what it "
+        "does not. Keep it, shrink it, or delete it?"
+    )
+    buttons = [
+        _button("Keep", KEEP_BUTTON, event.name),
+        _button("Shrink", SHRINK_BUTTON, event.name, "primary"),
+        _button("Delete", DELETE_BUTTON, event.name, "danger"),
+    ]
+    return SlackMessage(
+        text, [_section(text), {"type": "actions", "block_id": "underused", "elements": buttons}]
+    )
+
+
+def kept_message(name: str, hours: float) -> SlackMessage:
+    return notice(f":ok_hand: Keeping *{name}*: no reminders about it for {hours:g} hours.")
+
+
+def form_errors_response(errors: dict[str, str]) -> dict[str, Any]:
+    """The ack that keeps a modal open and shows each message under its field."""
+    return {"response_action": "errors", "errors": errors}

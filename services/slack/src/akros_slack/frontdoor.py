@@ -1,0 +1,184 @@
+"""What the listeners and the event consumers hand their work to: the shared intake for
+commands, Slack's Web API for what people see. Each method is one step of a flow; the Block
+Kit comes from ``blocks`` and every decision from a pure function."""
+
+from dataclasses import dataclass
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from akros_bus import get_logger
+from akros_intake import Intake, RefusedError
+from akros_msgs import (
+    Actor,
+    CommandFailed,
+    CreateEnvironment,
+    DeleteEnvironment,
+    EnvironmentDeleted,
+    EnvironmentReady,
+    Message,
+    UnderusedEnvironment,
+)
+from akros_policy import Catalog
+from akros_readmodel import ReadModel
+from akros_slack import blocks, forms
+from akros_slack.blocks import SlackMessage
+from akros_slack.identity import Directory
+from akros_slack.store import MessageRef, SlackStore
+
+_log = get_logger("akros.slack")
+
+
+@dataclass(frozen=True)
+class FrontDoor:
+    intake: Intake
+    read_model: ReadModel
+    store: SlackStore
+    directory: Directory
+    client: AsyncWebClient
+    keep_hours: float
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.intake.catalog
+
+    # -- answers ----------------------------------------------------------------------------
+
+    async def environments_message(self, actor: Actor) -> SlackMessage:
+        return blocks.environments_message(await self.read_model.environments(actor.user_id))
+
+    async def usage_message(self, actor: Actor) -> SlackMessage:
+        holding = await self.read_model.holding(actor.user_id)
+        return blocks.usage_message(holding, self.intake.quotas.for_user(actor.user_id))
+
+    async def shrink_form(self, actor: Actor, name: str) -> forms.EnvironmentForm | None:
+        view = await self.read_model.environment(actor.user_id, name)
+        if view is None:
+            return None
+        return forms.smaller_form(name, view.image, view.resources)
+
+    # -- commands ---------------------------------------------------------------------------
+
+    async def create(self, slack_user: str, command: CreateEnvironment) -> None:
+        detail = f" ({command.resources.describe()})"
+        await self._accept(
+            slack_user, command, blocks.pending_message("Creating", command.name, detail)
+        )
+
+    async def delete(self, slack_user: str, command: DeleteEnvironment) -> None:
+        detail = " and its volume" if command.purge_volume else ""
+        await self._accept(
+            slack_user, command, blocks.pending_message("Deleting", command.name, detail)
+        )
+
+    async def shrink(self, slack_user: str, create: CreateEnvironment) -> None:
+        """Delete the environment keeping its volume, then (``on_result``) create it again
+        with the smaller resources: the same two commands and checks as by hand."""
+        delete = DeleteEnvironment(
+            request_id=f"{create.request_id}:delete",
+            actor=create.actor,
+            owner=create.owner,
+            name=create.name,
+        )
+        await self.store.defer_create(delete.request_id, create)
+        detail = f" to {create.resources.describe()}"
+        await self._accept(
+            slack_user, delete, blocks.pending_message("Shrinking", create.name, detail)
+        )
+
+    async def _accept(
+        self, slack_user: str, command: CreateEnvironment | DeleteEnvironment, pending: SlackMessage
+    ) -> None:
+        """Post the request's message, then accept the command. The message exists (and is
+        remembered) before the command is published, so even an outcome that comes back at
+        once finds it; a refusal replaces it."""
+        if await self.store.message(command.request_id):
+            return  # Slack sent the same submission again: it is being handled already
+        ref = await self.post(slack_user, pending)
+        await self.store.remember_message(command.request_id, ref)
+        try:
+            if isinstance(command, CreateEnvironment):
+                await self.intake.create(command)
+            else:
+                await self.intake.delete(command)
+        except RefusedError as refusal:
+            await self.update(ref, blocks.refused_message(refusal.detail))
+            return
+        await self.refresh_home(command.owner)
+
+    async def keep(self, actor: Actor, name: str, ref: MessageRef) -> None:
+        await self.read_model.exempt_from_underuse(
+            actor.user_id, name, seconds=round(self.keep_hours * 3600)
+        )
+        await self.update(ref, blocks.kept_message(name, self.keep_hours))
+
+    # -- events -----------------------------------------------------------------------------
+
+    async def on_result(self, event: Message) -> None:
+        """Replace the request's message with its outcome, then refresh the owner's Home."""
+        outcome: SlackMessage
+        if isinstance(event, EnvironmentReady):
+            outcome = blocks.ready_message(event)
+        elif isinstance(event, CommandFailed):
+            outcome = blocks.failed_message(event)
+        elif isinstance(event, EnvironmentDeleted):
+            if follow_up := await self.store.take_deferred_create(event.request_id):
+                await self._recreate(event, follow_up)
+                return
+            outcome = blocks.deleted_message(event)
+        else:
+            return
+        if ref := await self.store.message(event.request_id):
+            await self.update(ref, outcome)
+        if owner := getattr(event, "owner", None):
+            await self.refresh_home(owner)
+
+    async def _recreate(self, deleted: EnvironmentDeleted, create: CreateEnvironment) -> None:
+        """The second half of a shrink, reported in the same message as the first."""
+        ref = await self.store.message(deleted.request_id)
+        if ref:
+            await self.store.remember_message(create.request_id, ref)
+            detail = f" with {create.resources.describe()}"
+            await self.update(ref, blocks.pending_message("Recreating", create.name, detail))
+        try:
+            await self.intake.create(create)
+        except RefusedError as refusal:
+            if ref:
+                await self.update(ref, blocks.refused_message(refusal.detail))
+            return
+        await self.refresh_home(create.owner)
+
+    async def on_underused(self, event: UnderusedEnvironment) -> None:
+        """DM the owner once per notification (a redelivered one is not sent again)."""
+        slack_user = self.directory.slack_user_of(event.owner)
+        if slack_user is None:
+            _log.info("no Slack user for this owner; notification not sent", owner=event.owner)
+            return
+        if not await self.store.claim_notification(str(event.message_id)):
+            return
+        try:
+            await self.post(slack_user, blocks.underused_message(event))
+        except Exception:
+            await self.store.release_notification(str(event.message_id))
+            raise
+
+    # -- Slack ------------------------------------------------------------------------------
+
+    async def refresh_home(self, owner: str) -> None:
+        if slack_user := self.directory.slack_user_of(owner):
+            await self.publish_home(slack_user, owner)
+
+    async def publish_home(self, slack_user: str, owner: str) -> None:
+        views = await self.read_model.environments(owner)
+        await self.client.views_publish(user_id=slack_user, view=blocks.home_view(views))
+
+    async def post(self, slack_user: str, message: SlackMessage) -> MessageRef:
+        """A message in the user's conversation with the app (the channel is their user id)."""
+        answer = await self.client.chat_postMessage(
+            channel=slack_user, text=message.text, blocks=message.blocks
+        )
+        return MessageRef(channel=str(answer["channel"]), ts=str(answer["ts"]))
+
+    async def update(self, ref: MessageRef, message: SlackMessage) -> None:
+        await self.client.chat_update(
+            channel=ref.channel, ts=ref.ts, text=message.text, blocks=message.blocks
+        )

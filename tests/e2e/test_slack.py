@@ -1,0 +1,341 @@
+"""The Slack app end to end: signed requests (real HMAC) to its HTTP mode, the platform behind
+it (Redis, the worker, kubesim), and a local stand-in for Slack's Web API recording every call.
+"""
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx2
+import pytest
+import redis
+from kubernetes import client, config
+
+from akros_devtools.platform import SERVICES, SLACK, Platform
+from akros_devtools.slack_standin import (
+    Call,
+    SlackStandIn,
+    create_form_values,
+    interaction_body,
+    running_standin,
+    signed_headers,
+    slash_command_body,
+)
+from akros_msgs import SYSTEM_ACTOR, Resources, UnderusedEnvironment
+from akros_msgs.streams import NOTIFICATIONS
+from akros_policy import DEFAULT_CATALOG
+from akros_readmodel import underuse_exemption_key
+from akros_slack import blocks
+from tests.e2e.conftest import start_platform
+
+SECRET = "e2e-signing-secret"
+NAMESPACE = "akros-envs"
+ALICE, BOB = "UALICE", "UBOB"
+
+
+@dataclass
+class SlackRun:
+    platform: Platform
+    slack: SlackStandIn
+    http: httpx2.Client
+    kube: client.ApiClient
+
+    def send(self, body: str, *, secret: str = SECRET, timestamp: int | None = None) -> Any:
+        headers = signed_headers(secret, body, timestamp=timestamp)
+        return self.http.post(self.platform.slack_url, content=body, headers=headers)
+
+    def command(self, user: str, text: str) -> Any:
+        return self.send(slash_command_body(user, text, response_url=self.slack.response_url(user)))
+
+    def submit(self, user: str, view: dict[str, Any], view_id: str, values: dict[str, Any]) -> Any:
+        payload = {
+            "type": "view_submission",
+            "team": {"id": "TAKROS"},
+            "user": {"id": user},
+            "api_app_id": "AAKROS",
+            "view": {**view, "id": view_id, "state": {"values": values}},
+        }
+        return self.send(interaction_body(payload))
+
+    def press(self, user: str, action_id: str, value: str, container: dict[str, Any]) -> Any:
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "TAKROS"},
+            "user": {"id": user},
+            "api_app_id": "AAKROS",
+            "trigger_id": f"trigger-{time.monotonic_ns()}",
+            "container": container,
+            "actions": [{"type": "button", "action_id": action_id, "value": value}],
+        }
+        return self.send(interaction_body(payload))
+
+    def deployment_names(self) -> list[str]:
+        items = client.AppsV1Api(self.kube).list_namespaced_deployment(NAMESPACE).items
+        return sorted(d.metadata.name for d in items)
+
+
+@pytest.fixture(scope="module")
+def slack_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackRun]:
+    with running_standin() as standin:
+        platform = start_platform(
+            tmp_path_factory.mktemp("slack-platform"),
+            services=(*SERVICES, SLACK),
+            environment={
+                "AKROS_SLACK_MODE": "http",
+                "AKROS_SLACK_BOT_TOKEN": "xoxb-e2e-bot-token",
+                "AKROS_SLACK_SIGNING_SECRET": SECRET,
+                "AKROS_SLACK_API_URL": standin.api_url,
+                "AKROS_SLACK_USERS": json.dumps({ALICE: "alice", BOB: "bob"}),
+            },
+        )
+        configuration = client.Configuration()
+        config.load_kube_config(str(platform.kubeconfig), client_configuration=configuration)
+        try:
+            with httpx2.Client(timeout=10) as http, client.ApiClient(configuration) as kube:
+                yield SlackRun(platform, standin, http, kube)
+        finally:
+            platform.stop()
+
+
+@pytest.fixture
+def run(slack_run: SlackRun) -> SlackRun:
+    slack_run.slack.settle()
+    slack_run.slack.clear()
+    return slack_run
+
+
+def _has(method: str, count: int = 1) -> Any:
+    return lambda calls: sum(c.method == method for c in calls) >= count
+
+
+def _message_calls(calls: list[Call]) -> list[Call]:
+    """The calls that open modals and post or change messages (Home refreshes aside)."""
+    return [c for c in calls if c.method != "views.publish"]
+
+
+def _create_through_slack(run: SlackRun, user: str, name: str, **resources: str) -> list[Call]:
+    assert run.command(user, "create").status_code == 200
+    opened = run.slack.wait_for(_has("views.open"))[0]
+    answer = run.submit(
+        user, opened.args["view"], f"VCREATE{name}", create_form_values(name, **resources)
+    )
+    assert (answer.status_code, answer.text) == (200, "")
+    return run.slack.wait_for(_has("chat.update"))
+
+
+def test_create_opens_the_modal_then_the_message_goes_from_pending_to_ready(run: SlackRun) -> None:
+    started = time.monotonic()
+    answer = run.command(ALICE, "create")
+    assert (answer.status_code, answer.text) == (200, "")
+    assert time.monotonic() - started < 3
+
+    opened = run.slack.wait_for(_has("views.open"))
+    assert [c.method for c in opened] == ["views.open"]
+    assert opened[0].args["view"] == blocks.create_modal(DEFAULT_CATALOG)
+
+    answer = run.submit(ALICE, opened[0].args["view"], "VCREATE1", create_form_values("lab"))
+    assert (answer.status_code, answer.text) == (200, "")
+    calls = run.slack.wait_for(_has("chat.update"))
+
+    posted, updated = _message_calls(calls)[1:]
+    assert posted.method == "chat.postMessage"
+    assert posted.args["channel"] == ALICE
+    assert posted.args["text"] == (":hourglass_flowing_sand: Creating *lab* (2 CPU, 8Gi memory)…")
+    assert updated.method == "chat.update"
+    assert (updated.args["channel"], updated.args["ts"]) == (
+        posted.answer["channel"],
+        posted.answer["ts"],
+    )
+    assert updated.args["text"].startswith(":white_check_mark: *lab* is ready (2 CPU, 8Gi memory)")
+    assert "alice-lab" in run.deployment_names()
+
+    home = run.slack.wait_for(
+        lambda calls: any(
+            c.method == "views.publish" and "· ready ·" in json.dumps(c.args, ensure_ascii=False)
+            for c in calls
+        )
+    )
+    published = [c for c in home if c.method == "views.publish"]
+    assert {c.args["user_id"] for c in published} == {ALICE}
+
+
+def test_delete_asks_for_confirmation_and_the_message_ends_deleted(run: SlackRun) -> None:
+    _create_through_slack(run, BOB, "scratch")
+    run.slack.settle()
+    run.slack.clear()
+
+    assert run.command(BOB, "delete scratch").status_code == 200
+    opened = run.slack.wait_for(_has("views.open"))[0]
+    assert opened.args["view"] == blocks.delete_modal("scratch")
+    purge = {
+        "purge_volume": {
+            "purge_volume": {"type": "checkboxes", "selected_options": [{"value": "yes"}]}
+        }
+    }
+    assert run.submit(BOB, opened.args["view"], "VDELETE1", purge).status_code == 200
+
+    calls = _message_calls(run.slack.wait_for(_has("chat.update")))
+    assert [c.method for c in calls] == ["views.open", "chat.postMessage", "chat.update"]
+    assert calls[1].args["text"] == ":hourglass_flowing_sand: Deleting *scratch* and its volume…"
+    assert calls[2].args["text"] == ":wastebasket: *scratch* is deleted; its volume is gone too."
+    assert "bob-scratch" not in run.deployment_names()
+
+
+def test_a_create_over_quota_is_refused_in_a_message_and_nothing_reaches_the_cluster(
+    run: SlackRun,
+) -> None:
+    assert run.command(BOB, "create").status_code == 200
+    opened = run.slack.wait_for(_has("views.open"))[0]
+    run.submit(BOB, opened.args["view"], "VCREATEBIG", create_form_values("huge", cpu="500"))
+
+    calls = _message_calls(run.slack.wait_for(_has("chat.update")))
+    assert [c.method for c in calls] == ["views.open", "chat.postMessage", "chat.update"]
+    assert calls[2].args["text"].startswith(":no_entry: Over quota: CPU would be 500 of your 32")
+    time.sleep(0.3)
+    assert "bob-huge" not in run.deployment_names()
+    assert [c.method for c in _message_calls(run.slack.made())] == [
+        "views.open",
+        "chat.postMessage",
+        "chat.update",
+    ]
+
+
+def test_form_errors_keep_the_modal_open_with_a_message_under_the_field(run: SlackRun) -> None:
+    view = blocks.create_modal(DEFAULT_CATALOG)
+    answer = run.submit(ALICE, view, "VBADFORM", create_form_values("ok-name", cpu="lots"))
+    assert answer.status_code == 200
+    assert answer.json()["response_action"] == "errors"
+    assert set(answer.json()["errors"]) == {"cpu"}
+    assert run.slack.methods() == []
+
+
+def test_help_and_unknown_text_are_answered_in_the_acknowledgement(run: SlackRun) -> None:
+    for text in ("help", "frobnicate"):
+        answer = run.command(ALICE, text)
+        assert answer.status_code == 200
+        assert answer.json()["text"] == blocks.HELP
+    assert run.slack.methods() == []
+
+
+def test_list_and_usage_answer_through_the_response_url(run: SlackRun) -> None:
+    assert run.command(ALICE, "list").status_code == 200
+    listed = run.slack.wait_for(_has("response_url"))[0]
+    assert listed.args["response_type"] == "ephemeral"
+    assert "*lab* · ready" in listed.args["blocks"][0]["text"]["text"]
+
+    run.slack.clear()
+    assert run.command(ALICE, "usage").status_code == 200
+    usage = run.slack.wait_for(_has("response_url"))[0]
+    assert usage.args["text"].startswith("You hold 1 of 5 environments and 2 CPU, 8Gi memory of")
+
+
+def test_an_unlinked_slack_user_is_told_how_to_get_linked(run: SlackRun) -> None:
+    answer = run.command("USTRANGER", "create")
+    assert "not linked to an Akros user" in answer.text
+    assert run.slack.methods() == []
+
+
+def test_stale_or_badly_signed_requests_are_rejected(run: SlackRun) -> None:
+    body = slash_command_body(ALICE, "create", response_url=run.slack.response_url(ALICE))
+    assert run.send(body, secret="not-the-secret").status_code == 401
+    assert run.send(body, timestamp=int(time.time()) - 600).status_code == 401
+    unsigned = run.http.post(run.platform.slack_url, content=body)
+    assert unsigned.status_code == 401
+    time.sleep(0.2)
+    assert run.slack.methods() == []
+
+
+def _publish(run: SlackRun, message: UnderusedEnvironment) -> None:
+    connection = redis.Redis.from_url(run.platform.redis.url)
+    try:
+        connection.xadd(NOTIFICATIONS.name, {"__data__": message.model_dump_json()})
+    finally:
+        connection.close()
+
+
+def test_an_underuse_notification_is_one_dm_and_keep_exempts_the_environment(
+    run: SlackRun,
+) -> None:
+    notification = UnderusedEnvironment(
+        request_id="underuse-1",
+        actor=SYSTEM_ACTOR,
+        owner="alice",
+        name="lab",
+        since=datetime(2026, 11, 29, 8, 0, tzinfo=UTC),
+        requested=Resources.of("2", "8Gi"),
+        cpu_used_fraction=0.02,
+        threshold=0.1,
+    )
+    _publish(run, notification)
+    _publish(run, notification)  # delivered twice (at-least-once): one DM all the same
+    dm = run.slack.wait_for(_has("chat.postMessage"))[0]
+    expected = blocks.underused_message(notification)
+    assert (dm.args["channel"], dm.args["text"], dm.args["blocks"]) == (
+        ALICE,
+        expected.text,
+        expected.blocks,
+    )
+    time.sleep(0.5)
+    assert run.slack.methods() == ["chat.postMessage"]
+
+    container = {"type": "message", "channel_id": f"D{ALICE}", "message_ts": "9.000100"}
+    assert run.press(ALICE, blocks.KEEP_BUTTON, "lab", container).status_code == 200
+    kept = run.slack.wait_for(_has("chat.update"))[-1]
+    assert (kept.args["channel"], kept.args["ts"]) == (f"D{ALICE}", "9.000100")
+    assert kept.args["text"] == ":ok_hand: Keeping *lab*: no reminders about it for 72 hours."
+    connection = redis.Redis.from_url(run.platform.redis.url)
+    try:
+        assert 71 * 3600 < connection.ttl(underuse_exemption_key("alice", "lab")) <= 72 * 3600
+    finally:
+        connection.close()
+
+
+def test_shrink_recreates_the_environment_smaller_through_delete_then_create(
+    run: SlackRun,
+) -> None:
+    _create_through_slack(run, ALICE, "big", cpu="8", memory="32Gi")
+    run.slack.settle()
+    run.slack.clear()
+    container = {"type": "message", "channel_id": f"D{ALICE}", "message_ts": "9.000100"}
+    assert run.press(ALICE, blocks.SHRINK_BUTTON, "big", container).status_code == 200
+    opened = run.slack.wait_for(_has("views.open"))[0]
+    by_block = {b.get("block_id"): b for b in opened.args["view"]["blocks"]}
+    assert by_block["cpu"]["element"]["initial_value"] == "4"
+    assert by_block["memory"]["element"]["initial_value"] == "16Gi"
+
+    values = create_form_values(None, cpu="4", memory="16Gi")
+    assert run.submit(ALICE, opened.args["view"], "VSHRINK1", values).status_code == 200
+    calls = _message_calls(
+        run.slack.wait_for(
+            lambda calls: any("is ready" in c.args.get("text", "") for c in calls), timeout_s=20
+        )
+    )
+    assert [c.method for c in calls] == [
+        "views.open",
+        "chat.postMessage",
+        "chat.update",
+        "chat.update",
+    ]
+    assert (
+        calls[1].args["text"] == ":hourglass_flowing_sand: Shrinking *big* to 4 CPU, 16Gi memory…"
+    )
+    assert (
+        calls[2].args["text"]
+        == ":hourglass_flowing_sand: Recreating *big* with 4 CPU, 16Gi memory…"
+    )
+    assert (
+        calls[3].args["text"].startswith(":white_check_mark: *big* is ready (4 CPU, 16Gi memory)")
+    )
+    assert "alice-big" in run.deployment_names()
+
+
+def test_neither_the_token_nor_the_signing_secret_reaches_the_logs(run: SlackRun) -> None:
+    run.command(ALICE, "list")
+    run.slack.wait_for(_has("response_url"))
+    log = run.platform.children[SLACK].log_text()
+    assert '"slack app listening"' in log
+    assert "xoxb-e2e-bot-token" not in log
+    assert SECRET not in log

@@ -1,0 +1,221 @@
+"""Block Kit is built by pure functions: each test compares the structure Slack receives."""
+
+from datetime import UTC, datetime
+
+from akros_msgs import (
+    SYSTEM_ACTOR,
+    CommandFailed,
+    EnvironmentReady,
+    FailureCode,
+    Resources,
+    UnderusedEnvironment,
+)
+from akros_policy import Catalog, CatalogImage
+from akros_readmodel import EnvironmentStatus, EnvironmentView
+from akros_slack import blocks, forms
+
+CATALOG = Catalog(
+    images={
+        "pytorch": CatalogImage(image="r/pytorch:1", description="PyTorch"),
+        "plain": CatalogImage(image="r/plain:1"),
+    }
+)
+
+
+def _plain(text: str) -> dict[str, object]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _view(name: str, status: EnvironmentStatus, url: str | None = None) -> EnvironmentView:
+    return EnvironmentView(
+        owner="alice",
+        name=name,
+        status=status,
+        image="pytorch",
+        resources=Resources.of("2", "8Gi"),
+        volume_size="20Gi",
+        url=url,
+        request_id=f"r-{name}",
+    )
+
+
+def test_the_create_modal_offers_the_catalog_images_and_the_default_resources() -> None:
+    view = blocks.create_modal(CATALOG)
+    assert (view["type"], view["callback_id"]) == ("modal", blocks.CREATE_MODAL)
+    by_block = {block["block_id"]: block for block in view["blocks"]}
+    assert list(by_block) == list(forms.FORM_FIELDS)
+    assert by_block["image"]["element"] == {
+        "type": "static_select",
+        "action_id": "image",
+        "options": [
+            {"text": _plain("pytorch: PyTorch"), "value": "pytorch"},
+            {"text": _plain("plain"), "value": "plain"},
+        ],
+    }
+    assert by_block["cpu"]["element"] == {
+        "type": "plain_text_input",
+        "action_id": "cpu",
+        "initial_value": "2",
+    }
+    assert by_block["gpus"]["element"]["initial_value"] == "0"
+    assert by_block["dedicated_cores"]["optional"] is True
+
+
+def test_the_shrink_modal_is_prefilled_and_carries_the_fixed_name() -> None:
+    form = forms.EnvironmentForm(name="lab", image="plain", cpu="4", memory="32Gi", gpus=1)
+    view = blocks.shrink_modal(CATALOG, form)
+    assert view["callback_id"] == blocks.SHRINK_MODAL
+    assert view["private_metadata"] == '{"name": "lab"}'
+    by_block = {block.get("block_id"): block for block in view["blocks"]}
+    assert "name" not in by_block
+    assert by_block["image"]["element"]["initial_option"] == {
+        "text": _plain("plain"),
+        "value": "plain",
+    }
+    assert by_block["cpu"]["element"]["initial_value"] == "4"
+    assert by_block["memory"]["element"]["initial_value"] == "32Gi"
+    assert by_block["gpus"]["element"]["initial_value"] == "1"
+
+
+def test_the_delete_modal_keeps_the_volume_unless_purge_is_ticked() -> None:
+    assert blocks.delete_modal("lab") == {
+        "type": "modal",
+        "callback_id": "akros_delete",
+        "title": _plain("Delete environment"),
+        "submit": _plain("Delete"),
+        "close": _plain("Cancel"),
+        "private_metadata": '{"name": "lab"}',
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": "Delete *lab*? Its work volume is kept unless you tick the box.",
+                },
+            },
+            {
+                "type": "input",
+                "block_id": "purge_volume",
+                "optional": True,
+                "label": _plain("Volume"),
+                "element": {
+                    "type": "checkboxes",
+                    "action_id": "purge_volume",
+                    "options": [
+                        {"text": _plain("Also delete its volume, for good"), "value": "yes"}
+                    ],
+                },
+            },
+        ],
+    }
+
+
+def test_a_ready_environment_replaces_the_pending_message_with_its_url() -> None:
+    event = EnvironmentReady(
+        request_id="r1",
+        actor=SYSTEM_ACTOR,
+        owner="alice",
+        name="lab",
+        url="https://lab-alice.research.akros.local",
+        node="gpu-1",
+        resources=Resources.of("2", "8Gi"),
+    )
+    text = (
+        ":white_check_mark: *lab* is ready (2 CPU, 8Gi memory): "
+        "<https://lab-alice.research.akros.local|https://lab-alice.research.akros.local>"
+    )
+    assert blocks.ready_message(event) == blocks.SlackMessage(
+        text,
+        [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": text},
+                "accessory": {
+                    "type": "button",
+                    "text": _plain("Open"),
+                    "action_id": "akros_open_url",
+                    "value": "lab",
+                    "url": "https://lab-alice.research.akros.local",
+                },
+            }
+        ],
+    )
+
+
+def test_a_failure_says_the_reason() -> None:
+    event = CommandFailed(
+        request_id="r1",
+        actor=SYSTEM_ACTOR,
+        command_type="create_environment",
+        code=FailureCode.UNSCHEDULABLE,
+        reason="No node has 9 GPUs.",
+        owner="alice",
+        name="lab",
+    )
+    assert blocks.failed_message(event).text == ":x: *lab* failed: No node has 9 GPUs."
+
+
+def test_home_lists_each_environment_with_open_and_delete_buttons_where_they_apply() -> None:
+    home = blocks.home_view(
+        [
+            _view("lab", EnvironmentStatus.READY, url="https://lab"),
+            _view("gone", EnvironmentStatus.DELETING),
+        ]
+    )
+    assert home["type"] == "home"
+    actions = [b for b in home["blocks"] if b["type"] == "actions"]
+    assert [[e["action_id"] for e in a["elements"]] for a in actions] == [
+        ["akros_open_create"],
+        ["akros_open_url", "akros_delete_environment"],
+    ]
+    assert actions[1]["elements"][0]["url"] == "https://lab"
+    sections = [b["text"]["text"] for b in home["blocks"] if b["type"] == "section"]
+    assert sections == [
+        ":large_green_circle: *lab* · ready · 2 CPU, 8Gi memory · pytorch\n<https://lab|https://lab>",
+        ":wastebasket: *gone* · deleting · 2 CPU, 8Gi memory · pytorch",
+    ]
+
+
+def test_an_empty_home_invites_to_create_one() -> None:
+    home = blocks.home_view([])
+    assert home["blocks"][-1]["text"]["text"].startswith("None yet.")
+
+
+def test_the_underuse_dm_offers_keep_shrink_and_delete_for_that_environment() -> None:
+    event = UnderusedEnvironment(
+        request_id="n1",
+        actor=SYSTEM_ACTOR,
+        owner="alice",
+        name="lab",
+        since=datetime(2026, 11, 28, 9, 30, tzinfo=UTC),
+        requested=Resources.of("8", "64Gi", 1),
+        cpu_used_fraction=0.03,
+        gpu_utilisation=0.0,
+        threshold=0.1,
+    )
+    message = blocks.underused_message(event)
+    assert message.text.startswith(
+        ":wave: Your environment *lab* reserves 8 CPU, 64Gi memory, 1 GPU but has used about "
+        "3% of its CPU and 0% of its GPUs since 2026-11-28 09:30 UTC."
+    )
+    assert message.blocks[1] == {
+        "type": "actions",
+        "block_id": "underused",
+        "elements": [
+            {"type": "button", "text": _plain("Keep"), "action_id": "akros_keep", "value": "lab"},
+            {
+                "type": "button",
+                "text": _plain("Shrink"),
+                "action_id": "akros_shrink_environment",
+                "value": "lab",
+                "style": "primary",
+            },
+            {
+                "type": "button",
+                "text": _plain("Delete"),
+                "action_id": "akros_delete_environment",
+                "value": "lab",
+                "style": "danger",
+            },
+        ],
+    }

@@ -1,0 +1,146 @@
+"""The Slack app's pure decisions: what was typed, what the form says, who is who."""
+
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from akros_msgs import Actor, CreateEnvironment, Resources, Role, Source
+from akros_slack import forms
+from akros_slack.commands import SlashCommand, Verb, parse_command
+from akros_slack.identity import Directory, channel_allowed
+from akros_slack.main import directory_of
+from akros_slack.settings import SlackMode, SlackSettings
+
+ALICE = Actor(user_id="alice", source=Source.SLACK, role=Role.RESEARCHER)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("create", SlashCommand(Verb.CREATE)),
+        ("  LIST ", SlashCommand(Verb.LIST)),
+        ("delete lab", SlashCommand(Verb.DELETE, name="lab")),
+        ("delete bob/lab", SlashCommand(Verb.DELETE, name="lab", owner="bob")),
+        ("usage", SlashCommand(Verb.USAGE)),
+        ("help", SlashCommand(Verb.HELP)),
+        ("", SlashCommand(Verb.HELP)),
+        ("delete", SlashCommand(Verb.HELP)),
+        ("delete a b", SlashCommand(Verb.HELP)),
+        ("make me a sandwich", SlashCommand(Verb.HELP)),
+    ],
+)
+def test_slash_command_text_is_parsed_and_anything_unknown_asks_for_help(
+    text: str, expected: SlashCommand
+) -> None:
+    assert parse_command(text) == expected
+
+
+def _submitted(**fields: object) -> dict[str, dict[str, dict[str, object]]]:
+    values: dict[str, dict[str, dict[str, object]]] = {}
+    for name, value in fields.items():
+        if name == forms.IMAGE:
+            state: dict[str, object] = {
+                "type": "static_select",
+                "selected_option": {"value": value},
+            }
+        elif name == forms.DEDICATED:
+            state = {"type": "checkboxes", "selected_options": [{"value": "yes"}] if value else []}
+        else:
+            state = {"type": "plain_text_input", "value": value}
+        values[name] = {name: state}
+    return values
+
+
+def test_form_values_are_read_by_field_with_empty_inputs_left_out() -> None:
+    values = _submitted(name=" lab ", image="pytorch", cpu="4", memory="", dedicated_cores=True)
+    assert forms.read_values(values) == {
+        "name": "lab",
+        "image": "pytorch",
+        "cpu": "4",
+        "dedicated_cores": True,
+    }
+
+
+def test_a_complete_form_becomes_the_create_command() -> None:
+    fields = forms.read_values(
+        _submitted(
+            name="lab", image="pytorch", gpus="1", cpu="4", memory="16Gi", volume_size="50Gi"
+        )
+    )
+    command = forms.command_from_form(fields, actor=ALICE, owner="alice", request_id="slack:V1")
+    assert isinstance(command, CreateEnvironment)
+    assert (command.owner, command.name, command.image, command.gpus) == (
+        "alice",
+        "lab",
+        "pytorch",
+        1,
+    )
+    assert command.resources == Resources.of("4", "16Gi", 1)
+    assert command.volume_size == "50Gi"
+
+
+def test_form_errors_are_shown_under_the_fields_they_belong_to() -> None:
+    fields = forms.read_values(
+        _submitted(name="Not A Name", image="pytorch", cpu="lots", memory="16Gi")
+    )
+    errors = forms.command_from_form(fields, actor=ALICE, owner="alice", request_id="slack:V1")
+    assert isinstance(errors, dict)
+    assert set(errors) == {"name", "cpu"}
+
+
+def test_a_cross_field_rule_is_shown_under_the_field_it_names() -> None:
+    fields = forms.read_values(
+        _submitted(name="lab", image="pytorch", cpu="1.5", memory="4Gi", dedicated_cores=True)
+    )
+    errors = forms.command_from_form(fields, actor=ALICE, owner="alice", request_id="slack:V1")
+    assert errors == {"cpu": "dedicated cores need a whole number of CPUs, e.g. '4'"}
+
+
+def test_a_shrink_proposes_about_half_in_whole_cores_and_gib() -> None:
+    form = forms.smaller_form("lab", "pytorch", Resources.of("8", "64Gi", 3))
+    assert form == forms.EnvironmentForm(
+        name="lab", image="pytorch", cpu="4", memory="32Gi", gpus=1
+    )
+
+
+def test_a_shrink_never_goes_below_one_core_and_one_gib() -> None:
+    form = forms.smaller_form("lab", None, Resources.of("500m", "1Gi"))
+    assert (form.cpu, form.memory, form.gpus) == ("1", "1Gi", 0)
+
+
+def test_a_mapped_slack_user_acts_as_their_platform_user_and_admins_as_admins() -> None:
+    directory = Directory({"U1": "alice", "U2": "bob"}, admins=frozenset({"U2"}))
+    assert directory.actor("U1") == ALICE
+    assert directory.actor("U2") == Actor(user_id="bob", source=Source.SLACK, role=Role.ADMIN)
+    assert directory.actor("U3") is None
+    assert directory.slack_user_of("bob") == "U2"
+    assert directory.slack_user_of("carol") is None
+
+
+def test_commands_are_taken_everywhere_unless_channels_are_configured() -> None:
+    assert channel_allowed(frozenset(), "CANY")
+    assert channel_allowed(frozenset({"CLAB"}), "CLAB")
+    assert not channel_allowed(frozenset({"CLAB"}), "CRANDOM")
+
+
+def test_a_name_to_delete_that_no_environment_can_have_is_explained_not_acted_on() -> None:
+    parsed = parse_command("delete Lab_1")
+    assert (parsed.name, parsed.owner) == (None, None)
+    assert parsed.problem is not None
+    assert parsed.problem.startswith("'Lab_1' is not a name: it must consist of lower-case")
+
+
+def test_a_users_file_maps_slack_ids_and_the_settings_win_where_both_name_one(
+    tmp_path: Path,
+) -> None:
+    users_file = tmp_path / "users.yaml"
+    users_file.write_text("U1: alice\nU2: bob\n")
+    settings = SlackSettings(
+        slack_mode=SlackMode.HTTP,
+        slack_bot_token=SecretStr("xoxb-1"),
+        slack_signing_secret=SecretStr("s"),
+        slack_users={"U2": "robert"},
+        slack_users_file=users_file,
+    )
+    assert directory_of(settings).users == {"U1": "alice", "U2": "robert"}
