@@ -150,9 +150,11 @@ _MERGE_PATCH = "application/merge-patch+json"
 
 
 def resource_path(kind: str, namespace: str | None, name: str | None = None) -> str:
-    """The REST path of a collection, or of one object when ``name`` is given."""
+    """The REST path of a collection, or of one object when ``name`` is given; a namespaced
+    kind without a namespace is the collection across all namespaces."""
     prefix, plural, namespaced = _KINDS[kind]
-    path = f"{prefix}/namespaces/{namespace}/{plural}" if namespaced else f"{prefix}/{plural}"
+    in_namespace = namespaced and namespace is not None
+    path = f"{prefix}/namespaces/{namespace}/{plural}" if in_namespace else f"{prefix}/{plural}"
     return f"{path}/{name}" if name else path
 
 
