@@ -6,11 +6,12 @@ from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import serve
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
+from akros_k8s_worker.scaling import ScalingService
 from akros_k8s_worker.settings import WorkerSettings
 from akros_k8s_worker.starts import StartBook
 from akros_kube import Cluster, ForbiddenError
 from akros_msgs import Groups, Message
-from akros_msgs.streams import ENVIRONMENT_COMMANDS
+from akros_msgs.streams import ENVIRONMENT_COMMANDS, SCALE_COMMANDS
 from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
 from akros_policy.naming import LABEL_KIND, WorkloadKind
 from akros_readmodel import ReadModel
@@ -27,6 +28,9 @@ class Worker:
         self.bus.consume(
             ENVIRONMENT_COMMANDS, Groups.K8S_WORKER, concurrency=settings.command_concurrency
         )(self._on_environment_command)
+        self._scaling: ScalingService | None = None
+        # One at a time: scale commands for one Deployment must apply in the order sent.
+        self.bus.consume(SCALE_COMMANDS, Groups.K8S_WORKER)(self._on_scale_command)
 
     @property
     def environments(self) -> EnvironmentService:
@@ -36,6 +40,11 @@ class Worker:
 
     async def _on_environment_command(self, command: Message) -> None:
         await self.environments.handle(command)
+
+    async def _on_scale_command(self, command: Message) -> None:
+        if self._scaling is None:
+            raise RuntimeError("the worker has not started")
+        await self._scaling.handle(command)
 
     async def _watch_environment_pods(self) -> None:
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
@@ -93,6 +102,7 @@ class Worker:
                 node_cache_s=settings.node_cache_s,
                 index=EnvironmentIndex(),
             )
+            self._scaling = ScalingService(cluster, self.bus)
             await serve(
                 self.bus,
                 background=[
