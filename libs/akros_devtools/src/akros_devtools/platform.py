@@ -19,7 +19,17 @@ from typing import Any
 from akros_devtools.processes import ChildProcess, free_port, wait_until
 from akros_devtools.redis_server import LocalRedis
 
-SERVICES = ("k8s-worker", "api-gateway")
+SERVICES = ("k8s-worker", "api-gateway", "monitor", "poller")
+_CONSOLE_SCRIPTS = {
+    "k8s-worker": "akros-k8s-worker",
+    "monitor": "akros-monitor",
+    "poller": "akros-poller",
+}
+_INFERENCE = Path(__file__).resolve().parents[4] / "deploy" / "base" / "inference"
+# Created in kubesim at start, in this order: the platform's auto-inference workload.
+PLATFORM_MANIFESTS = tuple(
+    _INFERENCE / name for name in ("namespace.yaml", "priorityclass.yaml", "deployment.yaml")
+)
 
 
 def _console_script(name: str) -> str:
@@ -46,6 +56,7 @@ class PlatformOptions:
     environment: dict[str, str] = field(default_factory=dict)
     """Extra AKROS_* settings for every service (catalog and quota files, timeouts...)."""
     services: tuple[str, ...] = SERVICES
+    manifests: tuple[Path, ...] = PLATFORM_MANIFESTS
 
 
 class Platform:
@@ -94,6 +105,8 @@ class Platform:
             args += ["--cluster", str(self.options.cluster_file)]
         if self.options.pod_start_seconds is not None:
             args += ["--pod-start-seconds", str(self.options.pod_start_seconds)]
+        for manifest in self.options.manifests:
+            args += ["--manifests", str(manifest)]
         kubesim = ChildProcess(args, log_path=self.options.state / "kubesim.log").start()
         self.children["kubesim"] = kubesim
         wait_until(
@@ -121,7 +134,7 @@ class Platform:
             )
             wait_until(self.admin_token_file.exists, timeout_s=10, what="the admin token")
             return child
-        script = {"k8s-worker": "akros-k8s-worker"}[service]
+        script = _CONSOLE_SCRIPTS[service]
         child = ChildProcess([_console_script(script)], log_path=log_path, env=env).start()
         self.children[service] = child
         wait_until(
