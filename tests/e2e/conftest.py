@@ -1,7 +1,7 @@
 """The platform as real processes: Redis, kubesim, the k8s_worker and the gateway."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ class Running:
         raise TimeoutError(f"request {request_id} still pending after {timeout_s}s")
 
 
-def start_platform(state: Path) -> Platform:
+def start_platform(state: Path, environment: Mapping[str, str] | None = None) -> Platform:
     (state / "quotas.yaml").parent.mkdir(parents=True, exist_ok=True)
     (state / "quotas.yaml").write_text(QUOTAS)
     platform = Platform(
@@ -54,6 +54,7 @@ def start_platform(state: Path) -> Platform:
                 "AKROS_START_TIMEOUT_S": "30",
                 "AKROS_RECLAIM_IDLE_MS": "1000",
                 "AKROS_RECLAIM_INTERVAL_MS": "200",
+                **(environment or {}),
             },
         )
     )

@@ -100,7 +100,9 @@ def desired_replicas(
     recent = (*recent, (now, fit))
     if fit <= current.replicas:
         return Sizing(fit, recent)
-    return Sizing(max(current.replicas, min(replicas for _, replicas in recent)), recent)
+    grown = max(current.replicas, min(replicas for _, replicas in recent))
+    # min and max bind at once, whatever size was held before (a start below min, a new max).
+    return Sizing(max(policy.min_replicas, min(policy.max_replicas, grown)), recent)
 
 
 def is_stale(observed_at: float, now: float, stale_after_s: float) -> bool:
