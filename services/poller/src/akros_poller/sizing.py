@@ -82,9 +82,7 @@ def observed_replicas(capacity: CapacityChanged, policy: InferencePolicy) -> int
     return _copies(capacity.requested.inference, policy.per_replica)
 
 
-def desired_replicas(
-    capacity: CapacityChanged, policy: InferencePolicy, current: Sizing
-) -> Sizing:
+def desired_replicas(capacity: CapacityChanged, policy: InferencePolicy, current: Sizing) -> Sizing:
     """The replica count after ``capacity``: down at once, up only to what every
     recommendation of the last ``scale_up_window_s`` allowed.
 
