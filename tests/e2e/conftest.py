@@ -68,7 +68,14 @@ def start_platform(state: Path, environment: Mapping[str, str] | None = None) ->
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    platform = start_platform(tmp_path_factory.mktemp("platform"))
+    yield from running_platform(tmp_path_factory.mktemp("platform"))
+
+
+def running_platform(
+    state: Path, environment: Mapping[str, str] | None = None
+) -> Iterator[Running]:
+    """The platform started in ``state`` with clients to it; stopped when resumed."""
+    platform = start_platform(state, environment)
     configuration = client.Configuration()
     config.load_kube_config(str(platform.kubeconfig), client_configuration=configuration)
     try:

@@ -3,12 +3,11 @@ researcher's GPU environment created and deleted through the gateway."""
 
 from collections.abc import Iterator
 
-import httpx2
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
 from akros_devtools import wait_until
-from tests.e2e.conftest import Running, start_platform
+from tests.e2e.conftest import Running, running_platform
 
 INFERENCE = ("auto-inference", "akros-inference")
 ALL_GPUS = 16  # the default cluster: two 8-GPU servers; a replica takes one
@@ -16,20 +15,10 @@ ALL_GPUS = 16  # the default cluster: two 8-GPU servers; a replica takes one
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    platform = start_platform(
+    yield from running_platform(
         tmp_path_factory.mktemp("capacity"),
         {"AKROS_SCALE_UP_WINDOW_S": "1", "AKROS_CAPACITY_HEARTBEAT_S": "0.5"},
     )
-    configuration = client.Configuration()
-    config.load_kube_config(str(platform.kubeconfig), client_configuration=configuration)
-    try:
-        with (
-            httpx2.Client(base_url=platform.gateway_url, timeout=10) as http,
-            client.ApiClient(configuration) as kube,
-        ):
-            yield Running(platform, http, kube)
-    finally:
-        platform.stop()
 
 
 def _inference(running: Running) -> tuple[int, int]:

@@ -46,6 +46,8 @@ First steps:
        {gateway}/v1/environments
   curl -s -H "Authorization: Bearer $AKROS_TOKEN" {gateway}/v1/environments/first
   KUBECONFIG={platform.kubeconfig} .akros/tools/kubectl/usr/bin/kubectl get pods -A
+  # akros-inference/auto-inference fills free GPUs and yields them to environments
+  KUBECONFIG={platform.kubeconfig} .akros/tools/kubectl/usr/bin/kubectl get deploy -A
 """
 
 
