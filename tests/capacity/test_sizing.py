@@ -96,6 +96,14 @@ def test_scale_down_is_immediate_and_scale_up_waits_for_a_whole_window() -> None
     assert sizes == [12, 12, 16]
 
 
+def test_without_a_window_room_is_taken_at_once() -> None:
+    busy = _capacity(_gpu_node("a"), _gpu_node("b", researchers=_gpus(4)), at_s=1)
+    free = _capacity(_gpu_node("a"), _gpu_node("b"), at_s=1.2)
+    policy = replace(POLICY, scale_up_window_s=0)
+    sizing = desired_replicas(busy, policy, Sizing(16))
+    assert desired_replicas(free, policy, sizing).replicas == 16
+
+
 def test_alternating_room_keeps_the_lower_size_until_the_room_lasts() -> None:
     sizing = Sizing(16)
     sizes = []

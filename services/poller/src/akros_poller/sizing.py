@@ -92,10 +92,10 @@ def desired_replicas(capacity: CapacityChanged, policy: InferencePolicy, current
     now = capacity.observed_at.timestamp()
     window_start = now - policy.scale_up_window_s
     fit = replicas_that_fit(capacity, policy)
-    before = [r for r in current.recommendations if r[0] <= window_start]
-    within = [r for r in current.recommendations if window_start < r[0] <= now]
-    recent = (*before[-1:], *within) or ((now, current.replicas),)
-    recent = (*recent, (now, fit))
+    history = current.recommendations or ((now, current.replicas),)
+    known = [r for r in (*history, (now, fit)) if r[0] <= now]
+    before = [r for r in known if r[0] <= window_start]
+    recent = (*before[-1:], *(r for r in known if r[0] > window_start))
     if fit <= current.replicas:
         return Sizing(fit, recent)
     grown = max(current.replicas, min(replicas for _, replicas in recent))
