@@ -117,8 +117,10 @@ def test_a_relist_replaces_the_view_and_only_demand_changes_wake_the_publisher()
     assert view.synced
     view.changed.clear()
 
+    view.observe_pod("ADDED", _pod("inf", "inference", {"nvidia.com/gpu": "1"}, phase="Pending"))
+    assert not view.changed.is_set(), "a pod the scheduler has not seen yet counts nowhere"
     running = _pod("inf", "inference", {"nvidia.com/gpu": "1"}, "gpu")
-    view.observe_pod("ADDED", running)
+    view.observe_pod("MODIFIED", running)
     assert view.changed.is_set()
     view.changed.clear()
     heartbeat = {**running, "status": {"phase": "Running", "podIP": "10.0.0.9"}}

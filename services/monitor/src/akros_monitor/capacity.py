@@ -33,13 +33,12 @@ Amounts = tuple[int, int, int]
 
 @dataclass(frozen=True)
 class PodDemand:
-    """What one pod asks of the cluster. ``node`` is empty for a pod no node holds yet;
-    ``unschedulable`` marks one the scheduler has found no room for."""
+    """What one pod asks of the cluster: held on ``node``, or, when ``node`` is empty,
+    waiting because the scheduler found no room for it."""
 
     owner: str
     amounts: Amounts
     node: str = ""
-    unschedulable: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,17 +95,20 @@ def _is_unschedulable(status: Mapping[str, Any]) -> bool:
 
 
 def pod_demand(pod: Mapping[str, Any]) -> PodDemand | None:
-    """The pod's demand, or None for a pod that holds nothing (finished)."""
+    """The pod's demand, or None for a pod that counts nowhere: finished, or not yet seen by
+    the scheduler (it is bound or found unschedulable within milliseconds, and only that
+    change is worth an event)."""
     status = pod.get("status") or {}
     if status.get("phase") in _FINISHED:
         return None
-    labels = (pod.get("metadata") or {}).get("labels") or {}
     node = str((pod.get("spec") or {}).get("nodeName") or "")
+    if not node and not _is_unschedulable(status):
+        return None
+    labels = (pod.get("metadata") or {}).get("labels") or {}
     return PodDemand(
         owner=_OWNER_OF_KIND.get(str(labels.get(LABEL_KIND, "")), OTHER),
         amounts=pod_requests(pod),
         node=node,
-        unschedulable=not node and _is_unschedulable(status),
     )
 
 
@@ -169,7 +171,7 @@ def summarise(nodes: Iterable[NodeInfo], demands: Iterable[PodDemand]) -> Cluste
             on_node = per_node.get(demand.node)
             if on_node is not None:
                 on_node[demand.owner] = _add(on_node.get(demand.owner, (0, 0, 0)), demand.amounts)
-        elif demand.unschedulable:
+        else:
             pending = _add(pending, demand.amounts)
             if demand.owner == RESEARCHERS:
                 pending_researchers = _add(pending_researchers, demand.amounts)
