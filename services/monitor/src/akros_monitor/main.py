@@ -2,8 +2,9 @@
 
 Two watches (never a call per pod) keep the view current; one publisher turns changes into
 events, at most one per ``capacity_min_interval_s`` and at least one per
-``capacity_heartbeat_s``. The first change after a quiet spell is published at once, so a
-lone change costs no coalescing delay.
+``capacity_heartbeat_s``. The first change after a quiet spell is published after only
+``capacity_settle_s``, time for the rest of its burst to arrive, so a lone change costs no
+coalescing delay.
 """
 
 import asyncio
@@ -51,8 +52,7 @@ class Monitor:
                 async with asyncio.timeout(self.settings.capacity_heartbeat_s):
                     await self.view.changed.wait()
             early = last_published + self.settings.capacity_min_interval_s - time.monotonic()
-            if early > 0:
-                await asyncio.sleep(early)
+            await asyncio.sleep(max(early, self.settings.capacity_settle_s))
             self.view.changed.clear()
             if not self.view.synced:
                 continue

@@ -21,6 +21,13 @@ class MonitorSettings(BusSettings):
         le=10,
         description="Changes closer together than this are coalesced into one CapacityChanged",
     )
+    capacity_settle_s: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="After a change, wait this long for the rest of its burst (a preemption "
+        "is a delete, a bind and a create) before publishing",
+    )
     capacity_heartbeat_s: float = Field(
         default=5.0,
         gt=0,
