@@ -42,7 +42,7 @@ class PollerSettings(BusSettings):
     )
 
     @model_validator(mode="after")
-    def _min_within_max(self) -> Self:
+    def _policy_is_coherent(self) -> Self:
         if self.inference_min_replicas > self.inference_max_replicas:
             raise ValueError("inference_min_replicas must not exceed inference_max_replicas")
         if not self.policy().per_replica.model_dump(exclude_defaults=True):
