@@ -150,11 +150,12 @@ _MERGE_PATCH = "application/merge-patch+json"
 
 
 def resource_path(kind: str, namespace: str | None, name: str | None = None) -> str:
-    """The REST path of a collection, or of one object when ``name`` is given; a namespaced
-    kind without a namespace is the collection across all namespaces."""
+    """The REST path of a collection, or of one object when ``name`` is given."""
     prefix, plural, namespaced = _KINDS[kind]
-    in_namespace = namespaced and namespace is not None
-    path = f"{prefix}/namespaces/{namespace}/{plural}" if in_namespace else f"{prefix}/{plural}"
+    if namespaced and namespace is not None:
+        path = f"{prefix}/namespaces/{namespace}/{plural}"
+    else:  # a cluster-scoped kind, or a namespaced one across all namespaces
+        path = f"{prefix}/{plural}"
     return f"{path}/{name}" if name else path
 
 
