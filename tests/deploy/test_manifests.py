@@ -91,6 +91,8 @@ def test_the_base_applies_to_a_cluster_and_its_deployments_run(
             "api-gateway",
             "dashboard",
             "k8s-worker",
+            "monitor",
+            "poller",
             "redis",
         ]
         roles = client.RbacAuthorizationV1Api(api).list_namespaced_role("akros-envs").items

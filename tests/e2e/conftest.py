@@ -1,7 +1,7 @@
 """The platform as real processes: Redis, kubesim, the k8s_worker and the gateway."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ def start_platform(
     state: Path,
     *,
     services: tuple[str, ...] = SERVICES,
-    environment: dict[str, str] | None = None,
+    environment: Mapping[str, str] | None = None,
 ) -> Platform:
     (state / "quotas.yaml").parent.mkdir(parents=True, exist_ok=True)
     (state / "quotas.yaml").write_text(QUOTAS)
@@ -74,7 +74,14 @@ def start_platform(
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    platform = start_platform(tmp_path_factory.mktemp("platform"))
+    yield from running_platform(tmp_path_factory.mktemp("platform"))
+
+
+def running_platform(
+    state: Path, environment: Mapping[str, str] | None = None
+) -> Iterator[Running]:
+    """The platform started in ``state`` with clients to it; stopped when resumed."""
+    platform = start_platform(state, environment=environment)
     configuration = client.Configuration()
     config.load_kube_config(str(platform.kubeconfig), client_configuration=configuration)
     try:

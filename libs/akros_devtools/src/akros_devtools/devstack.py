@@ -51,6 +51,8 @@ First steps:
        {gateway}/v1/environments
   curl -s -H "Authorization: Bearer $AKROS_TOKEN" {gateway}/v1/environments/first
   KUBECONFIG={platform.kubeconfig} .akros/tools/kubectl/usr/bin/kubectl get pods -A
+  # akros-inference/auto-inference fills free GPUs and yields them to environments
+  KUBECONFIG={platform.kubeconfig} .akros/tools/kubectl/usr/bin/kubectl get deploy -A
 
 Or with the CLI (it finds this gateway through .akros/endpoints.json):
   AKROS_TOKEN=$AKROS_TOKEN uv run akros env create second --image quant-cpu --cpu 4 --memory 16Gi

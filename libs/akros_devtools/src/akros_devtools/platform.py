@@ -19,7 +19,7 @@ from typing import Any
 from akros_devtools.processes import ChildProcess, free_port, wait_until
 from akros_devtools.redis_server import LocalRedis
 
-SERVICES = ("k8s-worker", "api-gateway")
+SERVICES = ("k8s-worker", "api-gateway", "monitor", "poller")
 DASHBOARD = "dashboard"
 """Started on request (``services``): `make run` and the dashboard's browser test want it."""
 SLACK = "slack"
@@ -27,8 +27,15 @@ SLACK = "slack"
 # What each consumer service logs once it is up.
 _CONSUMERS = {
     "k8s-worker": ("akros-k8s-worker", '"service running"'),
+    "monitor": ("akros-monitor", '"service running"'),
+    "poller": ("akros-poller", '"service running"'),
     SLACK: ("akros-slack", '"slack app listening"'),
 }
+_INFERENCE = Path(__file__).resolve().parents[4] / "deploy" / "base" / "inference"
+# Created in kubesim at start, in this order: the platform's auto-inference workload.
+PLATFORM_MANIFESTS = tuple(
+    _INFERENCE / name for name in ("namespace.yaml", "priorityclass.yaml", "deployment.yaml")
+)
 
 
 def _console_script(name: str) -> str:
@@ -60,6 +67,7 @@ class PlatformOptions:
     kubesim_niceness: int = 0
     """Run kubesim at a lower CPU priority: benchmarks use it to model an API server that runs
     on its own control-plane machine instead of competing for the platform's cores."""
+    manifests: tuple[Path, ...] = PLATFORM_MANIFESTS
 
 
 class Platform:
@@ -124,6 +132,8 @@ class Platform:
             args += ["--cluster", str(self.options.cluster_file)]
         if self.options.pod_start_seconds is not None:
             args += ["--pod-start-seconds", str(self.options.pod_start_seconds)]
+        for manifest in self.options.manifests:
+            args += ["--manifests", str(manifest)]
         kubesim = ChildProcess(args, log_path=self.options.state / "kubesim.log").start()
         self.children["kubesim"] = kubesim
         wait_until(

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import yaml
 
-from akros_kubesim.cluster import ClusterFileError, load_cluster
+from akros_kubesim.cluster import ClusterFileError, load_cluster, load_manifests
+from akros_kubesim.errors import ApiError
 from akros_kubesim.server import Kubesim, ServerOptions, serve
 
 
@@ -70,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
         "--event-ttl-seconds", type=float, default=3600.0, help="how long events are kept"
     )
     serve_command.add_argument(
+        "--manifests",
+        type=Path,
+        action="append",
+        default=[],
+        help="a YAML file of objects to create at start, after the cluster file's (repeatable)",
+    )
+    serve_command.add_argument(
         "--bookmark-seconds", type=float, default=5.0, help="interval of watch bookmarks"
     )
     return parser
@@ -79,8 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     arguments = _parser().parse_args(argv)
     try:
         config = load_cluster(arguments.cluster)
+        manifests = tuple(m for path in arguments.manifests for m in load_manifests(path))
     except (OSError, ClusterFileError, yaml.YAMLError) as error:
-        sys.exit(f"kubesim: cannot use the cluster file: {error}")
+        sys.exit(f"kubesim: cannot use the cluster file or manifests: {error}")
+    config = replace(config, objects=config.objects + manifests)
     if arguments.pod_start_seconds is not None:
         config = replace(config, pod_start_seconds=arguments.pod_start_seconds)
     if arguments.failing_image_pattern is not None:
@@ -91,7 +101,11 @@ def main(argv: list[str] | None = None) -> None:
         event_ttl_seconds=arguments.event_ttl_seconds,
         hpa_sync_seconds=arguments.hpa_sync_seconds,
     )
-    asyncio.run(_serve(Kubesim(config, options), arguments))
+    try:
+        sim = Kubesim(config, options)
+    except ApiError as error:
+        sys.exit(f"kubesim: cannot create a start-up object: {error.message}")
+    asyncio.run(_serve(sim, arguments))
 
 
 async def _serve(sim: Kubesim, arguments: argparse.Namespace) -> None:

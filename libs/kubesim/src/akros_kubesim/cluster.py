@@ -34,6 +34,8 @@ class ClusterConfig:
     nodes: tuple[NodeSpec, ...]
     pod_start_seconds: float = 1.0
     failing_image_pattern: str = DEFAULT_FAILING_IMAGE_PATTERN
+    objects: tuple[dict[str, Any], ...] = ()
+    """Manifests created at start, in order, after the nodes (as `kubectl create -f`)."""
 
 
 class ClusterFileError(ValueError):
@@ -61,6 +63,26 @@ def _node_spec(entry: dict[str, Any], index: int) -> NodeSpec:
     )
 
 
+def parse_objects(documents: Any, where: str) -> tuple[dict[str, Any], ...]:
+    """Manifests to create at start; each needs apiVersion, kind and metadata.name."""
+    if not isinstance(documents, list):
+        raise ClusterFileError(f"{where}: objects must be a list of manifests")
+    for index, document in enumerate(documents):
+        if not isinstance(document, dict) or not all(
+            document.get(key) for key in ("apiVersion", "kind")
+        ):
+            raise ClusterFileError(f"{where}[{index}]: a manifest needs apiVersion and kind")
+        if not (document.get("metadata") or {}).get("name"):
+            raise ClusterFileError(f"{where}[{index}]: a manifest needs metadata.name")
+    return tuple(documents)
+
+
+def load_manifests(path: Path) -> tuple[dict[str, Any], ...]:
+    """The manifests of a YAML file (several documents allowed, empty ones skipped)."""
+    documents = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    return parse_objects(documents, str(path))
+
+
 def parse_cluster(document: dict[str, Any]) -> ClusterConfig:
     entries = document.get("nodes") or []
     if not isinstance(entries, list):
@@ -71,6 +93,7 @@ def parse_cluster(document: dict[str, Any]) -> ClusterConfig:
         failing_image_pattern=str(
             document.get("failingImagePattern", DEFAULT_FAILING_IMAGE_PATTERN)
         ),
+        objects=parse_objects(document.get("objects") or [], "objects"),
     )
 
 

@@ -74,6 +74,16 @@ class Kubesim:
             self.api.create(PRIORITY_CLASS, "", body)
         for index, spec in enumerate(config.nodes):
             self.api.create(NODE, "", node_object(spec, index))
+        for manifest in config.objects:
+            self._create_manifest(manifest)
+
+    def _create_manifest(self, manifest: dict[str, Any]) -> None:
+        kind = resources.BY_KIND.get((manifest["apiVersion"], manifest["kind"]))
+        if kind is None:
+            name = f"{manifest['apiVersion']} {manifest['kind']}"
+            raise errors.ApiError(400, f"kubesim does not serve {name}")
+        namespace = (manifest.get("metadata") or {}).get("namespace") or "default"
+        self.api.create(kind, namespace if kind.namespaced else "", manifest)
 
 
 # --- requests and responses ------------------------------------------------------------

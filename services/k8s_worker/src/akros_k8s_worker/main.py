@@ -7,12 +7,13 @@ from akros_bus.runner import run_forever, serve
 from akros_k8s_worker.cluster_snapshot import ClusterObserver
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
+from akros_k8s_worker.scaling import ScalingService
 from akros_k8s_worker.services import ServiceDeployer
 from akros_k8s_worker.settings import WorkerSettings
 from akros_k8s_worker.starts import StartBook
 from akros_kube import Cluster, ForbiddenError
 from akros_msgs import Groups, Message
-from akros_msgs.streams import ENVIRONMENT_COMMANDS, SERVICE_COMMANDS
+from akros_msgs.streams import ENVIRONMENT_COMMANDS, SCALE_COMMANDS, SERVICE_COMMANDS
 from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
 from akros_policy.naming import LABEL_KIND, WorkloadKind
 from akros_readmodel import ReadModel
@@ -33,6 +34,9 @@ class Worker:
         self.bus.consume(
             SERVICE_COMMANDS, Groups.K8S_WORKER, on_malformed=self._on_malformed_service_command
         )(self._on_service_command)
+        self._scaling: ScalingService | None = None
+        # One at a time: scale commands for one Deployment must apply in the order sent.
+        self.bus.consume(SCALE_COMMANDS, Groups.K8S_WORKER)(self._on_scale_command)
 
     @property
     def environments(self) -> EnvironmentService:
@@ -54,6 +58,11 @@ class Worker:
 
     async def _on_malformed_service_command(self, body: bytes, reason: str) -> None:
         await self.services.on_malformed(body, reason)
+
+    async def _on_scale_command(self, command: Message) -> None:
+        if self._scaling is None:
+            raise RuntimeError("the worker has not started")
+        await self._scaling.handle(command)
 
     async def _watch_environment_pods(self) -> None:
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
@@ -121,6 +130,7 @@ class Worker:
             observer = ClusterObserver(
                 cluster, ReadModel(self.bus.redis), settings.cluster_snapshot_interval_s
             )
+            self._scaling = ScalingService(cluster, self.bus)
             await serve(
                 self.bus,
                 background=[

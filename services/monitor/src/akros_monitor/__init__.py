@@ -1,0 +1,1 @@
+"""The monitor: watches the cluster read-only and publishes its capacity."""

@@ -1,0 +1,1 @@
+"""The poller: keeps auto-inference sized to the cluster's free capacity."""
