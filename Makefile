@@ -5,11 +5,12 @@ SHELL := /bin/bash
 tool = $(shell sed -n 's/^$(1)=//p' .akros/tools/paths 2>/dev/null)
 UV = $(call tool,UV)
 
-.PHONY: help tools browser sync lint typecheck test run asyncapi openapi bench
+.PHONY: help tools browser sync lint typecheck test run demo asyncapi openapi bench
 
 help:
 	@echo "make run    start the platform on embedded defaults (Ctrl-C stops it)"
 	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make demo   tell the platform's story against a running \`make run\`"
 	@echo "make bench  run the benchmarks under bench/"
 
 tools:
@@ -37,6 +38,10 @@ test: browser lint typecheck
 run: sync
 	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) $(UV) run --frozen python -m akros_devtools.devstack
 
+# The platform's story against what `make run` started (run that first, in another terminal).
+demo: sync
+	$(UV) run --frozen python -m akros_devtools.demo
+
 asyncapi: sync
 	$(UV) run --frozen python -m akros_bus.asyncapi > docs/asyncapi.json
 
@@ -44,4 +49,5 @@ openapi: sync
 	$(UV) run --frozen python -m akros_gateway.openapi > docs/openapi.json
 
 bench: sync
-	@for b in bench/*.py; do echo "== $$b"; $(UV) run --frozen python "$$b" || exit 1; done
+	@for b in backbone kubesim_scale env_pipeline capacity_reaction slack_ack; do \
+		echo "== bench/$$b.py"; $(UV) run --frozen python -m "bench.$$b" || exit 1; done

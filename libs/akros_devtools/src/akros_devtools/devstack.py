@@ -43,7 +43,7 @@ Akros is running on embedded defaults. Ctrl-C stops everything.
   Admin token:          {platform.admin_token_file}
 {slack}  Endpoints:            {STATE / "endpoints.json"}   Logs: {STATE}/*.log
 
-First steps:
+First steps (or `make demo` in another terminal for the whole story):
   export AKROS_TOKEN=$(cat {platform.admin_token_file})
   curl -s -H "Authorization: Bearer $AKROS_TOKEN" {gateway}/v1/catalog
   curl -s -H "Authorization: Bearer $AKROS_TOKEN" -H 'Content-Type: application/json' \\
