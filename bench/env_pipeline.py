@@ -71,13 +71,24 @@ def _entries(client: "redis.Redis", stream: str) -> list[dict[str, Any]]:
     return [json.loads(fields[DATA_FIELD]) for _, fields in raw]
 
 
+def _environment_outcomes(client: "redis.Redis") -> list[dict[str, Any]]:
+    """Outcomes of environment creates (the monitor and poller publish other results too)."""
+    kinds = {"environment_ready", "command_failed"}
+    return [
+        o
+        for o in _entries(client, RESULTS.name)
+        if o["type"] in kinds
+        and o.get("command_type", "create_environment") == "create_environment"
+    ]
+
+
 def _wait_for_outcomes(client: "redis.Redis", count: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if client.xlen(RESULTS.name) >= count:
+        if len(_environment_outcomes(client)) >= count:
             return
-        time.sleep(0.1)
-    raise TimeoutError(f"only {client.xlen(RESULTS.name)} of {count} outcomes arrived")
+        time.sleep(0.2)
+    raise TimeoutError(f"only {len(_environment_outcomes(client))} of {count} outcomes arrived")
 
 
 def _overheads(worker_log: Path) -> list[float]:
@@ -117,7 +128,7 @@ async def _drive(platform: Platform) -> dict[str, float]:
         accepted_at = {
             m["request_id"]: m["occurred_at"] for m in _entries(client, ENVIRONMENT_COMMANDS.name)
         }
-        outcomes = _entries(client, RESULTS.name)
+        outcomes = _environment_outcomes(client)
     finally:
         client.close()
     failures = [o for o in outcomes if o["type"] != "environment_ready"]
