@@ -361,15 +361,7 @@ class EnvironmentService:
         await self._delete_workload(environment_object_name(record.owner, record.name))
         view = await self.read_model.environment(record.owner, record.name)
         if view is not None:
-            await self.read_model.put_environment(
-                view.model_copy(
-                    update={
-                        "status": EnvironmentStatus.FAILED,
-                        "reason": reason,
-                        "updated_at": utc_now(),
-                    }
-                )
-            )
+            await self._mark_failed(view, reason)
         await self._publish_failure(
             record.request_id,
             record.actor,
@@ -378,6 +370,17 @@ class EnvironmentService:
             reason,
             owner=record.owner,
             name=record.name,
+        )
+
+    async def _mark_failed(self, view: EnvironmentView, reason: str) -> None:
+        await self.read_model.put_environment(
+            view.model_copy(
+                update={
+                    "status": EnvironmentStatus.FAILED,
+                    "reason": reason,
+                    "updated_at": utc_now(),
+                }
+            )
         )
 
     # -- outcomes ----------------------------------------------------------------------------
@@ -392,15 +395,7 @@ class EnvironmentService:
         if isinstance(command, CreateEnvironment) and code is not FailureCode.CONFLICT:
             view = await self.read_model.environment(command.owner, command.name)
             if view is not None and view.request_id == command.request_id:
-                await self.read_model.put_environment(
-                    view.model_copy(
-                        update={
-                            "status": EnvironmentStatus.FAILED,
-                            "reason": reason,
-                            "updated_at": utc_now(),
-                        }
-                    )
-                )
+                await self._mark_failed(view, reason)
         await self._publish_failure(
             command.request_id,
             command.actor,
