@@ -143,6 +143,7 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "Ingress": ("/apis/networking.k8s.io/v1", "ingresses", True),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
     "NodeMetrics": ("/apis/metrics.k8s.io/v1beta1", "nodes", False),
+    "PodMetrics": ("/apis/metrics.k8s.io/v1beta1", "pods", True),
 }
 _STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 LISTING = "LISTING"
