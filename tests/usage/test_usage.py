@@ -33,9 +33,7 @@ def _pod(name: str, *, owner: str = "ada", env: str = "lab", **labels: str) -> d
             "containers": [
                 {
                     "name": "work",
-                    "resources": {
-                        "requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"}
-                    },
+                    "resources": {"requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"}},
                 }
             ],
         },
