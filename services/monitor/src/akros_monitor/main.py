@@ -249,9 +249,11 @@ class Monitor:
         self._http = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=settings.usage_interval_s)
         )
-        if settings.metrics_port:
+        if settings.monitor_metrics_port:
             start_http_server(
-                settings.metrics_port, addr=settings.metrics_host, registry=self.metrics.registry
+                settings.monitor_metrics_port,
+                addr=settings.monitor_metrics_host,
+                registry=self.metrics.registry,
             )
         try:
             await serve(

@@ -72,12 +72,12 @@ class MonitorSettings(BusSettings):
         ge=0,
         description="After a notification, the next for the same streak waits at least this long",
     )
-    metrics_port: int = Field(
+    monitor_metrics_port: int = Field(
         default=9102,
         ge=0,
         le=65535,
         description="Port of the monitor's Prometheus /metrics; 0 turns it off",
     )
-    metrics_host: str = Field(
+    monitor_metrics_host: str = Field(
         default="127.0.0.1", description="Address /metrics listens on (0.0.0.0 in a pod)"
     )
