@@ -36,7 +36,13 @@ class UsageRig:
         return client.CoreV1Api(self.kube)
 
     def environment_pod(
-        self, owner: str, name: str, profile: str, *, gpus: int = 0, **labels: str
+        self,
+        owner: str,
+        name: str,
+        profile: str,
+        *,
+        gpus: int = 0,
+        labels: dict[str, str] | None = None,
     ) -> None:
         """A running pod labelled as ``owner``'s environment ``name``, used as ``profile``."""
         requests = {"cpu": "2", "memory": "4Gi"}
@@ -49,7 +55,7 @@ class UsageRig:
                     "akros.io/kind": "environment",
                     "akros.io/owner": owner,
                     "akros.io/env": name,
-                    **labels,
+                    **(labels or {}),
                 },
                 "annotations": {"kubesim.akros.io/usage-profile": profile},
             },

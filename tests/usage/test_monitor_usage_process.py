@@ -54,7 +54,9 @@ def test_an_environment_that_comes_back_to_life_is_not_nagged(usage_rig: UsageRi
 def test_exempt_environments_are_never_flagged(usage_rig: UsageRig) -> None:
     usage_rig.redis.set(underuse_exemption_key("ada", "kept"), "1")
     usage_rig.environment_pod("ada", "kept", "idle")
-    usage_rig.environment_pod("ada", "labelled", "idle", **{"akros.io/underuse-exempt": "true"})
+    usage_rig.environment_pod(
+        "ada", "labelled", "idle", labels={"akros.io/underuse-exempt": "true"}
+    )
     usage_rig.environment_pod("ada", "idle", "idle")
     wait_until(lambda: bool(usage_rig.notified("idle")), timeout_s=15, what="idle flagged")
     time.sleep(GRACE_S)
