@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import serve
 from akros_kube import Cluster, KubeError
-from akros_monitor.metrics import MonitorMetrics
+from akros_monitor.metrics import UsageCollector, UsageSnapshot, usage_registry
 from akros_monitor.settings import MonitorSettings
 from akros_monitor.underuse import (
     EnvironmentUse,
@@ -36,6 +36,7 @@ from akros_monitor.underuse import (
 )
 from akros_monitor.usage import (
     EnvironmentKey,
+    HistoryStep,
     environment_uses,
     gpu_utilisation,
     pod_usage,
@@ -93,11 +94,13 @@ class Monitor:
         self.settings = settings
         self.bus = Bus(settings)
         self.view = ClusterView()
-        self.metrics = MonitorMetrics()
+        self.metrics = UsageCollector()
         self.policy = underuse_policy(settings)
         self.clock = clock
         self._cluster: Cluster | None = None
         self._http: aiohttp.ClientSession | None = None
+        self.history = HistoryStep()
+        self._history_step_started = time.monotonic()
 
     @property
     def cluster(self) -> Cluster:
@@ -175,12 +178,12 @@ class Monitor:
             if underuse is not None:
                 due[key] = underuse
         # The Slack app's "keep" button sets a key per environment; it is read only for the
-        # few environments due a notification, not for every environment every cycle.
+        # environments due a notification, not for every environment every cycle.
         read_model = ReadModel(self.bus.redis)
-        kept = await asyncio.gather(*(read_model.underuse_exempt(*key) for key in due))
-        notices: list[Message] = []
-        for (key, underuse), exempt in zip(due.items(), kept, strict=True):
-            if exempt:
+        kept = await read_model.underuse_exempt_among(list(due))
+        notices: list[UnderusedEnvironment] = []
+        for key, underuse in due.items():
+            if key in kept:
                 assessed[key] = UnderuseState()
             else:
                 notices.append(underused_event(key, uses[key], underuse, self.policy.threshold))
@@ -195,7 +198,10 @@ class Monitor:
             )
             for start in range(0, len(samples), size)
         ]
-        await self.bus.publish_many(batches + notices)
+        await self.bus.publish_many([*batches, *notices])
+        # The gateway serves owners their notifications from the read model; the events stay
+        # on NOTIFICATIONS for every other subscriber (the Slack app).
+        await read_model.add_notifications(notices)
         present = {(pod.owner, pod.name) for pod in pods.values()}
         changed = {key: state for key, state in assessed.items() if states.get(key) != state}
         gone = [key for key in states if key not in present]
@@ -203,6 +209,7 @@ class Monitor:
         states.update(changed)
         for key in gone:
             del states[key]
+        await self._record_history(read_model, uses, gone, now)
         self._record_metrics(uses, states, now)
         _log.info(
             "usage sampled",
@@ -212,20 +219,36 @@ class Monitor:
             took_ms=round((time.perf_counter() - started) * 1000, 2),
         )
 
+    async def _record_history(
+        self,
+        read_model: ReadModel,
+        uses: dict[EnvironmentKey, EnvironmentUse],
+        gone: list[EnvironmentKey],
+        now: datetime,
+    ) -> None:
+        self.history.add(uses)
+        await read_model.forget_usage(gone)
+        if time.monotonic() - self._history_step_started < self.settings.usage_history_step_s:
+            return
+        self._history_step_started = time.monotonic()
+        await read_model.record_usage(
+            self.history.close(now), keep=self.settings.usage_history_points
+        )
+
     def _record_metrics(
         self,
         uses: dict[EnvironmentKey, EnvironmentUse],
         states: dict[EnvironmentKey, UnderuseState],
         now: datetime,
     ) -> None:
-        self.metrics.record_environments(uses)
-        self.metrics.record_nodes(self.view.capacity())
-        self.metrics.underused.set(
-            sum(
+        self.metrics.snapshot = UsageSnapshot(
+            environments=uses,
+            capacity=self.view.capacity(),
+            underused=sum(
                 1
                 for state in states.values()
                 if state.low_since is not None and now - state.low_since >= self.policy.grace
-            )
+            ),
         )
 
     async def _sample_usage_forever(self) -> None:
@@ -253,7 +276,7 @@ class Monitor:
             start_http_server(
                 settings.monitor_metrics_port,
                 addr=settings.monitor_metrics_host,
-                registry=self.metrics.registry,
+                registry=usage_registry(self.metrics),
             )
         try:
             await serve(

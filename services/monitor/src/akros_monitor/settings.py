@@ -81,3 +81,15 @@ class MonitorSettings(BusSettings):
     monitor_metrics_host: str = Field(
         default="127.0.0.1", description="Address /metrics listens on (0.0.0.0 in a pod)"
     )
+    usage_history_step_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Usage history keeps one point (the means) per environment per step",
+    )
+    usage_history_days: float = Field(
+        default=7.0, gt=0, le=90, description="How far back the usage history reaches"
+    )
+
+    @property
+    def usage_history_points(self) -> int:
+        return max(1, int(self.usage_history_days * 86400 / self.usage_history_step_s))

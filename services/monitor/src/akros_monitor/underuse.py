@@ -9,10 +9,8 @@ ends the streak and forgets the notification, so an environment that came back t
 not nagged, and one that drops again later starts a fresh grace period.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-
-from pydantic import BaseModel, ConfigDict
 
 from akros_monitor.capacity import Amounts
 
@@ -47,11 +45,11 @@ class EnvironmentUse:
         return self.cpu_used_millis / self.requested[0]
 
 
-class UnderuseState(BaseModel):
+@dataclass(frozen=True)
+class UnderuseState:
     """What the policy remembers of one environment between samples (kept in Redis): the
-    current streak of under-use, its running means, and when it was last notified."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    current streak of under-use, its running means, and when it was last notified. A
+    dataclass, not a model: 20,000 of them are replaced every cycle."""
 
     low_since: datetime | None = None
     samples: int = 0
@@ -67,6 +65,9 @@ class UnderuseState(BaseModel):
     @property
     def gpu_utilisation_mean(self) -> float | None:
         return self.gpu_utilisation_sum / self.gpu_samples if self.gpu_samples else None
+
+
+_FORGOTTEN = UnderuseState()
 
 
 @dataclass(frozen=True)
@@ -89,29 +90,27 @@ def assess(
 ) -> tuple[UnderuseState, Underuse | None]:
     """The environment's next state and, when it is due, the notification to send."""
     if use.exempt:
-        return UnderuseState(), None
+        return _FORGOTTEN, None
     if use.started_at is not None and now - use.started_at < policy.minimum_age:
         # Starting up (pulling data, installing packages) looks idle and is not.
         return state, None
     if not is_low(use, policy.threshold):
-        return UnderuseState(), None
+        return _FORGOTTEN, None
     gpu_known = bool(use.gpus) and use.gpu_utilisation is not None
     low_since = state.low_since or now
-    state = state.model_copy(
-        update={
-            "low_since": low_since,
-            "samples": state.samples + 1,
-            "cpu_fraction_sum": state.cpu_fraction_sum + use.cpu_fraction,
-            "gpu_samples": state.gpu_samples + gpu_known,
-            "gpu_utilisation_sum": state.gpu_utilisation_sum
-            + (use.gpu_utilisation or 0.0) * gpu_known,
-        }
+    state = replace(
+        state,
+        low_since=low_since,
+        samples=state.samples + 1,
+        cpu_fraction_sum=state.cpu_fraction_sum + use.cpu_fraction,
+        gpu_samples=state.gpu_samples + gpu_known,
+        gpu_utilisation_sum=state.gpu_utilisation_sum + (use.gpu_utilisation or 0.0) * gpu_known,
     )
     if now - low_since < policy.grace:
         return state, None
     if state.notified_at is not None and now - state.notified_at < policy.cool_down:
         return state, None
-    return state.model_copy(update={"notified_at": now}), Underuse(
+    return replace(state, notified_at=now), Underuse(
         since=low_since,
         cpu_used_fraction=state.cpu_fraction_mean,
         gpu_utilisation=state.gpu_utilisation_mean,

@@ -3,7 +3,7 @@ environment's streak instead of starting its grace period over."""
 
 from collections.abc import Iterable, Mapping
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from redis.asyncio import Redis
 
 from akros_monitor.underuse import UnderuseState
@@ -11,6 +11,7 @@ from akros_monitor.usage import EnvironmentKey
 
 UNDERUSE_STATE_KEY = "akros:monitor:underuse"
 """A hash: "owner/name" -> UnderuseState as JSON."""
+_STATE = TypeAdapter(UnderuseState)
 
 
 def _field(key: EnvironmentKey) -> str:
@@ -28,7 +29,7 @@ class UnderuseStates:
             text = field.decode() if isinstance(field, bytes) else field
             owner, _, name = text.partition("/")
             try:
-                states[(owner, name)] = UnderuseState.model_validate_json(value)
+                states[(owner, name)] = _STATE.validate_json(value)
             except ValidationError:
                 continue  # written by an incompatible version: that streak starts over
         return states
@@ -42,7 +43,7 @@ class UnderuseStates:
             if changed:
                 pipeline.hset(
                     UNDERUSE_STATE_KEY,
-                    mapping={_field(k): s.model_dump_json() for k, s in changed.items()},
+                    mapping={_field(k): _STATE.dump_json(s) for k, s in changed.items()},
                 )
             gone_fields = [_field(key) for key in gone]
             if gone_fields:
