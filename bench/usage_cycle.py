@@ -5,7 +5,9 @@ a third idle, a third normal, a third busy, 2,000 owners); the real monitor proc
 them every few seconds: one list of metrics.k8s.io pod metrics, one DCGM scrape, the window
 update of every environment, and the WorkloadUsage batches with any notifications published
 to Redis in one round trip. The cycle time is the monitor's own ("usage sampled" took_ms,
-the best and the worst of several cycles); the RSS is read from /proc after those cycles.
+the worst, the median and the best of several cycles: the first writes every environment's
+state, and one, a grace period in, notifies a third of them at once); the RSS is read from
+/proc after those cycles.
 Targets (issue 6): a cycle under 2 s, the monitor under 300 MB.
 
 The last line is one JSON object. Talks to 127.0.0.1 only. Run it as a module, so that it
@@ -15,6 +17,7 @@ can share bench/kubesim_scale.py's loader: `uv run python -m bench.usage_cycle`.
 import asyncio
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -112,6 +115,7 @@ def main() -> None:
         "pods": PODS,
         "cycles": len(times),
         "cycle_s": round(max(times), 3),
+        "cycle_median_s": round(statistics.median(times), 3),
         "cycle_best_s": round(min(times), 3),
         "rss_mb": round(rss, 1),
         "python": sys.version.split()[0],

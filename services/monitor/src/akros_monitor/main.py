@@ -14,6 +14,8 @@ WorkloadUsage batches and any notifications in the same round trip.
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -24,7 +26,7 @@ from redis.exceptions import RedisError
 
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import serve
-from akros_kube import Cluster, KubeError
+from akros_kube import SYNCED, Cluster, KubeError
 from akros_monitor.metrics import UsageCollector, UsageSnapshot, usage_registry
 from akros_monitor.settings import MonitorSettings
 from akros_monitor.underuse import (
@@ -55,6 +57,18 @@ from akros_msgs import (
 from akros_readmodel import ReadModel
 
 _log = get_logger("akros.monitor")
+
+
+def _release_freed_memory() -> None:
+    """Hand memory freed by the last list back to the OS (glibc's malloc_trim). Listing
+    20,000 objects peaks at a hundred MB of short-lived dicts; without this, the heap keeps
+    that peak as resident memory for good. A no-op where the C library is not glibc."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def underuse_policy(settings: MonitorSettings) -> UnderusePolicy:
@@ -115,6 +129,8 @@ class Monitor:
     async def _watch_pods(self) -> None:
         async for event, pod in self.cluster.watch("Pod", None, ""):
             self.view.observe_pod(event, pod)
+            if event == SYNCED:
+                _release_freed_memory()
 
     async def _publish_capacity(self) -> None:
         last_published = 0.0
@@ -164,8 +180,9 @@ class Monitor:
         updated in place."""
         started = time.perf_counter()
         now = self.clock()
-        metrics, _ = await self.cluster.list("PodMetrics")
-        used = pod_usage(metrics)
+        # Reduced at once, so the 20,000 listed documents are freed before anything else is
+        # built: the cycle's peak memory is what the monitor's RSS keeps.
+        used = pod_usage((await self.cluster.list("PodMetrics"))[0])
         gpu = await self._gpu_utilisation()
         pods = dict(self.view.environment_pods.items)
         uses = environment_uses(pods, used, gpu)
@@ -261,6 +278,7 @@ class Monitor:
                 if states is None:
                     states = await UnderuseStates(self.bus.redis).load()
                 await self.sample_usage(states)
+                _release_freed_memory()
             except (RedisError, OSError, TimeoutError, KubeError) as error:
                 _log.warning("could not sample usage; next cycle retries", error=repr(error))
 
