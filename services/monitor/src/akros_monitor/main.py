@@ -184,6 +184,7 @@ class Monitor:
         # built: the cycle's peak memory is what the monitor's RSS keeps.
         used = pod_usage((await self.cluster.list("PodMetrics"))[0])
         gpu = await self._gpu_utilisation()
+        fetched = time.perf_counter()
         pods = dict(self.view.environment_pods.items)
         uses = environment_uses(pods, used, gpu)
         assessed: dict[EnvironmentKey, UnderuseState] = {}
@@ -234,6 +235,7 @@ class Monitor:
             samples=len(samples),
             notified=len(notices),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
+            fetch_ms=round((fetched - started) * 1000, 2),
         )
 
     async def _record_history(
