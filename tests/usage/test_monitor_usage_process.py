@@ -1,14 +1,29 @@
 """The monitor process samples kubesim's simulated usage and nudges idle environments."""
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import httpx2
+import redis.asyncio as aioredis
 
 from akros_devtools import wait_until
 from akros_monitor.usage_state import UNDERUSE_STATE_KEY
-from akros_readmodel import underuse_exemption_key
+from akros_readmodel import ReadModel, UsagePoint, underuse_exemption_key
 from tests.usage.conftest import GRACE_S, UsageRig
+
+T = TypeVar("T")
+
+
+async def _read(rig: UsageRig, read: Callable[[ReadModel], Awaitable[T]]) -> T:
+    """What the gateway would read from the read model the monitor wrote."""
+    connection = aioredis.Redis.from_url(rig.platform.redis.url)
+    try:
+        return await read(ReadModel(connection))
+    finally:
+        await connection.aclose()
 
 
 def test_an_idle_environment_is_flagged_after_the_grace_period_and_a_busy_one_never(
@@ -24,6 +39,8 @@ def test_an_idle_environment_is_flagged_after_the_grace_period_and_a_busy_one_ne
     assert notice.cpu_used_fraction < notice.threshold
     assert notice.requested.cpu_millis == 2000
     assert notice.gpu_utilisation == 0.0, "read from kubesim's DCGM exposition"
+    kept = asyncio.run(_read(usage_rig, lambda model: model.notifications("ada")))
+    assert [n.name for n in kept] == ["idle"], "the owner can read it from the gateway"
     time.sleep(2 * GRACE_S)  # several more idle cycles, well inside the cool-down
     assert len(usage_rig.notified("idle")) == 1, "the cool-down holds"
     assert usage_rig.notified("busy") == []
@@ -41,6 +58,12 @@ def test_usage_is_published_in_batches_with_every_environment(usage_rig: UsageRi
     by_owner = {sample.owner: sample for sample in batch.samples}
     assert by_owner["ada"].cpu_used_millis > by_owner["bob"].cpu_used_millis
     assert by_owner["ada"].requested.cpu_millis == 2000
+
+    def history() -> list[UsagePoint]:
+        return asyncio.run(_read(usage_rig, lambda model: model.usage_history("ada", "lab")))
+
+    wait_until(lambda: len(history()) >= 2, timeout_s=10, what="two history points")
+    assert all(point.cpu_requested_millis == 2000 for point in history())
 
 
 def test_an_environment_that_comes_back_to_life_is_not_nagged(usage_rig: UsageRig) -> None:
