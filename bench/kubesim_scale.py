@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -69,8 +70,11 @@ def pod_body(name: str, node: str | None) -> dict[str, Any]:
     }
 
 
-async def load_pods(base_url: str) -> float:
-    """Creates the 20,000 resident pods over 32 concurrent connections; returns the seconds."""
+async def load_pods(
+    base_url: str, body: Callable[[int, str], dict[str, Any]] | None = None
+) -> float:
+    """Creates the 20,000 resident pods over 32 concurrent connections; returns the seconds.
+    ``body`` makes pod ``index`` bound to a node (default: ``pod_body``'s plain pods)."""
     started = time.perf_counter()
     queue: asyncio.Queue[int] = asyncio.Queue()
     for index in range(PODS):
@@ -85,9 +89,10 @@ async def load_pods(base_url: str) -> float:
             while not queue.empty():
                 index = queue.get_nowait()
                 namespace = f"bench-{index % NAMESPACES:02d}"
-                body = pod_body(f"pod-{index:05d}", f"node-{index % NODES:04d}")
+                node = f"node-{index % NODES:04d}"
+                manifest = body(index, node) if body else pod_body(f"pod-{index:05d}", node)
                 async with session.post(
-                    f"/api/v1/namespaces/{namespace}/pods", json=body
+                    f"/api/v1/namespaces/{namespace}/pods", json=manifest
                 ) as response:
                     if response.status != 201:
                         raise RuntimeError(await response.text())

@@ -59,6 +59,7 @@ class PlatformOptions:
     gateway_port: int = 0
     dashboard_port: int = 0
     slack_port: int = 0
+    monitor_metrics_port: int = 0
     cluster_file: Path | None = None
     pod_start_seconds: float | None = None
     environment: dict[str, str] = field(default_factory=dict)
@@ -80,6 +81,7 @@ class Platform:
         self.gateway_port = options.gateway_port or free_port()
         self.dashboard_port = options.dashboard_port or free_port()
         self.slack_port = options.slack_port or free_port()
+        self.monitor_metrics_port = options.monitor_metrics_port or free_port()
         self.kubeconfig = state / "kubeconfig.yaml"
         self.admin_token_file = state / "admin-token"
         self.children: dict[str, ChildProcess] = {}
@@ -97,6 +99,10 @@ class Platform:
         return f"http://127.0.0.1:{self.dashboard_port}"
 
     @property
+    def monitor_metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.monitor_metrics_port}/metrics"
+
+    @property
     def slack_url(self) -> str:
         """Where the Slack app takes signed requests in HTTP mode."""
         return f"http://127.0.0.1:{self.slack_port}/slack/events"
@@ -110,6 +116,8 @@ class Platform:
             "AKROS_BOOTSTRAP_ADMIN_TOKEN_FILE": str(self.admin_token_file.resolve()),
             "AKROS_DASHBOARD_GATEWAY_URL": self.gateway_url,
             "AKROS_DASHBOARD_PORT": str(self.dashboard_port),
+            "AKROS_MONITOR_METRICS_PORT": str(self.monitor_metrics_port),
+            "AKROS_GPU_METRICS_URL": self.kubesim_url + "/_kubesim/dcgm/metrics",
             **self.options.environment,
         }
 

@@ -143,9 +143,13 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "Ingress": ("/apis/networking.k8s.io/v1", "ingresses", True),
     "NetworkPolicy": ("/apis/networking.k8s.io/v1", "networkpolicies", True),
     "NodeMetrics": ("/apis/metrics.k8s.io/v1beta1", "nodes", False),
+    "PodMetrics": ("/apis/metrics.k8s.io/v1beta1", "pods", True),
 }
 _STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 LISTING = "LISTING"
+LIST_PAGE_SIZE = 500
+Page = list[dict[str, Any]]  # named here: inside Cluster, "list" is its method
+"""Objects per page when a watch lists: a page is parsed and dropped before the next."""
 SYNCED = "SYNCED"
 _MERGE_PATCH = "application/merge-patch+json"
 
@@ -292,6 +296,30 @@ class Cluster:
         items: list[dict[str, Any]] = document.get("items") or []
         return items, str((document.get("metadata") or {}).get("resourceVersion", ""))
 
+    async def list_pages(
+        self,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str = "",
+        *,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> AsyncIterator[tuple[Page, str]]:
+        """The objects a page at a time (limit and continue), each page with its
+        resourceVersion: a list of 20,000 pods never has to be in memory whole."""
+        token = ""
+        while True:
+            query = [("limit", str(page_size))]
+            if label_selector:
+                query.append(("labelSelector", label_selector))
+            if token:
+                query.append(("continue", token))
+            document = await self._json("GET", resource_path(kind, namespace), query=query)
+            metadata = document.get("metadata") or {}
+            yield document.get("items") or [], str(metadata.get("resourceVersion", ""))
+            token = str(metadata.get("continue") or "")
+            if not token:
+                return
+
     async def ensure_namespace(self, name: str) -> None:
         if await self.find("Namespace", name) is None:
             with contextlib.suppress(AlreadyExistsError):  # created meanwhile: fine
@@ -321,15 +349,19 @@ class Cluster:
         """
         path = resource_path(kind, namespace)
         while True:
+            version = ""
+            yield LISTING, {}
             try:
-                items, version = await self.list(kind, namespace, label_selector)
-            except TransientError as error:
-                _log.warning("list failed; retrying", kind=kind, error=str(error))
+                async for items, page_version in self.list_pages(kind, namespace, label_selector):
+                    # The first page's version: later events are replayed from there, and a
+                    # replayed change applies to a cache as any other.
+                    version = version or page_version
+                    for item in items:
+                        yield "ADDED", item
+            except (TransientError, GoneError) as error:  # GoneError: the continue expired
+                _log.warning("list failed; listing again", kind=kind, error=str(error))
                 await asyncio.sleep(1)
                 continue
-            yield LISTING, {}
-            for item in items:
-                yield "ADDED", item
             yield SYNCED, {}
             while True:
                 query = [

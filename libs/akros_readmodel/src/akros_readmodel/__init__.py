@@ -17,6 +17,7 @@ from akros_readmodel.views import (
     RequestView,
     ServiceStatus,
     ServiceView,
+    UsagePoint,
     VolumeView,
     utc_now,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "RequestView",
     "ServiceStatus",
     "ServiceView",
+    "UsagePoint",
     "VolumeView",
     "holding_of",
     "underuse_exemption_key",

@@ -4,7 +4,7 @@ MGET whatever the cluster's size."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -13,13 +13,14 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from akros_msgs import Resources
+from akros_msgs import Resources, UnderusedEnvironment
 from akros_policy import Holding
 from akros_readmodel.views import (
     ClusterView,
     EnvironmentView,
     RequestView,
     ServiceView,
+    UsagePoint,
     VolumeView,
     utc_now,
 )
@@ -30,6 +31,9 @@ _OWNERS = f"{_PREFIX}:owners"
 _SERVICES = f"{_PREFIX}:svcs"
 CLUSTER_KEY = f"{_PREFIX}:cluster"
 """The cluster's nodes (a ClusterView as JSON), written by whoever observes the cluster."""
+_LATEST_USAGE = f"{_PREFIX}:usage-latest"
+"""A hash: "owner/name" -> the environment's newest UsagePoint."""
+NOTIFICATIONS_KEPT = 50
 V = TypeVar("V", bound=BaseModel)
 
 
@@ -55,6 +59,14 @@ def _volume_index(owner: str) -> str:
 
 def _service_key(name: str) -> str:
     return f"{_PREFIX}:svc:{name}"
+
+
+def _usage_key(owner: str, name: str) -> str:
+    return f"{_PREFIX}:usage:{owner}:{name}"
+
+
+def _notifications_key(owner: str) -> str:
+    return f"{_PREFIX}:notifications:{owner}"
 
 
 def underuse_exemption_key(owner: str, name: str) -> str:
@@ -214,6 +226,77 @@ class ReadModel:
 
     async def underuse_exempt(self, owner: str, name: str) -> bool:
         return bool(await self.redis.exists(underuse_exemption_key(owner, name)))
+
+    async def underuse_exempt_among(
+        self, environments: Sequence[tuple[str, str]]
+    ) -> set[tuple[str, str]]:
+        """Which of these (owner, name) environments are exempt, in one round trip."""
+        if not environments:
+            return set()
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            for owner, name in environments:
+                pipeline.exists(underuse_exemption_key(owner, name))
+            found = await pipeline.execute()
+        return {env for env, exists in zip(environments, found, strict=True) if exists}
+
+    # -- usage history and notifications ---------------------------------------------------
+
+    async def record_usage(
+        self, points: Mapping[tuple[str, str], UsagePoint], *, keep: int
+    ) -> None:
+        """Append each environment's point to its history (the newest ``keep`` stay) and make
+        it the environment's latest, in one round trip."""
+        if not points:
+            return
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            for (owner, name), point in points.items():
+                key = _usage_key(owner, name)
+                pipeline.rpush(key, point.model_dump_json())
+                pipeline.ltrim(key, -keep, -1)
+            pipeline.hset(
+                _LATEST_USAGE,
+                mapping={f"{o}/{n}": p.model_dump_json() for (o, n), p in points.items()},
+            )
+            await pipeline.execute()
+
+    async def forget_usage(self, environments: Iterable[tuple[str, str]]) -> None:
+        """Drop the history of environments that are gone."""
+        gone = list(environments)
+        if not gone:
+            return
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            pipeline.delete(*(_usage_key(owner, name) for owner, name in gone))
+            pipeline.hdel(_LATEST_USAGE, *(f"{owner}/{name}" for owner, name in gone))
+            await pipeline.execute()
+
+    async def usage_history(self, owner: str, name: str) -> list[UsagePoint]:
+        """Oldest first."""
+        raw = await self.redis.lrange(_usage_key(owner, name), 0, -1)
+        return [UsagePoint.model_validate_json(item) for item in raw]
+
+    async def latest_usage(self) -> dict[tuple[str, str], UsagePoint]:
+        raw = await self.redis.hgetall(_LATEST_USAGE)
+        latest: dict[tuple[str, str], UsagePoint] = {}
+        for field, value in raw.items():
+            owner, _, name = _text(field).partition("/")
+            latest[(owner, name)] = UsagePoint.model_validate_json(value)
+        return latest
+
+    async def add_notifications(self, notifications: Sequence[UnderusedEnvironment]) -> None:
+        """Keep each owner's newest ``NOTIFICATIONS_KEPT`` notifications."""
+        if not notifications:
+            return
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            for notification in notifications:
+                key = _notifications_key(notification.owner)
+                pipeline.lpush(key, notification.model_dump_json())
+                pipeline.ltrim(key, 0, NOTIFICATIONS_KEPT - 1)
+            await pipeline.execute()
+
+    async def notifications(self, owner: str) -> list[UnderusedEnvironment]:
+        """Newest first."""
+        raw = await self.redis.lrange(_notifications_key(owner), 0, -1)
+        return [UnderusedEnvironment.model_validate_json(item) for item in raw]
 
     # -- per-owner serialisation ------------------------------------------------------------
 

@@ -139,3 +139,17 @@ class ClusterView(BaseModel):
 
     nodes: list[NodeView]
     observed_at: AwareDatetime = Field(default_factory=utc_now)
+
+
+class UsagePoint(BaseModel):
+    """An environment's mean use over one history step, against what it requested."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: AwareDatetime = Field(description="The end of the step the means cover")
+    cpu_requested_millis: int = Field(ge=0)
+    cpu_used_millis: int = Field(ge=0)
+    memory_requested_bytes: int = Field(ge=0)
+    memory_used_bytes: int = Field(ge=0)
+    gpus: int = Field(ge=0)
+    gpu_utilisation: float | None = Field(default=None, ge=0, le=1)

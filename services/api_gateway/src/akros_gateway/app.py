@@ -20,6 +20,7 @@ from akros_gateway.routers import (
     requests,
     services,
     tokens,
+    usage,
     volumes,
 )
 from akros_gateway.settings import GatewaySettings
@@ -97,6 +98,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         operations.router,
         services.router,
         cluster.router,
+        usage.router,
     ):
         app.include_router(router)
     return app

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from akros_msgs import CreateEnvironment, Resources, Role
+from akros_msgs import CreateEnvironment, Resources, Role, UnderusedEnvironment
 from akros_msgs.names import ResourceName, UserId
 from akros_msgs.quantity import PositiveCpu, PositiveMemory, format_cpu, format_memory
 from akros_policy import Holding, Quota
@@ -21,6 +21,7 @@ from akros_readmodel import (
     RequestState,
     RequestView,
     ServiceView,
+    UsagePoint,
     VolumeView,
 )
 
@@ -199,3 +200,29 @@ class ClusterOut(BaseModel):
         if view is None:
             return cls(nodes=[], observed_at=None)
         return cls(nodes=view.nodes, observed_at=view.observed_at)
+
+
+class EnvironmentUsage(BaseModel):
+    owner: UserId
+    name: str
+    points: list[UsagePoint] = Field(description="Oldest first, one per history step")
+
+
+class UserUsage(BaseModel):
+    """One user's environments added up, each at its latest history point."""
+
+    user: UserId
+    environments: int
+    cpu_requested_millis: int
+    cpu_used_millis: int
+    memory_requested_bytes: int
+    memory_used_bytes: int
+    gpus: int
+
+
+class UsageByUser(BaseModel):
+    users: list[UserUsage]
+
+
+class NotificationList(BaseModel):
+    notifications: list[UnderusedEnvironment] = Field(description="Newest first")

@@ -60,7 +60,7 @@ def _amounts(quantities: Mapping[str, Any]) -> Amounts:
         return (0, 0, 0)
 
 
-def _add(left: Amounts, right: Amounts) -> Amounts:
+def add_amounts(left: Amounts, right: Amounts) -> Amounts:
     return (left[0] + right[0], left[1] + right[1], left[2] + right[2])
 
 
@@ -78,11 +78,13 @@ def pod_requests(pod: Mapping[str, Any]) -> Amounts:
     spec = pod.get("spec") or {}
     total: Amounts = (0, 0, 0)
     for container in spec.get("containers") or []:
-        total = _add(total, _amounts((container.get("resources") or {}).get("requests") or {}))
+        total = add_amounts(
+            total, _amounts((container.get("resources") or {}).get("requests") or {})
+        )
     for container in spec.get("initContainers") or []:
         init = _amounts((container.get("resources") or {}).get("requests") or {})
         total = _at_least(total, init)
-    return _add(total, _amounts(spec.get("overhead") or {}))
+    return add_amounts(total, _amounts(spec.get("overhead") or {}))
 
 
 def _is_unschedulable(status: Mapping[str, Any]) -> bool:
@@ -167,17 +169,21 @@ def summarise(nodes: Iterable[NodeInfo], demands: Iterable[PodDemand]) -> Cluste
     pending_researchers: Amounts = (0, 0, 0)
     for demand in demands:
         if demand.node:
-            in_total[demand.owner] = _add(in_total.get(demand.owner, (0, 0, 0)), demand.amounts)
+            in_total[demand.owner] = add_amounts(
+                in_total.get(demand.owner, (0, 0, 0)), demand.amounts
+            )
             on_node = per_node.get(demand.node)
             if on_node is not None:
-                on_node[demand.owner] = _add(on_node.get(demand.owner, (0, 0, 0)), demand.amounts)
+                on_node[demand.owner] = add_amounts(
+                    on_node.get(demand.owner, (0, 0, 0)), demand.amounts
+                )
         else:
-            pending = _add(pending, demand.amounts)
+            pending = add_amounts(pending, demand.amounts)
             if demand.owner == RESEARCHERS:
-                pending_researchers = _add(pending_researchers, demand.amounts)
+                pending_researchers = add_amounts(pending_researchers, demand.amounts)
     allocatable: Amounts = (0, 0, 0)
     for node in known:
-        allocatable = _add(allocatable, node.allocatable)
+        allocatable = add_amounts(allocatable, node.allocatable)
     return ClusterCapacity(
         nodes=tuple(
             NodeCapacity(

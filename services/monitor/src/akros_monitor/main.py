@@ -1,35 +1,120 @@
-"""The monitor process: watch nodes and pods, publish CapacityChanged.
+"""The monitor process: watch nodes and pods, publish CapacityChanged; sample usage, publish
+WorkloadUsage and nudge the owners of under-used environments.
 
 Two watches (never a call per pod) keep the view current; one publisher turns changes into
 events, at most one per ``capacity_min_interval_s`` and at least one per
 ``capacity_heartbeat_s``. The first change after a quiet spell is published after only
 ``capacity_settle_s``, time for the rest of its burst to arrive, so a lone change costs no
 coalescing delay.
+
+Usage is sampled on its own clock: each cycle is one list of pod metrics and one DCGM scrape,
+joined with the environment pods the pod watch already holds; the samples go out in a few
+WorkloadUsage batches and any notifications in the same round trip.
 """
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+import aiohttp
+from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import serve
-from akros_kube import Cluster
+from akros_kube import SYNCED, Cluster, KubeError
+from akros_monitor.metrics import UsageCollector, UsageSnapshot, usage_registry
 from akros_monitor.settings import MonitorSettings
+from akros_monitor.underuse import (
+    EnvironmentUse,
+    Underuse,
+    UnderusePolicy,
+    UnderuseState,
+    assess,
+)
+from akros_monitor.usage import (
+    EnvironmentKey,
+    HistoryStep,
+    environment_uses,
+    gpu_utilisation,
+    pod_usage,
+    usage_samples,
+)
+from akros_monitor.usage_state import UnderuseStates
 from akros_monitor.view import ClusterView
-from akros_msgs import new_request_id
+from akros_msgs import (
+    SYSTEM_ACTOR,
+    Message,
+    Resources,
+    UnderusedEnvironment,
+    WorkloadUsage,
+    new_request_id,
+)
+from akros_readmodel import ReadModel
 
 _log = get_logger("akros.monitor")
 
 
+def _release_freed_memory() -> None:
+    """Hand memory freed by the last list back to the OS (glibc's malloc_trim). Listing
+    20,000 objects peaks at a hundred MB of short-lived dicts; without this, the heap keeps
+    that peak as resident memory for good. A no-op where the C library is not glibc."""
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    trim = getattr(ctypes.CDLL(name), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
+def underuse_policy(settings: MonitorSettings) -> UnderusePolicy:
+    return UnderusePolicy(
+        threshold=settings.underuse_threshold,
+        grace=timedelta(seconds=settings.underuse_grace_s),
+        minimum_age=timedelta(seconds=settings.underuse_minimum_age_s),
+        cool_down=timedelta(seconds=settings.underuse_cool_down_s),
+    )
+
+
+def underused_event(
+    key: EnvironmentKey, use: EnvironmentUse, underuse: Underuse, threshold: float
+) -> UnderusedEnvironment:
+    return UnderusedEnvironment(
+        request_id=new_request_id(),
+        actor=SYSTEM_ACTOR,
+        owner=key[0],
+        name=key[1],
+        since=underuse.since,
+        requested=Resources(
+            cpu_millis=use.requested[0], memory_bytes=use.requested[1], gpus=use.requested[2]
+        ),
+        cpu_used_fraction=underuse.cpu_used_fraction,
+        gpu_utilisation=underuse.gpu_utilisation,
+        threshold=threshold,
+    )
+
+
 class Monitor:
-    def __init__(self, settings: MonitorSettings) -> None:
+    def __init__(
+        self,
+        settings: MonitorSettings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.settings = settings
         self.bus = Bus(settings)
         self.view = ClusterView()
+        self.metrics = UsageCollector()
+        self.policy = underuse_policy(settings)
+        self.clock = clock
         self._cluster: Cluster | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self.history = HistoryStep()
+        self._history_step_started = time.monotonic()
 
     @property
     def cluster(self) -> Cluster:
@@ -44,6 +129,8 @@ class Monitor:
     async def _watch_pods(self) -> None:
         async for event, pod in self.cluster.watch("Pod", None, ""):
             self.view.observe_pod(event, pod)
+            if event == SYNCED:
+                _release_freed_memory()
 
     async def _publish_capacity(self) -> None:
         last_published = 0.0
@@ -74,17 +161,155 @@ class Monitor:
                 took_ms=round((time.perf_counter() - started) * 1000, 2),
             )
 
+    async def _gpu_utilisation(self) -> dict[str, float]:
+        """Per pod, from the DCGM source; empty (GPU use unknown) when there is none or it
+        cannot be read this cycle."""
+        url = self.settings.gpu_metrics_url
+        if url is None or self._http is None:
+            return {}
+        try:
+            async with self._http.get(str(url)) as response:
+                response.raise_for_status()
+                return gpu_utilisation(await response.text())
+        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
+            _log.warning("could not read GPU utilisation", error=repr(error))
+            return {}
+
+    async def sample_usage(self, states: dict[EnvironmentKey, UnderuseState]) -> None:
+        """One cycle: fetch, update each environment's state, publish, persist. ``states`` is
+        updated in place."""
+        started = time.perf_counter()
+        now = self.clock()
+        # Reduced at once, so the 20,000 listed documents are freed before anything else is
+        # built: the cycle's peak memory is what the monitor's RSS keeps.
+        used = pod_usage((await self.cluster.list("PodMetrics"))[0])
+        gpu = await self._gpu_utilisation()
+        fetched = time.perf_counter()
+        pods = dict(self.view.environment_pods.items)
+        uses = environment_uses(pods, used, gpu)
+        assessed: dict[EnvironmentKey, UnderuseState] = {}
+        due: dict[EnvironmentKey, Underuse] = {}
+        for key, use in uses.items():
+            assessed[key], underuse = assess(
+                states.get(key, UnderuseState()), use, now, self.policy
+            )
+            if underuse is not None:
+                due[key] = underuse
+        # The Slack app's "keep" button sets a key per environment; it is read only for the
+        # environments due a notification, not for every environment every cycle.
+        read_model = ReadModel(self.bus.redis)
+        kept = await read_model.underuse_exempt_among(list(due))
+        notices: list[UnderusedEnvironment] = []
+        for key, underuse in due.items():
+            if key in kept:
+                assessed[key] = UnderuseState()
+            else:
+                notices.append(underused_event(key, uses[key], underuse, self.policy.threshold))
+        samples = usage_samples(pods, used, gpu)
+        size = self.settings.usage_batch_size
+        batches: list[Message] = [
+            WorkloadUsage(
+                request_id=new_request_id(),
+                actor=SYSTEM_ACTOR,
+                sampled_at=now,
+                samples=samples[start : start + size],
+            )
+            for start in range(0, len(samples), size)
+        ]
+        await self.bus.publish_many([*batches, *notices])
+        # The gateway serves owners their notifications from the read model; the events stay
+        # on NOTIFICATIONS for every other subscriber (the Slack app).
+        await read_model.add_notifications(notices)
+        present = {(pod.owner, pod.name) for pod in pods.values()}
+        changed = {key: state for key, state in assessed.items() if states.get(key) != state}
+        gone = [key for key in states if key not in present]
+        await UnderuseStates(self.bus.redis).save(changed, gone)
+        states.update(changed)
+        for key in gone:
+            del states[key]
+        await self._record_history(read_model, uses, gone, now)
+        self._record_metrics(uses, states, now)
+        _log.info(
+            "usage sampled",
+            environments=len(uses),
+            samples=len(samples),
+            notified=len(notices),
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+            fetch_ms=round((fetched - started) * 1000, 2),
+        )
+
+    async def _record_history(
+        self,
+        read_model: ReadModel,
+        uses: dict[EnvironmentKey, EnvironmentUse],
+        gone: list[EnvironmentKey],
+        now: datetime,
+    ) -> None:
+        self.history.add(uses)
+        await read_model.forget_usage(gone)
+        if time.monotonic() - self._history_step_started < self.settings.usage_history_step_s:
+            return
+        self._history_step_started = time.monotonic()
+        await read_model.record_usage(
+            self.history.close(now), keep=self.settings.usage_history_points
+        )
+
+    def _record_metrics(
+        self,
+        uses: dict[EnvironmentKey, EnvironmentUse],
+        states: dict[EnvironmentKey, UnderuseState],
+        now: datetime,
+    ) -> None:
+        self.metrics.snapshot = UsageSnapshot(
+            environments=uses,
+            capacity=self.view.capacity(),
+            underused=sum(
+                1
+                for state in states.values()
+                if state.low_since is not None and now - state.low_since >= self.policy.grace
+            ),
+        )
+
+    async def _sample_usage_forever(self) -> None:
+        states: dict[EnvironmentKey, UnderuseState] | None = None
+        while True:
+            await asyncio.sleep(self.settings.usage_interval_s)
+            if not self.view.synced:
+                continue  # environments not listed yet would look gone and lose their state
+            try:
+                if states is None:
+                    states = await UnderuseStates(self.bus.redis).load()
+                await self.sample_usage(states)
+                _release_freed_memory()
+            except (RedisError, OSError, TimeoutError, KubeError) as error:
+                _log.warning("could not sample usage; next cycle retries", error=repr(error))
+
     async def run(self) -> None:
         settings = self.settings
         self._cluster = await Cluster.connect(
             settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
         )
+        self._http = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=settings.usage_interval_s)
+        )
+        if settings.monitor_metrics_port:
+            start_http_server(
+                settings.monitor_metrics_port,
+                addr=settings.monitor_metrics_host,
+                registry=usage_registry(self.metrics),
+            )
         try:
             await serve(
                 self.bus,
-                background=[self._watch_nodes, self._watch_pods, self._publish_capacity],
+                background=[
+                    self._watch_nodes,
+                    self._watch_pods,
+                    self._publish_capacity,
+                    self._sample_usage_forever,
+                ],
             )
         finally:
+            await self._http.close()
             await self.cluster.close()
 
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import AnyHttpUrl, Field
 
 from akros_bus import BusSettings
 
@@ -34,3 +34,62 @@ class MonitorSettings(BusSettings):
         le=300,
         description="CapacityChanged is published at least this often, changed or not",
     )
+    usage_interval_s: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Pod metrics and GPU utilisation are sampled this often (one request each)",
+    )
+    gpu_metrics_url: AnyHttpUrl | None = Field(
+        default=None,
+        description="A Prometheus-format source with dcgm-exporter's DCGM_FI_DEV_GPU_UTIL "
+        "(kubesim: http://127.0.0.1:<port>/_kubesim/dcgm/metrics); unset: GPU use unknown",
+    )
+    usage_batch_size: int = Field(
+        default=1000,
+        gt=0,
+        description="Samples per WorkloadUsage message; a cycle publishes them in one round trip",
+    )
+    underuse_threshold: float = Field(
+        default=0.1,
+        gt=0,
+        le=1,
+        description="An environment using less than this fraction of its CPU request (and of "
+        "its GPUs, where their utilisation is known) is under-used",
+    )
+    underuse_grace_s: float = Field(
+        default=4 * 3600.0,
+        ge=0,
+        description="How long under-use must last before its owner is notified",
+    )
+    underuse_minimum_age_s: float = Field(
+        default=15 * 60.0,
+        ge=0,
+        description="Samples of an environment younger than this are ignored (starting looks idle)",
+    )
+    underuse_cool_down_s: float = Field(
+        default=24 * 3600.0,
+        ge=0,
+        description="After a notification, the next for the same streak waits at least this long",
+    )
+    monitor_metrics_port: int = Field(
+        default=9102,
+        ge=0,
+        le=65535,
+        description="Port of the monitor's Prometheus /metrics; 0 turns it off",
+    )
+    monitor_metrics_host: str = Field(
+        default="127.0.0.1", description="Address /metrics listens on (0.0.0.0 in a pod)"
+    )
+    usage_history_step_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="Usage history keeps one point (the means) per environment per step",
+    )
+    usage_history_days: float = Field(
+        default=7.0, gt=0, le=90, description="How far back the usage history reaches"
+    )
+
+    @property
+    def usage_history_points(self) -> int:
+        return max(1, int(self.usage_history_days * 86400 / self.usage_history_step_s))

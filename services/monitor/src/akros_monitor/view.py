@@ -19,6 +19,7 @@ from akros_monitor.capacity import (
     pod_demand,
     summarise,
 )
+from akros_monitor.usage import EnvironmentPod, environment_pod
 
 T = TypeVar("T")
 
@@ -65,6 +66,9 @@ class WatchedSet(Generic[T]):
 class ClusterView:
     nodes: WatchedSet[NodeInfo] = field(default_factory=lambda: WatchedSet(node_info))
     pods: WatchedSet[PodDemand] = field(default_factory=lambda: WatchedSet(pod_demand))
+    environment_pods: WatchedSet[EnvironmentPod] = field(
+        default_factory=lambda: WatchedSet(environment_pod)
+    )
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def observe_node(self, event: str, node: Mapping[str, Any]) -> None:
@@ -72,6 +76,8 @@ class ClusterView:
             self.changed.set()
 
     def observe_pod(self, event: str, pod: Mapping[str, Any]) -> None:
+        # Usage is sampled on its own clock, so environment pods changing wakes nobody.
+        self.environment_pods.observe(event, pod)
         if self.pods.observe(event, pod):
             self.changed.set()
 

@@ -1,0 +1,239 @@
+"""What environments use, as pure functions of what the cluster reports.
+
+Pods are reduced once, as the pod watch delivers them, to ``EnvironmentPod`` (whose, what it
+requests, since when); each cycle then joins them with one list of metrics.k8s.io pod
+metrics and one DCGM scrape, so the cost of a cycle is two requests and a pass over plain
+tuples, however many pods there are.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from akros_monitor.capacity import Amounts, add_amounts, pod_requests
+from akros_monitor.underuse import EnvironmentUse
+from akros_msgs import Resources, UsageSample
+from akros_msgs.names import MAX_PART_LENGTH, check_label
+from akros_msgs.quantity import QuantityError, cpu_millicores, memory_bytes
+from akros_policy.naming import (
+    LABEL_ENV,
+    LABEL_KIND,
+    LABEL_OWNER,
+    LABEL_UNDERUSE_EXEMPT,
+    WorkloadKind,
+)
+from akros_readmodel import UsagePoint
+
+GPU_UTILISATION_METRIC = "DCGM_FI_DEV_GPU_UTIL"
+"""dcgm-exporter's per-GPU utilisation, in percent."""
+
+
+@dataclass(frozen=True)
+class EnvironmentPod:
+    """A running pod of a researcher's environment, as far as its usage is concerned."""
+
+    owner: str
+    name: str
+    requested: Amounts
+    started_at: datetime | None
+    exempt: bool
+
+
+def environment_pod(pod: Mapping[str, Any]) -> EnvironmentPod | None:
+    """The pod as an environment's, or None when it is no environment's or not running."""
+    metadata = pod.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    if labels.get(LABEL_KIND) != WorkloadKind.ENVIRONMENT.value:
+        return None
+    owner, name = str(labels.get(LABEL_OWNER, "")), str(labels.get(LABEL_ENV, ""))
+    status = pod.get("status") or {}
+    if status.get("phase") != "Running":
+        return None
+    try:
+        check_label(owner, max_length=MAX_PART_LENGTH)
+        check_label(name, max_length=MAX_PART_LENGTH)
+    except ValueError:
+        return None  # labelled by hand, not by the platform: nobody to notify
+    started = status.get("startTime")
+    return EnvironmentPod(
+        owner=owner,
+        name=name,
+        requested=pod_requests(pod),
+        started_at=datetime.fromisoformat(started) if started else None,
+        exempt=str(labels.get(LABEL_UNDERUSE_EXEMPT, "")).lower() == "true",
+    )
+
+
+def pod_usage(metrics: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """(CPU millicores, memory bytes) used per "namespace/pod", from metrics.k8s.io PodMetrics."""
+    used: dict[str, tuple[int, int]] = {}
+    for item in metrics:
+        metadata = item.get("metadata") or {}
+        cpu = memory = 0
+        try:
+            for container in item.get("containers") or []:
+                usage = container.get("usage") or {}
+                cpu += cpu_millicores(usage.get("cpu", "0"))
+                memory += memory_bytes(usage.get("memory", "0"))
+        except QuantityError:
+            continue  # a malformed report says nothing; the pod counts as unmeasured
+        used[f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"] = (cpu, memory)
+    return used
+
+
+def gpu_utilisation(exposition: str) -> dict[str, float]:
+    """Mean GPU utilisation (0..1) per "namespace/pod" from dcgm-exporter's text format; GPUs
+    held by no pod are left out."""
+    per_pod: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(exposition):
+        if family.name != GPU_UTILISATION_METRIC:
+            continue
+        for sample in family.samples:
+            pod = sample.labels.get("pod")
+            if not pod:
+                continue
+            key = f"{sample.labels.get('namespace', '')}/{pod}"
+            per_pod.setdefault(key, []).append(min(max(sample.value / 100, 0.0), 1.0))
+    return {key: sum(values) / len(values) for key, values in per_pod.items()}
+
+
+def usage_sample(
+    key: str,
+    pod: EnvironmentPod,
+    used: tuple[int, int],
+    gpu: float | None,
+) -> UsageSample:
+    namespace, _, workload = key.partition("/")
+    # Built without validation: every field was checked as the pod and its metrics were
+    # reduced, and validating 20,000 samples again would cost most of a cycle.
+    return UsageSample.model_construct(
+        namespace=namespace,
+        workload=workload,
+        owner=pod.owner,
+        environment=pod.name,
+        requested=Resources.model_construct(
+            cpu_millis=pod.requested[0], memory_bytes=pod.requested[1], gpus=pod.requested[2]
+        ),
+        cpu_used_millis=used[0],
+        memory_used_bytes=used[1],
+        gpu_utilisation=gpu if pod.requested[2] else None,
+    )
+
+
+def usage_samples(
+    pods: Mapping[str, EnvironmentPod],
+    used: Mapping[str, tuple[int, int]],
+    gpu: Mapping[str, float],
+) -> list[UsageSample]:
+    """One sample per environment pod that metrics.k8s.io measured."""
+    return [
+        usage_sample(key, pod, used[key], gpu.get(key)) for key, pod in pods.items() if key in used
+    ]
+
+
+EnvironmentKey = tuple[str, str]
+"""(owner, environment name)."""
+
+
+def environment_uses(
+    pods: Mapping[str, EnvironmentPod],
+    used: Mapping[str, tuple[int, int]],
+    gpu: Mapping[str, float],
+) -> dict[EnvironmentKey, EnvironmentUse]:
+    """Each measured environment's use, its pods added up (GPU utilisation averaged over the
+    pods that report it); the oldest pod's start counts, and any exempt pod exempts it."""
+    uses: dict[EnvironmentKey, EnvironmentUse] = {}
+    for key, pod in pods.items():
+        if key not in used:
+            continue
+        cpu, memory = used[key]
+        pod_gpu = gpu.get(key) if pod.requested[2] else None
+        env = (pod.owner, pod.name)
+        known = uses.get(env)
+        if known is None:
+            uses[env] = EnvironmentUse(
+                requested=pod.requested,
+                cpu_used_millis=cpu,
+                memory_used_bytes=memory,
+                gpu_utilisation=pod_gpu,
+                started_at=pod.started_at,
+                exempt=pod.exempt,
+            )
+            continue
+        uses[env] = EnvironmentUse(
+            requested=add_amounts(known.requested, pod.requested),
+            cpu_used_millis=known.cpu_used_millis + cpu,
+            memory_used_bytes=known.memory_used_bytes + memory,
+            gpu_utilisation=_weighted_gpu(known, pod.requested[2], pod_gpu),
+            started_at=_earliest(known.started_at, pod.started_at),
+            exempt=known.exempt or pod.exempt,
+        )
+    return uses
+
+
+def _weighted_gpu(known: EnvironmentUse, gpus: int, utilisation: float | None) -> float | None:
+    if utilisation is None:
+        return known.gpu_utilisation
+    if known.gpu_utilisation is None:
+        return utilisation
+    return (known.gpu_utilisation * known.gpus + utilisation * gpus) / (known.gpus + gpus)
+
+
+def _earliest(left: datetime | None, right: datetime | None) -> datetime | None:
+    if left is None or right is None:
+        return left or right
+    return min(left, right)
+
+
+@dataclass
+class _Sums:
+    samples: int = 0
+    cpu_requested: int = 0
+    cpu_used: int = 0
+    memory_requested: int = 0
+    memory_used: int = 0
+    gpus: int = 0
+    gpu_samples: int = 0
+    gpu_utilisation: float = 0.0
+
+
+@dataclass
+class HistoryStep:
+    """Each environment's samples added up since the step began; at its end, their means
+    become one history point. Downsampling to one point per step keeps a week of history per
+    environment a fixed, small number of points however often usage is sampled."""
+
+    sums: dict[EnvironmentKey, _Sums] = field(default_factory=dict)
+
+    def add(self, uses: Mapping[EnvironmentKey, EnvironmentUse]) -> None:
+        for key, use in uses.items():
+            sums = self.sums.setdefault(key, _Sums())
+            sums.samples += 1
+            sums.cpu_requested += use.requested[0]
+            sums.cpu_used += use.cpu_used_millis
+            sums.memory_requested += use.requested[1]
+            sums.memory_used += use.memory_used_bytes
+            sums.gpus += use.gpus
+            if use.gpu_utilisation is not None:
+                sums.gpu_samples += 1
+                sums.gpu_utilisation += use.gpu_utilisation
+
+    def close(self, at: datetime) -> dict[EnvironmentKey, UsagePoint]:
+        """The step's points, stamped ``at``; the next step starts empty."""
+        points = {
+            key: UsagePoint(
+                at=at,
+                cpu_requested_millis=s.cpu_requested // s.samples,
+                cpu_used_millis=s.cpu_used // s.samples,
+                memory_requested_bytes=s.memory_requested // s.samples,
+                memory_used_bytes=s.memory_used // s.samples,
+                gpus=s.gpus // s.samples,
+                gpu_utilisation=s.gpu_utilisation / s.gpu_samples if s.gpu_samples else None,
+            )
+            for key, s in self.sums.items()
+        }
+        self.sums = {}
+        return points

@@ -1,0 +1,117 @@
+"""The monitor as a real process beside Redis and kubesim, with grace periods of seconds so
+the tests control time by settings rather than by waiting hours."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import redis
+from kubernetes import client, config
+
+from akros_bus.wire import DATA_FIELD
+from akros_devtools.platform import Platform, PlatformOptions
+from akros_msgs import UnderusedEnvironment, WorkloadUsage
+from akros_msgs.streams import NOTIFICATIONS, USAGE
+
+NAMESPACE = "default"
+GRACE_S = 1.5
+USAGE_SETTINGS = {
+    "AKROS_USAGE_INTERVAL_S": "0.2",
+    "AKROS_UNDERUSE_GRACE_S": str(GRACE_S),
+    "AKROS_UNDERUSE_MINIMUM_AGE_S": "0",
+    "AKROS_UNDERUSE_COOL_DOWN_S": "3600",
+    "AKROS_USAGE_HISTORY_STEP_S": "0.5",
+}
+
+
+@dataclass
+class UsageRig:
+    platform: Platform
+    kube: client.ApiClient
+    redis: "redis.Redis"
+
+    @property
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.kube)
+
+    def environment_pod(
+        self,
+        owner: str,
+        name: str,
+        profile: str,
+        *,
+        gpus: int = 0,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        """A running pod labelled as ``owner``'s environment ``name``, used as ``profile``."""
+        requests = {"cpu": "2", "memory": "4Gi"}
+        if gpus:
+            requests["nvidia.com/gpu"] = str(gpus)
+        body: dict[str, Any] = {
+            "metadata": {
+                "name": f"{owner}-{name}-0",
+                "labels": {
+                    "akros.io/kind": "environment",
+                    "akros.io/owner": owner,
+                    "akros.io/env": name,
+                    **(labels or {}),
+                },
+                "annotations": {"kubesim.akros.io/usage-profile": profile},
+            },
+            "spec": {
+                "containers": [
+                    {
+                        "name": "work",
+                        "image": "registry.local/research/pytorch:1",
+                        "resources": {"requests": requests, "limits": requests},
+                    }
+                ]
+            },
+        }
+        self.core.create_namespaced_pod(NAMESPACE, body)
+
+    def use_as(self, owner: str, name: str, profile: str) -> None:
+        patch = {"metadata": {"annotations": {"kubesim.akros.io/usage-profile": profile}}}
+        self.core.patch_namespaced_pod(f"{owner}-{name}-0", NAMESPACE, patch)
+
+    def notifications(self) -> list[UnderusedEnvironment]:
+        entries = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], self.redis.xrange(NOTIFICATIONS.name)
+        )
+        parsed = [NOTIFICATIONS.parse(fields[DATA_FIELD]) for _, fields in entries]
+        return [n for n in parsed if isinstance(n, UnderusedEnvironment)]
+
+    def notified(self, name: str) -> list[UnderusedEnvironment]:
+        return [n for n in self.notifications() if n.name == name]
+
+    def usage_batches(self) -> list[WorkloadUsage]:
+        entries = cast(list[tuple[bytes, dict[bytes, bytes]]], self.redis.xrange(USAGE.name))
+        parsed = [USAGE.parse(fields[DATA_FIELD]) for _, fields in entries]
+        return [u for u in parsed if isinstance(u, WorkloadUsage)]
+
+
+@pytest.fixture
+def usage_rig(tmp_path: Path) -> Iterator[UsageRig]:
+    platform = Platform(
+        PlatformOptions(
+            state=tmp_path / "platform",
+            pod_start_seconds=0.1,
+            services=("monitor",),
+            environment=USAGE_SETTINGS,
+        )
+    )
+    try:
+        platform.start()
+        configuration = client.Configuration()
+        config.load_kube_config(str(platform.kubeconfig), client_configuration=configuration)
+        kube = client.ApiClient(configuration)
+        connection = redis.Redis.from_url(platform.redis.url)
+        try:
+            yield UsageRig(platform, kube, connection)
+        finally:
+            connection.close()
+            kube.close()
+    finally:
+        platform.stop()

@@ -1,0 +1,115 @@
+"""Reducing pods, pod metrics and DCGM exposition to environment usage."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from akros_monitor.usage import (
+    environment_pod,
+    environment_uses,
+    gpu_utilisation,
+    pod_usage,
+    usage_samples,
+)
+
+GI = 1024**3
+
+
+def _pod(name: str, *, owner: str = "ada", env: str = "lab", **labels: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": "akros-ada",
+            "labels": {
+                "akros.io/kind": "environment",
+                "akros.io/owner": owner,
+                "akros.io/env": env,
+                **labels,
+            },
+        },
+        "spec": {
+            "nodeName": "gpu-1",
+            "containers": [
+                {
+                    "name": "work",
+                    "resources": {"requests": {"cpu": "2", "memory": "8Gi", "nvidia.com/gpu": "1"}},
+                }
+            ],
+        },
+        "status": {"phase": "Running", "startTime": "2026-11-02T09:00:00Z"},
+    }
+
+
+def _metrics(name: str, cpu: str, memory: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "namespace": "akros-ada"},
+        "containers": [{"name": "work", "usage": {"cpu": cpu, "memory": memory}}],
+    }
+
+
+DCGM = """\
+# HELP DCGM_FI_DEV_GPU_UTIL GPU utilization (in %).
+# TYPE DCGM_FI_DEV_GPU_UTIL gauge
+DCGM_FI_DEV_GPU_UTIL{gpu="0",UUID="GPU-0",Hostname="gpu-1",namespace="akros-ada",pod="lab-0"} 40
+DCGM_FI_DEV_GPU_UTIL{gpu="1",UUID="GPU-1",Hostname="gpu-1",namespace="akros-ada",pod="lab-0"} 20
+DCGM_FI_DEV_GPU_UTIL{gpu="2",UUID="GPU-2",Hostname="gpu-1"} 0
+# HELP DCGM_FI_DEV_FB_USED Framebuffer memory used (in MiB).
+# TYPE DCGM_FI_DEV_FB_USED gauge
+DCGM_FI_DEV_FB_USED{gpu="0",namespace="akros-ada",pod="lab-0"} 1000
+"""
+
+
+def test_an_environment_pod_is_reduced_to_owner_name_requests_and_start() -> None:
+    pod = environment_pod(_pod("lab-0"))
+    assert pod is not None
+    assert (pod.owner, pod.name, pod.requested) == ("ada", "lab", (2000, 8 * GI, 1))
+    assert pod.started_at == datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+    assert not pod.exempt
+
+
+def test_the_exemption_label_exempts_the_pod() -> None:
+    pod = environment_pod(_pod("lab-0", **{"akros.io/underuse-exempt": "true"}))
+    assert pod is not None
+    assert pod.exempt
+
+
+def test_pods_that_are_no_running_environment_are_left_out() -> None:
+    service = _pod("svc-0")
+    service["metadata"]["labels"]["akros.io/kind"] = "service"
+    pending = _pod("lab-1")
+    pending["status"] = {"phase": "Pending"}
+    assert environment_pod(service) is None
+    assert environment_pod(pending) is None
+    assert environment_pod(_pod("odd-0", owner="Not A User")) is None
+
+
+def test_pod_metrics_add_up_the_containers() -> None:
+    item = _metrics("lab-0", "250000000n", "1Gi")
+    item["containers"].append({"name": "sidecar", "usage": {"cpu": "50m", "memory": "1Gi"}})
+    assert pod_usage([item]) == {"akros-ada/lab-0": (300, 2 * GI)}
+
+
+def test_gpu_utilisation_is_the_mean_over_the_pods_gpus_as_a_ratio() -> None:
+    assert gpu_utilisation(DCGM) == {"akros-ada/lab-0": pytest.approx(0.3)}
+
+
+def test_environment_uses_join_pods_with_their_metrics() -> None:
+    pod = environment_pod(_pod("lab-0"))
+    assert pod is not None
+    typed = {"akros-ada/lab-0": pod}
+    used = pod_usage([_metrics("lab-0", "1", "2Gi")])
+    uses = environment_uses(typed, used, gpu_utilisation(DCGM))
+    use = uses[("ada", "lab")]
+    assert (use.cpu_used_millis, use.memory_used_bytes) == (1000, 2 * GI)
+    assert use.cpu_fraction == 0.5
+    assert use.gpu_utilisation == pytest.approx(0.3)
+    [sample] = usage_samples(typed, used, {})
+    assert (sample.owner, sample.environment, sample.workload) == ("ada", "lab", "lab-0")
+    assert sample.gpu_utilisation is None
+
+
+def test_an_unmeasured_pod_gives_no_sample() -> None:
+    pod = environment_pod(_pod("lab-0"))
+    assert pod is not None
+    assert environment_uses({"akros-ada/lab-0": pod}, {}, {}) == {}
