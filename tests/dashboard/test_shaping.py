@@ -5,9 +5,10 @@ import json
 from akros_dashboard.shaping import (
     check_spec,
     environment_rows,
+    history_rows,
     node_rows,
-    reserved_by,
     spec_diff,
+    user_usage_rows,
     with_defaults,
 )
 from akros_msgs.services import ServiceSpec
@@ -90,10 +91,39 @@ def test_environment_filters_combine_and_reservations_sum_per_owner() -> None:
     ]
 
     ready_exp = environment_rows(environments, statuses=["ready"], name_contains="EX")
-    rows = environment_rows(environments)
 
     assert [(r["owner"], r["name"]) for r in ready_exp] == [("ann", "exp")]
-    assert reserved_by(rows, "owner") == [
-        {"owner": "ann", "gpus": 3, "environments": 2},
-        {"owner": "bob", "gpus": 0, "environments": 1},
+    assert len(environment_rows(environments)) == 3
+
+
+def test_usage_rows_are_in_cores_gib_and_percent() -> None:
+    user = {
+        "user": "ann",
+        "environments": 2,
+        "cpu_requested_millis": 4000,
+        "cpu_used_millis": 500,
+        "memory_requested_bytes": 8 * 2**30,
+        "memory_used_bytes": 2**30,
+        "gpus": 1,
+    }
+    assert user_usage_rows([user]) == [
+        {
+            "user": "ann",
+            "cpu requested": 4.0,
+            "cpu used": 0.5,
+            "memory requested": 8.0,
+            "memory used": 1.0,
+            "gpus": 1,
+        }
+    ]
+    point = {key: value for key, value in user.items() if key not in {"user", "environments"}}
+    rows = history_rows(
+        [
+            {**point, "at": "2026-11-29T10:00:00Z", "gpu_utilisation": 0.125},
+            {**point, "at": "2026-11-29T10:05:00Z", "gpu_utilisation": None},
+        ]
+    )
+    assert [(r["at"], r["cpu used"], r["gpu utilisation %"]) for r in rows] == [
+        ("2026-11-29T10:00:00Z", 0.5, 12.5),
+        ("2026-11-29T10:05:00Z", 0.5, None),
     ]

@@ -98,12 +98,22 @@ def test_admins_filter_everybodys_environments_and_delete_one_with_its_volume(
 
 
 @pytest.mark.usefixtures("gateway_env")
-def test_the_usage_page_renders_without_history_and_charts_what_is_reserved(
+def test_the_usage_page_shows_per_user_use_and_an_environments_history(
     running: Running,
 ) -> None:
+    token = running.token_for("uma")
+    answer = running.http.post(
+        "/v1/environments",
+        json={"name": "plot", "image": "pytorch", "cpu": "1", "memory": "1Gi"},
+        headers=token,
+    )
+    running.settle(answer.json()["request_id"], token)
+
     app = _open(_signed_in(running.platform.admin_token()), "Usage")
 
-    assert "No usage history yet" in _texts(app.info)
+    assert "uma/plot" in app.selectbox(key="usage_env").options
+    app.selectbox(key="usage_env").set_value("uma/plot").run()
+    assert not app.exception, app.exception
 
 
 @pytest.mark.usefixtures("gateway_env")

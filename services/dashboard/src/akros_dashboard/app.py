@@ -11,9 +11,10 @@ from akros_dashboard.settings import DashboardSettings
 from akros_dashboard.shaping import (
     check_spec,
     environment_rows,
+    history_rows,
     node_rows,
-    reserved_by,
     spec_diff,
+    user_usage_rows,
     with_defaults,
 )
 
@@ -109,19 +110,31 @@ def environments_page(gateway: GatewayClient, settings: DashboardSettings) -> No
 
 def usage_page(gateway: GatewayClient) -> None:
     st.header("Usage")
+    st.subheader("Per user: latest use against requests")
+    users = user_usage_rows(gateway.usage_by_user())
+    if users:
+        st.bar_chart(users, x="user", y=["cpu requested", "cpu used"], stack=False)
+        st.bar_chart(users, x="user", y=["memory requested", "memory used"], stack=False)
+    else:
+        st.info("No usage sampled yet: the monitor samples every AKROS_USAGE_INTERVAL_S.")
+
+    st.subheader("Per environment: history")
     rows = environment_rows(gateway.environments())
-    st.subheader("History")
-    st.info(
-        "No usage history yet: it arrives once the monitor publishes workload usage. "
-        "Below is what is reserved now."
-    )
     if not rows:
         st.caption("Nothing is reserved.")
         return
-    st.subheader("Reserved now, per user")
-    st.bar_chart(reserved_by(rows, "owner"), x="owner", y=["gpus", "environments"], stack=False)
-    st.subheader("Reserved now, per environment")
-    st.bar_chart(reserved_by(rows, "name"), x="name", y=["gpus", "environments"], stack=False)
+    choice = st.selectbox(
+        "Environment", [f"{row['owner']}/{row['name']}" for row in rows], key="usage_env"
+    )
+    owner, name = str(choice).split("/", 1)
+    history = history_rows(gateway.environment_usage(owner, name))
+    if not history:
+        st.info(f"No usage history for {choice} yet.")
+        return
+    st.line_chart(history, x="at", y=["cpu requested", "cpu used"])
+    st.line_chart(history, x="at", y=["memory requested", "memory used"])
+    if any(row["gpu utilisation %"] is not None for row in history):
+        st.line_chart(history, x="at", y=["gpu utilisation %"])
 
 
 def _show_outcome(request: JSON) -> None:

@@ -65,6 +65,15 @@ class GatewayClient:
         answer = self._call("DELETE", f"/v1/environments/{name}", params=params)
         return str(answer["request_id"])
 
+    def usage_by_user(self) -> list[JSON]:
+        """Per user, the latest use of all their environments (admins)."""
+        return list(self._call("GET", "/v1/usage")["users"])
+
+    def environment_usage(self, owner: str, name: str) -> list[JSON]:
+        """One environment's history, oldest first."""
+        answer = self._call("GET", f"/v1/environments/{name}/usage", params={"user": owner})
+        return list(answer["points"])
+
     def services(self) -> list[JSON]:
         return list(self._call("GET", "/v1/services")["services"])
 

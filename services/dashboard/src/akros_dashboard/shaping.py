@@ -140,11 +140,38 @@ def environment_rows(
     ]
 
 
-def reserved_by(rows: Sequence[JSON], column: str) -> list[JSON]:
-    """GPUs and environments reserved now, summed per ``column`` (owner or name)."""
-    totals: dict[str, JSON] = {}
-    for row in rows:
-        total = totals.setdefault(row[column], {column: row[column], "gpus": 0, "environments": 0})
-        total["gpus"] += row["gpus"]
-        total["environments"] += 1
-    return [totals[key] for key in sorted(totals)]
+_GIB = 2**30
+
+
+def user_usage_rows(users: Sequence[JSON]) -> list[JSON]:
+    """Each user's latest use against what they requested, in cores and GiB."""
+    return [
+        {
+            "user": user["user"],
+            "cpu requested": user["cpu_requested_millis"] / 1000,
+            "cpu used": user["cpu_used_millis"] / 1000,
+            "memory requested": user["memory_requested_bytes"] / _GIB,
+            "memory used": user["memory_used_bytes"] / _GIB,
+            "gpus": user["gpus"],
+        }
+        for user in users
+    ]
+
+
+def history_rows(points: Sequence[JSON]) -> list[JSON]:
+    """An environment's history as rows to plot over time, in cores, GiB and percent."""
+    return [
+        {
+            "at": point["at"],
+            "cpu requested": point["cpu_requested_millis"] / 1000,
+            "cpu used": point["cpu_used_millis"] / 1000,
+            "memory requested": point["memory_requested_bytes"] / _GIB,
+            "memory used": point["memory_used_bytes"] / _GIB,
+            "gpu utilisation %": (
+                None
+                if point.get("gpu_utilisation") is None
+                else round(100 * point["gpu_utilisation"], 1)
+            ),
+        }
+        for point in points
+    ]
