@@ -13,7 +13,12 @@ def test_the_demo_runs_end_to_end_against_a_running_platform(tmp_path: Path) -> 
             state=tmp_path / ".akros",
             pod_start_seconds=0.2,
             # The poller's scale-up window shortened so the story takes seconds, not minutes.
-            environment={"AKROS_SCALE_UP_WINDOW_S": "1"},
+            environment={
+                "AKROS_SCALE_UP_WINDOW_S": "1",
+                "AKROS_USAGE_INTERVAL_S": "1",
+                "AKROS_UNDERUSE_MINIMUM_AGE_S": "1",
+                "AKROS_UNDERUSE_GRACE_S": "3",
+            },
         )
     )
     try:
@@ -32,5 +37,6 @@ def test_the_demo_runs_end_to_end_against_a_running_platform(tmp_path: Path) -> 
     assert story.returncode == 0, story.stdout + story.stderr
     assert "auto-inference runs 16 replicas, one GPU each" in story.stdout
     assert "Auto-inference made room: 12 replicas (was 16)" in story.stdout
+    assert "nudged: CPU at 1% of its request" in story.stdout
     assert "kept volumes: ['story']" in story.stdout
     assert "auto-inference runs 16 replicas again" in story.stdout

@@ -1,7 +1,8 @@
 """`make demo`: the platform's story, told against the platform `make run` started.
 
 A researcher asks for GPUs; auto-inference, which had filled the free GPUs, shrinks at once so
-the environment gets them; the environment is deleted and auto-inference grows back. Every
+the environment gets them; left idle, the environment earns its owner an under-use nudge; it is
+deleted and auto-inference grows back. Every
 step goes through the public HTTP API; the inference replica count is read from the cluster.
 """
 
@@ -16,6 +17,8 @@ from typing import Any
 
 ENDPOINTS = Path(".akros/endpoints.json")
 INFERENCE = "/apis/apps/v1/namespaces/akros-inference/deployments/auto-inference"
+ENVIRONMENT_PODS = "/api/v1/namespaces/akros-envs/pods"
+IDLE = {"metadata": {"annotations": {"kubesim.akros.io/usage-profile": "idle"}}}
 
 
 class DemoError(Exception):
@@ -34,6 +37,17 @@ def _call(method: str, url: str, token: str | None = None, body: object = None) 
     except urllib.error.HTTPError as error:
         raise DemoError(f"{method} {url}: {error.code} {error.read().decode()}") from error
     return json.loads(text) if text else None
+
+
+def _patch_merge(url: str, patch: object) -> None:
+    request = urllib.request.Request(  # noqa: S310 -- the local kubesim's URL
+        url,
+        data=json.dumps(patch).encode(),
+        method="PATCH",
+        headers={"Content-Type": "application/merge-patch+json"},
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 -- as above
+        pass
 
 
 def _wait(what: str, check: Callable[[], bool], timeout_s: float) -> None:
@@ -85,7 +99,23 @@ def run(say: Callable[[str], None]) -> None:
     )
     say(f"3. Auto-inference made room: {inference()} replicas (was {before})")
 
-    say("4. The researcher deletes it (the work volume is kept)...")
+    say("4. The researcher leaves it idle (kubesim's simulated usage drops to 1% CPU)...")
+    pods = _call("GET", kubesim + ENVIRONMENT_PODS + "?labelSelector=akros.io/env%3Dstory")
+    for pod in pods["items"]:
+        _patch_merge(kubesim + ENVIRONMENT_PODS + "/" + pod["metadata"]["name"], IDLE)
+
+    def nudges() -> list[dict[str, Any]]:
+        found = _call("GET", gateway + "/v1/notifications", researcher)["notifications"]
+        return [n for n in found if n["name"] == "story"]
+
+    _wait("the under-use nudge", lambda: bool(nudges()), timeout_s=300)
+    nudge = nudges()[0]
+    say(
+        f"   nudged: CPU at {nudge['cpu_used_fraction']:.0%} of its request since "
+        f"{nudge['since']} (threshold {nudge['threshold']:.0%})"
+    )
+
+    say("5. The researcher deletes it (the work volume is kept)...")
     deleted = _call("DELETE", gateway + "/v1/environments/story", researcher)
     _wait(
         "the delete",
@@ -97,7 +127,7 @@ def run(say: Callable[[str], None]) -> None:
     )
     volumes = _call("GET", gateway + "/v1/volumes", researcher)["volumes"]
     say(f"   kept volumes: {[v['name'] for v in volumes]}")
-    say("5. ...and auto-inference grows back into the freed GPUs after its window")
+    say("6. ...and auto-inference grows back into the freed GPUs after its window")
     _wait("auto-inference to grow back", lambda: inference() >= before, timeout_s=120)
     say(f"   auto-inference runs {inference()} replicas again")
     _call("DELETE", gateway + "/v1/volumes/story", researcher)

@@ -15,6 +15,21 @@ from pathlib import Path
 from akros_devtools.platform import DASHBOARD, SERVICES, SLACK, Platform, PlatformOptions
 
 STATE = Path(".akros")
+# The embedded cluster runs in minutes what a real one runs in hours: usage is sampled every
+# 5 s and an idle environment is nudged after a minute (4 h on a real cluster), so `make demo`
+# shows the under-use nudge. Any of these set in the environment wins.
+EMBEDDED_TIMINGS = {
+    "AKROS_USAGE_INTERVAL_S": "5",
+    "AKROS_USAGE_HISTORY_STEP_S": "30",
+    "AKROS_UNDERUSE_MINIMUM_AGE_S": "15",
+    "AKROS_UNDERUSE_GRACE_S": "60",
+}
+
+
+def _overrides(names: dict[str, str]) -> dict[str, str]:
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
 PREFERRED_PORTS = {"redis": 6390, "kubesim": 6443, "gateway": 8080, "dashboard": 8501}
 
 
@@ -72,6 +87,7 @@ def main() -> int:
             services=(*SERVICES, DASHBOARD, SLACK)
             if os.environ.get("AKROS_SLACK_BOT_TOKEN")
             else (*SERVICES, DASHBOARD),
+            environment={**EMBEDDED_TIMINGS, **_overrides(EMBEDDED_TIMINGS)},
         )
     )
     stopping = False
