@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from akros_cli.main import environment_rows
+from akros_cli.main import environment_rows, usage_rows
 from tests.e2e.conftest import Running
 
 AKROS = str(Path(sys.executable).parent / "akros")
@@ -77,3 +77,18 @@ def test_environments_print_as_one_line_each_under_a_header() -> None:
         "1",
         "https://exp-alice.example/",
     ]
+
+
+def test_an_environments_usage_prints_its_latest_points_against_requests() -> None:
+    point = {
+        "at": "2026-11-29T10:05:00+00:00",
+        "cpu_requested_millis": 4000,
+        "cpu_used_millis": 250,
+        "memory_requested_bytes": 16 * 2**30,
+        "memory_used_bytes": 2 * 2**30,
+        "gpus": 1,
+        "gpu_utilisation": 0.05,
+    }
+    rows = usage_rows([point])
+    assert rows[1].split() == ["2026-11-29T10:05:00", "0.25/4", "2.0/16", "5%"]
+    assert usage_rows([]) == ["no usage sampled yet"]

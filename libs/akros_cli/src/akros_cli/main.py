@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("--no-wait", action="store_true", help="return once accepted")
     delete.add_argument("--timeout", type=float, default=300)
 
-    env.add_parser("usage", help="your quota and what you hold")
+    usage = env.add_parser("usage", help="your quota and holding, or one environment's use")
+    usage.add_argument("name", nargs="?", help="an environment: its recent use against requests")
     return parser
 
 
@@ -120,6 +121,22 @@ def environment_rows(environments: list[dict[str, Any]]) -> list[str]:
     return rows
 
 
+def usage_rows(points: list[dict[str, Any]], last: int = 12) -> list[str]:
+    """The most recent history points, one line each: use against requests."""
+    if not points:
+        return ["no usage sampled yet"]
+    rows = [f"{'AT':<20} {'CPU USED/REQ':>14} {'MEM USED/REQ GiB':>18} {'GPU UTIL':>8}"]
+    for point in points[-last:]:
+        cpu = f"{point['cpu_used_millis'] / 1000:.2f}/{point['cpu_requested_millis'] / 1000:g}"
+        memory = (
+            f"{point['memory_used_bytes'] / 2**30:.1f}/{point['memory_requested_bytes'] / 2**30:g}"
+        )
+        utilisation = point.get("gpu_utilisation")
+        gpu = "-" if utilisation is None else f"{utilisation:.0%}"
+        rows.append(f"{point['at'][:19]:<20} {cpu:>14} {memory:>18} {gpu:>8}")
+    return rows
+
+
 def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
     args = _parser().parse_args(argv)
     say = (lambda _: None) if args.json else out
@@ -133,6 +150,10 @@ def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
             params = {"user": args.user} if args.user else {}
             result = gateway.call("GET", "/v1/environments", params=params)
             for line in environment_rows(result["environments"]):
+                say(line)
+        elif args.name:
+            result = gateway.call("GET", f"/v1/environments/{args.name}/usage")
+            for line in usage_rows(result["points"]):
                 say(line)
         else:
             result = gateway.call("GET", "/v1/me")
