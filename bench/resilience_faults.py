@@ -105,11 +105,16 @@ class Rig:
 
 @contextmanager
 def rig(
-    state: Path, *, cluster: str | None = CLUSTER, environment: dict[str, str] | None = None
+    state: Path,
+    *,
+    cluster: str | None = CLUSTER,
+    environment: dict[str, str] | None = None,
+    users: int = USERS,
+    quotas: str = QUOTAS,
 ) -> Iterator[Rig]:
     """The whole platform in ``state``, with USERS researcher tokens; ``cluster`` None is
     kubesim's default cluster (GPU servers, where auto-inference has room to grow)."""
-    (state / "quotas.yaml").write_text(QUOTAS)
+    (state / "quotas.yaml").write_text(quotas)
     if cluster is not None:
         (state / "cluster.yaml").write_text(cluster)
     platform = Platform(
@@ -130,7 +135,7 @@ def rig(
         platform.start()
         admin = {"Authorization": f"Bearer {platform.admin_token()}"}
         tokens = []
-        for index in range(USERS):
+        for index in range(users):
             answer = httpx2.post(
                 platform.gateway_url + "/v1/tokens",
                 json={"user": f"user{index:02d}", "role": "researcher"},
@@ -155,7 +160,7 @@ def submit(rig: Rig, count: int, prefix: str, *, workers: int = 20) -> dict[str,
     """
 
     def create(index: int) -> tuple[str, str, str] | None:
-        user = index % USERS
+        user = index % len(rig.tokens)
         name = f"{prefix}-{index}"
         try:
             answer = httpx2.post(
