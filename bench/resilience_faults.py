@@ -48,6 +48,8 @@ QUOTAS = 'default: {cpu: "64", memory: 512Gi, gpus: 8, environments: 60}\n'
 CLUSTER = "nodes:\n" + "".join(
     f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
 )
+START_TIMEOUT_S = 60
+"""The worker's limit for an environment to start; a create may take this long to fail."""
 OUTCOME_TYPES = {"environment_ready", "command_failed"}
 # The capacity loop reacting within a second, so a scenario sees it settle quickly.
 FAST_CAPACITY = {"AKROS_SCALE_UP_WINDOW_S": "1", "AKROS_CAPACITY_HEARTBEAT_S": "0.5"}
@@ -124,7 +126,7 @@ def rig(
             cluster_file=state / "cluster.yaml" if cluster is not None else None,
             environment={
                 "AKROS_QUOTA_FILE": str(state / "quotas.yaml"),
-                "AKROS_START_TIMEOUT_S": "60",
+                "AKROS_START_TIMEOUT_S": str(START_TIMEOUT_S),
                 "AKROS_RECLAIM_IDLE_MS": "1000",
                 "AKROS_RECLAIM_INTERVAL_MS": "200",
                 **(environment or {}),
@@ -264,7 +266,9 @@ def redis_restart(rig: Rig, creates: int) -> Report:
         what="the gateway to see Redis again",
     )
     accepted.update(submit(rig, creates - creates // 2, "after"))
-    settle(rig, accepted, report, timeout_s=60 + creates * 0.5)
+    # Creates caught by the restart have been seen to end only at the start timeout
+    # (RELIABILITY.md, known gaps): wait past it before calling one lost.
+    settle(rig, accepted, report, timeout_s=START_TIMEOUT_S + 30 + creates * 0.5)
     report.seconds = time.monotonic() - started
     return report
 
