@@ -106,6 +106,22 @@ def test_deleting_an_unknown_environment_is_not_found_and_publishes_nothing(
     assert published_commands(redis_url) == []
 
 
+def test_deleting_a_name_no_object_can_have_is_not_found_rather_than_a_server_error(
+    api: Api, redis_url: str
+) -> None:
+    # Found by schemathesis: '0' failed the command's own name check and answered 500.
+    calls = [
+        ("/v1/environments/0", api.alice),
+        ("/v1/environments/Bad_Name", api.alice),
+        ("/v1/volumes/0", api.alice),
+        ("/v1/services/0", api.admin),
+    ]
+    for path, caller in calls:
+        answer = api.client.delete(path, headers=caller)
+        assert answer.status_code == 404, (path, answer.text)
+    assert published_commands(redis_url) == []
+
+
 def test_a_researcher_cannot_delete_someone_elses_environment_but_an_admin_can(
     api: Api, redis_url: str
 ) -> None:

@@ -2,14 +2,15 @@
 the shared accept sequence checks, records and publishes it, and its refusals become API
 errors through the handlers in ``errors``."""
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from akros_gateway.access import owner_for_create
 from akros_gateway.context import Gateway
 from akros_gateway.errors import ForbiddenError, InvalidError, field_errors
 from akros_gateway.schemas import CreateEnvironmentBody
-from akros_intake import Accepted, check_image, require_access
+from akros_intake import Accepted, NotFoundError, check_image, require_access
 from akros_msgs import Actor, CreateEnvironment, DeleteEnvironment, DeleteVolume
+from akros_msgs.names import ResourceName
 from akros_msgs.services import DeleteService, DeployService, ServiceSpec
 from akros_readmodel import RequestView
 
@@ -30,6 +31,21 @@ def build_create(
         problems = field_errors(error.errors(include_url=False))
         message = "; ".join(p.message for p in problems)
         raise InvalidError("body", message) from error
+
+
+_RESOURCE_NAME: TypeAdapter[str] = TypeAdapter(ResourceName)
+
+
+def require_nameable(name: str, not_found: str) -> None:
+    """404 for a path name no object can have (such as '0'), as for any name that is not there.
+
+    Checked before the command is built: the command's own validation would otherwise raise
+    inside the handler and answer 500.
+    """
+    try:
+        _RESOURCE_NAME.validate_python(name)
+    except ValidationError:
+        raise NotFoundError(not_found) from None
 
 
 def _counted(gateway: Gateway, accepted: Accepted) -> RequestView:
@@ -55,6 +71,7 @@ async def accept_delete(
     gateway: Gateway, actor: Actor, owner: str, name: str, *, purge_volume: bool, request_id: str
 ) -> RequestView:
     require_access(actor, owner)
+    require_nameable(name, f"{owner} has no environment named '{name}'.")
     command = DeleteEnvironment(
         request_id=request_id, actor=actor, owner=owner, name=name, purge_volume=purge_volume
     )
@@ -65,6 +82,7 @@ async def accept_volume_delete(
     gateway: Gateway, actor: Actor, owner: str, name: str, request_id: str
 ) -> RequestView:
     require_access(actor, owner)
+    require_nameable(name, f"{owner} has no kept volume named '{name}'.")
     command = DeleteVolume(request_id=request_id, actor=actor, owner=owner, name=name)
     return _counted(gateway, await gateway.intake.delete_volume(command))
 
@@ -83,5 +101,6 @@ async def accept_deploy(
 async def accept_service_delete(
     gateway: Gateway, actor: Actor, name: str, request_id: str
 ) -> RequestView:
+    require_nameable(name, f"There is no service named '{name}'.")
     command = DeleteService(request_id=request_id, actor=actor, name=name)
     return _counted(gateway, await gateway.intake.delete_service(command))

@@ -1,6 +1,7 @@
 """The worker process: consume commands, watch environment pods, expire stuck starts."""
 
 import asyncio
+from typing import Any
 
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import run_forever, serve
@@ -20,6 +21,10 @@ from akros_readmodel import ReadModel
 
 _log = get_logger("akros.worker")
 SWEEP_INTERVAL_S = 1.0
+
+
+# About 30 s in all: longer than a Redis restart, short enough not to hold the watch long.
+_POD_EVENT_RETRY_PAUSES_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 10.0)
 
 
 class Worker:
@@ -70,10 +75,26 @@ class Worker:
         async for event, pod in self.environments.cluster.watch("Pod", namespace, selector):
             if event not in {"ADDED", "MODIFIED"}:
                 continue
+            await self._settle_pod(pod)
+
+    async def _settle_pod(self, pod: Any) -> None:
+        """Settle one pod event, retrying while it fails (Redis away, typically).
+
+        The watch will not send this pod's readiness again, so an event dropped during a
+        Redis restart left its environment pending until the start timeout failed it.
+        """
+        for pause_s in _POD_EVENT_RETRY_PAUSES_S:
             try:
                 await self.environments.on_pod(pod)
-            except Exception:
-                _log.exception("could not settle a pod event")
+            except Exception as error:
+                _log.warning("could not settle a pod event; retrying", error=repr(error))
+                await asyncio.sleep(pause_s)
+            else:
+                return
+        try:
+            await self.environments.on_pod(pod)
+        except Exception:
+            _log.exception("could not settle a pod event")
 
     async def _watch_environment_deployments(self) -> None:
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"

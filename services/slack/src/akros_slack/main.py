@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
@@ -31,6 +32,21 @@ def directory_of(settings: SlackSettings) -> Directory:
     """The settings' mapping wins over the file's for a Slack id both name."""
     from_file = load_users_file(settings.slack_users_file) if settings.slack_users_file else {}
     return Directory({**from_file, **settings.slack_users}, settings.slack_admins)
+
+
+@web.middleware
+async def refuse_unreadable_timestamps(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    """401 for a request whose signing timestamp is not a number of seconds.
+
+    bolt's signature check converts it with int() and answers a ValueError with 500; an
+    unreadable timestamp is an unverifiable request like any other.
+    """
+    timestamp = request.headers.get("X-Slack-Request-Timestamp")
+    if timestamp is not None and not timestamp.isdigit():
+        return web.Response(status=401, text="invalid request")
+    return await handler(request)
 
 
 class SlackService:
@@ -66,7 +82,9 @@ class SlackService:
 
     async def _serve_http(self, app: AsyncApp) -> None:
         settings = self.settings
-        runner = web.AppRunner(app.web_app(path=settings.slack_path), access_log=None)
+        web_app = app.web_app(path=settings.slack_path)
+        web_app.middlewares.append(refuse_unreadable_timestamps)
+        runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         try:
             await web.TCPSite(runner, settings.slack_host, settings.slack_port).start()
