@@ -49,5 +49,6 @@ openapi: sync
 	$(UV) run --frozen python -m akros_gateway.openapi > docs/openapi.json
 
 bench: sync
-	@for b in backbone kubesim_scale env_pipeline capacity_reaction slack_ack; do \
+	@for b in backbone kubesim_scale env_pipeline capacity_reaction usage_cycle slack_ack \
+		load_environments resilience_faults; do \
 		echo "== bench/$$b.py"; $(UV) run --frozen python -m "bench.$$b" || exit 1; done
