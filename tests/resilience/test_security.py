@@ -20,6 +20,7 @@ Route = tuple[str, str]
 PUBLIC: set[Route] = {("GET", "/healthz"), ("GET", "/metrics")}
 ADMIN_ONLY: set[Route] = {
     ("GET", "/v1/cluster"),
+    ("GET", "/v1/usage"),
     ("GET", "/v1/services"),
     ("POST", "/v1/services"),
     ("GET", "/v1/services/{name}"),
@@ -36,6 +37,8 @@ ANY_RESEARCHER: set[Route] = {
     ("POST", "/v1/environments"),
     ("GET", "/v1/environments/{name}"),
     ("DELETE", "/v1/environments/{name}"),
+    ("GET", "/v1/environments/{name}/usage"),
+    ("GET", "/v1/notifications"),
     ("GET", "/v1/requests/{request_id}"),
     ("GET", "/v1/services/schema"),
     ("GET", "/v1/volumes"),

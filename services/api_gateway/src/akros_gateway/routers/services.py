@@ -82,7 +82,7 @@ async def get_service(name: str, _: AdminDep, gateway: GatewayDep) -> ServiceVie
     "/{name}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses=responses(ForbiddenError, NotFoundError, InvalidError, accepted=True),
+    responses=responses(ForbiddenError, NotFoundError, ConflictError, InvalidError, accepted=True),
     summary="Change a service's spec",
     description="Objects that already match are left alone: an unchanged spec restarts "
     "nothing. Removing `autoscaling` deletes the autoscaler.",
@@ -105,7 +105,7 @@ async def update_service(
     "/{name}",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses=responses(ForbiddenError, NotFoundError, InvalidError, accepted=True),
+    responses=responses(ForbiddenError, NotFoundError, ConflictError, InvalidError, accepted=True),
     summary="Delete a service: its Deployment, Service and autoscaler",
 )
 async def delete_service(
