@@ -33,8 +33,6 @@ class Groups:
     K8S_WORKER = "k8s-worker"
     POLLER = "poller"
     SLACK = "slack"
-    GATEWAY = "api-gateway"
-    MONITOR = "monitor"
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ RESULTS = Stream(
         ServiceDeleted,
         CommandFailed,
     ),
-    consumer_groups=(Groups.GATEWAY, Groups.SLACK),
+    consumer_groups=(Groups.SLACK,),
 )
 CAPACITY = Stream(
     name="akros.events.capacity",
@@ -108,14 +106,13 @@ USAGE = Stream(
     name="akros.events.usage",
     description="Batches of per-workload usage samples.",
     messages=(WorkloadUsage,),
-    consumer_groups=(Groups.GATEWAY,),
     max_length=10_000,
 )
 NOTIFICATIONS = Stream(
     name="akros.events.notifications",
     description="Notifications for people, such as under-used environments.",
     messages=(UnderusedEnvironment,),
-    consumer_groups=(Groups.SLACK, Groups.GATEWAY),
+    consumer_groups=(Groups.SLACK,),
 )
 DEAD_LETTERS = Stream(
     name="akros.deadletter",
