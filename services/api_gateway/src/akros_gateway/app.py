@@ -69,7 +69,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     redis=redis,
                     bus=bus,
                     read_model=read_model,
-                    intake=Intake(read_model, bus, catalog, quotas),
+                    intake=Intake(read_model, bus, catalog, quotas, settings.accept_concurrency),
                     tokens=token_store,
                     metrics=metrics,
                     host_paths_enabled=settings.allow_host_path,

@@ -6,6 +6,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from akros_bus import BusSettings
+from akros_intake.intake import DEFAULT_ACCEPT_CONCURRENCY
 
 ONE_MIB = 1024 * 1024
 
@@ -31,6 +32,12 @@ class GatewaySettings(BusSettings):
     bootstrap_admin_token_file: Path | None = Field(
         default=None,
         description="Where to write a first admin token when no admin token exists",
+    )
+    accept_concurrency: int = Field(
+        default=DEFAULT_ACCEPT_CONCURRENCY,
+        ge=1,
+        le=256,
+        description="Requests accepted at once, first come first served (others queue)",
     )
     max_body_bytes: int = Field(default=ONE_MIB, ge=1, description="Larger bodies get 413")
     allow_host_path: bool = Field(
