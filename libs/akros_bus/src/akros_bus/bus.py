@@ -11,7 +11,8 @@ What FastStream leaves to us (DESIGN.md section 8), and this module adds:
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import structlog
@@ -37,6 +38,48 @@ dead-lettered: a consumer can still answer the request it carried."""
 
 _FAILURE_HISTORY_TTL_S = 7 * 24 * 3600
 _MAX_ERROR_TEXT = 500
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One stream entry being handled: its id, its fields as read and the body they carry."""
+
+    id: bytes
+    fields: Mapping[bytes, bytes]
+    body: bytes
+
+    @classmethod
+    def of(cls, message: RedisStreamMessage) -> "_Entry":
+        return cls(message.raw_message["message_ids"][0], message.raw_message["data"], message.body)
+
+
+class _InFlight:
+    """The handlers of one concurrent subscription running side by side, at most ``limit``.
+
+    FastStream's own concurrent subscriber hands each entry over through an anyio queue and
+    two semaphores, several event-loop turns per entry: in a burst its reader fell behind the
+    stream by a hundred milliseconds while the loop was busy. Here the entries of one read
+    are started at once, without yielding while a slot is free; a full set of slots holds the
+    reader back, which is the backpressure.
+    """
+
+    def __init__(self, limit: int, log: Any) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._log = log
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, work: Coroutine[Any, Any, None]) -> None:
+        await self._slots.acquire()
+        task = asyncio.get_running_loop().create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: "asyncio.Task[None]") -> None:
+        self.tasks.discard(task)
+        self._slots.release()
+        if not task.cancelled() and (error := task.exception()) is not None:
+            # The entry stays pending; the reclaim subscriber delivers it again.
+            self._log.error("could not finish handling an entry", error=repr(error))
 
 
 def should_dead_letter(delivery_count: int, max_deliveries: int) -> bool:
@@ -78,6 +121,7 @@ class Bus:
             apply_types=False,
         )
         self._groups: set[tuple[str, str]] = set()
+        self._in_flight: list[_InFlight] = []
         self._log = get_logger("akros.bus")
         self._redis: Redis | None = None
 
@@ -125,12 +169,34 @@ class Bus:
                     stream,
                     group,
                     handler,
-                    self._current(),
+                    _Entry.of(self._current()),
                     delivery_count=1,
                     on_malformed=on_malformed,
                 )
 
-            self._subscribe(stream, group, on_new, batch=False, concurrency=concurrency)
+            async def on_read(_: object) -> None:
+                message: RedisBatchStreamMessage = self._current()
+                ids: list[bytes] = message.raw_message["message_ids"]
+                entries: list[dict[bytes, bytes]] = message.raw_message["data"]
+                for entry_id, fields in zip(ids, entries, strict=True):
+                    entry = _Entry(entry_id, fields, fields.get(DATA_FIELD) or b"")
+                    await in_flight.start(
+                        self._deliver(
+                            stream,
+                            group,
+                            handler,
+                            entry,
+                            delivery_count=1,
+                            on_malformed=on_malformed,
+                        )
+                    )
+
+            if concurrency == 1:
+                self._subscribe(stream, group, on_new, batch=False)
+            else:
+                in_flight = _InFlight(concurrency, self._log)
+                self._in_flight.append(in_flight)
+                self._subscribe(stream, group, on_read, batch=True)
             self._subscribe_reclaim(stream, group, handler, on_malformed)
             return handler
 
@@ -159,7 +225,6 @@ class Bus:
         callback: Callable[..., Awaitable[None]],
         *,
         batch: bool,
-        concurrency: int = 1,
     ) -> None:
         self._groups.add((stream.name, group))
         self._register(
@@ -172,7 +237,6 @@ class Bus:
                 polling_interval=self.settings.poll_interval_ms,
             ),
             callback,
-            concurrency=concurrency,
         )
 
     def _current(self) -> Any:
@@ -183,8 +247,6 @@ class Bus:
         self,
         source: StreamSub,
         callback: Callable[..., Awaitable[None]],
-        *,
-        concurrency: int = 1,
     ) -> None:
         """Subscribe with manual acks: only this module decides when a message is done."""
         self.broker.subscriber(
@@ -193,7 +255,6 @@ class Bus:
             parser=_tolerant_parser,
             decoder=_undecoded,
             include_in_schema=False,
-            max_workers=concurrency,
         )(callback)
 
     def _subscribe_reclaim(
@@ -211,7 +272,7 @@ class Bus:
                 await self._dead_letter(
                     stream,
                     group,
-                    message,
+                    _Entry.of(message),
                     reason=f"no outcome after {delivery_count - 1} deliveries",
                     delivery_count=delivery_count,
                 )
@@ -220,7 +281,7 @@ class Bus:
                 stream,
                 group,
                 handler,
-                message,
+                _Entry.of(message),
                 delivery_count=delivery_count,
                 on_malformed=on_malformed,
             )
@@ -241,20 +302,20 @@ class Bus:
         stream: Stream,
         group: str,
         handler: Handler,
-        message: RedisStreamMessage,
+        entry: _Entry,
         *,
         delivery_count: int,
         on_malformed: MalformedHandler | None = None,
     ) -> None:
         try:
-            parsed = stream.parse(message.body)
+            parsed = stream.parse(entry.body)
         except ValidationError as error:
             reason = describe_validation_error(error)
             await self._dead_letter(
-                stream, group, message, reason=reason, delivery_count=delivery_count
+                stream, group, entry, reason=reason, delivery_count=delivery_count
             )
             if on_malformed is not None:
-                await on_malformed(message.body, reason)
+                await on_malformed(entry.body, reason)
             return
         with structlog.contextvars.bound_contextvars(
             request_id=parsed.request_id, message_type=getattr(parsed, "type", "")
@@ -262,9 +323,9 @@ class Bus:
             try:
                 await handler(parsed)
             except Exception as error:
-                await self._after_failure(stream, group, message, error, delivery_count)
+                await self._after_failure(stream, group, entry, error, delivery_count)
                 return
-        await message.ack()
+        await self.redis.xack(stream.name, group, entry.id)
 
     async def _deliver_batch(
         self, stream: Stream, group: str, handler: BatchHandler, message: RedisBatchStreamMessage
@@ -301,11 +362,11 @@ class Bus:
         self,
         stream: Stream,
         group: str,
-        message: RedisStreamMessage,
+        entry: _Entry,
         error: Exception,
         delivery_count: int,
     ) -> None:
-        entry_id = message.raw_message["message_ids"][0]
+        entry_id = entry.id
         history_key = _failure_history_key(stream.name, group, entry_id)
         error_text = f"delivery {delivery_count}: {error!r}"[:_MAX_ERROR_TEXT]
         async with self.redis.pipeline(transaction=False) as pipeline:
@@ -316,7 +377,7 @@ class Bus:
             await self._dead_letter(
                 stream,
                 group,
-                message,
+                entry,
                 reason=f"handler failed on all {delivery_count} deliveries; last error: {error!r}",
                 delivery_count=delivery_count,
             )
@@ -336,20 +397,19 @@ class Bus:
         self,
         stream: Stream,
         group: str,
-        message: RedisStreamMessage,
+        entry: _Entry,
         *,
         reason: str,
         delivery_count: int,
     ) -> None:
-        entry_id = message.raw_message["message_ids"][0]
-        history_key = _failure_history_key(stream.name, group, entry_id)
+        history_key = _failure_history_key(stream.name, group, entry.id)
         history = await self.redis.lrange(history_key, 0, -1)
         errors = [e.decode(errors="replace") if isinstance(e, bytes) else e for e in history]
         await self._publish_dead_letter(
-            stream, group, entry_id, message.raw_message["data"], reason, delivery_count, errors
+            stream, group, entry.id, entry.fields, reason, delivery_count, errors
         )
         # Acknowledged only once the dead letter is stored: nothing is lost in between.
-        await message.ack()
+        await self.redis.xack(stream.name, group, entry.id)
         await self.redis.delete(history_key)
 
     async def _publish_dead_letter(
@@ -411,6 +471,11 @@ class Bus:
 
     async def stop(self) -> None:
         """Stop reading; wait up to graceful_timeout_s for messages in flight, then close."""
+        for subscriber in self.broker.subscribers:
+            await subscriber.stop()
+        running = [task for in_flight in self._in_flight for task in in_flight.tasks]
+        if running:
+            await asyncio.wait(running, timeout=self.settings.graceful_timeout_s)
         await self.broker.stop()
         self._redis = None
 
