@@ -15,6 +15,7 @@ from akros_readmodel import (
     RequestView,
     VolumeView,
 )
+from tests.concurrency import most_inside_at_once
 
 
 @pytest.fixture
@@ -79,19 +80,7 @@ async def test_kept_volumes_are_listed_per_owner(model: ReadModel) -> None:
 
 
 async def test_the_owner_lock_serialises_concurrent_holders(model: ReadModel) -> None:
-    inside = 0
-    most_inside = 0
-
-    async def hold() -> None:
-        nonlocal inside, most_inside
-        async with model.owner_lock("alice"):
-            inside += 1
-            most_inside = max(most_inside, inside)
-            await asyncio.sleep(0.01)
-            inside -= 1
-
-    await asyncio.gather(*(hold() for _ in range(10)))
-    assert most_inside == 1
+    assert await most_inside_at_once(lambda: model.owner_lock("alice"), 10, hold_s=0.01) == 1
 
 
 async def test_an_underuse_exemption_holds_for_its_time_then_lapses(model: ReadModel) -> None:

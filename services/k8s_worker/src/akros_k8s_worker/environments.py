@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from akros_bus import Bus, get_logger
@@ -16,6 +16,7 @@ from akros_k8s_worker.decisions import (
     pod_outcome,
 )
 from akros_k8s_worker.index import EnvironmentIndex
+from akros_k8s_worker.lanes import Lanes
 from akros_k8s_worker.objects import (
     EnvironmentObjects,
     EnvironmentPlatform,
@@ -71,6 +72,7 @@ class EnvironmentService:
     start_timeout_s: float
     index: EnvironmentIndex
     node_cache_s: float = 5.0
+    lanes: Lanes = field(default_factory=Lanes)
     _nodes: tuple[float, list[Manifest]] | None = None
 
     # -- commands ---------------------------------------------------------------------------
@@ -91,7 +93,71 @@ class EnvironmentService:
             await self.delete_volume(command)
 
     async def create(self, command: CreateEnvironment) -> None:
+        """Check, record, then apply: the claim first, the Deployment last.
+
+        Everything up to the first write runs in the urgent lane (see lanes.py), the rest in
+        the background. The Deployment comes last so its pod never runs before the Service,
+        Ingress and NetworkPolicy exist: a running pod means a working URL and an isolated
+        environment. It is counted in the index under the owner's lock before it exists, so the
+        lock need not wait for the cluster (nor for background work)."""
         picked_up = time.time()
+        async with self.lanes.urgent() as first_write_next:
+            objects, view = await self._admit(command)
+            already_ready = (
+                view is not None
+                and view.request_id == command.request_id
+                and view.status is EnvironmentStatus.READY
+            )
+            await self.index.synced.wait()
+            async with self.read_model.owner_lock(command.owner):
+                self._check_room(command)
+                if not already_ready:
+                    # Both recorded before anything is applied: the pod may run before apply
+                    # returns, and a crash in between must still end in a reported outcome
+                    # (the redelivered command converges; the deadline catches the rest).
+                    await asyncio.gather(
+                        self._record_pending(command, view),
+                        self.starts.expect(
+                            StartRecord(
+                                owner=command.owner,
+                                name=command.name,
+                                request_id=command.request_id,
+                                actor=command.actor,
+                                deadline=time.time() + self.start_timeout_s,
+                            )
+                        ),
+                    )
+                self.index.remember(objects.deployment)
+            accepted_at = command.occurred_at.timestamp()
+            _log.info(
+                "applying environment",
+                owner=command.owner,
+                name=command.name,
+                since_accepted_ms=round((time.time() - accepted_at) * 1000, 2),
+                queued_ms=round((picked_up - accepted_at) * 1000, 2),
+            )
+            first_write_next()
+        try:
+            reapplied = await self._apply(command, objects)
+        except BaseException:
+            # Not created after all (a redelivery or a retry counts it again).
+            self.index.forget(str(objects.deployment["metadata"]["name"]), command.owner)
+            raise
+        if already_ready:
+            return  # a redelivered command for an environment that is up: nothing to report
+        _log.info("environment applied", owner=command.owner, name=command.name)
+        if reapplied:
+            # Its pod may be running already and send no new event: settle from what is there.
+            pods, _ = await self.cluster.list(
+                "Pod", self.platform.namespace, environment_selector(command.owner, command.name)
+            )
+            for pod in pods:
+                await self.on_pod(pod)
+
+    async def _admit(
+        self, command: CreateEnvironment
+    ) -> tuple[EnvironmentObjects, EnvironmentView | None]:
+        """The checks that need no lock, the objects to apply and the current view."""
         self._check_actor(command, command.owner)
         image = self.catalog.images.get(command.image)
         if image is None:
@@ -103,61 +169,20 @@ class EnvironmentService:
         nodes = await self._node_list()
         if reason := never_fits(command.resources, command.gpu_model, nodes):
             raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
-
         objects = environment_objects(command, image, self.platform)
-        view = await self.read_model.environment(command.owner, command.name)
-        already_ready = (
-            view is not None
-            and view.request_id == command.request_id
-            and view.status is EnvironmentStatus.READY
+        return objects, await self.read_model.environment(command.owner, command.name)
+
+    def _check_room(self, command: CreateEnvironment) -> None:
+        """The name is free and the quota has room, against the cluster (under the lock)."""
+        deployments = self.index.owned_by(command.owner)
+        self._check_not_taken(command, deployments)
+        decision = check_quota(
+            cluster_holding(deployments, excluding=command.name),
+            command.resources,
+            self.quotas.for_user(command.owner),
         )
-        await self.index.synced.wait()
-        async with self.read_model.owner_lock(command.owner):
-            deployments = self.index.owned_by(command.owner)
-            self._check_not_taken(command, deployments)
-            decision = check_quota(
-                cluster_holding(deployments, excluding=command.name),
-                command.resources,
-                self.quotas.for_user(command.owner),
-            )
-            if not decision.allowed:
-                raise CommandRefusedError(FailureCode.QUOTA_EXCEEDED, decision.reason)
-            if not already_ready:
-                # Both recorded before anything is applied: the pod may run before apply returns,
-                # and a crash in between must still end in a reported outcome (the redelivered
-                # command converges; the deadline catches the rest).
-                await asyncio.gather(
-                    self._record_pending(command, view),
-                    self.starts.expect(
-                        StartRecord(
-                            owner=command.owner,
-                            name=command.name,
-                            request_id=command.request_id,
-                            actor=command.actor,
-                            deadline=time.time() + self.start_timeout_s,
-                        )
-                    ),
-                )
-            _log.info(
-                "applying environment",
-                owner=command.owner,
-                name=command.name,
-                since_accepted_ms=round((time.time() - command.occurred_at.timestamp()) * 1000, 2),
-                queued_ms=round((picked_up - command.occurred_at.timestamp()) * 1000, 2),
-            )
-            reapplied = await self._apply(objects)
-        # A kept volume of this name is in use again (the claim was reattached).
-        await self.read_model.remove_volume(command.owner, command.name)
-        if already_ready:
-            return  # a redelivered command for an environment that is up: nothing to report
-        _log.info("environment applied", owner=command.owner, name=command.name)
-        if reapplied:
-            # Its pod may be running already and send no new event: settle from what is there.
-            pods, _ = await self.cluster.list(
-                "Pod", self.platform.namespace, environment_selector(command.owner, command.name)
-            )
-            for pod in pods:
-                await self.on_pod(pod)
+        if not decision.allowed:
+            raise CommandRefusedError(FailureCode.QUOTA_EXCEEDED, decision.reason)
 
     async def _node_list(self) -> list[Manifest]:
         """The cluster's nodes, reused for ``node_cache_s``: nodes come and go rarely, and a
@@ -185,26 +210,33 @@ class EnvironmentService:
                     f"You already have an environment named '{command.name}'.",
                 )
 
-    async def _apply(self, objects: EnvironmentObjects) -> bool:
-        """Create each object, or bring an existing one to the desired state. The claim is
-        only created: an existing one is a kept volume being reattached. True when the
-        Deployment existed already (a redelivered command)."""
+    async def _apply(self, command: CreateEnvironment, objects: EnvironmentObjects) -> bool:
+        """Create each object, or bring an existing one to the desired state; True when the
+        Deployment existed already (a redelivered command). The claim is only created: an
+        existing one is a kept volume being reattached, and in use again from now on."""
         with contextlib.suppress(AlreadyExistsError):
             await self.cluster.create(objects.volume_claim)
-        deployment_existed = False
+        async with self.lanes.background():
+            await self.read_model.remove_volume(command.owner, command.name)
+        existed = False
         for manifest in (
-            objects.deployment,
             objects.service,
             objects.ingress,
             objects.network_policy,
+            objects.deployment,
         ):
-            try:
-                await self.cluster.create(manifest)
-            except AlreadyExistsError:
-                deployment_existed |= manifest is objects.deployment
-                await self.cluster.patch(manifest)
-        self.index.remember(objects.deployment)
-        return deployment_existed
+            async with self.lanes.background():
+                existed = await self._create_or_patch(manifest)
+        return existed
+
+    async def _create_or_patch(self, manifest: Manifest) -> bool:
+        """True when the object existed already (and was patched)."""
+        try:
+            await self.cluster.create(manifest)
+        except AlreadyExistsError:
+            await self.cluster.patch(manifest)
+            return True
+        return False
 
     async def _record_pending(
         self, command: CreateEnvironment, existing: EnvironmentView | None
@@ -234,7 +266,7 @@ class EnvironmentService:
         await self.starts.claim(command.owner, command.name)
         name = environment_object_name(command.owner, command.name)
         namespace = self.platform.namespace
-        await self._delete_workload(name)
+        await self._delete_workload(command.owner, command.name)
         claim = await self.cluster.find("PersistentVolumeClaim", name, namespace)
         if claim is not None and command.purge_volume:
             await self.cluster.delete("PersistentVolumeClaim", name, namespace)
@@ -255,11 +287,12 @@ class EnvironmentService:
             ),
         )
 
-    async def _delete_workload(self, name: str) -> None:
+    async def _delete_workload(self, owner: str, env: str) -> None:
         """Everything of an environment but its volume."""
+        name = environment_object_name(owner, env)
         for kind in _WORKLOAD_KINDS:
             await self.cluster.delete(kind, name, self.platform.namespace)
-        self.index.forget(name)
+        self.index.forget(name, owner)
 
     async def _record_kept_volume(self, owner: str, name: str, claim: Manifest) -> None:
         requests = ((claim.get("spec") or {}).get("resources") or {}).get("requests") or {}
@@ -358,7 +391,7 @@ class EnvironmentService:
     async def _start_failed(self, record: StartRecord, code: FailureCode, reason: str) -> None:
         """The workload is removed (it would hold resources or pull forever); the volume and a
         failed view stay, so the person sees why and can delete or retry."""
-        await self._delete_workload(environment_object_name(record.owner, record.name))
+        await self._delete_workload(record.owner, record.name)
         view = await self.read_model.environment(record.owner, record.name)
         if view is not None:
             await self._mark_failed(view, reason)

@@ -15,37 +15,46 @@ from akros_kube import LISTING, SYNCED
 from akros_policy.naming import LABEL_OWNER
 
 
+def _name(deployment: Manifest) -> str:
+    return str((deployment.get("metadata") or {}).get("name", ""))
+
+
+def _owner(deployment: Manifest) -> str:
+    return str(((deployment.get("metadata") or {}).get("labels") or {}).get(LABEL_OWNER, ""))
+
+
 @dataclass
 class EnvironmentIndex:
-    _by_name: dict[str, Manifest] = field(default_factory=dict)
-    _listing: dict[str, Manifest] | None = None
+    """Deployments by owner, then by name: a check reads one owner's, whatever the total."""
+
+    _by_owner: dict[str, dict[str, Manifest]] = field(default_factory=dict)
+    _listing: dict[str, dict[str, Manifest]] | None = None
     synced: asyncio.Event = field(default_factory=asyncio.Event)
 
     def observe(self, event: str, deployment: Manifest) -> None:
         """Apply one event of Cluster.watch: a (re)list replaces the contents whole."""
-        name = str((deployment.get("metadata") or {}).get("name", ""))
         if event == LISTING:
             self._listing = {}
         elif event == SYNCED:
-            self._by_name, self._listing = self._listing or {}, None
+            self._by_owner, self._listing = self._listing or {}, None
             self.synced.set()
         elif self._listing is not None:
-            self._listing[name] = deployment
+            self._listing.setdefault(_owner(deployment), {})[_name(deployment)] = deployment
         elif event == "DELETED":
-            self._by_name.pop(name, None)
+            self.forget(_name(deployment), _owner(deployment))
         else:
-            self._by_name[name] = deployment
+            self.remember(deployment)
 
     def remember(self, deployment: Manifest) -> None:
-        name = str(deployment["metadata"]["name"])
-        self._by_name[name] = deployment
+        """Count ``deployment`` from now on: one just created, or about to be."""
+        self._by_owner.setdefault(_owner(deployment), {})[_name(deployment)] = deployment
 
-    def forget(self, name: str) -> None:
-        self._by_name.pop(name, None)
+    def forget(self, name: str, owner: str) -> None:
+        owned = self._by_owner.get(owner)
+        if owned is not None:
+            owned.pop(name, None)
+            if not owned:
+                del self._by_owner[owner]
 
     def owned_by(self, owner: str) -> list[Manifest]:
-        return [
-            deployment
-            for deployment in self._by_name.values()
-            if ((deployment.get("metadata") or {}).get("labels") or {}).get(LABEL_OWNER) == owner
-        ]
+        return list(self._by_owner.get(owner, {}).values())

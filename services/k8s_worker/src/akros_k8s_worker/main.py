@@ -85,7 +85,8 @@ class Worker:
         """
         for pause_s in _POD_EVENT_RETRY_PAUSES_S:
             try:
-                await self.environments.on_pod(pod)
+                async with self.environments.lanes.background():
+                    await self.environments.on_pod(pod)
             except Exception as error:
                 _log.warning("could not settle a pod event; retrying", error=repr(error))
                 await asyncio.sleep(pause_s)

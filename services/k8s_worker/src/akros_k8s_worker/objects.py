@@ -49,7 +49,7 @@ class EnvironmentPlatform:
 
 @dataclass(frozen=True)
 class EnvironmentObjects:
-    """Everything one environment consists of, in the order it is applied."""
+    """Everything one environment consists of (the worker applies the Deployment last)."""
 
     volume_claim: Manifest
     deployment: Manifest

@@ -30,7 +30,10 @@ class WorkerSettings(BusSettings):
     environment_priority_class: str | None = None
     start_timeout_s: float = Field(default=300, gt=0, description="Pod start deadline")
     command_concurrency: int = Field(
-        default=128, ge=1, le=256, description="Commands applied at once by one worker process"
+        default=1024,
+        ge=1,
+        le=4096,
+        description="Commands in hand at once (their first writes go a few at a time)",
     )
     node_cache_s: float = Field(
         default=5.0, ge=0, description="How long the node list is reused for feasibility checks"
