@@ -4,6 +4,7 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -67,6 +68,26 @@ def test_the_external_redis_overlay_runs_no_redis_and_reads_its_url_from_a_secre
             "name": "AKROS_REDIS_URL",
             "valueFrom": {"secretKeyRef": {"key": "url", "name": "akros-redis"}},
         }
+
+
+def test_the_gateway_worker_and_monitor_read_one_catalog_from_the_shared_config_map(
+    tmp_path: Path,
+) -> None:
+    readers = {"api-gateway", "k8s-worker", "monitor"}
+    deployments: list[Any] = [
+        o
+        for o in _render("base", tmp_path)
+        if o["kind"] == "Deployment" and o["metadata"]["name"] in readers  # type: ignore[index]
+    ]
+    assert len(deployments) == len(readers)
+    for deployment in deployments:
+        pod = deployment["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        catalog = {"name": "AKROS_CATALOG_FILE", "value": "/etc/akros/catalog.yaml"}
+        assert catalog in container["env"], deployment["metadata"]["name"]
+        [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/akros"]
+        [volume] = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+        assert volume["configMap"] == {"name": "akros-config"}
 
 
 @pytest.fixture(scope="module")

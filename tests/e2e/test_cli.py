@@ -1,11 +1,14 @@
 """`akros env ...` as a researcher runs it, against the running platform."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
-from akros_cli.main import environment_rows, usage_rows
+from kubernetes import client
+
+from akros_cli.main import create_body, environment_rows, parse, usage_rows
 from tests.e2e.conftest import Running
 
 AKROS = str(Path(sys.executable).parent / "akros")
@@ -53,6 +56,40 @@ def test_the_cli_says_what_the_gateway_refused_and_exits_non_zero(running: Runni
     assert refused.stderr.startswith("akros: ")
     assert "cpu" in refused.stderr
     assert _akros(running, "not-a-token", "env", "list").returncode == 1
+
+
+def test_a_create_with_a_profile_sends_only_the_options_given() -> None:
+    args = parse(["env", "create", "lab", "--image", "pytorch", "--profile", "gpu-single"])
+    assert create_body(args) == {"name": "lab", "image": "pytorch", "profile": "gpu-single"}
+    args = parse(
+        ["env", "create", "lab", "--image", "jax", "--profile", "gpu-single", "--cpu", "4",
+         "--gpus", "0", "--dedicated-cores"]
+    )  # fmt: skip
+    assert create_body(args) == {
+        "name": "lab",
+        "image": "jax",
+        "profile": "gpu-single",
+        "cpu": "4",
+        "gpus": 0,
+        "dedicated_cores": True,
+    }
+
+
+def test_a_researcher_creates_an_environment_from_a_profile(running: Running) -> None:
+    token = running.token_for("kiri")["Authorization"].removeprefix("Bearer ")
+    created = _akros(
+        running, token, "--json", "env", "create", "sized", "--image", "quant-cpu",
+        "--profile", "cpu-dedicated",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    environment = json.loads(created.stdout)
+    assert environment["resources"] == {"cpu": "8", "memory": "32Gi", "gpus": 0}
+    assert environment["dedicated_cores"] is True
+    deployment = client.AppsV1Api(running.kube).read_namespaced_deployment(
+        "kiri-sized", "akros-envs"
+    )
+    assert deployment.metadata.labels["akros.io/profile"] == "cpu-dedicated"
+    assert deployment.spec.template.metadata.labels["akros.io/profile"] == "cpu-dedicated"
 
 
 def test_environments_print_as_one_line_each_under_a_header() -> None:

@@ -128,10 +128,58 @@ def test_a_bad_body_is_refused_naming_each_field(api: Api, redis_url: str) -> No
 
 
 def test_a_missing_field_and_an_unknown_field_are_named(api: Api) -> None:
-    body = {"name": "x", "image": "pytorch", "memory": "1Gi", "privileged": True}
+    body = {"name": "x", "memory": "1Gi", "privileged": True}
     answer = api.client.post("/v1/environments", json=body, headers=api.alice)
     assert answer.status_code == 422
-    assert [e["field"] for e in answer.json()["errors"]] == ["body.cpu", "body.privileged"]
+    assert [e["field"] for e in answer.json()["errors"]] == ["body.image", "body.privileged"]
+
+
+def test_without_a_profile_cpu_is_required_and_named(api: Api, redis_url: str) -> None:
+    body = {"name": "x", "image": "pytorch", "memory": "1Gi"}
+    answer = api.client.post("/v1/environments", json=body, headers=api.alice)
+    assert answer.status_code == 422
+    assert answer.json()["errors"] == [
+        {"field": "body.cpu", "message": "required unless a profile supplies it"}
+    ]
+    assert published_commands(redis_url) == []
+
+
+def test_a_profile_supplies_the_resources_and_is_carried_by_the_command(
+    api: Api, redis_url: str
+) -> None:
+    body = {"name": "gpu-box", "image": "pytorch", "profile": "gpu-single"}
+    answer = api.client.post("/v1/environments", json=body, headers=api.alice)
+    assert answer.status_code == 202, answer.text
+
+    [command] = published_commands(redis_url)
+    assert isinstance(command, CreateEnvironment)
+    assert command.profile == "gpu-single"
+    assert command.resources == Resources.of("8", "64Gi", 1)
+    shown = api.client.get("/v1/environments/gpu-box", headers=api.alice).json()
+    assert shown["resources"] == {"cpu": "8", "memory": "64Gi", "gpus": 1}
+
+
+def test_fields_given_with_a_profile_override_its_values(api: Api, redis_url: str) -> None:
+    body = create_body("pinned", profile="cpu-dedicated", cpu="4")
+    answer = api.client.post("/v1/environments", json=body, headers=api.alice)
+    assert answer.status_code == 202, answer.text
+
+    [command] = published_commands(redis_url)
+    assert isinstance(command, CreateEnvironment)
+    assert command.resources == Resources.of("4", "8Gi", 0), "cpu and memory as given"
+    assert command.dedicated_cores, "from the profile"
+    assert command.profile == "cpu-dedicated"
+
+
+def test_a_profile_outside_the_catalog_is_refused_naming_the_field(
+    api: Api, redis_url: str
+) -> None:
+    body = {"name": "lab", "image": "pytorch", "profile": "gpu-huge"}
+    answer = api.client.post("/v1/environments", json=body, headers=api.alice)
+    assert answer.status_code == 422
+    assert answer.json()["errors"][0]["field"] == "body.profile"
+    assert "'gpu-huge' is not in the catalog" in answer.json()["detail"]
+    assert published_commands(redis_url) == []
 
 
 def test_an_image_outside_the_catalog_is_refused_naming_the_field(api: Api, redis_url: str) -> None:

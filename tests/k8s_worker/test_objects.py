@@ -214,6 +214,19 @@ def _pod_spec_of(deployment: Manifest) -> Manifest:
     return spec
 
 
+def test_an_environment_of_a_profile_labels_its_deployment_and_pods_with_it() -> None:
+    objects = environment_objects(_command(profile="gpu-single"), IMAGE, PLATFORM)
+    labelled = {**LABELS, "akros.io/profile": "gpu-single"}
+    plain = environment_objects(_command(), IMAGE, PLATFORM)
+    deployment = plain.deployment
+    deployment["metadata"]["labels"] = labelled
+    deployment["spec"]["template"]["metadata"]["labels"] = labelled
+    assert objects.deployment == deployment
+    assert objects.deployment["spec"]["selector"] == {"matchLabels": SELECTOR}
+    for other in ("volume_claim", "service", "ingress", "network_policy"):
+        assert getattr(objects, other) == getattr(plain, other), f"the {other} is unchanged"
+
+
 def test_the_claim_outlives_the_environment_because_nothing_owns_it() -> None:
     claim = environment_objects(_command(), IMAGE, PLATFORM).volume_claim
     assert "ownerReferences" not in claim["metadata"]

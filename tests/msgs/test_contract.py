@@ -50,6 +50,7 @@ def _examples() -> list[Message]:
     capacity = Resources.of("64", "512Gi", 8)
     return [
         _create(gpus=2, gpu_model="A100", dedicated_cores=True),
+        _create(profile="gpu-single"),
         DeleteEnvironment(request_id="req-2", actor=ALICE, owner="alice", name="exp-1"),
         ScaleDeployment(
             request_id="req-3", actor=ALICE, namespace="inference", deployment="auto", replicas=3
@@ -124,6 +125,7 @@ def test_quantities_are_normalised_in_commands() -> None:
         ({"memory": "-1Gi"}, "memory"),
         ({"gpus": 65}, "gpus"),
         ({"gpus": -1}, "gpus"),
+        ({"profile": "GPU single"}, "profile"),
         ({"request_id": ""}, "request_id"),
         ({"surprise": 1}, "surprise"),
     ],

@@ -92,14 +92,19 @@ class UsageRig:
         return [u for u in parsed if isinstance(u, WorkloadUsage)]
 
 
-@pytest.fixture
-def usage_rig(tmp_path: Path) -> Iterator[UsageRig]:
+def running_rig(
+    state: Path,
+    services: tuple[str, ...] = ("monitor",),
+    environment: dict[str, str] | None = None,
+) -> Iterator[UsageRig]:
+    """Redis, kubesim and ``services`` with the short usage settings (and ``environment``);
+    stopped when resumed."""
     platform = Platform(
         PlatformOptions(
-            state=tmp_path / "platform",
+            state=state,
             pod_start_seconds=0.1,
-            services=("monitor",),
-            environment=USAGE_SETTINGS,
+            services=services,
+            environment={**USAGE_SETTINGS, **(environment or {})},
         )
     )
     try:
@@ -115,3 +120,8 @@ def usage_rig(tmp_path: Path) -> Iterator[UsageRig]:
             kube.close()
     finally:
         platform.stop()
+
+
+@pytest.fixture
+def usage_rig(tmp_path: Path) -> Iterator[UsageRig]:
+    yield from running_rig(tmp_path / "platform")

@@ -6,14 +6,25 @@ from typing import Any
 import pytest
 
 from akros_monitor.usage import (
+    EnvironmentPod,
     environment_pod,
     environment_uses,
     gpu_utilisation,
+    is_exempt,
     pod_usage,
     usage_samples,
 )
+from akros_policy import DEFAULT_CATALOG, Catalog, ResourceProfile
 
 GI = 1024**3
+CATALOG = Catalog(
+    images=DEFAULT_CATALOG.images,
+    profiles={
+        "cpu-small": ResourceProfile(cpu="2", memory="8Gi"),
+        "overnight": ResourceProfile(cpu="16", memory="64Gi", underuse_exempt=True),
+    },
+)
+EXEMPT_PROFILES = CATALOG.underuse_exempt_profiles()
 
 
 def _pod(name: str, *, owner: str = "ada", env: str = "lab", **labels: str) -> dict[str, Any]:
@@ -65,13 +76,52 @@ def test_an_environment_pod_is_reduced_to_owner_name_requests_and_start() -> Non
     assert pod is not None
     assert (pod.owner, pod.name, pod.requested) == ("ada", "lab", (2000, 8 * GI, 1))
     assert pod.started_at == datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    assert not pod.exempt
+    assert not pod.exempt_by_label
+    assert pod.profile is None
+    assert not is_exempt(pod, EXEMPT_PROFILES)
 
 
 def test_the_exemption_label_exempts_the_pod() -> None:
     pod = environment_pod(_pod("lab-0", **{"akros.io/underuse-exempt": "true"}))
     assert pod is not None
-    assert pod.exempt
+    assert pod.exempt_by_label
+    assert is_exempt(pod, frozenset())
+
+
+def _reduced(pod: dict[str, Any]) -> EnvironmentPod:
+    reduced = environment_pod(pod)
+    assert reduced is not None
+    return reduced
+
+
+def test_a_pod_of_a_profile_the_catalog_marks_exempt_is_exempt() -> None:
+    pod = _reduced(_pod("lab-0", **{"akros.io/profile": "overnight"}))
+    assert pod.profile == "overnight"
+    assert is_exempt(pod, EXEMPT_PROFILES)
+
+
+def test_a_pod_of_a_profile_not_marked_exempt_or_gone_from_the_catalog_is_not() -> None:
+    assert not is_exempt(
+        _reduced(_pod("lab-0", **{"akros.io/profile": "cpu-small"})), EXEMPT_PROFILES
+    )
+    overnight = _reduced(_pod("lab-0", **{"akros.io/profile": "overnight"}))
+    changed = Catalog(images=CATALOG.images, profiles={"cpu-small": CATALOG.profiles["cpu-small"]})
+    assert not is_exempt(overnight, changed.underuse_exempt_profiles()), "removed since"
+
+
+def test_one_exempt_pod_exempts_its_environment_and_not_the_others() -> None:
+    pods = {
+        "akros-ada/lab-0": _reduced(_pod("lab-0", **{"akros.io/profile": "overnight"})),
+        "akros-ada/lab-1": _reduced(_pod("lab-1")),
+        "akros-ada/misc-0": _reduced(
+            _pod("misc-0", env="misc", **{"akros.io/profile": "cpu-small"})
+        ),
+    }
+    used = pod_usage([_metrics(name, "10m", "1Gi") for name in ("lab-0", "lab-1", "misc-0")])
+    uses = environment_uses(pods, used, {}, EXEMPT_PROFILES)
+    assert uses[("ada", "lab")].exempt
+    assert not uses[("ada", "misc")].exempt
+    assert not environment_uses(pods, used, {}, frozenset())[("ada", "lab")].exempt
 
 
 def test_pods_that_are_no_running_environment_are_left_out() -> None:
@@ -99,7 +149,7 @@ def test_environment_uses_join_pods_with_their_metrics() -> None:
     assert pod is not None
     typed = {"akros-ada/lab-0": pod}
     used = pod_usage([_metrics("lab-0", "1", "2Gi")])
-    uses = environment_uses(typed, used, gpu_utilisation(DCGM))
+    uses = environment_uses(typed, used, gpu_utilisation(DCGM), EXEMPT_PROFILES)
     use = uses[("ada", "lab")]
     assert (use.cpu_used_millis, use.memory_used_bytes) == (1000, 2 * GI)
     assert use.cpu_fraction == 0.5
@@ -112,4 +162,4 @@ def test_environment_uses_join_pods_with_their_metrics() -> None:
 def test_an_unmeasured_pod_gives_no_sample() -> None:
     pod = environment_pod(_pod("lab-0"))
     assert pod is not None
-    assert environment_uses({"akros-ada/lab-0": pod}, {}, {}) == {}
+    assert environment_uses({"akros-ada/lab-0": pod}, {}, {}, EXEMPT_PROFILES) == {}

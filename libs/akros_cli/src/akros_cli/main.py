@@ -25,11 +25,21 @@ def _parser() -> argparse.ArgumentParser:
     create = env.add_parser("create", help="create an environment and wait until it is ready")
     create.add_argument("name")
     create.add_argument("--image", required=True, help="an image key from `GET /v1/catalog`")
-    create.add_argument("--cpu", required=True, help="e.g. 4 or 500m")
-    create.add_argument("--memory", required=True, help="e.g. 16Gi")
-    create.add_argument("--gpus", type=int, default=0)
+    create.add_argument(
+        "--profile",
+        help="a resource profile from `GET /v1/catalog`: it supplies CPU, memory, GPUs and "
+        "dedicated cores; the options below override it",
+    )
+    create.add_argument("--cpu", help="e.g. 4 or 500m (required without --profile)")
+    create.add_argument("--memory", help="e.g. 16Gi (required without --profile)")
+    create.add_argument("--gpus", type=int, help="whole GPUs (default: the profile's, else 0)")
     create.add_argument("--gpu-model", help="e.g. NVIDIA-A100-SXM4-80GB")
-    create.add_argument("--dedicated-cores", action="store_true", help="pin whole cores")
+    create.add_argument(
+        "--dedicated-cores",
+        action="store_true",
+        default=None,
+        help="pin whole cores (default: the profile's, else not)",
+    )
     create.add_argument("--volume-size", help="size of the work volume, e.g. 50Gi")
     create.add_argument("--no-wait", action="store_true", help="return once accepted")
     create.add_argument("--timeout", type=float, default=600, help="seconds to wait for ready")
@@ -68,20 +78,29 @@ def _follow(
         time.sleep(POLL_S)
 
 
+_CREATE_OPTIONS = (
+    "profile",
+    "cpu",
+    "memory",
+    "gpus",
+    "gpu_model",
+    "dedicated_cores",
+    "volume_size",
+)
+
+
+def create_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The POST /v1/environments body of `env create`: only the options given, so that the
+    gateway fills the rest from the profile, or from its defaults."""
+    body: dict[str, Any] = {"name": args.name, "image": args.image}
+    for option in _CREATE_OPTIONS:
+        if (value := getattr(args, option)) is not None:
+            body[option] = value
+    return body
+
+
 def _create(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], None]) -> Any:
-    body: dict[str, Any] = {
-        "name": args.name,
-        "image": args.image,
-        "cpu": args.cpu,
-        "memory": args.memory,
-        "gpus": args.gpus,
-        "dedicated_cores": args.dedicated_cores,
-    }
-    if args.gpu_model:
-        body["gpu_model"] = args.gpu_model
-    if args.volume_size:
-        body["volume_size"] = args.volume_size
-    accepted = gateway.call("POST", "/v1/environments", json=body)
+    accepted = gateway.call("POST", "/v1/environments", json=create_body(args))
     say(f"{args.name}: accepted as request {accepted['request_id']}")
     if args.no_wait:
         return accepted
@@ -137,8 +156,12 @@ def usage_rows(points: list[dict[str, Any]], last: int = 12) -> list[str]:
     return rows
 
 
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    return _parser().parse_args(argv)
+
+
 def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
-    args = _parser().parse_args(argv)
+    args = parse(argv)
     say = (lambda _: None) if args.json else out
     try:
         gateway = Gateway.connect(gateway_url(args.url), token(args.token))

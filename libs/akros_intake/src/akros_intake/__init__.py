@@ -13,10 +13,12 @@ from akros_intake.intake import (
     Accepted,
     Intake,
     check_image,
+    check_profile,
     is_same_request,
     pending_environment,
     pending_request,
     require_access,
+    with_profile,
 )
 
 __all__ = [
@@ -30,8 +32,10 @@ __all__ = [
     "RefusedError",
     "UnavailableError",
     "check_image",
+    "check_profile",
     "is_same_request",
     "pending_environment",
     "pending_request",
     "require_access",
+    "with_profile",
 ]

@@ -17,8 +17,9 @@ throughput: the first answers sooner and the worker sees a steady stream.
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -33,7 +34,14 @@ from akros_intake.errors import (
 )
 from akros_msgs import Actor, CreateEnvironment, DeleteEnvironment, DeleteVolume, FailureCode
 from akros_msgs.services import DeleteService, DeployService
-from akros_policy import Catalog, QuotaPolicy, check_quota, host_path_problem, may_act_on
+from akros_policy import (
+    Catalog,
+    QuotaPolicy,
+    ResourceProfile,
+    check_quota,
+    host_path_problem,
+    may_act_on,
+)
 from akros_readmodel import (
     EnvironmentStatus,
     EnvironmentView,
@@ -77,6 +85,42 @@ def check_image(catalog: Catalog, image: str) -> None:
     if image not in catalog.images:
         choices = ", ".join(sorted(catalog.images))
         raise InvalidError("image", f"'{image}' is not in the catalog; choose one of: {choices}")
+
+
+PROFILE_FIELDS = ("cpu", "memory", "gpus", "dedicated_cores")
+"""The fields of a create request that a resource profile supplies."""
+
+
+def check_profile(catalog: Catalog, profile: str | None) -> ResourceProfile | None:
+    """The catalog's profile of that key (None for no profile), or InvalidError naming it."""
+    if profile is None:
+        return None
+    found = catalog.profiles.get(profile)
+    if found is None:
+        choices = ", ".join(sorted(catalog.profiles)) or "none are offered"
+        raise InvalidError(
+            "profile", f"'{profile}' is not in the catalog; choose one of: {choices}"
+        )
+    return found
+
+
+def with_profile(catalog: Catalog, profile: str | None, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The fields of a create request once ``profile`` has filled in its resources.
+
+    The rule: a profile supplies cpu, memory, gpus and dedicated_cores; any of them given
+    explicitly (not None) overrides the profile's value, whatever the profile says. Without a
+    profile, cpu and memory must be given. The profile's key is kept in the result, so the
+    environment is known as one of that profile (its label, its under-use exemption).
+    """
+    found = check_profile(catalog, profile)
+    fields = found.model_dump(include=set(PROFILE_FIELDS)) if found else {}
+    fields.update({key: value for key, value in given.items() if value is not None})
+    for required in ("cpu", "memory"):
+        if required not in fields:
+            raise InvalidError(required, "required unless a profile supplies it")
+    if profile is not None:
+        fields["profile"] = profile
+    return fields
 
 
 def require_access(actor: Actor, owner: str) -> None:
@@ -151,6 +195,7 @@ class Intake:
     async def create(self, command: CreateEnvironment) -> Accepted:
         require_access(command.actor, command.owner)
         check_image(self.catalog, command.image)
+        check_profile(self.catalog, command.profile)
         pending = pending_request(command)
         read_model = self.read_model
         owner = command.owner

@@ -45,6 +45,12 @@ class CreateEnvironment(Message):
     expires_at: AwareDatetime | None = Field(
         default=None, description="When the environment may be deleted automatically"
     )
+    profile: ResourceName | None = Field(
+        default=None,
+        description="The catalog resource profile (GET /v1/catalog) the resources came from, "
+        "if any; the workload is labelled with it, and a profile the catalog marks "
+        "underuse_exempt spares it under-use nudges",
+    )
 
     @model_validator(mode="after")
     def _dedicated_cores_are_whole(self) -> Self:

@@ -1,7 +1,13 @@
 """Platform rules shared by the services: catalog, quotas, naming. Pure, no I/O."""
 
 from akros_policy.access import may_act_on
-from akros_policy.catalog import DEFAULT_CATALOG, Catalog, CatalogImage, ResourceProfile
+from akros_policy.catalog import (
+    DEFAULT_CATALOG,
+    Catalog,
+    CatalogImage,
+    ResourceProfile,
+    load_catalog,
+)
 from akros_policy.quota import (
     DEFAULT_QUOTA,
     Holding,
@@ -25,6 +31,7 @@ __all__ = [
     "SpecProblem",
     "check_quota",
     "host_path_problem",
+    "load_catalog",
     "may_act_on",
     "may_manage_services",
 ]

@@ -54,6 +54,10 @@ class Catalog(BaseModel):
         """Load a YAML (or JSON) catalog file; errors name the file and the field."""
         return cls.model_validate(yaml.safe_load(path.read_text()))
 
+    def underuse_exempt_profiles(self) -> frozenset[str]:
+        """The keys of the profiles whose environments never get under-use nudges."""
+        return frozenset(key for key, profile in self.profiles.items() if profile.underuse_exempt)
+
 
 DEFAULT_CATALOG = Catalog(
     images={
@@ -79,3 +83,9 @@ DEFAULT_CATALOG = Catalog(
         "gpu-quad": ResourceProfile(cpu="32", memory="256Gi", gpus=4, description="Four GPUs"),
     },
 )
+
+
+def load_catalog(path: Path | None) -> Catalog:
+    """The catalog in the file at ``path`` (a service's AKROS_CATALOG_FILE), or the built-in
+    one when no file is configured."""
+    return Catalog.from_file(path) if path else DEFAULT_CATALOG

@@ -9,6 +9,8 @@ LABEL_SERVICE = "akros.io/service"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "akros"
 LABEL_UNDERUSE_EXEMPT = "akros.io/underuse-exempt"
+LABEL_PROFILE = "akros.io/profile"
+"""The catalog resource profile an environment was created from, on its Deployment and pods."""
 ANNOTATION_REQUEST_ID = "akros.io/request-id"
 ANNOTATION_IMAGE_KEY = "akros.io/image"
 

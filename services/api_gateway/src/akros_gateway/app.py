@@ -26,7 +26,7 @@ from akros_gateway.routers import (
 from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore
 from akros_intake import Intake
-from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
+from akros_policy import QuotaPolicy, load_catalog
 from akros_readmodel import ReadModel
 
 TITLE = "Akros API"
@@ -40,10 +40,6 @@ DESCRIPTION = (
 _log = get_logger("akros.gateway")
 
 
-def load_catalog(settings: GatewaySettings) -> Catalog:
-    return Catalog.from_file(settings.catalog_file) if settings.catalog_file else DEFAULT_CATALOG
-
-
 def load_quotas(settings: GatewaySettings) -> QuotaPolicy:
     return QuotaPolicy.from_file(settings.quota_file) if settings.quota_file else QuotaPolicy()
 
@@ -53,7 +49,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Gateway]]:
-        catalog, quotas = load_catalog(settings), load_quotas(settings)
+        catalog, quotas = load_catalog(settings.catalog_file), load_quotas(settings)
         redis = Redis.from_url(str(settings.redis_url))
         bus = Bus(settings)
         try:

@@ -2,13 +2,16 @@
 the shared accept sequence checks, records and publishes it, and its refusals become API
 errors through the handlers in ``errors``."""
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import TypeAdapter, ValidationError
 
 from akros_gateway.access import owner_for_create
 from akros_gateway.context import Gateway
 from akros_gateway.errors import ForbiddenError, InvalidError, field_errors
 from akros_gateway.schemas import CreateEnvironmentBody
-from akros_intake import Accepted, NotFoundError, check_image, require_access
+from akros_intake import Accepted, NotFoundError, check_image, require_access, with_profile
 from akros_msgs import Actor, CreateEnvironment, DeleteEnvironment, DeleteVolume
 from akros_msgs.names import ResourceName
 from akros_msgs.services import DeleteService, DeployService, ServiceSpec
@@ -16,17 +19,13 @@ from akros_readmodel import RequestView
 
 
 def build_create(
-    actor: Actor, body: CreateEnvironmentBody, owner: str, request_id: str
+    actor: Actor, fields: Mapping[str, Any], owner: str, request_id: str
 ) -> CreateEnvironment:
-    """The command for ``body``; its own cross-field rules (whole CPUs for dedicated cores, a
-    GPU model only with GPUs) are refused as invalid fields of the body."""
+    """The command of the body's ``fields`` (its profile applied); the command's own
+    cross-field rules (whole CPUs for dedicated cores, a GPU model only with GPUs) are refused
+    as invalid fields of the body."""
     try:
-        return CreateEnvironment(
-            request_id=request_id,
-            actor=actor,
-            owner=owner,
-            **body.model_dump(exclude={"owner"}),
-        )
+        return CreateEnvironment(request_id=request_id, actor=actor, owner=owner, **fields)
     except ValidationError as error:
         problems = field_errors(error.errors(include_url=False))
         message = "; ".join(p.message for p in problems)
@@ -60,10 +59,12 @@ async def accept_create(
     owner = owner_for_create(actor, body.owner)
     if owner is None:
         raise ForbiddenError("Only admins may create environments for another user.")
-    # Before the command is built, so an unknown image is named as such rather than hidden
-    # behind the command's other validation errors.
-    check_image(gateway.intake.catalog, body.image)
-    command = build_create(actor, body, owner, request_id)
+    # Before the command is built, so an unknown image or profile is named as such rather
+    # than hidden behind the command's other validation errors.
+    catalog = gateway.intake.catalog
+    check_image(catalog, body.image)
+    given = body.model_dump(exclude={"owner", "profile"})
+    command = build_create(actor, with_profile(catalog, body.profile, given), owner, request_id)
     return _counted(gateway, await gateway.intake.create(command))
 
 

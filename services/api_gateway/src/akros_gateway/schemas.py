@@ -5,11 +5,12 @@ API and the contract cannot drift apart; the command re-validates everything on 
 """
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from akros_msgs import CreateEnvironment, Resources, Role, UnderusedEnvironment
+from akros_msgs.commands import MAX_GPUS_PER_REQUEST
 from akros_msgs.names import ResourceName, UserId
 from akros_msgs.quantity import PositiveCpu, PositiveMemory, format_cpu, format_memory
 from akros_policy import Holding, Quota
@@ -28,6 +29,12 @@ from akros_readmodel import (
 _COMMAND = CreateEnvironment.model_fields
 
 
+def _from_profile(field: str, otherwise: str) -> Any:
+    """The command's description of a field that a resource profile may supply instead. Only
+    the description: the command's constraints would refuse the field's None."""
+    return Field(description=f"{_COMMAND[field].description}. Default: the profile's; {otherwise}.")
+
+
 class CreateEnvironmentBody(BaseModel):
     """POST /v1/environments."""
 
@@ -35,11 +42,27 @@ class CreateEnvironmentBody(BaseModel):
 
     name: Annotated[ResourceName, Field(description="Unique among the owner's environments")]
     image: Annotated[str, _COMMAND["image"]]
-    cpu: Annotated[PositiveCpu, _COMMAND["cpu"]]
-    memory: Annotated[PositiveMemory, _COMMAND["memory"]]
-    gpus: Annotated[int, _COMMAND["gpus"]]
+    profile: Annotated[
+        ResourceName | None,
+        Field(
+            description="A resource profile of the catalog (GET /v1/catalog): it supplies cpu, "
+            "memory, gpus and dedicated_cores, and any of those given here override its value. "
+            "The environment is labelled with the profile; a profile the catalog marks "
+            "underuse_exempt spares it under-use nudges."
+        ),
+    ] = None
+    cpu: Annotated[PositiveCpu | None, _from_profile("cpu", "required without a profile")] = None
+    memory: Annotated[
+        PositiveMemory | None, _from_profile("memory", "required without a profile")
+    ] = None
+    gpus: Annotated[
+        Annotated[int, Field(ge=0, le=MAX_GPUS_PER_REQUEST)] | None,
+        _from_profile("gpus", "0 without one"),
+    ] = None
     gpu_model: Annotated[str | None, _COMMAND["gpu_model"]]
-    dedicated_cores: Annotated[bool, _COMMAND["dedicated_cores"]]
+    dedicated_cores: Annotated[
+        bool | None, _from_profile("dedicated_cores", "false without one")
+    ] = None
     volume_size: Annotated[PositiveMemory, _COMMAND["volume_size"]]
     expires_at: Annotated[AwareDatetime | None, _COMMAND["expires_at"]]
     owner: UserId | None = Field(

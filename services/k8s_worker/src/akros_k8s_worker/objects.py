@@ -16,6 +16,7 @@ from akros_policy.naming import (
     LABEL_ENV,
     LABEL_KIND,
     LABEL_OWNER,
+    LABEL_PROFILE,
     WorkloadKind,
     environment_host,
     environment_labels,
@@ -160,6 +161,11 @@ def environment_objects(
     if command.expires_at is not None:
         annotations[ANNOTATION_EXPIRES_AT] = command.expires_at.isoformat()
     selector = {LABEL_OWNER: command.owner, LABEL_ENV: command.name}
+    # The workload and its pods say which profile they came from (the monitor's exemption
+    # reads it from the pods); the other objects and the selector do not need it.
+    workload_labels = dict(labels)
+    if command.profile is not None:
+        workload_labels[LABEL_PROFILE] = command.profile
 
     claim_spec: Manifest = {
         "accessModes": ["ReadWriteOnce"],
@@ -177,14 +183,14 @@ def environment_objects(
     deployment: Manifest = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _metadata(name, namespace, labels, annotations),
+        "metadata": _metadata(name, namespace, workload_labels, annotations),
         "spec": {
             "replicas": 1,
             # One pod at a time: the work volume is ReadWriteOnce.
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": dict(selector)},
             "template": {
-                "metadata": {"labels": dict(labels), "annotations": dict(annotations)},
+                "metadata": {"labels": dict(workload_labels), "annotations": dict(annotations)},
                 "spec": _pod_spec(command, image, platform, name),
             },
         },

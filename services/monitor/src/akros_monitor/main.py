@@ -54,6 +54,7 @@ from akros_msgs import (
     WorkloadUsage,
     new_request_id,
 )
+from akros_policy import load_catalog
 from akros_readmodel import ReadModel
 
 _log = get_logger("akros.monitor")
@@ -110,6 +111,9 @@ class Monitor:
         self.view = ClusterView()
         self.metrics = UsageCollector()
         self.policy = underuse_policy(settings)
+        # Read once at start, as the gateway reads it: a catalog change (a profile made
+        # exempt, or removed) takes effect when the monitor restarts with it.
+        self.exempt_profiles = load_catalog(settings.catalog_file).underuse_exempt_profiles()
         self.clock = clock
         self._cluster: Cluster | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -186,7 +190,7 @@ class Monitor:
         gpu = await self._gpu_utilisation()
         fetched = time.perf_counter()
         pods = dict(self.view.environment_pods.items)
-        uses = environment_uses(pods, used, gpu)
+        uses = environment_uses(pods, used, gpu, self.exempt_profiles)
         assessed: dict[EnvironmentKey, UnderuseState] = {}
         due: dict[EnvironmentKey, Underuse] = {}
         for key, use in uses.items():

@@ -72,6 +72,11 @@ class MonitorSettings(BusSettings):
         ge=0,
         description="After a notification, the next for the same streak waits at least this long",
     )
+    catalog_file: Path | None = Field(
+        default=None,
+        description="The YAML catalog the gateway and worker read (same variable), for the "
+        "profiles it marks underuse_exempt; the built-in catalog if unset",
+    )
     monitor_metrics_port: int = Field(
         default=9102,
         ge=0,

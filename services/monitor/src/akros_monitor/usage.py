@@ -6,7 +6,7 @@ metrics and one DCGM scrape, so the cost of a cycle is two requests and a pass o
 tuples, however many pods there are.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,7 @@ from akros_policy.naming import (
     LABEL_ENV,
     LABEL_KIND,
     LABEL_OWNER,
+    LABEL_PROFILE,
     LABEL_UNDERUSE_EXEMPT,
     WorkloadKind,
 )
@@ -39,7 +40,9 @@ class EnvironmentPod:
     name: str
     requested: Amounts
     started_at: datetime | None
-    exempt: bool
+    exempt_by_label: bool
+    profile: str | None
+    """The catalog profile it was created from (its akros.io/profile label), if any."""
 
 
 def environment_pod(pod: Mapping[str, Any]) -> EnvironmentPod | None:
@@ -63,8 +66,17 @@ def environment_pod(pod: Mapping[str, Any]) -> EnvironmentPod | None:
         name=name,
         requested=pod_requests(pod),
         started_at=datetime.fromisoformat(started) if started else None,
-        exempt=str(labels.get(LABEL_UNDERUSE_EXEMPT, "")).lower() == "true",
+        exempt_by_label=str(labels.get(LABEL_UNDERUSE_EXEMPT, "")).lower() == "true",
+        profile=str(labels[LABEL_PROFILE]) if LABEL_PROFILE in labels else None,
     )
+
+
+def is_exempt(pod: EnvironmentPod, exempt_profiles: Set[str]) -> bool:
+    """Whether the pod's environment is spared under-use nudges: labelled exempt, or created
+    from a profile that the catalog, as the monitor loaded it, marks underuse_exempt. The
+    catalog decides, not the pod: a profile since removed from it (or no longer exempt)
+    exempts nothing."""
+    return pod.exempt_by_label or (pod.profile is not None and pod.profile in exempt_profiles)
 
 
 def pod_usage(metrics: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
@@ -142,15 +154,18 @@ def environment_uses(
     pods: Mapping[str, EnvironmentPod],
     used: Mapping[str, tuple[int, int]],
     gpu: Mapping[str, float],
+    exempt_profiles: Set[str],
 ) -> dict[EnvironmentKey, EnvironmentUse]:
     """Each measured environment's use, its pods added up (GPU utilisation averaged over the
-    pods that report it); the oldest pod's start counts, and any exempt pod exempts it."""
+    pods that report it); the oldest pod's start counts, and any exempt pod (``is_exempt``,
+    with the catalog's ``exempt_profiles``) exempts it."""
     uses: dict[EnvironmentKey, EnvironmentUse] = {}
     for key, pod in pods.items():
         if key not in used:
             continue
         cpu, memory = used[key]
         pod_gpu = gpu.get(key) if pod.requested[2] else None
+        exempt = is_exempt(pod, exempt_profiles)
         env = (pod.owner, pod.name)
         known = uses.get(env)
         if known is None:
@@ -160,7 +175,7 @@ def environment_uses(
                 memory_used_bytes=memory,
                 gpu_utilisation=pod_gpu,
                 started_at=pod.started_at,
-                exempt=pod.exempt,
+                exempt=exempt,
             )
             continue
         uses[env] = EnvironmentUse(
@@ -169,7 +184,7 @@ def environment_uses(
             memory_used_bytes=known.memory_used_bytes + memory,
             gpu_utilisation=_weighted_gpu(known, pod.requested[2], pod_gpu),
             started_at=_earliest(known.started_at, pod.started_at),
-            exempt=known.exempt or pod.exempt,
+            exempt=known.exempt or exempt,
         )
     return uses
 

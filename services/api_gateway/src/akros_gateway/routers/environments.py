@@ -38,7 +38,12 @@ UserFilter = Annotated[
     summary="Ask for a new environment",
     description="Checks the request and the caller's quota, then queues it: 202 with the "
     "request id and `Location: /v1/requests/{id}`. Over quota is refused with 403 "
-    "(code `quota_exceeded`) and nothing is queued.",
+    "(code `quota_exceeded`) and nothing is queued.\n\n"
+    "Resources come from a catalog `profile`, from the fields, or both: the profile supplies "
+    "`cpu`, `memory`, `gpus` and `dedicated_cores`, and each of those given in the body "
+    "overrides the profile's value (the environment still counts as of that profile). Without "
+    "a profile, `cpu` and `memory` are required. A profile the catalog does not offer is "
+    "refused with 422 naming `body.profile`.",
 )
 async def create_environment(
     body: CreateEnvironmentBody,
