@@ -12,6 +12,7 @@ CATALOG = Catalog(
     profiles={
         "gpu-single": ResourceProfile(cpu="8", memory="64Gi", gpus=1),
         "pinned": ResourceProfile(cpu="4", memory="16Gi", dedicated_cores=True),
+        "ingest": ResourceProfile(cpu="2", memory="8Gi", gpus=1, underuse_exempt=True),
     },
 )
 ALICE = Actor(user_id="alice", source=Source.HTTP, role=Role.RESEARCHER)
@@ -38,6 +39,19 @@ def test_fields_given_explicitly_override_the_profiles_values() -> None:
     assert fields["profile"] == "gpu-single"
 
 
+@pytest.mark.parametrize(("field", "value"), [("cpu", "2500m"), ("memory", "9Gi"), ("gpus", 2)])
+def test_an_exempt_profiles_resources_are_a_ceiling(field: str, value: object) -> None:
+    with pytest.raises(InvalidError) as refused:
+        with_profile(CATALOG, "ingest", {field: value})
+    assert refused.value.field == field
+    assert "exempt from under-use nudges" in refused.value.message
+
+
+def test_an_exempt_profile_may_be_taken_smaller() -> None:
+    fields = with_profile(CATALOG, "ingest", {"cpu": "1", "memory": "8Gi", "gpus": 0})
+    assert (fields["cpu"], fields["memory"], fields["gpus"]) == ("1", "8Gi", 0)
+
+
 def test_a_field_given_as_none_is_not_given() -> None:
     fields = with_profile(CATALOG, "gpu-single", {"cpu": None, "gpus": None, "gpu_model": None})
     assert (fields["cpu"], fields["gpus"]) == ("8", 1)
@@ -48,7 +62,7 @@ def test_an_unknown_profile_is_refused_naming_the_field_and_the_choices() -> Non
     with pytest.raises(InvalidError) as refused:
         with_profile(CATALOG, "gpu-huge", {"cpu": "2", "memory": "8Gi"})
     assert refused.value.field == "profile"
-    assert "'gpu-huge' is not in the catalog; choose one of: gpu-single, pinned" in str(
+    assert "'gpu-huge' is not in the catalog; choose one of: gpu-single, ingest, pinned" in str(
         refused.value
     )
 

@@ -33,6 +33,7 @@ from akros_intake.errors import (
     UnavailableError,
 )
 from akros_msgs import Actor, CreateEnvironment, DeleteEnvironment, DeleteVolume, FailureCode
+from akros_msgs.quantity import cpu_millicores, memory_bytes
 from akros_msgs.services import DeleteService, DeployService
 from akros_policy import (
     Catalog,
@@ -108,8 +109,10 @@ def with_profile(catalog: Catalog, profile: str | None, given: Mapping[str, Any]
     """The fields of a create request once ``profile`` has filled in its resources.
 
     The rule: a profile supplies cpu, memory, gpus and dedicated_cores; any of them given
-    explicitly (not None) overrides the profile's value, whatever the profile says. Without a
-    profile, cpu and memory must be given. The profile's key is kept in the result, so the
+    explicitly (not None) overrides the profile's value. A profile exempt from under-use
+    nudges is a ceiling, though: its exemption must not cover more than the admins sized it
+    for, so cpu, memory and gpus may be lowered, not raised. Without a profile, cpu and memory
+    must be given. The profile's key is kept in the result, so the
     environment is known as one of that profile (its label, its under-use exemption).
     """
     found = check_profile(catalog, profile)
@@ -118,9 +121,30 @@ def with_profile(catalog: Catalog, profile: str | None, given: Mapping[str, Any]
     for required in ("cpu", "memory"):
         if required not in fields:
             raise InvalidError(required, "required unless a profile supplies it")
+    if found is not None and found.underuse_exempt:
+        _check_within(str(profile), found, fields)
     if profile is not None:
         fields["profile"] = profile
     return fields
+
+
+def _check_within(name: str, profile: ResourceProfile, fields: Mapping[str, Any]) -> None:
+    ceilings: dict[str, tuple[Callable[[Any], int], Any]] = {
+        "cpu": (cpu_millicores, profile.cpu),
+        "memory": (memory_bytes, profile.memory),
+        "gpus": (int, profile.gpus),
+    }
+    for field_name, (amount, ceiling) in ceilings.items():
+        try:
+            beyond = amount(fields[field_name]) > amount(ceiling)
+        except (TypeError, ValueError):
+            continue  # malformed: the command's own validation says why
+        if beyond:
+            raise InvalidError(
+                field_name,
+                f"at most {ceiling} with profile '{name}', which is exempt from under-use "
+                "nudges for what it reserves",
+            )
 
 
 def require_access(actor: Actor, owner: str) -> None:

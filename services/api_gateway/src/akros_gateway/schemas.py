@@ -48,7 +48,8 @@ class CreateEnvironmentBody(BaseModel):
             description="A resource profile of the catalog (GET /v1/catalog): it supplies cpu, "
             "memory, gpus and dedicated_cores, and any of those given here override its value. "
             "The environment is labelled with the profile; a profile the catalog marks "
-            "underuse_exempt spares it under-use nudges."
+            "underuse_exempt spares it under-use nudges, and then cpu, memory and gpus may be "
+            "lowered, not raised."
         ),
     ] = None
     cpu: Annotated[PositiveCpu | None, _from_profile("cpu", "required without a profile")] = None

@@ -41,9 +41,10 @@ UserFilter = Annotated[
     "(code `quota_exceeded`) and nothing is queued.\n\n"
     "Resources come from a catalog `profile`, from the fields, or both: the profile supplies "
     "`cpu`, `memory`, `gpus` and `dedicated_cores`, and each of those given in the body "
-    "overrides the profile's value (the environment still counts as of that profile). Without "
-    "a profile, `cpu` and `memory` are required. A profile the catalog does not offer is "
-    "refused with 422 naming `body.profile`.",
+    "overrides the profile's value (the environment still counts as of that profile); a "
+    "profile marked `underuse_exempt` is a ceiling: its cpu, memory and gpus may be lowered, "
+    "not raised (422 naming the field). Without a profile, `cpu` and `memory` are required. "
+    "A profile the catalog does not offer is refused with 422 naming `body.profile`.",
 )
 async def create_environment(
     body: CreateEnvironmentBody,
