@@ -5,99 +5,29 @@ it (Redis, the worker, kubesim), and a local stand-in for Slack's Web API record
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx2
 import pytest
 import redis
-from kubernetes import client, config
 
-from akros_devtools.platform import SERVICES, SLACK, Platform
-from akros_devtools.slack_standin import (
-    Call,
-    SlackStandIn,
-    create_form_values,
-    interaction_body,
-    running_standin,
-    signed_headers,
-    slash_command_body,
-)
+from akros_devtools.platform import SLACK
+from akros_devtools.slack_standin import Call, create_form_values, slash_command_body
 from akros_msgs import SYSTEM_ACTOR, Resources, UnderusedEnvironment
 from akros_msgs.streams import NOTIFICATIONS
 from akros_policy import DEFAULT_CATALOG
 from akros_readmodel import underuse_exemption_key
 from akros_slack import blocks
-from tests.e2e.conftest import start_platform
+from tests.e2e.conftest import SLACK_BOT_TOKEN, SlackRun, running_slack
+from tests.e2e.conftest import SLACK_SIGNING_SECRET as SECRET
 
-SECRET = "e2e-signing-secret"
-NAMESPACE = "akros-envs"
 ALICE, BOB = "UALICE", "UBOB"
-
-
-@dataclass
-class SlackRun:
-    platform: Platform
-    slack: SlackStandIn
-    http: httpx2.Client
-    kube: client.ApiClient
-
-    def send(self, body: str, *, secret: str = SECRET, timestamp: int | None = None) -> Any:
-        headers = signed_headers(secret, body, timestamp=timestamp)
-        return self.http.post(self.platform.slack_url, content=body, headers=headers)
-
-    def command(self, user: str, text: str) -> Any:
-        return self.send(slash_command_body(user, text, response_url=self.slack.response_url(user)))
-
-    def submit(self, user: str, view: dict[str, Any], view_id: str, values: dict[str, Any]) -> Any:
-        payload = {
-            "type": "view_submission",
-            "team": {"id": "TAKROS"},
-            "user": {"id": user},
-            "api_app_id": "AAKROS",
-            "view": {**view, "id": view_id, "state": {"values": values}},
-        }
-        return self.send(interaction_body(payload))
-
-    def press(self, user: str, action_id: str, value: str, container: dict[str, Any]) -> Any:
-        payload = {
-            "type": "block_actions",
-            "team": {"id": "TAKROS"},
-            "user": {"id": user},
-            "api_app_id": "AAKROS",
-            "trigger_id": f"trigger-{time.monotonic_ns()}",
-            "container": container,
-            "actions": [{"type": "button", "action_id": action_id, "value": value}],
-        }
-        return self.send(interaction_body(payload))
-
-    def deployment_names(self) -> list[str]:
-        items = client.AppsV1Api(self.kube).list_namespaced_deployment(NAMESPACE).items
-        return sorted(d.metadata.name for d in items)
 
 
 @pytest.fixture(scope="module")
 def slack_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlackRun]:
-    with running_standin() as standin:
-        platform = start_platform(
-            tmp_path_factory.mktemp("slack-platform"),
-            services=(*SERVICES, SLACK),
-            environment={
-                "AKROS_SLACK_MODE": "http",
-                "AKROS_SLACK_BOT_TOKEN": "xoxb-e2e-bot-token",
-                "AKROS_SLACK_SIGNING_SECRET": SECRET,
-                "AKROS_SLACK_API_URL": standin.api_url,
-                "AKROS_SLACK_USERS": json.dumps({ALICE: "alice", BOB: "bob"}),
-            },
-        )
-        configuration = client.Configuration()
-        config.load_kube_config(str(platform.kubeconfig), client_configuration=configuration)
-        try:
-            with httpx2.Client(timeout=10) as http, client.ApiClient(configuration) as kube:
-                yield SlackRun(platform, standin, http, kube)
-        finally:
-            platform.stop()
+    state = tmp_path_factory.mktemp("slack-platform")
+    yield from running_slack(state, users={ALICE: "alice", BOB: "bob"})
 
 
 @pytest.fixture
@@ -114,16 +44,6 @@ def _has(method: str, count: int = 1) -> Any:
 def _message_calls(calls: list[Call]) -> list[Call]:
     """The calls that open modals and post or change messages (Home refreshes aside)."""
     return [c for c in calls if c.method != "views.publish"]
-
-
-def _create_through_slack(run: SlackRun, user: str, name: str, **resources: str) -> list[Call]:
-    assert run.command(user, "create").status_code == 200
-    opened = run.slack.wait_for(_has("views.open"))[0]
-    answer = run.submit(
-        user, opened.args["view"], f"VCREATE{name}", create_form_values(name, **resources)
-    )
-    assert (answer.status_code, answer.text) == (200, "")
-    return run.slack.wait_for(_has("chat.update"))
 
 
 def test_create_opens_the_modal_then_the_message_goes_from_pending_to_ready(run: SlackRun) -> None:
@@ -163,7 +83,7 @@ def test_create_opens_the_modal_then_the_message_goes_from_pending_to_ready(run:
 
 
 def test_delete_asks_for_confirmation_and_the_message_ends_deleted(run: SlackRun) -> None:
-    _create_through_slack(run, BOB, "scratch")
+    run.create_environment(BOB, "scratch")
     run.slack.settle()
     run.slack.clear()
 
@@ -296,7 +216,7 @@ def test_an_underuse_notification_is_one_dm_and_keep_exempts_the_environment(
 def test_shrink_recreates_the_environment_smaller_through_delete_then_create(
     run: SlackRun,
 ) -> None:
-    _create_through_slack(run, ALICE, "big", cpu="8", memory="32Gi")
+    run.create_environment(ALICE, "big", cpu="8", memory="32Gi")
     run.slack.settle()
     run.slack.clear()
     container = {"type": "message", "channel_id": f"D{ALICE}", "message_ts": "9.000100"}
@@ -337,5 +257,5 @@ def test_neither_the_token_nor_the_signing_secret_reaches_the_logs(run: SlackRun
     run.slack.wait_for(_has("response_url"))
     log = run.platform.children[SLACK].log_text()
     assert '"slack app listening"' in log
-    assert "xoxb-e2e-bot-token" not in log
+    assert SLACK_BOT_TOKEN not in log
     assert SECRET not in log

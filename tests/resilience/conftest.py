@@ -5,6 +5,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import Running, running_platform
+from tests.slack.conftest import door, standin  # noqa: F401  # the Slack tier's, for the Slack matrix
 
 # "racer" may hold two environments: enough to show that twenty racing creates get two.
 QUOTAS = """

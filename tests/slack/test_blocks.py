@@ -77,6 +77,13 @@ def test_the_shrink_modal_is_prefilled_and_carries_the_fixed_name() -> None:
     assert by_block["gpus"]["element"]["initial_value"] == "1"
 
 
+def test_a_modal_for_someone_elses_environment_carries_and_shows_its_owner() -> None:
+    form = forms.EnvironmentForm(name="lab", image="plain")
+    for view in (blocks.shrink_modal(CATALOG, form, "bob"), blocks.delete_modal("lab", "bob")):
+        assert view["private_metadata"] == '{"name": "lab", "owner": "bob"}'
+        assert "*bob/lab*" in view["blocks"][0]["text"]["text"]
+
+
 def test_the_delete_modal_keeps_the_volume_unless_purge_is_ticked() -> None:
     assert blocks.delete_modal("lab") == {
         "type": "modal",

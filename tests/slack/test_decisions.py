@@ -1,4 +1,5 @@
-"""The Slack app's pure decisions: what was typed, what the form says, who is who."""
+"""The Slack app's pure decisions: what was typed, what the form says, who is who, who may do
+what."""
 
 from pathlib import Path
 
@@ -6,8 +7,8 @@ import pytest
 from pydantic import SecretStr
 
 from akros_msgs import Actor, CreateEnvironment, Resources, Role, Source
-from akros_slack import forms
-from akros_slack.commands import SlashCommand, Verb, parse_command
+from akros_slack import access, forms
+from akros_slack.commands import SlashCommand, Target, Verb, parse_command, parse_target
 from akros_slack.identity import Directory, channel_allowed
 from akros_slack.main import directory_of
 from akros_slack.settings import SlackMode, SlackSettings
@@ -144,3 +145,52 @@ def test_a_users_file_maps_slack_ids_and_the_settings_win_where_both_name_one(
         slack_users_file=users_file,
     )
     assert directory_of(settings).users == {"U1": "alice", "U2": "robert"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("lab", Target("lab")),
+        ("bob/lab", Target("lab", owner="bob")),
+        ("/lab", Target("lab")),
+        ("bob/", "'' is not a name: it must not be empty."),
+        ("Bob/lab", "'Bob' is not a name: it must consist of lower-case letters"),
+        ("a/b/lab", "'a/b' is not a name: it must consist of lower-case letters"),
+    ],
+)
+def test_an_environment_is_named_as_name_or_owner_slash_name(
+    text: str, expected: Target | str
+) -> None:
+    target = parse_target(text)
+    if isinstance(expected, str):
+        assert isinstance(target, str)
+        assert target.startswith(expected)
+    else:
+        assert target == expected
+
+
+ADMIN = Actor(user_id="root", source=Source.SLACK, role=Role.ADMIN)
+
+
+def test_unlinked_slack_users_get_only_the_actions_open_to_anyone() -> None:
+    open_to_anyone = {a for a, rule in access.POLICY.items() if rule.who is access.Who.ANYONE}
+    assert open_to_anyone == {access.SlackAction.HELP, access.SlackAction.OPEN_PRESSED}
+    for action in access.SlackAction:
+        reason = access.refusal(action, "USTRANGER", None)
+        if action in open_to_anyone:
+            assert reason is None
+        else:
+            assert reason is not None
+            assert "not linked" in reason
+            assert "USTRANGER" in reason
+
+
+def test_linked_users_act_on_owners_they_may_act_on_as_the_gateway_decides() -> None:
+    delete = access.SlackAction.DELETE_SUBMITTED
+    assert access.refusal(delete, "UALICE", ALICE) is None
+    assert access.refusal(delete, "UALICE", ALICE, "alice") is None
+    assert access.refusal(delete, "UALICE", ALICE, "bob") == (
+        "You may not act on bob's environments: researchers act on their own only; ask bob "
+        "or an admin."
+    )
+    assert access.refusal(delete, "UADMIN", ADMIN, "bob") is None

@@ -165,21 +165,28 @@ def create_modal(catalog: Catalog, form: forms.EnvironmentForm | None = None) ->
     return _modal(CREATE_MODAL, "New environment", "Create", blocks, "")
 
 
-def shrink_modal(catalog: Catalog, form: forms.EnvironmentForm) -> View:
-    """The form prefilled with smaller resources; the name is fixed (it keeps its volume)."""
+def _target(name: str, owner: str | None) -> str:
+    """A modal's private metadata: the environment it acts on, with its owner when that is
+    not the person who opened it."""
+    return json.dumps({"name": name, "owner": owner} if owner else {"name": name})
+
+
+def shrink_modal(catalog: Catalog, form: forms.EnvironmentForm, owner: str | None = None) -> View:
+    """The form prefilled with smaller resources; the name is fixed (it keeps its volume).
+    ``owner`` when an admin shrinks someone else's environment."""
     name = form.name or ""
+    whose = f"{owner}/" if owner else ""
     intro = _section(
-        f"*{name}* will be recreated with these resources. Its volume is kept, so your work "
-        "stays; what runs in it now stops."
+        f"*{whose}{name}* will be recreated with these resources. Its volume is kept, so the "
+        "work stays; what runs in it now stops."
     )
     blocks = [intro, *environment_form_blocks(catalog, form, with_name=False)]
-    return _modal(SHRINK_MODAL, "Shrink environment", "Shrink", blocks, json.dumps({"name": name}))
+    return _modal(SHRINK_MODAL, "Shrink environment", "Shrink", blocks, _target(name, owner))
 
 
 def delete_modal(name: str, owner: str | None = None) -> View:
     """The confirmation; ``owner`` when an admin deletes someone else's environment."""
     whose = f"{owner}/" if owner else ""
-    target = {"name": name, "owner": owner} if owner else {"name": name}
     purge = {
         "type": "input",
         "block_id": PURGE,
@@ -195,7 +202,7 @@ def delete_modal(name: str, owner: str | None = None) -> View:
         _section(f"Delete *{whose}{name}*? Its work volume is kept unless you tick the box."),
         purge,
     ]
-    return _modal(DELETE_MODAL, "Delete environment", "Delete", blocks, json.dumps(target))
+    return _modal(DELETE_MODAL, "Delete environment", "Delete", blocks, _target(name, owner))
 
 
 def help_message() -> SlackMessage:
@@ -205,6 +212,12 @@ def help_message() -> SlackMessage:
 def notice(text: str) -> SlackMessage:
     """A one-line answer: a refusal, a confirmation."""
     return SlackMessage(text, [_section(text)])
+
+
+def no_such_environment(name: str, owner: str | None = None) -> SlackMessage:
+    """``owner`` when the name was someone else's."""
+    whose = f"{owner} has" if owner else "You have"
+    return notice(f"{whose} no environment named '{name}'.")
 
 
 def _describe(view: EnvironmentView) -> str:
@@ -285,6 +298,11 @@ def home_view(views: Sequence[EnvironmentView]) -> View:
         if buttons:
             blocks.append({"type": "actions", "block_id": f"env:{view.name}", "elements": buttons})
     return {"type": "home", "blocks": blocks}
+
+
+def home_notice(text: str) -> View:
+    """The Home tab of someone it cannot show environments to, saying why."""
+    return {"type": "home", "blocks": [_section(text)]}
 
 
 def underused_message(event: UnderusedEnvironment) -> SlackMessage:

@@ -24,14 +24,37 @@ class SlashCommand:
     """Why the text cannot be acted on, said to the user instead of doing anything."""
 
 
-def _delete(target: str) -> SlashCommand:
-    owner, _, name = target.rpartition("/")
-    for part in filter(None, (owner, name)):
+@dataclass(frozen=True)
+class Target:
+    """The environment a command, button or form names: ``lab``, or ``bob/lab`` for someone
+    else's."""
+
+    name: str
+    owner: str | None = None
+    """None: the environment of whoever acts."""
+
+
+def target_of(name: str, owner: str | None = None) -> Target | str:
+    """The named environment, or why the names cannot be one (said to the user)."""
+    for part in (owner, name) if owner else (name,):
         try:
             check_label(part, max_length=MAX_PART_LENGTH)
         except ValueError as error:
-            return SlashCommand(Verb.DELETE, problem=f"'{part}' is not a name: it {error}.")
-    return SlashCommand(Verb.DELETE, name=name, owner=owner or None)
+            return f"'{part}' is not a name: it {error}."
+    return Target(name, owner)
+
+
+def parse_target(text: str) -> Target | str:
+    """``[owner/]name`` as typed after ``delete`` or carried by a button."""
+    owner, _, name = text.rpartition("/")
+    return target_of(name, owner or None)
+
+
+def _delete(text: str) -> SlashCommand:
+    target = parse_target(text)
+    if isinstance(target, str):
+        return SlashCommand(Verb.DELETE, problem=target)
+    return SlashCommand(Verb.DELETE, name=target.name, owner=target.owner)
 
 
 def parse_command(text: str) -> SlashCommand:

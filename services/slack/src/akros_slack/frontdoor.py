@@ -50,8 +50,8 @@ class FrontDoor:
         holding = await self.read_model.holding(actor.user_id)
         return blocks.usage_message(holding, self.intake.quotas.for_user(actor.user_id))
 
-    async def shrink_form(self, actor: Actor, name: str) -> forms.EnvironmentForm | None:
-        view = await self.read_model.environment(actor.user_id, name)
+    async def shrink_form(self, owner: str, name: str) -> forms.EnvironmentForm | None:
+        view = await self.read_model.environment(owner, name)
         if view is None:
             return None
         return forms.smaller_form(name, view.image, view.resources)
@@ -105,11 +105,16 @@ class FrontDoor:
             return
         await self.refresh_home(command.owner)
 
-    async def keep(self, actor: Actor, name: str, ref: MessageRef) -> None:
+    async def keep(self, owner: str, name: str, ref: MessageRef) -> bool:
+        """Exempt the environment from under-use notifications for a while; False (nothing
+        done) when it does not exist."""
+        if await self.read_model.environment(owner, name) is None:
+            return False
         await self.read_model.exempt_from_underuse(
-            actor.user_id, name, seconds=round(self.keep_hours * 3600)
+            owner, name, seconds=round(self.keep_hours * 3600)
         )
         await self.update(ref, blocks.kept_message(name, self.keep_hours))
+        return True
 
     # -- events -----------------------------------------------------------------------------
 
