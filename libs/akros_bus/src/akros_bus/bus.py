@@ -138,12 +138,21 @@ class Bus:
         )
 
     async def publish_many(self, messages: Sequence[Message]) -> None:
-        """Append several messages in one round trip (a pipeline, not a transaction)."""
+        """Append several messages in one round trip (a pipeline, not a transaction).
+
+        The XADDs are written here in the wire format rather than through FastStream's
+        publisher, whose per-message machinery took half the time of a few thousand."""
         if not messages:
             return
         async with self.redis.pipeline(transaction=False) as pipeline:
             for message in messages:
-                await self.publish(message, pipeline=pipeline)
+                stream = stream_of(message)
+                pipeline.xadd(
+                    stream.name,
+                    {DATA_FIELD: message.model_dump_json().encode()},
+                    maxlen=stream.max_length,
+                    approximate=True,
+                )
             await pipeline.execute()
 
     # -- consuming --------------------------------------------------------------------------

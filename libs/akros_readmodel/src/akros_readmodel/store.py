@@ -230,14 +230,12 @@ class ReadModel:
     async def underuse_exempt_among(
         self, environments: Sequence[tuple[str, str]]
     ) -> set[tuple[str, str]]:
-        """Which of these (owner, name) environments are exempt, in one round trip."""
+        """Which of these (owner, name) environments are exempt, in one command (an MGET: a
+        pipeline of thousands of EXISTS cost ~40 µs each in redis-py)."""
         if not environments:
             return set()
-        async with self.redis.pipeline(transaction=False) as pipeline:
-            for owner, name in environments:
-                pipeline.exists(underuse_exemption_key(owner, name))
-            found = await pipeline.execute()
-        return {env for env, exists in zip(environments, found, strict=True) if exists}
+        found = await self.redis.mget([underuse_exemption_key(o, n) for o, n in environments])
+        return {env for env, value in zip(environments, found, strict=True) if value is not None}
 
     # -- usage history and notifications ---------------------------------------------------
 
@@ -283,13 +281,17 @@ class ReadModel:
         return latest
 
     async def add_notifications(self, notifications: Sequence[UnderusedEnvironment]) -> None:
-        """Keep each owner's newest ``NOTIFICATIONS_KEPT`` notifications."""
+        """Keep each owner's newest ``NOTIFICATIONS_KEPT`` notifications: one push and one trim
+        per owner, however many notifications each has."""
         if not notifications:
             return
+        by_owner: dict[str, list[str]] = {}
+        for notification in notifications:
+            by_owner.setdefault(notification.owner, []).append(notification.model_dump_json())
         async with self.redis.pipeline(transaction=False) as pipeline:
-            for notification in notifications:
-                key = _notifications_key(notification.owner)
-                pipeline.lpush(key, notification.model_dump_json())
+            for owner, items in by_owner.items():
+                key = _notifications_key(owner)
+                pipeline.lpush(key, *items)
                 pipeline.ltrim(key, 0, NOTIFICATIONS_KEPT - 1)
             await pipeline.execute()
 
