@@ -15,6 +15,7 @@ import uvicorn
 from redis.asyncio import Redis
 
 from akros_bus import configure_logging
+from akros_bus.runner import freeze_startup_objects
 from akros_gateway.app import create_app
 from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore
@@ -63,8 +64,10 @@ async def _token_command(settings: GatewaySettings, arguments: argparse.Namespac
 
 def serve(settings: GatewaySettings) -> None:
     configure_logging(settings.service_name, settings.log_level)
+    app = create_app(settings)
+    freeze_startup_objects()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_config=None,

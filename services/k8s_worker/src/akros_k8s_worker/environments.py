@@ -102,14 +102,19 @@ class EnvironmentService:
         lock need not wait for the cluster (nor for background work)."""
         picked_up = time.time()
         async with self.lanes.urgent() as first_write_next:
-            objects, view = await self._admit(command)
-            already_ready = (
-                view is not None
-                and view.request_id == command.request_id
-                and view.status is EnvironmentStatus.READY
-            )
+            objects = await self._admit(command)
             await self.index.synced.wait()
-            async with self.read_model.owner_lock(command.owner):
+            async with contextlib.AsyncExitStack() as locked:
+                # The view is read while the lock is taken: one round trip's wait for both.
+                view, _ = await asyncio.gather(
+                    self.read_model.environment(command.owner, command.name),
+                    locked.enter_async_context(self.read_model.owner_lock(command.owner)),
+                )
+                already_ready = (
+                    view is not None
+                    and view.request_id == command.request_id
+                    and view.status is EnvironmentStatus.READY
+                )
                 self._check_room(command)
                 if not already_ready:
                     # Both recorded before anything is applied: the pod may run before apply
@@ -154,10 +159,8 @@ class EnvironmentService:
             for pod in pods:
                 await self.on_pod(pod)
 
-    async def _admit(
-        self, command: CreateEnvironment
-    ) -> tuple[EnvironmentObjects, EnvironmentView | None]:
-        """The checks that need no lock, the objects to apply and the current view."""
+    async def _admit(self, command: CreateEnvironment) -> EnvironmentObjects:
+        """The checks that need no lock, and the objects to apply."""
         self._check_actor(command, command.owner)
         image = self.catalog.images.get(command.image)
         if image is None:
@@ -169,8 +172,7 @@ class EnvironmentService:
         nodes = await self._node_list()
         if reason := never_fits(command.resources, command.gpu_model, nodes):
             raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
-        objects = environment_objects(command, image, self.platform)
-        return objects, await self.read_model.environment(command.owner, command.name)
+        return environment_objects(command, image, self.platform)
 
     def _check_room(self, command: CreateEnvironment) -> None:
         """The name is free and the quota has room, against the cluster (under the lock)."""
