@@ -82,9 +82,13 @@ async def test_a_handler_that_always_fails_ends_in_the_dead_letter_stream_after_
 ) -> None:
     handled: list[str] = []
     attempts: dict[str, int] = {}
+    heard: list[tuple[str, bool]] = []
     bus = Bus(_settings(redis_url, max_deliveries=3))
 
-    @bus.consume(ENVIRONMENT_COMMANDS, GROUP)
+    async def on_dead_letter(body: bytes, reason: str, malformed: bool) -> None:
+        heard.append((json.loads(body)["request_id"], malformed))
+
+    @bus.consume(ENVIRONMENT_COMMANDS, GROUP, on_dead_letter=on_dead_letter)
     async def handle(message: Message) -> None:
         attempts[message.request_id] = attempts.get(message.request_id, 0) + 1
         if message.request_id == "poison":
@@ -102,6 +106,7 @@ async def test_a_handler_that_always_fails_ends_in_the_dead_letter_stream_after_
         await bus.stop()
 
     [letter] = await _dead_letters(client)
+    assert heard == [("poison", False)], "the consumer hears of it, to answer its request"
     assert attempts["poison"] == 3
     assert letter["delivery_count"] == 3
     assert letter["stream"] == ENVIRONMENT_COMMANDS.name
@@ -160,10 +165,11 @@ async def test_a_consumer_hears_of_a_malformed_entry_after_it_is_dead_lettered(
     heard: list[tuple[bytes, str, int]] = []
     bus = Bus(_settings(redis_url))
 
-    async def on_malformed(body: bytes, reason: str) -> None:
+    async def on_dead_letter(body: bytes, reason: str, malformed: bool) -> None:
+        assert malformed
         heard.append((body, reason, len(await _dead_letters(client))))
 
-    @bus.consume(ENVIRONMENT_COMMANDS, GROUP, on_malformed=on_malformed)
+    @bus.consume(ENVIRONMENT_COMMANDS, GROUP, on_dead_letter=on_dead_letter)
     async def handle(message: Message) -> None:
         raise AssertionError("a malformed entry never reaches the handler")
 
@@ -232,6 +238,33 @@ async def test_health_reports_a_live_connection(redis_url: str) -> None:
     finally:
         await bus.stop()
     assert not await bus.healthy()
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+async def test_an_entry_handled_longer_than_the_reclaim_idle_time_is_not_taken_over(
+    redis_url: str, client: aioredis.Redis, concurrency: int
+) -> None:
+    # The handler runs five reclaim periods: without kept claims the reclaim subscriber
+    # delivered it again while it ran, and dead-lettered it after max_deliveries.
+    calls: list[str] = []
+    bus = Bus(_settings(redis_url, reclaim_idle_ms=200, max_deliveries=3))
+
+    @bus.consume(ENVIRONMENT_COMMANDS, GROUP, concurrency=concurrency)
+    async def handle(message: Message) -> None:
+        calls.append(message.request_id)
+        await asyncio.sleep(1.0)
+
+    await bus.start()
+    try:
+        await bus.publish(create_command("slow", "slow"))
+        await _eventually(lambda: calls == ["slow"])
+        await asyncio.sleep(1.5)
+        pending = await client.xpending(ENVIRONMENT_COMMANDS.name, GROUP)
+    finally:
+        await bus.stop()
+    assert calls == ["slow"]
+    assert pending["pending"] == 0
+    assert await _dead_letters(client) == []
 
 
 async def test_a_concurrent_consumer_handles_messages_side_by_side(redis_url: str) -> None:

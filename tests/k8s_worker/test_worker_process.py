@@ -226,3 +226,24 @@ def test_a_start_that_finds_no_room_fails_after_the_timeout_saying_why(
         client.AppsV1Api(kube).list_namespaced_deployment(NAMESPACE, label_selector=selector).items
         == []
     )
+
+
+def test_a_create_whose_deliveries_run_out_ends_failed_not_pending(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    harness.env.update({"AKROS_MAX_DELIVERIES": "2", "AKROS_RECLAIM_IDLE_MS": "300"})
+    harness.start_worker()
+    harness.send(_create("req-warmup", "warmup"))
+    assert isinstance(harness.wait_for_result("req-warmup"), EnvironmentReady)
+    harness.kubesim.set_faults(errorRate=1.0, errorStatus=500)
+    harness.send(_create("req-doomed", "doomed"))
+
+    failed = harness.wait_for_result("req-doomed", timeout_s=60)
+    harness.kubesim.clear_faults()
+    assert isinstance(failed, CommandFailed), harness.logs()
+    assert failed.code is FailureCode.INTERNAL
+    assert "handler failed on all 2 deliveries" in failed.reason
+    assert harness.request_state("req-doomed") == "failed"
+    view = harness.view("alice", "doomed")
+    assert view is not None
+    assert view["status"] == "failed"

@@ -22,7 +22,7 @@ from faststream.redis.message import RedisBatchStreamMessage, RedisStreamMessage
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from akros_bus.logs import get_logger
 from akros_bus.settings import BusSettings
@@ -32,9 +32,10 @@ from akros_msgs import SYSTEM_ACTOR, Message, MessageDeadLettered, Stream, strea
 M = TypeVar("M", bound=Message)
 Handler = Callable[[Any], Awaitable[None]]
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
-MalformedHandler = Callable[[bytes, str], Awaitable[None]]
-"""Told of an entry that failed validation (its raw body and the reason), once it is
-dead-lettered: a consumer can still answer the request it carried."""
+DeadLetterHandler = Callable[[bytes, str, bool], Awaitable[None]]
+"""Told of each entry once it is dead-lettered: its raw body, the reason, and whether it was
+malformed (else its deliveries ran out). A consumer can still answer the request it carried,
+so that nobody waits for an outcome that will never come."""
 
 _FAILURE_HISTORY_TTL_S = 7 * 24 * 3600
 _MAX_ERROR_TEXT = 500
@@ -122,6 +123,10 @@ class Bus:
         )
         self._groups: set[tuple[str, str]] = set()
         self._in_flight: list[_InFlight] = []
+        self._dead_letter_hooks: dict[tuple[str, str], DeadLetterHandler] = {}
+        # Entries being handled now, per (stream, group): their claims are kept alive.
+        self._held: dict[tuple[str, str], set[bytes]] = {}
+        self._keeping_claims: asyncio.Task[None] | None = None
         self._log = get_logger("akros.bus")
         self._redis: Redis | None = None
 
@@ -163,13 +168,13 @@ class Bus:
         group: str,
         *,
         concurrency: int = 1,
-        on_malformed: MalformedHandler | None = None,
+        on_dead_letter: DeadLetterHandler | None = None,
     ) -> Callable[[Handler], Handler]:
         """Register ``handler(message)`` for each message of ``stream`` in consumer ``group``.
 
         With ``concurrency`` above 1, up to that many messages are handled at once by this
         process (each still acknowledged on its own); handlers must then tolerate running
-        side by side. ``on_malformed`` hears of each entry dead-lettered as malformed.
+        side by side. ``on_dead_letter`` hears of each entry dead-lettered, malformed or not.
         """
 
         def register(handler: Handler) -> Handler:
@@ -180,7 +185,6 @@ class Bus:
                     handler,
                     _Entry.of(self._current()),
                     delivery_count=1,
-                    on_malformed=on_malformed,
                 )
 
             async def on_read(_: object) -> None:
@@ -196,7 +200,6 @@ class Bus:
                             handler,
                             entry,
                             delivery_count=1,
-                            on_malformed=on_malformed,
                         )
                     )
 
@@ -206,7 +209,9 @@ class Bus:
                 in_flight = _InFlight(concurrency, self._log)
                 self._in_flight.append(in_flight)
                 self._subscribe(stream, group, on_read, batch=True)
-            self._subscribe_reclaim(stream, group, handler, on_malformed)
+            self._subscribe_reclaim(stream, group, handler)
+            if on_dead_letter is not None:
+                self._dead_letter_hooks[(stream.name, group)] = on_dead_letter
             return handler
 
         return register
@@ -271,7 +276,6 @@ class Bus:
         stream: Stream,
         group: str,
         handler: Handler,
-        on_malformed: MalformedHandler | None = None,
     ) -> None:
         async def on_reclaimed(_: object) -> None:
             message: RedisStreamMessage = self._current()
@@ -284,6 +288,7 @@ class Bus:
                     _Entry.of(message),
                     reason=f"no outcome after {delivery_count - 1} deliveries",
                     delivery_count=delivery_count,
+                    malformed=False,
                 )
                 return
             await self._deliver(
@@ -292,7 +297,6 @@ class Bus:
                 handler,
                 _Entry.of(message),
                 delivery_count=delivery_count,
-                on_malformed=on_malformed,
             )
 
         self._register(
@@ -314,27 +318,29 @@ class Bus:
         entry: _Entry,
         *,
         delivery_count: int,
-        on_malformed: MalformedHandler | None = None,
     ) -> None:
         try:
             parsed = stream.parse(entry.body)
         except ValidationError as error:
             reason = describe_validation_error(error)
             await self._dead_letter(
-                stream, group, entry, reason=reason, delivery_count=delivery_count
+                stream, group, entry, reason=reason, delivery_count=delivery_count, malformed=True
             )
-            if on_malformed is not None:
-                await on_malformed(entry.body, reason)
             return
-        with structlog.contextvars.bound_contextvars(
-            request_id=parsed.request_id, message_type=getattr(parsed, "type", "")
-        ):
-            try:
-                await handler(parsed)
-            except Exception as error:
-                await self._after_failure(stream, group, entry, error, delivery_count)
-                return
-        await self.redis.xack(stream.name, group, entry.id)
+        held = self._held.setdefault((stream.name, group), set())
+        held.add(entry.id)
+        try:
+            with structlog.contextvars.bound_contextvars(
+                request_id=parsed.request_id, message_type=getattr(parsed, "type", "")
+            ):
+                try:
+                    await handler(parsed)
+                except Exception as error:
+                    await self._after_failure(stream, group, entry, error, delivery_count)
+                    return
+            await self.redis.xack(stream.name, group, entry.id)
+        finally:
+            held.discard(entry.id)
 
     async def _deliver_batch(
         self, stream: Stream, group: str, handler: BatchHandler, message: RedisBatchStreamMessage
@@ -389,6 +395,7 @@ class Bus:
                 entry,
                 reason=f"handler failed on all {delivery_count} deliveries; last error: {error!r}",
                 delivery_count=delivery_count,
+                malformed=False,
             )
             return
         self._log.warning(
@@ -410,6 +417,7 @@ class Bus:
         *,
         reason: str,
         delivery_count: int,
+        malformed: bool,
     ) -> None:
         history_key = _failure_history_key(stream.name, group, entry.id)
         history = await self.redis.lrange(history_key, 0, -1)
@@ -420,6 +428,8 @@ class Bus:
         # Acknowledged only once the dead letter is stored: nothing is lost in between.
         await self.redis.xack(stream.name, group, entry.id)
         await self.redis.delete(history_key)
+        if hook := self._dead_letter_hooks.get((stream.name, group)):
+            await hook(entry.body, reason, malformed)
 
     async def _publish_dead_letter(
         self,
@@ -472,6 +482,7 @@ class Bus:
         for stream_name, group in sorted(self._groups):
             await ensure_group(self.redis, stream_name, group)
         await self.broker.start()
+        self._keeping_claims = asyncio.create_task(self._keep_claims())
         self._log.info(
             "bus started",
             consumer=self.settings.consumer_name,
@@ -485,8 +496,37 @@ class Bus:
         running = [task for in_flight in self._in_flight for task in in_flight.tasks]
         if running:
             await asyncio.wait(running, timeout=self.settings.graceful_timeout_s)
+        if self._keeping_claims is not None:
+            self._keeping_claims.cancel()
+            await asyncio.gather(self._keeping_claims, return_exceptions=True)
+            self._keeping_claims = None
         await self.broker.stop()
         self._redis = None
+
+    async def _keep_claims(self) -> None:
+        """Reset the idle time of every entry this consumer is still handling, three times per
+        ``reclaim_idle_ms``: only the entries of a consumer that died or hangs go idle long
+        enough to be taken over. A handler that waited its turn for seconds in a burst was
+        otherwise reclaimed while running, handled twice at once, and after ``max_deliveries``
+        such takeovers dead-lettered and acknowledged; had it then failed, nothing remained to
+        retry it. XCLAIM with JUSTID leaves the delivery count alone."""
+        period_s = self.settings.reclaim_idle_ms / 3000
+        while True:
+            await asyncio.sleep(period_s)
+            for (stream_name, group), held in list(self._held.items()):
+                if not held:
+                    continue
+                try:
+                    await self.redis.xclaim(
+                        stream_name,
+                        group,
+                        self.settings.consumer_name,
+                        0,
+                        list(held),
+                        justid=True,
+                    )
+                except (RedisError, OSError) as error:
+                    self._log.warning("could not keep claims alive", error=repr(error))
 
     async def healthy(self, timeout_s: float = 2.0) -> bool:
         """Redis answers, and every consume loop is still running."""

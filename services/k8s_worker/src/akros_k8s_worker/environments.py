@@ -6,6 +6,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from akros_bus import Bus, get_logger
 from akros_k8s_worker.decisions import (
     Failed,
@@ -39,6 +41,7 @@ from akros_msgs import (
     Message,
     VolumeDeleted,
 )
+from akros_msgs.streams import ENVIRONMENT_COMMANDS
 from akros_policy import Catalog, QuotaPolicy, check_quota, may_act_on
 from akros_policy.naming import (
     ANNOTATION_REQUEST_ID,
@@ -57,6 +60,7 @@ from akros_readmodel import (
 )
 
 _log = get_logger("akros.environments")
+_MAX_REASON = 2000  # CommandFailed.reason's limit
 _WORKLOAD_KINDS = ("NetworkPolicy", "Ingress", "Service", "Deployment")
 
 
@@ -82,6 +86,23 @@ class EnvironmentService:
         bus redelivers the command."""
         await apply_or_refuse(
             self._apply_command(command), lambda code, reason: self._failed(command, code, reason)
+        )
+
+    async def on_dead_letter(self, body: bytes, reason: str, _malformed: bool) -> None:
+        """A command whose deliveries ran out was dead-lettered: its request still ends, as
+        failed, so nobody waits for an outcome that will never come. (A malformed entry is
+        no request the gateway accepted: it validates every command it publishes.)"""
+        try:
+            command = ENVIRONMENT_COMMANDS.parse(body)
+        except ValidationError:
+            return
+        if isinstance(command, CreateEnvironment):
+            # Its start must not be reported again when its deadline passes.
+            await self.starts.claim(command.owner, command.name)
+        await self._failed(
+            command,
+            FailureCode.INTERNAL,
+            f"The platform could not apply it ({reason})."[:_MAX_REASON],
         )
 
     async def _apply_command(self, command: Message) -> None:

@@ -34,10 +34,13 @@ class Worker:
         self._environments: EnvironmentService | None = None
         self._services: ServiceDeployer | None = None
         self.bus.consume(
-            ENVIRONMENT_COMMANDS, Groups.K8S_WORKER, concurrency=settings.command_concurrency
+            ENVIRONMENT_COMMANDS,
+            Groups.K8S_WORKER,
+            concurrency=settings.command_concurrency,
+            on_dead_letter=self._on_dead_environment_command,
         )(self._on_environment_command)
         self.bus.consume(
-            SERVICE_COMMANDS, Groups.K8S_WORKER, on_malformed=self._on_malformed_service_command
+            SERVICE_COMMANDS, Groups.K8S_WORKER, on_dead_letter=self._on_dead_service_command
         )(self._on_service_command)
         self._scaling: ScalingService | None = None
         # One at a time: scale commands for one Deployment must apply in the order sent.
@@ -52,6 +55,9 @@ class Worker:
     async def _on_environment_command(self, command: Message) -> None:
         await self.environments.handle(command)
 
+    async def _on_dead_environment_command(self, body: bytes, reason: str, malformed: bool) -> None:
+        await self.environments.on_dead_letter(body, reason, malformed)
+
     @property
     def services(self) -> ServiceDeployer:
         if self._services is None:
@@ -61,8 +67,8 @@ class Worker:
     async def _on_service_command(self, command: Message) -> None:
         await self.services.handle(command)
 
-    async def _on_malformed_service_command(self, body: bytes, reason: str) -> None:
-        await self.services.on_malformed(body, reason)
+    async def _on_dead_service_command(self, body: bytes, reason: str, malformed: bool) -> None:
+        await self.services.on_dead_letter(body, reason, malformed)
 
     async def _on_scale_command(self, command: Message) -> None:
         if self._scaling is None:

@@ -247,10 +247,10 @@ class ServiceDeployer:
             command.request_id, command.actor, command_type, name, code, reason
         )
 
-    async def on_malformed(self, body: bytes, reason: str) -> None:
-        """A service command that failed validation (an unknown field, a bad quantity, two
-        ports with one number) was dead-lettered; its request still gets a CommandFailed that
-        names the field, when the entry says whose request it was."""
+    async def on_dead_letter(self, body: bytes, reason: str, malformed: bool) -> None:
+        """A service command was dead-lettered: it failed validation (an unknown field, a bad
+        quantity, two ports with one number; the reason names the field) or its deliveries
+        ran out. Its request still gets a CommandFailed when the entry says whose it was."""
         try:
             document = json.loads(body)
             request_id = str(document["request_id"])
@@ -264,7 +264,7 @@ class ServiceDeployer:
             actor,
             str(document.get("type", "unknown")),
             name if isinstance(name, str) else None,
-            FailureCode.INVALID,
+            FailureCode.INVALID if malformed else FailureCode.INTERNAL,
             reason[:_MAX_REASON],
         )
 
