@@ -90,6 +90,38 @@ def test_the_gateway_worker_and_monitor_read_one_catalog_from_the_shared_config_
         assert volume["configMap"] == {"name": "akros-config"}
 
 
+def _cluster_wide_rules(objects: list[dict[str, Any]], account: str) -> list[dict[str, Any]]:
+    """The rules of every ClusterRole bound to service account ``account``."""
+    roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterRole"}
+    return [
+        rule
+        for binding in objects
+        if binding["kind"] == "ClusterRoleBinding"
+        and any(subject["name"] == account for subject in binding["subjects"])
+        for rule in roles[binding["roleRef"]["name"]]["rules"]
+    ]
+
+
+def _allows(rules: list[dict[str, Any]], group: str, resource: str, verb: str) -> bool:
+    return any(
+        group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+        for rule in rules
+    )
+
+
+def test_only_the_monitor_reads_pods_and_metrics_across_the_cluster(tmp_path: Path) -> None:
+    objects: list[Any] = _render("base", tmp_path)
+
+    worker = _cluster_wide_rules(objects, "k8s-worker")
+    monitor = _cluster_wide_rules(objects, "akros-monitor")
+
+    assert worker == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
+    for resource in ("nodes", "pods"):
+        assert _allows(monitor, "", resource, "watch")
+        assert _allows(monitor, "metrics.k8s.io", resource, "list")
+    assert {verb for rule in monitor for verb in rule["verbs"]} <= {"get", "list", "watch"}
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RunningKubesim]:
     with run_kubesim(pod_start_seconds=0.2) as running:

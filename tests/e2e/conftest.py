@@ -73,6 +73,8 @@ def start_platform(
                 "AKROS_START_TIMEOUT_S": "30",
                 "AKROS_RECLAIM_IDLE_MS": "1000",
                 "AKROS_RECLAIM_INTERVAL_MS": "200",
+                # The monitor reads node use once per usage cycle (60 s by default).
+                "AKROS_USAGE_INTERVAL_S": "2",
                 **(environment or {}),
             },
             services=services,

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import akros_dashboard
+from akros_devtools import wait_until
 from tests.e2e.conftest import Running
 
 APP = Path(akros_dashboard.__file__).with_name("app.py")
@@ -64,6 +65,12 @@ def test_a_researcher_sees_only_the_environments_page(running: Running) -> None:
 
 @pytest.mark.usefixtures("gateway_env")
 def test_the_cluster_page_charts_every_resource_of_the_simulated_nodes(running: Running) -> None:
+    admin = {"Authorization": f"Bearer {running.platform.admin_token()}"}
+    wait_until(
+        lambda: bool(running.http.get("/v1/cluster", headers=admin).json()["nodes"]),
+        timeout_s=20,
+        what="the monitor's first cluster view",
+    )
     app = _open(_signed_in(running.platform.admin_token()), "Cluster")
 
     assert [s.value for s in app.subheader] == ["CPU (cores)", "Memory (GiB)", "GPUs"]

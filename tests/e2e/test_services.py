@@ -5,6 +5,7 @@ from typing import Any
 from kubernetes import client
 
 from akros_devtools import wait_until
+from akros_msgs import Resources
 from tests.e2e.conftest import Running
 
 NAMESPACE = "akros-services"
@@ -87,10 +88,44 @@ def test_a_bad_spec_is_refused_at_the_gateway_and_nothing_reaches_the_cluster(
     assert [d.metadata.name for d in deployments.items] == []
 
 
-def test_the_cluster_endpoint_shows_the_simulated_nodes(running: Running) -> None:
+def _pods_per_node(running: Running) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for pod in client.CoreV1Api(running.kube).list_pod_for_all_namespaces().items:
+        if pod.spec.node_name and pod.status.phase not in {"Succeeded", "Failed"}:
+            counts[pod.spec.node_name] = counts.get(pod.spec.node_name, 0) + 1
+    return counts
+
+
+def test_the_cluster_endpoint_shows_each_simulated_node_with_its_requests_and_use(
+    running: Running,
+) -> None:
     admin = {"Authorization": f"Bearer {running.platform.admin_token()}"}
+    allocatable = {
+        n.metadata.name: Resources.of(
+            n.status.allocatable["cpu"],
+            n.status.allocatable["memory"],
+            int(n.status.allocatable.get("nvidia.com/gpu", "0")),
+        )
+        for n in client.CoreV1Api(running.kube).list_node().items
+    }
 
-    nodes = running.http.get("/v1/cluster", headers=admin).json()["nodes"]
+    def nodes() -> list[dict[str, Any]]:
+        answer = running.http.get("/v1/cluster", headers=admin)
+        assert answer.status_code == 200, answer.text
+        found: list[dict[str, Any]] = answer.json()["nodes"]
+        return found
 
-    assert nodes, "the worker writes a snapshot at start"
-    assert all(node["allocatable"]["memory_bytes"] > 0 for node in nodes)
+    def caught_up() -> bool:
+        shown = nodes()
+        return (
+            {n["name"] for n in shown} == set(allocatable)
+            and all(n["used"] for n in shown)
+            and {n["name"]: n["pods"] for n in shown if n["pods"]} == _pods_per_node(running)
+        )
+
+    wait_until(caught_up, timeout_s=20, what="every node, its pods and use, from the monitor")
+    for node in nodes():
+        assert Resources.model_validate(node["allocatable"]) == allocatable[node["name"]]
+        requested = Resources.model_validate(node["requested"])
+        assert requested.fits_within(allocatable[node["name"]])
+        assert node["used"]["cpu_millis"] > 0, "kubesim's nodes use a baseline at least"

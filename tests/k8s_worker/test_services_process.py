@@ -183,19 +183,6 @@ def test_a_researchers_host_path_fails_naming_the_field_and_creates_nothing(
     assert client.AppsV1Api(kube).list_namespaced_deployment(NAMESPACE).items == []
 
 
-def test_the_worker_writes_each_nodes_capacity_to_the_read_model(harness: WorkerHarness) -> None:
-    harness.start_worker()
-
-    wait_until(
-        lambda: harness.redis.get("akros:rm:cluster") is not None,
-        timeout_s=10,
-        what="a cluster snapshot",
-    )
-    snapshot = json.loads(harness.redis.get("akros:rm:cluster"))  # type: ignore[arg-type]
-    assert snapshot["nodes"]
-    assert all(node["allocatable"]["cpu_millis"] > 0 for node in snapshot["nodes"])
-
-
 def _send_raw(harness: WorkerHarness, request_id: str, spec: dict[str, Any]) -> None:
     """A deploy command whose spec the contract refuses, as another publisher might send it."""
     valid = DeployService(request_id=request_id, actor=ADMIN, spec=ServiceSpec.model_validate(SPEC))

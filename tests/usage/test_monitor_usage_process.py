@@ -8,11 +8,13 @@ from typing import TypeVar
 
 import httpx2
 import redis.asyncio as aioredis
+from kubernetes import client
 
 from akros_devtools import wait_until
 from akros_monitor.usage_state import UNDERUSE_STATE_KEY
-from akros_readmodel import ReadModel, UsagePoint, underuse_exemption_key
-from tests.usage.conftest import GRACE_S, UsageRig
+from akros_msgs import Resources
+from akros_readmodel import ClusterView, ReadModel, UsagePoint, underuse_exemption_key
+from tests.usage.conftest import GRACE_S, NAMESPACE, UsageRig
 
 T = TypeVar("T")
 
@@ -114,3 +116,56 @@ def test_the_monitor_serves_prometheus_metrics(usage_rig: UsageRig) -> None:
     assert 'akros_environment_cpu_requested_cores{environment="lab",owner="ada"} 2.0' in text
     assert "akros_node_cpu_allocatable_cores{node=" in text
     assert "akros_underused_environments 0.0" in text
+
+
+def test_the_monitor_writes_each_nodes_allocatable_requests_and_use_to_the_read_model(
+    usage_rig: UsageRig,
+) -> None:
+    usage_rig.environment_pod("ada", "lab", "busy", gpus=1)
+    wait_until(
+        lambda: (
+            usage_rig.core.read_namespaced_pod("ada-lab-0", NAMESPACE).status.phase == "Running"
+        ),
+        timeout_s=10,
+        what="the environment's pod running",
+    )
+    bound_to = usage_rig.core.read_namespaced_pod("ada-lab-0", NAMESPACE).spec.node_name
+    metrics = client.CustomObjectsApi(usage_rig.kube).list_cluster_custom_object(
+        "metrics.k8s.io", "v1beta1", "nodes"
+    )["items"]
+    used = {m["metadata"]["name"]: Resources.of(**m["usage"]) for m in metrics}
+    pods: dict[str, int] = {}
+    for pod in usage_rig.core.list_pod_for_all_namespaces().items:
+        if pod.spec.node_name and pod.status.phase not in {"Succeeded", "Failed"}:
+            pods[pod.spec.node_name] = pods.get(pod.spec.node_name, 0) + 1
+
+    def view() -> ClusterView | None:
+        return asyncio.run(_read(usage_rig, lambda model: model.cluster()))
+
+    def caught_up() -> bool:
+        current = view()
+        return (
+            current is not None
+            and {n.name: n.used for n in current.nodes} == used
+            and {n.name: n.pods for n in current.nodes if n.pods} == pods
+        )
+
+    wait_until(caught_up, timeout_s=15, what="the pod and the nodes' use in the cluster view")
+    current = view()
+    assert current is not None
+    by_name = {node.name: node for node in current.nodes}
+    for node in usage_rig.core.list_node().items:
+        allocatable = node.status.allocatable
+        ready = next(c.status for c in node.status.conditions if c.type == "Ready")
+        shown = by_name.pop(node.metadata.name)
+        assert shown.allocatable == Resources.of(
+            allocatable["cpu"], allocatable["memory"], int(allocatable.get("nvidia.com/gpu", 0))
+        )
+        assert shown.ready is (ready == "True")
+    assert by_name == {}, "every node, and no other"
+    mine = next(node for node in current.nodes if node.name == bound_to)
+    assert mine.requested == Resources.of("2", "4Gi", 1)
+    empty = [node.used for node in current.nodes if node.pods == 0]
+    assert mine.used is not None
+    assert empty, "a node with no pod to compare with"
+    assert all(use is not None and mine.used.cpu_millis > use.cpu_millis for use in empty)

@@ -30,7 +30,7 @@ _PREFIX = "akros:rm"
 _OWNERS = f"{_PREFIX}:owners"
 _SERVICES = f"{_PREFIX}:svcs"
 CLUSTER_KEY = f"{_PREFIX}:cluster"
-"""The cluster's nodes (a ClusterView as JSON), written by whoever observes the cluster."""
+"""The cluster's nodes (a ClusterView as JSON), written by the monitor."""
 _LATEST_USAGE = f"{_PREFIX}:usage-latest"
 """A hash: "owner/name" -> the environment's newest UsagePoint."""
 NOTIFICATIONS_KEPT = 50

@@ -62,11 +62,14 @@ def cluster_page(gateway: GatewayClient) -> None:
     cluster = gateway.cluster()
     nodes = cluster["nodes"]
     if not nodes:
-        st.info("No observation of the cluster yet; the worker writes one every few seconds.")
+        st.info("No observation of the cluster yet; the monitor writes one every few seconds.")
         return
     st.caption(f"Observed at {cluster['observed_at']}")
     if not any(node.get("used") for node in nodes):
-        st.caption("Usage needs metrics.k8s.io; this cluster does not serve it.")
+        st.caption(
+            "No usage yet: it needs metrics.k8s.io, which the monitor reads every "
+            "AKROS_USAGE_INTERVAL_S; this cluster may not serve it."
+        )
     for title, rows in node_rows(nodes).items():
         st.subheader(title)
         st.bar_chart(rows, x="node", y=["allocatable", "requested", "used"], stack=False)

@@ -5,7 +5,6 @@ from typing import Any
 
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import run_forever, serve
-from akros_k8s_worker.cluster_snapshot import ClusterObserver
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.scaling import ScalingService
@@ -155,9 +154,6 @@ class Worker:
                 platform=settings.service_platform(),
                 host_paths_enabled=settings.allow_host_path,
             )
-            observer = ClusterObserver(
-                cluster, ReadModel(self.bus.redis), settings.cluster_snapshot_interval_s
-            )
             self._scaling = ScalingService(cluster, self.bus)
             await serve(
                 self.bus,
@@ -167,7 +163,6 @@ class Worker:
                     self._expire_overdue_starts,
                     self._services.watch_deployments,
                     self._services.watch_autoscalers,
-                    observer.run,
                 ],
             )
         finally:

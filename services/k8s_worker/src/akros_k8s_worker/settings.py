@@ -42,9 +42,6 @@ class WorkerSettings(BusSettings):
     allow_host_path: bool = Field(
         default=False, description="Admins may mount host paths into services (as the gateway)"
     )
-    cluster_snapshot_interval_s: float = Field(
-        default=5.0, gt=0, description="How often node capacity is written to the read model"
-    )
     catalog_file: Path | None = None
     quota_file: Path | None = None
 

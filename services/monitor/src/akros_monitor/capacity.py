@@ -3,7 +3,8 @@ returns them).
 
 Each pod is reduced once to a ``PodDemand`` (where it sits, whose it is, what it requests), so
 the watch loop re-parses only the pod that changed; ``summarise`` then adds up plain integers,
-which keeps a cycle over tens of thousands of pods in milliseconds.
+which keeps a cycle over tens of thousands of pods in milliseconds. ``node_views`` adds up the
+same reductions per node for the read model's cluster view (the dashboard's).
 """
 
 from collections.abc import Iterable, Mapping
@@ -14,6 +15,7 @@ from typing import Any
 from akros_msgs import SYSTEM_ACTOR, CapacityChanged, NodeCapacity, Resources, ResourceUse
 from akros_msgs.quantity import QuantityError, cpu_millicores, memory_bytes
 from akros_policy.naming import LABEL_KIND, WorkloadKind
+from akros_readmodel import NodeView
 
 GPU_RESOURCE = "nvidia.com/gpu"
 RESEARCHERS = "researchers"
@@ -47,6 +49,7 @@ class NodeInfo:
     allocatable: Amounts
     schedulable: bool
     labels: Mapping[str, str]
+    ready: bool
 
 
 def _amounts(quantities: Mapping[str, Any]) -> Amounts:
@@ -114,13 +117,22 @@ def pod_demand(pod: Mapping[str, Any]) -> PodDemand | None:
     )
 
 
+def _is_ready(status: Mapping[str, Any]) -> bool:
+    return any(
+        condition.get("type") == "Ready" and condition.get("status") == "True"
+        for condition in status.get("conditions") or []
+    )
+
+
 def node_info(node: Mapping[str, Any]) -> NodeInfo:
     metadata = node.get("metadata") or {}
+    status = node.get("status") or {}
     return NodeInfo(
         name=str(metadata.get("name", "")),
-        allocatable=_amounts((node.get("status") or {}).get("allocatable") or {}),
+        allocatable=_amounts(status.get("allocatable") or {}),
         schedulable=not (node.get("spec") or {}).get("unschedulable", False),
         labels=dict(metadata.get("labels") or {}),
+        ready=_is_ready(status),
     )
 
 
@@ -208,3 +220,35 @@ def cluster_capacity(
     """The capacity of a cluster with these nodes and pods."""
     demands = (demand for pod in pods if (demand := pod_demand(pod)) is not None)
     return summarise((node_info(node) for node in nodes), demands)
+
+
+def node_views(
+    nodes: Iterable[NodeInfo],
+    demands: Iterable[PodDemand],
+    used: Mapping[str, tuple[int, int]] | None,
+) -> list[NodeView]:
+    """Each node, by name: readiness, allocatable, what the pods bound to it request and how
+    many they are, and, when metrics.k8s.io is served (``used`` not None: CPU millicores and
+    memory bytes per node), its use; a node the metrics leave out has no use either."""
+    requested: dict[str, Amounts] = {}
+    pods: dict[str, int] = {}
+    for demand in demands:
+        if demand.node:
+            requested[demand.node] = add_amounts(
+                requested.get(demand.node, (0, 0, 0)), demand.amounts
+            )
+            pods[demand.node] = pods.get(demand.node, 0) + 1
+    views = []
+    for node in sorted(nodes, key=lambda n: n.name):
+        use = None if used is None else used.get(node.name)
+        views.append(
+            NodeView(
+                name=node.name,
+                ready=node.ready,
+                allocatable=_resources(node.allocatable),
+                requested=_resources(requested.get(node.name, (0, 0, 0))),
+                used=None if use is None else _resources((use[0], use[1], 0)),
+                pods=pods.get(node.name, 0),
+            )
+        )
+    return views

@@ -1,21 +1,26 @@
-"""The monitor process: watch nodes and pods, publish CapacityChanged; sample usage, publish
-WorkloadUsage and nudge the owners of under-used environments.
+"""The monitor process: watch nodes and pods, publish CapacityChanged and write the read
+model's cluster view; sample usage, publish WorkloadUsage and nudge the owners of under-used
+environments.
 
 Two watches (never a call per pod) keep the view current; one publisher turns changes into
 events, at most one per ``capacity_min_interval_s`` and at least one per
 ``capacity_heartbeat_s``. The first change after a quiet spell is published after only
 ``capacity_settle_s``, time for the rest of its burst to arrive, so a lone change costs no
-coalescing delay.
+coalescing delay. The same publisher writes the read model's cluster view (GET /v1/cluster)
+with a published change, at most once per ``cluster_view_interval_s``: a change that comes
+sooner is written when that interval is up.
 
-Usage is sampled on its own clock: each cycle is one list of pod metrics and one DCGM scrape,
-joined with the environment pods the pod watch already holds; the samples go out in a few
-WorkloadUsage batches and any notifications in the same round trip.
+Usage is sampled on its own clock: each cycle is one list of node metrics, one of pod metrics
+and one DCGM scrape, joined with the environment pods the pod watch already holds; the
+samples go out in a few WorkloadUsage batches and any notifications in the same round trip.
+The node metrics are kept for the cluster view.
 """
 
 import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,7 +31,7 @@ from redis.exceptions import RedisError
 
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import serve
-from akros_kube import SYNCED, Cluster, KubeError
+from akros_kube import SYNCED, Cluster, KubeError, NotFoundError
 from akros_monitor.metrics import UsageCollector, UsageSnapshot, usage_registry
 from akros_monitor.settings import MonitorSettings
 from akros_monitor.underuse import (
@@ -41,6 +46,7 @@ from akros_monitor.usage import (
     HistoryStep,
     environment_uses,
     gpu_utilisation,
+    node_usage,
     pod_usage,
     usage_samples,
 )
@@ -119,6 +125,8 @@ class Monitor:
         self._http: aiohttp.ClientSession | None = None
         self.history = HistoryStep()
         self._history_step_started = time.monotonic()
+        self.node_usage: dict[str, tuple[int, int]] | None = None
+        """Each node's use at the last usage cycle; None until then, or with no metrics server."""
 
     @property
     def cluster(self) -> Cluster:
@@ -138,9 +146,15 @@ class Monitor:
 
     async def _publish_capacity(self) -> None:
         last_published = 0.0
+        view_written = -math.inf
+        view_behind = False  # a published change not written to the read model yet
         while True:
+            wait_s = self.settings.capacity_heartbeat_s
+            if view_behind:  # wake when it may be written, if no change comes first
+                due_s = view_written + self.settings.cluster_view_interval_s - time.monotonic()
+                wait_s = max(0.0, min(wait_s, due_s))
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.settings.capacity_heartbeat_s):
+                async with asyncio.timeout(wait_s):
                     await self.view.changed.wait()
             early = last_published + self.settings.capacity_min_interval_s - time.monotonic()
             await asyncio.sleep(max(early, self.settings.capacity_settle_s))
@@ -164,6 +178,20 @@ class Monitor:
                 pods=len(self.view.pods.items),
                 took_ms=round((time.perf_counter() - started) * 1000, 2),
             )
+            view_behind = last_published - view_written < self.settings.cluster_view_interval_s
+            if not view_behind:
+                view_written = last_published
+                view_behind = not await self._write_cluster_view()
+
+    async def _write_cluster_view(self) -> bool:
+        """Write the nodes to the read model; False when Redis did not take them."""
+        view = self.view.read_model_view(self.node_usage)
+        try:
+            await ReadModel(self.bus.redis).put_cluster(view)
+        except (RedisError, OSError, TimeoutError) as error:
+            _log.warning("could not write the cluster view; retrying", error=repr(error))
+            return False
+        return True
 
     async def _gpu_utilisation(self) -> dict[str, float]:
         """Per pod, from the DCGM source; empty (GPU use unknown) when there is none or it
@@ -179,11 +207,19 @@ class Monitor:
             _log.warning("could not read GPU utilisation", error=repr(error))
             return {}
 
+    async def _node_usage(self) -> dict[str, tuple[int, int]] | None:
+        """Each node's use from metrics.k8s.io; None where no metrics server serves it."""
+        try:
+            return node_usage((await self.cluster.list("NodeMetrics"))[0])
+        except NotFoundError:
+            return None
+
     async def sample_usage(self, states: dict[EnvironmentKey, UnderuseState]) -> None:
         """One cycle: fetch, update each environment's state, publish, persist. ``states`` is
-        updated in place."""
+        updated in place; the nodes' use is kept for the cluster view."""
         started = time.perf_counter()
         now = self.clock()
+        self.node_usage = await self._node_usage()
         # Reduced at once, so the 20,000 listed documents are freed before anything else is
         # built: the cycle's peak memory is what the monitor's RSS keeps.
         used = pod_usage((await self.cluster.list("PodMetrics"))[0])

@@ -34,6 +34,13 @@ class MonitorSettings(BusSettings):
         le=300,
         description="CapacityChanged is published at least this often, changed or not",
     )
+    cluster_view_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="The read model's cluster view (GET /v1/cluster) is written with a "
+        "published change at most this often; a later change waits out the interval",
+    )
     usage_interval_s: float = Field(
         default=60.0,
         gt=0,

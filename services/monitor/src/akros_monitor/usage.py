@@ -96,6 +96,20 @@ def pod_usage(metrics: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]
     return used
 
 
+def node_usage(metrics: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """(CPU millicores, memory bytes) used per node, from metrics.k8s.io NodeMetrics."""
+    used: dict[str, tuple[int, int]] = {}
+    for item in metrics:
+        usage = item.get("usage") or {}
+        try:
+            cpu = cpu_millicores(usage.get("cpu", "0"))
+            memory = memory_bytes(usage.get("memory", "0"))
+        except QuantityError:
+            continue  # a malformed report says nothing; the node counts as unmeasured
+        used[str((item.get("metadata") or {}).get("name", ""))] = (cpu, memory)
+    return used
+
+
 def gpu_utilisation(exposition: str) -> dict[str, float]:
     """Mean GPU utilisation (0..1) per "namespace/pod" from dcgm-exporter's text format; GPUs
     held by no pod are left out."""

@@ -2,7 +2,7 @@
 
 Each watched object is reduced to what capacity depends on as it arrives, and a change is
 signalled only when that reduction changed: a pod's status heartbeat or a node's condition
-refresh does not wake the publisher.
+refresh does not wake the publisher (its readiness changing does).
 """
 
 import asyncio
@@ -10,12 +10,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import akros_readmodel
 from akros_kube import LISTING, SYNCED
 from akros_monitor.capacity import (
     ClusterCapacity,
     NodeInfo,
     PodDemand,
     node_info,
+    node_views,
     pod_demand,
     summarise,
 )
@@ -87,3 +89,11 @@ class ClusterView:
 
     def capacity(self) -> ClusterCapacity:
         return summarise(self.nodes.items.values(), self.pods.items.values())
+
+    def read_model_view(
+        self, node_usage: Mapping[str, tuple[int, int]] | None
+    ) -> akros_readmodel.ClusterView:
+        """The nodes as the read model shows them (GET /v1/cluster, the dashboard)."""
+        return akros_readmodel.ClusterView(
+            nodes=node_views(self.nodes.items.values(), self.pods.items.values(), node_usage)
+        )

@@ -1,7 +1,7 @@
 """/v1/cluster: the nodes' capacity, requests and use, for the admin dashboard (admins only).
 
-Read from the read model (key ``akros:rm:cluster``), where the k8s_worker writes a snapshot
-every few seconds; the gateway never talks to the cluster itself.
+Read from the read model (key ``akros:rm:cluster``), which the monitor keeps current from its
+watches of nodes and pods; the gateway never talks to the cluster itself.
 """
 
 from fastapi import APIRouter
