@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from akros_k8s_worker.starts import StartBook, StartRecord
+from akros_k8s_worker.starts import SETTLE_LEASE_S, StartBook, StartRecord
 from tests.k8s_worker.conftest import ALICE
 
 
@@ -31,8 +31,40 @@ async def test_noting_a_reason_does_not_revive_a_settled_start(book: StartBook) 
     record = _record()
     await book.expect(record)
     assert await book.claim("alice", "exp")
+    await book.settled("alice", "exp")
     await book.note(record, "waiting for room in the cluster")
     assert await book.get("alice", "exp") is None
+
+
+async def test_a_start_whose_claimant_died_is_abandoned_once_its_lease_runs_out(
+    book: StartBook,
+) -> None:
+    await book.expect(_record())
+    assert await book.claim("alice", "exp", now=100.0)
+    assert not await book.claim("alice", "exp", now=101.0), "the lease holds"
+    assert await book.abandoned(now=101.0) == []
+    later = 100.0 + SETTLE_LEASE_S + 1
+    [abandoned] = await book.abandoned(now=later)
+    assert abandoned.request_id == "r1"
+    assert await book.claim("alice", "exp", now=later), "claimed again after the lease"
+
+
+async def test_a_start_being_reported_is_not_overdue_and_a_settled_one_is_gone(
+    book: StartBook,
+) -> None:
+    await book.expect(_record(deadline=1.0))
+    assert await book.claim("alice", "exp", now=2.0)
+    assert await book.overdue(now=3.0) == []
+    await book.settled("alice", "exp")
+    assert await book.overdue(now=3.0) == []
+    assert await book.abandoned(now=1e10) == []
+
+
+async def test_expecting_a_start_again_drops_a_dead_claimants_lease(book: StartBook) -> None:
+    await book.expect(_record())
+    assert await book.claim("alice", "exp", now=100.0)
+    await book.expect(_record())
+    assert await book.claim("alice", "exp", now=101.0)
 
 
 async def test_a_noted_reason_is_kept_for_the_timeout_message(book: StartBook) -> None:

@@ -5,6 +5,7 @@ import signal
 from kubernetes import client
 
 from akros_devtools import wait_until
+from akros_k8s_worker.starts import StartRecord
 from akros_msgs import (
     CommandFailed,
     CreateEnvironment,
@@ -247,3 +248,20 @@ def test_a_create_whose_deliveries_run_out_ends_failed_not_pending(
     view = harness.view("alice", "doomed")
     assert view is not None
     assert view["status"] == "failed"
+
+
+def test_a_start_whose_reporter_died_is_reported_by_the_sweep(harness: WorkerHarness) -> None:
+    harness.start_worker()
+    harness.send(_create("req-first", "exp"))
+    assert isinstance(harness.wait_for_result("req-first"), EnvironmentReady)
+    # A worker claimed this start (its pod runs) and was killed before reporting it: the
+    # record stays with a lease that ran out long ago, and no pod event will come again.
+    record = StartRecord(
+        owner="alice", name="exp", request_id="req-orphan", actor=ALICE, deadline=2e9
+    )
+    harness.redis.hset("akros:worker:starting", "alice/exp", record.model_dump_json())
+    harness.redis.hset("akros:worker:settling", "alice/exp", "1.0")
+
+    reported = harness.wait_for_result("req-orphan", timeout_s=15)
+    assert isinstance(reported, EnvironmentReady), harness.logs()
+    assert not harness.redis.hexists("akros:worker:starting", "alice/exp")

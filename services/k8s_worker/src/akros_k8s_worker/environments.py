@@ -98,7 +98,7 @@ class EnvironmentService:
             return
         if isinstance(command, CreateEnvironment):
             # Its start must not be reported again when its deadline passes.
-            await self.starts.claim(command.owner, command.name)
+            await self.starts.settled(command.owner, command.name)
         await self._failed(
             command,
             FailureCode.INTERNAL,
@@ -286,7 +286,7 @@ class EnvironmentService:
 
     async def delete(self, command: DeleteEnvironment) -> None:
         self._check_actor(command, command.owner)
-        await self.starts.claim(command.owner, command.name)
+        await self.starts.settled(command.owner, command.name)  # nobody waits for it now
         name = environment_object_name(command.owner, command.name)
         namespace = self.platform.namespace
         await self._delete_workload(command.owner, command.name)
@@ -369,8 +369,17 @@ class EnvironmentService:
                 await self._ready(record, outcome.node)
             elif isinstance(outcome, Failed):
                 await self._start_failed(record, outcome.code, outcome.reason)
+            await self.starts.settled(owner, name)
 
     async def expire_overdue_starts(self) -> None:
+        """Settle the starts whose reporter died (again, from their pods), then fail those
+        past their deadline."""
+        for record in await self.starts.abandoned():
+            pods, _ = await self.cluster.list(
+                "Pod", self.platform.namespace, environment_selector(record.owner, record.name)
+            )
+            for pod in pods:
+                await self.on_pod(pod)
         for record in await self.starts.overdue():
             if await self.starts.claim(record.owner, record.name):
                 waiting_for_room = record.last_reason.startswith("waiting for room")
@@ -380,6 +389,7 @@ class EnvironmentService:
                     code,
                     f"It did not start within {self.start_timeout_s:.0f}s: {record.last_reason}.",
                 )
+                await self.starts.settled(record.owner, record.name)
 
     async def _ready(self, record: StartRecord, node: str) -> None:
         view = await self.read_model.environment(record.owner, record.name)

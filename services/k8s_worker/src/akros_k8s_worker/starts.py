@@ -1,8 +1,11 @@
 """Environments on their way up: recorded in Redis when applied, settled by the pod watcher
 (ready or failed) or by the start deadline.
 
-Every replica of the worker watches; whoever removes the record first (HDEL answers 1)
-reports the outcome, so each start is reported exactly once.
+Every replica of the worker watches; whoever claims a record first reports the outcome, then
+removes the record. A claim is a lease: a worker that dies between claiming and reporting
+(SIGKILL, a lost node) leaves the record behind with its lease running out, and the sweep
+settles it again from the pods. So each start is reported, and once unless its reporter died
+in the few milliseconds between publishing and removing the record.
 """
 
 import time
@@ -14,6 +17,15 @@ from redis.asyncio import Redis
 from akros_msgs import Actor
 
 _STARTING = "akros:worker:starting"
+_SETTLING = "akros:worker:settling"  # field -> until when its claimant may report it
+SETTLE_LEASE_S = 30.0
+_CLAIM = """
+if redis.call('hexists', KEYS[1], ARGV[1]) == 0 then return 0 end
+local leased_until = tonumber(redis.call('hget', KEYS[2], ARGV[1]) or '0')
+if leased_until > tonumber(ARGV[2]) then return 0 end
+redis.call('hset', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
 _UPDATE_IF_PRESENT = """
 if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
   return redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
@@ -42,9 +54,12 @@ class StartBook:
         return f"{owner}/{name}"
 
     async def expect(self, record: StartRecord) -> None:
-        await self.redis.hset(
-            _STARTING, self._field(record.owner, record.name), record.model_dump_json()
-        )
+        """Record a start (again, for a redelivered create: any lease of a dead claimant goes)."""
+        field = self._field(record.owner, record.name)
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            pipeline.hset(_STARTING, field, record.model_dump_json())
+            pipeline.hdel(_SETTLING, field)
+            await pipeline.execute()
 
     async def get(self, owner: str, name: str) -> StartRecord | None:
         raw = await self.redis.hget(_STARTING, self._field(owner, name))
@@ -60,14 +75,49 @@ class StartBook:
                 _UPDATE_IF_PRESENT, 1, _STARTING, field, updated.model_dump_json()
             )
 
-    async def claim(self, owner: str, name: str) -> bool:
-        """Take the right to report this start; True for exactly one caller."""
-        return bool(await self.redis.hdel(_STARTING, self._field(owner, name)))
+    async def claim(self, owner: str, name: str, *, now: float | None = None) -> bool:
+        """Take the right to report this start for SETTLE_LEASE_S: True for one caller at a
+        time. Report, then call ``settled``."""
+        moment = time.time() if now is None else now
+        field = self._field(owner, name)
+        return bool(
+            await self.redis.eval(
+                _CLAIM, 2, _STARTING, _SETTLING, field, moment, moment + SETTLE_LEASE_S
+            )
+        )
+
+    async def settled(self, owner: str, name: str) -> None:
+        """Its outcome is reported (or no longer wanted, the environment being deleted)."""
+        field = self._field(owner, name)
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            pipeline.hdel(_STARTING, field)
+            pipeline.hdel(_SETTLING, field)
+            await pipeline.execute()
+
+    async def _records(self) -> tuple[list[StartRecord], dict[str, float]]:
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            pipeline.hgetall(_STARTING)
+            pipeline.hgetall(_SETTLING)
+            starting, settling = await pipeline.execute()
+        leases = {_text(k): float(v) for k, v in settling.items()}
+        return [StartRecord.model_validate_json(v) for v in starting.values()], leases
 
     async def overdue(self, now: float | None = None) -> list[StartRecord]:
+        """Starts past their deadline that nobody is reporting now."""
         moment = time.time() if now is None else now
-        records = [
-            StartRecord.model_validate_json(v)
-            for v in (await self.redis.hgetall(_STARTING)).values()
+        records, leases = await self._records()
+        return [
+            r
+            for r in records
+            if r.deadline <= moment and leases.get(self._field(r.owner, r.name), 0.0) <= moment
         ]
-        return [r for r in records if r.deadline <= moment]
+
+    async def abandoned(self, now: float | None = None) -> list[StartRecord]:
+        """Starts claimed by a reporter that never reported (its lease ran out)."""
+        moment = time.time() if now is None else now
+        records, leases = await self._records()
+        return [r for r in records if 0.0 < leases.get(self._field(r.owner, r.name), 0.0) <= moment]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
