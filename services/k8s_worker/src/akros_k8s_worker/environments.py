@@ -122,53 +122,66 @@ class EnvironmentService:
         environment. It is counted in the index under the owner's lock before it exists, so the
         lock need not wait for the cluster (nor for background work)."""
         picked_up = time.time()
-        async with self.lanes.urgent() as first_write_next:
-            objects = await self._admit(command)
-            await self.index.synced.wait()
-            async with contextlib.AsyncExitStack() as locked:
-                # The view is read while the lock is taken: one round trip's wait for both.
-                view, _ = await asyncio.gather(
-                    self.read_model.environment(command.owner, command.name),
-                    locked.enter_async_context(self.read_model.owner_lock(command.owner)),
-                )
-                already_ready = (
-                    view is not None
-                    and view.request_id == command.request_id
-                    and view.status is EnvironmentStatus.READY
-                )
-                self._check_room(command)
-                if not already_ready:
-                    # Both recorded before anything is applied: the pod may run before apply
-                    # returns, and a crash in between must still end in a reported outcome
-                    # (the redelivered command converges; the deadline catches the rest).
-                    await asyncio.gather(
-                        self._record_pending(command, view),
-                        self.starts.expect(
-                            StartRecord(
-                                owner=command.owner,
-                                name=command.name,
-                                request_id=command.request_id,
-                                actor=command.actor,
-                                deadline=time.time() + self.start_timeout_s,
-                            )
-                        ),
-                    )
-                self.index.remember(objects.deployment)
-            accepted_at = command.occurred_at.timestamp()
-            _log.info(
-                "applying environment",
-                owner=command.owner,
-                name=command.name,
-                since_accepted_ms=round((time.time() - accepted_at) * 1000, 2),
-                queued_ms=round((picked_up - accepted_at) * 1000, 2),
-            )
-            first_write_next()
+        remembered = False
+        claim_written: asyncio.Task[None] | None = None
         try:
-            reapplied = await self._apply(command, objects)
+            async with self.lanes.urgent() as first_write_next:
+                objects = await self._admit(command)
+                await self.index.synced.wait()
+                async with contextlib.AsyncExitStack() as locked:
+                    # The view is read while the lock is taken: one round trip's wait for both.
+                    view, _ = await asyncio.gather(
+                        self.read_model.environment(command.owner, command.name),
+                        locked.enter_async_context(self.read_model.owner_lock(command.owner)),
+                    )
+                    already_ready = (
+                        view is not None
+                        and view.request_id == command.request_id
+                        and view.status is EnvironmentStatus.READY
+                    )
+                    self._check_room(command)
+                    if not already_ready:
+                        # Both recorded before anything is applied: the pod may run before
+                        # apply returns, and a crash in between must still end in a reported
+                        # outcome (the redelivered command converges; the sweep catches the
+                        # rest).
+                        await asyncio.gather(
+                            self._record_pending(command, view),
+                            self.starts.expect(
+                                StartRecord(
+                                    owner=command.owner,
+                                    name=command.name,
+                                    request_id=command.request_id,
+                                    actor=command.actor,
+                                    deadline=time.time() + self.start_timeout_s,
+                                )
+                            ),
+                        )
+                    self.index.remember(objects.deployment)
+                    remembered = True
+                    accepted_at = command.occurred_at.timestamp()
+                    _log.info(
+                        "applying environment",
+                        owner=command.owner,
+                        name=command.name,
+                        since_accepted_ms=round((time.time() - accepted_at) * 1000, 2),
+                        queued_ms=round((picked_up - accepted_at) * 1000, 2),
+                    )
+                    first_write_next()
+                    # The first write goes out while the lock is given back: the claim
+                    # counts for no quota.
+                    claim_written = asyncio.create_task(self._write_claim(objects))
+            reapplied = await self._apply(objects, claim_written)
         except BaseException:
-            # Not created after all (a redelivery or a retry counts it again).
-            self.index.forget(str(objects.deployment["metadata"]["name"]), command.owner)
+            if claim_written is not None and not claim_written.done():
+                claim_written.cancel()
+            if remembered:
+                # Not created after all (a redelivery or a retry counts it again).
+                self.index.forget(str(objects.deployment["metadata"]["name"]), command.owner)
             raise
+        async with self.lanes.background():
+            # A kept volume of this name is in use again (the claim was reattached).
+            await self.read_model.remove_volume(command.owner, command.name)
         if already_ready:
             return  # a redelivered command for an environment that is up: nothing to report
         _log.info("environment applied", owner=command.owner, name=command.name)
@@ -233,14 +246,17 @@ class EnvironmentService:
                     f"You already have an environment named '{command.name}'.",
                 )
 
-    async def _apply(self, command: CreateEnvironment, objects: EnvironmentObjects) -> bool:
-        """Create each object, or bring an existing one to the desired state; True when the
-        Deployment existed already (a redelivered command). The claim is only created: an
-        existing one is a kept volume being reattached, and in use again from now on."""
+    async def _write_claim(self, objects: EnvironmentObjects) -> None:
+        """Create the claim; an existing one is a kept volume being reattached."""
         with contextlib.suppress(AlreadyExistsError):
             await self.cluster.create(objects.volume_claim)
-        async with self.lanes.background():
-            await self.read_model.remove_volume(command.owner, command.name)
+
+    async def _apply(
+        self, objects: EnvironmentObjects, claim_written: "asyncio.Task[None]"
+    ) -> bool:
+        """After the claim, create each object or bring an existing one to the desired state,
+        the Deployment last; True when it existed already (a redelivered command)."""
+        await claim_written
         existed = False
         for manifest in (
             objects.service,
