@@ -6,6 +6,7 @@ metrics and one DCGM scrape, so the cost of a cycle is two requests and a pass o
 tuples, however many pods there are.
 """
 
+import functools
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,12 +141,19 @@ def usage_sample(
         workload=workload,
         owner=pod.owner,
         environment=pod.name,
-        requested=Resources.model_construct(
-            cpu_millis=pod.requested[0], memory_bytes=pod.requested[1], gpus=pod.requested[2]
-        ),
+        requested=_resources(pod.requested),
         cpu_used_millis=used[0],
         memory_used_bytes=used[1],
         gpu_utilisation=gpu if pod.requested[2] else None,
+    )
+
+
+@functools.lru_cache(maxsize=4096)
+def _resources(requested: Amounts) -> Resources:
+    """One (frozen) Resources per distinct request: environments mostly ask for the same few
+    sizes, and 20,000 constructions a cycle were a tenth of its own time."""
+    return Resources.model_construct(
+        cpu_millis=requested[0], memory_bytes=requested[1], gpus=requested[2]
     )
 
 
