@@ -145,6 +145,10 @@ class Monitor:
                 _release_freed_memory()
 
     async def _publish_capacity(self) -> None:
+        """Publish capacity on a change (coalesced) or a heartbeat, and write the cluster view
+        to the read model at most once per ``cluster_view_interval_s``. Waking only to write
+        a late view publishes nothing: an extra CapacityChanged there pushed the next real
+        change into the coalescing window (up to 100 ms late)."""
         last_published = 0.0
         view_written = -math.inf
         view_behind = False  # a published change not written to the read model yet
@@ -156,32 +160,42 @@ class Monitor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait_s):
                     await self.view.changed.wait()
-            early = last_published + self.settings.capacity_min_interval_s - time.monotonic()
-            await asyncio.sleep(max(early, self.settings.capacity_settle_s))
-            self.view.changed.clear()
-            if not self.view.synced:
-                continue
-            started = time.perf_counter()
-            capacity = self.view.capacity()
-            event = capacity.event(request_id=new_request_id(), observed_at=datetime.now(UTC))
-            try:
-                await self.bus.publish(event)
-            except (RedisError, OSError, TimeoutError) as error:
-                _log.warning("could not publish capacity; retrying", error=repr(error))
-                self.view.changed.set()
-                await asyncio.sleep(self.settings.capacity_min_interval_s)
-                continue
-            last_published = time.monotonic()
-            _log.debug(
-                "capacity published",
-                nodes=len(capacity.nodes),
-                pods=len(self.view.pods.items),
-                took_ms=round((time.perf_counter() - started) * 1000, 2),
-            )
-            view_behind = last_published - view_written < self.settings.cluster_view_interval_s
-            if not view_behind:
-                view_written = last_published
+            heartbeat_due = time.monotonic() - last_published >= self.settings.capacity_heartbeat_s
+            if self.view.changed.is_set() or heartbeat_due:
+                if not await self._publish_capacity_once(last_published):
+                    continue
+                last_published = time.monotonic()
+                view_behind = True
+            if view_behind and (
+                time.monotonic() - view_written >= self.settings.cluster_view_interval_s
+            ):
+                view_written = time.monotonic()
                 view_behind = not await self._write_cluster_view()
+
+    async def _publish_capacity_once(self, last_published: float) -> bool:
+        """Coalesce, then publish the capacity now; False when nothing was published."""
+        early = last_published + self.settings.capacity_min_interval_s - time.monotonic()
+        await asyncio.sleep(max(early, self.settings.capacity_settle_s))
+        self.view.changed.clear()
+        if not self.view.synced:
+            return False
+        started = time.perf_counter()
+        capacity = self.view.capacity()
+        event = capacity.event(request_id=new_request_id(), observed_at=datetime.now(UTC))
+        try:
+            await self.bus.publish(event)
+        except (RedisError, OSError, TimeoutError) as error:
+            _log.warning("could not publish capacity; retrying", error=repr(error))
+            self.view.changed.set()
+            await asyncio.sleep(self.settings.capacity_min_interval_s)
+            return False
+        _log.debug(
+            "capacity published",
+            nodes=len(capacity.nodes),
+            pods=len(self.view.pods.items),
+            took_ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        return True
 
     async def _write_cluster_view(self) -> bool:
         """Write the nodes to the read model; False when Redis did not take them."""
