@@ -14,7 +14,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 import akros_intake
+from akros_bus import get_logger
 from akros_readmodel import LockTimeoutError
+
+_log = get_logger("akros.gateway")
 
 
 class ErrorCode(StrEnum):
@@ -152,7 +155,13 @@ async def _http_error(_: Request, error: Exception) -> JSONResponse:
     )
 
 
-async def _store_unreachable(_: Request, error: Exception) -> JSONResponse:
+async def _store_unreachable(request: Request, error: Exception) -> JSONResponse:
+    # The caller is told to retry; the operator sees why.
+    _log.warning(
+        "answered 503: the store is busy or unreachable",
+        path=request.url.path,
+        error=repr(error),
+    )
     detail = "The platform's store is busy or unreachable; try again in a moment."
     return JSONResponse(_body(detail, ErrorCode.UNAVAILABLE), status_code=503)
 
