@@ -53,6 +53,16 @@ class _Entry:
     def of(cls, message: RedisStreamMessage) -> "_Entry":
         return cls(message.raw_message["message_ids"][0], message.raw_message["data"], message.body)
 
+    @classmethod
+    def read(cls, message: RedisBatchStreamMessage) -> list["_Entry"]:
+        """The entries of one batch read (the body is the ``__data__`` field, if any)."""
+        ids: list[bytes] = message.raw_message["message_ids"]
+        entries: list[dict[bytes, bytes]] = message.raw_message["data"]
+        return [
+            cls(entry_id, fields, fields.get(DATA_FIELD) or b"")
+            for entry_id, fields in zip(ids, entries, strict=True)
+        ]
+
 
 class _InFlight:
     """The handlers of one concurrent subscription running side by side, at most ``limit``.
@@ -188,11 +198,7 @@ class Bus:
                 )
 
             async def on_read(_: object) -> None:
-                message: RedisBatchStreamMessage = self._current()
-                ids: list[bytes] = message.raw_message["message_ids"]
-                entries: list[dict[bytes, bytes]] = message.raw_message["data"]
-                for entry_id, fields in zip(ids, entries, strict=True):
-                    entry = _Entry(entry_id, fields, fields.get(DATA_FIELD) or b"")
+                for entry in _Entry.read(self._current()):
                     await in_flight.start(
                         self._deliver(
                             stream,
@@ -345,19 +351,21 @@ class Bus:
     async def _deliver_batch(
         self, stream: Stream, group: str, handler: BatchHandler, message: RedisBatchStreamMessage
     ) -> None:
-        entry_ids: list[bytes] = message.raw_message["message_ids"]
-        entries: list[dict[bytes, bytes]] = message.raw_message["data"]
         valid: list[Message] = []
         valid_ids: list[bytes] = []
-        for entry_id, fields in zip(entry_ids, entries, strict=True):
+        for entry in _Entry.read(message):
             try:
-                valid.append(stream.parse(fields.get(DATA_FIELD) or b""))
-                valid_ids.append(entry_id)
+                valid.append(stream.parse(entry.body))
+                valid_ids.append(entry.id)
             except ValidationError as error:
-                await self._publish_dead_letter(
-                    stream, group, entry_id, fields, describe_validation_error(error), 1, []
+                await self._dead_letter(
+                    stream,
+                    group,
+                    entry,
+                    reason=describe_validation_error(error),
+                    delivery_count=1,
+                    malformed=True,
                 )
-                await self.redis.xack(stream.name, group, entry_id)
         if not valid:
             return
         try:
@@ -381,8 +389,7 @@ class Bus:
         error: Exception,
         delivery_count: int,
     ) -> None:
-        entry_id = entry.id
-        history_key = _failure_history_key(stream.name, group, entry_id)
+        history_key = _failure_history_key(stream.name, group, entry.id)
         error_text = f"delivery {delivery_count}: {error!r}"[:_MAX_ERROR_TEXT]
         async with self.redis.pipeline(transaction=False) as pipeline:
             pipeline.rpush(history_key, error_text)
@@ -402,7 +409,7 @@ class Bus:
             "handler failed; the message stays pending and will be redelivered",
             stream=stream.name,
             group=group,
-            entry_id=entry_id.decode(),
+            entry_id=entry.id.decode(),
             delivery_count=delivery_count,
             max_deliveries=self.settings.max_deliveries,
             error=repr(error),
