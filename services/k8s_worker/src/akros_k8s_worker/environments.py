@@ -187,11 +187,7 @@ class EnvironmentService:
         _log.info("environment applied", owner=command.owner, name=command.name)
         if reapplied:
             # Its pod may be running already and send no new event: settle from what is there.
-            pods, _ = await self.cluster.list(
-                "Pod", self.platform.namespace, environment_selector(command.owner, command.name)
-            )
-            for pod in pods:
-                await self.on_pod(pod)
+            await self._settle_from_pods(command.owner, command.name)
 
     async def _admit(self, command: CreateEnvironment) -> EnvironmentObjects:
         """The checks that need no lock, and the objects to apply."""
@@ -387,15 +383,19 @@ class EnvironmentService:
                 await self._start_failed(record, outcome.code, outcome.reason)
             await self.starts.settled(owner, name)
 
+    async def _settle_from_pods(self, owner: str, name: str) -> None:
+        """Settle a start from the environment's pods as they are now (no event will come)."""
+        pods, _ = await self.cluster.list(
+            "Pod", self.platform.namespace, environment_selector(owner, name)
+        )
+        for pod in pods:
+            await self.on_pod(pod)
+
     async def expire_overdue_starts(self) -> None:
         """Settle the starts whose reporter died (again, from their pods), then fail those
         past their deadline."""
         for record in await self.starts.abandoned():
-            pods, _ = await self.cluster.list(
-                "Pod", self.platform.namespace, environment_selector(record.owner, record.name)
-            )
-            for pod in pods:
-                await self.on_pod(pod)
+            await self._settle_from_pods(record.owner, record.name)
         for record in await self.starts.overdue():
             if await self.starts.claim(record.owner, record.name):
                 waiting_for_room = record.last_reason.startswith("waiting for room")
