@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 
@@ -54,6 +54,7 @@ from akros_readmodel import (
     utc_now,
 )
 
+T = TypeVar("T")
 Step = Callable[[], Awaitable[None]]
 EnvironmentCommand = CreateEnvironment | DeleteEnvironment | DeleteVolume
 ServiceCommand = DeployService | DeleteService
@@ -82,10 +83,17 @@ def is_same_request(existing: RequestView, pending: RequestView) -> bool:
     )
 
 
+def _offered(field: str, key: str, offered: Mapping[str, T]) -> T:
+    """The catalog's entry of ``key``, or InvalidError naming ``field`` and the choices."""
+    found = offered.get(key)
+    if found is None:
+        choices = ", ".join(sorted(offered)) or "none are offered"
+        raise InvalidError(field, f"'{key}' is not in the catalog; choose one of: {choices}")
+    return found
+
+
 def check_image(catalog: Catalog, image: str) -> None:
-    if image not in catalog.images:
-        choices = ", ".join(sorted(catalog.images))
-        raise InvalidError("image", f"'{image}' is not in the catalog; choose one of: {choices}")
+    _offered("image", image, catalog.images)
 
 
 PROFILE_FIELDS = ("cpu", "memory", "gpus", "dedicated_cores")
@@ -94,15 +102,7 @@ PROFILE_FIELDS = ("cpu", "memory", "gpus", "dedicated_cores")
 
 def check_profile(catalog: Catalog, profile: str | None) -> ResourceProfile | None:
     """The catalog's profile of that key (None for no profile), or InvalidError naming it."""
-    if profile is None:
-        return None
-    found = catalog.profiles.get(profile)
-    if found is None:
-        choices = ", ".join(sorted(catalog.profiles)) or "none are offered"
-        raise InvalidError(
-            "profile", f"'{profile}' is not in the catalog; choose one of: {choices}"
-        )
-    return found
+    return None if profile is None else _offered("profile", profile, catalog.profiles)
 
 
 def with_profile(catalog: Catalog, profile: str | None, given: Mapping[str, Any]) -> dict[str, Any]:
