@@ -1,6 +1,7 @@
 """The read model against a real Redis."""
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,6 +16,7 @@ from akros_readmodel import (
     RequestView,
     VolumeView,
 )
+from akros_readmodel.store import lock_wait_pauses
 from tests.concurrency import most_inside_at_once
 
 
@@ -81,6 +83,18 @@ async def test_kept_volumes_are_listed_per_owner(model: ReadModel) -> None:
 
 async def test_the_owner_lock_serialises_concurrent_holders(model: ReadModel) -> None:
     assert await most_inside_at_once(lambda: model.owner_lock("alice"), 10, hold_s=0.01) == 1
+
+
+def test_a_waiter_looks_again_after_1_ms_then_backs_off_to_10_ms() -> None:
+    assert list(itertools.islice(lock_wait_pauses(), 7)) == [
+        0.001,
+        0.002,
+        0.004,
+        0.008,
+        0.01,
+        0.01,
+        0.01,
+    ]
 
 
 async def test_an_underuse_exemption_holds_for_its_time_then_lapses(model: ReadModel) -> None:

@@ -4,7 +4,7 @@ MGET whatever the cluster's size."""
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -309,19 +309,30 @@ class ReadModel:
         """Serialise check-then-act on one owner's quota across processes and replicas.
 
         The lock expires after ``hold_s`` so a crashed holder cannot block the owner forever.
+        A holder keeps it for a few milliseconds, so a waiter looks again soon (after 1 ms,
+        doubling up to 10 ms) rather than sleeping past most of the wait.
         """
         key = f"{_PREFIX}:lock:{owner}"
         token = uuid.uuid4().hex
         deadline = asyncio.get_running_loop().time() + wait_s
+        pauses = lock_wait_pauses()
         while not await self.redis.set(key, token, nx=True, px=int(hold_s * 1000)):
             if asyncio.get_running_loop().time() > deadline:
                 raise LockTimeoutError(f"the quota lock of {owner} stayed taken for {wait_s}s")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(next(pauses))
         try:
             yield
         finally:
             # Release only our own lock: it may have expired and been taken by someone else.
             await self.redis.eval(_RELEASE_IF_OURS, 1, key, token)
+
+
+def lock_wait_pauses(first_s: float = 0.001, longest_s: float = 0.01) -> Iterator[float]:
+    """How long a waiter for a taken owner lock sleeps before each new try."""
+    pause_s = first_s
+    while True:
+        yield pause_s
+        pause_s = min(pause_s * 2, longest_s)
 
 
 _RELEASE_IF_OURS = """
