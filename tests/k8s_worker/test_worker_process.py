@@ -175,6 +175,18 @@ def test_the_worker_rechecks_the_quota_against_the_cluster(harness: WorkerHarnes
     assert "1 of your 1 environments" in refused.reason
 
 
+def test_two_creates_sent_together_never_exceed_the_quota_together(
+    harness: WorkerHarness,
+) -> None:
+    harness.start_worker()
+    harness.send(_create("tiny-a", "first", owner="tiny"))
+    harness.send(_create("tiny-b", "second", owner="tiny"))
+    outcomes = sorted(
+        type(harness.wait_for_result(request)).__name__ for request in ("tiny-a", "tiny-b")
+    )
+    assert outcomes == ["CommandFailed", "EnvironmentReady"], harness.logs()
+
+
 def test_a_worker_killed_mid_create_leaves_exactly_one_environment(
     harness: WorkerHarness, kube: client.ApiClient
 ) -> None:

@@ -119,8 +119,15 @@ class EnvironmentService:
         Everything up to the first write runs in the urgent lane (see lanes.py), the rest in
         the background. The Deployment comes last so its pod never runs before the Service,
         Ingress and NetworkPolicy exist: a running pod means a working URL and an isolated
-        environment. It is counted in the index under the owner's lock before it exists, so the
-        lock need not wait for the cluster (nor for background work)."""
+        environment.
+
+        The quota check against the cluster and counting the new Deployment in the index
+        happen with no await between them, so no other command of this worker can check in
+        between: two concurrent creates cannot together exceed the quota. (A Redis lock
+        around them would add nothing: another replica's index cannot see this count, only
+        the Deployment once it exists. Across replicas, the gateway's accept, serialised per
+        owner against the read model's pending views, is what keeps concurrent requests
+        within the quota.)"""
         picked_up = time.time()
         remembered = False
         claim_written: asyncio.Task[None] | None = None
@@ -128,49 +135,41 @@ class EnvironmentService:
             async with self.lanes.urgent() as first_write_next:
                 objects = await self._admit(command)
                 await self.index.synced.wait()
-                async with contextlib.AsyncExitStack() as locked:
-                    # The view is read while the lock is taken: one round trip's wait for both.
-                    view, _ = await asyncio.gather(
-                        self.read_model.environment(command.owner, command.name),
-                        locked.enter_async_context(self.read_model.owner_lock(command.owner)),
+                view = await self.read_model.environment(command.owner, command.name)
+                already_ready = (
+                    view is not None
+                    and view.request_id == command.request_id
+                    and view.status is EnvironmentStatus.READY
+                )
+                self._check_room(command)
+                self.index.remember(objects.deployment)
+                remembered = True
+                if not already_ready:
+                    # Both recorded before anything is applied: the pod may run before apply
+                    # returns, and a crash in between must still end in a reported outcome
+                    # (the redelivered command converges; the sweep catches the rest).
+                    await asyncio.gather(
+                        self._record_pending(command, view),
+                        self.starts.expect(
+                            StartRecord(
+                                owner=command.owner,
+                                name=command.name,
+                                request_id=command.request_id,
+                                actor=command.actor,
+                                deadline=time.time() + self.start_timeout_s,
+                            )
+                        ),
                     )
-                    already_ready = (
-                        view is not None
-                        and view.request_id == command.request_id
-                        and view.status is EnvironmentStatus.READY
-                    )
-                    self._check_room(command)
-                    if not already_ready:
-                        # Both recorded before anything is applied: the pod may run before
-                        # apply returns, and a crash in between must still end in a reported
-                        # outcome (the redelivered command converges; the sweep catches the
-                        # rest).
-                        await asyncio.gather(
-                            self._record_pending(command, view),
-                            self.starts.expect(
-                                StartRecord(
-                                    owner=command.owner,
-                                    name=command.name,
-                                    request_id=command.request_id,
-                                    actor=command.actor,
-                                    deadline=time.time() + self.start_timeout_s,
-                                )
-                            ),
-                        )
-                    self.index.remember(objects.deployment)
-                    remembered = True
-                    accepted_at = command.occurred_at.timestamp()
-                    _log.info(
-                        "applying environment",
-                        owner=command.owner,
-                        name=command.name,
-                        since_accepted_ms=round((time.time() - accepted_at) * 1000, 2),
-                        queued_ms=round((picked_up - accepted_at) * 1000, 2),
-                    )
-                    first_write_next()
-                    # The first write goes out while the lock is given back: the claim
-                    # counts for no quota.
-                    claim_written = asyncio.create_task(self._write_claim(objects))
+                accepted_at = command.occurred_at.timestamp()
+                _log.info(
+                    "applying environment",
+                    owner=command.owner,
+                    name=command.name,
+                    since_accepted_ms=round((time.time() - accepted_at) * 1000, 2),
+                    queued_ms=round((picked_up - accepted_at) * 1000, 2),
+                )
+                first_write_next()
+                claim_written = asyncio.create_task(self._write_claim(objects))
             reapplied = await self._apply(objects, claim_written)
         except BaseException:
             if claim_written is not None and not claim_written.done():
@@ -205,7 +204,7 @@ class EnvironmentService:
         return environment_objects(command, image, self.platform)
 
     def _check_room(self, command: CreateEnvironment) -> None:
-        """The name is free and the quota has room, against the cluster (under the lock)."""
+        """The name is free and the quota has room, against the cluster (see ``create``)."""
         deployments = self.index.owned_by(command.owner)
         self._check_not_taken(command, deployments)
         decision = check_quota(

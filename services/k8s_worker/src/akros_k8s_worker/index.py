@@ -2,9 +2,11 @@
 name checks before a create need no API call on the hot path.
 
 What this worker creates or deletes is written through at once; what other replicas do
-arrives with the watch, milliseconds later. The per-owner lock in Redis serialises one
-owner's creates across replicas, and the read model (updated under that lock) backs the
-gateway's check, so the remaining window is a watch delay on a different replica.
+arrives with the watch, milliseconds later. Within a worker, the check and the count happen
+with no await between them. Across replicas, the gateway's check, serialised per owner
+against the read model's pending views, keeps concurrent requests within the quota; this
+index re-checks against the cluster, so what could slip through is what two replicas admit
+within one watch delay of each other after the read model and the cluster disagreed.
 """
 
 import asyncio
