@@ -24,6 +24,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError, ResponseError
 
+from akros_bus.collector import Activity
 from akros_bus.logs import get_logger
 from akros_bus.settings import BusSettings
 from akros_bus.wire import DATA_FIELD, JsonMessageFormat, entry_as_text
@@ -118,6 +119,8 @@ class Bus:
 
     def __init__(self, settings: BusSettings) -> None:
         self.settings = settings
+        self.activity = Activity()
+        """When a message last arrived: full garbage collections wait for a quiet moment."""
         self.broker = RedisBroker(
             str(settings.redis_url),
             message_format=JsonMessageFormat,
@@ -325,6 +328,7 @@ class Bus:
         *,
         delivery_count: int,
     ) -> None:
+        self.activity.note()
         try:
             parsed = stream.parse(entry.body)
         except ValidationError as error:
@@ -351,6 +355,7 @@ class Bus:
     async def _deliver_batch(
         self, stream: Stream, group: str, handler: BatchHandler, message: RedisBatchStreamMessage
     ) -> None:
+        self.activity.note()
         valid: list[Message] = []
         valid_ids: list[bytes] = []
         for entry in _Entry.read(message):

@@ -5,7 +5,6 @@ because uvicorn installs its own SIGTERM handling and the graceful drain below m
 """
 
 import asyncio
-import gc
 import json
 import signal
 from collections.abc import Callable, Coroutine, Sequence
@@ -14,6 +13,7 @@ from typing import Any
 import uvloop
 
 from akros_bus.bus import Bus
+from akros_bus.collector import collect_fully_when_quiet, freeze_startup_objects
 from akros_bus.logs import configure_logging, get_logger
 
 _log = get_logger("akros.runner")
@@ -45,17 +45,6 @@ async def _answer_probe(
         writer.close()
 
 
-def freeze_startup_objects() -> None:
-    """Keep what start-up built (modules, clients, settings) out of garbage collection.
-
-    A full collection walks every object in the process: in the worker that was an 80 ms
-    pause in the middle of a burst, every few seconds of load. Objects alive once a service
-    has started live as long as it does, so they are frozen out of the collector's walks.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 async def serve(
     bus: Bus,
     *,
@@ -83,6 +72,7 @@ async def serve(
         )
     freeze_startup_objects()
     tasks = [asyncio.create_task(job()) for job in background]
+    tasks.append(asyncio.create_task(collect_fully_when_quiet(bus.activity)))
     _log.info("service running", health_port=bus.settings.health_port or None)
     try:
         await stop.wait()

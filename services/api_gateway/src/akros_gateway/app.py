@@ -1,6 +1,7 @@
 """The FastAPI application: routers, error handlers, metrics, and the lifespan that creates
 the Redis client, the bus and the read model, and loads the catalog and the quotas."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -8,6 +9,7 @@ from fastapi import FastAPI
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from akros_bus import Bus, get_logger
+from akros_bus.collector import Activity, collect_fully_when_quiet
 from akros_gateway.body_limit import BodyLimitMiddleware
 from akros_gateway.context import Gateway
 from akros_gateway.errors import install_error_handlers
@@ -47,6 +49,7 @@ def load_quotas(settings: GatewaySettings) -> QuotaPolicy:
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     metrics = GatewayMetrics()
+    activity = Activity()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Gateway]]:
@@ -61,6 +64,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             )
         )
         bus = Bus(settings)
+        collector = asyncio.create_task(collect_fully_when_quiet(activity))
         try:
             await bus.connect()
             token_store = TokenStore(redis)
@@ -81,6 +85,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 )
             }
         finally:
+            collector.cancel()
             await bus.stop()
             await redis.aclose()
 
@@ -93,7 +98,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     # Added last, so outermost: refused bodies are counted too.
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, activity=activity)
     for router in (
         environments.router,
         requests.router,

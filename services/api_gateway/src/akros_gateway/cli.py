@@ -15,7 +15,7 @@ import uvicorn
 from redis.asyncio import Redis
 
 from akros_bus import configure_logging
-from akros_bus.runner import freeze_startup_objects
+from akros_bus.collector import freeze_startup_objects
 from akros_gateway.app import create_app
 from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore

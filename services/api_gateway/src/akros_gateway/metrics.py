@@ -10,6 +10,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client import generate_latest as render_registry
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from akros_bus.collector import Activity
+
 # Label value for requests no route matched, so that scanners probing random paths cannot
 # create one time series per path.
 UNMATCHED_ROUTE = "unmatched"
@@ -50,14 +52,16 @@ class MetricsMiddleware:
     """Counts and times every HTTP request under its route template (/v1/environments/{name}),
     never its concrete path, so the number of time series stays bounded."""
 
-    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics, activity: Activity) -> None:
         self.app = app
         self.metrics = metrics
+        self.activity = activity  # full garbage collections wait for a quiet moment
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.activity.note()
         started = time.perf_counter()
         status = 500
 
