@@ -45,12 +45,12 @@ from akros_policy import (
 )
 from akros_readmodel import (
     EnvironmentStatus,
-    EnvironmentView,
     ReadModel,
     RequestState,
     RequestView,
     ServiceStatus,
     ServiceView,
+    pending_environment,
     utc_now,
 )
 
@@ -160,21 +160,6 @@ def pending_request(command: EnvironmentCommand) -> RequestView:
         actor=command.actor.user_id,
         owner=command.owner,
         name=command.name,
-    )
-
-
-def pending_environment(command: CreateEnvironment) -> EnvironmentView:
-    return EnvironmentView(
-        owner=command.owner,
-        name=command.name,
-        status=EnvironmentStatus.PENDING,
-        image=command.image,
-        resources=command.resources,
-        dedicated_cores=command.dedicated_cores,
-        gpu_model=command.gpu_model,
-        volume_size=command.volume_size,
-        request_id=command.request_id,
-        expires_at=command.expires_at,
     )
 
 

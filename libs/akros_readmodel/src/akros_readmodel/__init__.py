@@ -2,8 +2,10 @@
 
 from akros_readmodel.store import (
     CLUSTER_KEY,
+    EnvironmentKeys,
     LockTimeoutError,
     ReadModel,
+    environment_keys,
     holding_of,
     underuse_exemption_key,
 )
@@ -19,6 +21,7 @@ from akros_readmodel.views import (
     ServiceView,
     UsagePoint,
     VolumeView,
+    pending_environment,
     utc_now,
 )
 
@@ -26,6 +29,7 @@ __all__ = [
     "CLUSTER_KEY",
     "AutoscalerState",
     "ClusterView",
+    "EnvironmentKeys",
     "EnvironmentStatus",
     "EnvironmentView",
     "LockTimeoutError",
@@ -37,7 +41,9 @@ __all__ = [
     "ServiceView",
     "UsagePoint",
     "VolumeView",
+    "environment_keys",
     "holding_of",
+    "pending_environment",
     "underuse_exemption_key",
     "utc_now",
 ]

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -47,6 +47,22 @@ def _env_key(owner: str, name: str) -> str:
 
 def _env_index(owner: str) -> str:
     return f"{_PREFIX}:envs:{owner}"
+
+
+class EnvironmentKeys(NamedTuple):
+    """Where an environment's view lives: for a script that writes a view in one step with
+    other keys (the worker's start record). ``put_environment`` writes these three."""
+
+    view: str
+    """The view, as JSON."""
+    owner_index: str
+    """A set of the owner's environment names."""
+    owners: str
+    """A set of the owners who have any."""
+
+
+def environment_keys(owner: str, name: str) -> EnvironmentKeys:
+    return EnvironmentKeys(_env_key(owner, name), _env_index(owner), _OWNERS)
 
 
 def _volume_key(owner: str, name: str) -> str:

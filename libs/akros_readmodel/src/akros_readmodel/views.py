@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from akros_msgs import FailureCode, Resources
+from akros_msgs import CreateEnvironment, FailureCode, Resources
 from akros_msgs.names import ResourceName, UserId
 from akros_msgs.services import ServiceSpec
 
@@ -44,6 +44,25 @@ class EnvironmentView(BaseModel):
     def holds_resources(self) -> bool:
         """Counts against the quota: everything but a failed environment."""
         return self.status is not EnvironmentStatus.FAILED
+
+
+def pending_environment(
+    command: CreateEnvironment, created_at: datetime | None = None
+) -> EnvironmentView:
+    """The view of an environment whose create is on its way (created now by default)."""
+    return EnvironmentView(
+        owner=command.owner,
+        name=command.name,
+        status=EnvironmentStatus.PENDING,
+        image=command.image,
+        resources=command.resources,
+        dedicated_cores=command.dedicated_cores,
+        gpu_model=command.gpu_model,
+        volume_size=command.volume_size,
+        request_id=command.request_id,
+        created_at=created_at or utc_now(),
+        expires_at=command.expires_at,
+    )
 
 
 class RequestState(StrEnum):

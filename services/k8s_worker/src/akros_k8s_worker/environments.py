@@ -56,6 +56,7 @@ from akros_readmodel import (
     ReadModel,
     RequestState,
     VolumeView,
+    pending_environment,
     utc_now,
 )
 
@@ -135,31 +136,24 @@ class EnvironmentService:
             async with self.lanes.urgent() as first_write_next:
                 objects = await self._admit(command)
                 await self.index.synced.wait()
-                view = await self.read_model.environment(command.owner, command.name)
-                already_ready = (
-                    view is not None
-                    and view.request_id == command.request_id
-                    and view.status is EnvironmentStatus.READY
-                )
                 self._check_room(command)
                 self.index.remember(objects.deployment)
                 remembered = True
-                if not already_ready:
-                    # Both recorded before anything is applied: the pod may run before apply
-                    # returns, and a crash in between must still end in a reported outcome
-                    # (the redelivered command converges; the sweep catches the rest).
-                    await asyncio.gather(
-                        self._record_pending(command, view),
-                        self.starts.expect(
-                            StartRecord(
-                                owner=command.owner,
-                                name=command.name,
-                                request_id=command.request_id,
-                                actor=command.actor,
-                                deadline=time.time() + self.start_timeout_s,
-                            )
-                        ),
-                    )
+                # Recorded before anything is applied: the pod may run before apply returns,
+                # and a crash in between must still end in a reported outcome (the
+                # redelivered command converges; the sweep catches the rest).
+                recorded = await self.starts.expect(
+                    StartRecord(
+                        owner=command.owner,
+                        name=command.name,
+                        request_id=command.request_id,
+                        actor=command.actor,
+                        deadline=time.time() + self.start_timeout_s,
+                    ),
+                    # Created when the gateway accepted it: a redelivery writes the same.
+                    pending_environment(command, created_at=command.occurred_at),
+                )
+                already_ready = not recorded
                 accepted_at = command.occurred_at.timestamp()
                 _log.info(
                     "applying environment",
@@ -271,29 +265,6 @@ class EnvironmentService:
             await self.cluster.patch(manifest)
             return True
         return False
-
-    async def _record_pending(
-        self, command: CreateEnvironment, existing: EnvironmentView | None
-    ) -> None:
-        await self.read_model.put_environment(
-            EnvironmentView(
-                owner=command.owner,
-                name=command.name,
-                status=EnvironmentStatus.PENDING,
-                image=command.image,
-                resources=command.resources,
-                dedicated_cores=command.dedicated_cores,
-                gpu_model=command.gpu_model,
-                volume_size=command.volume_size,
-                request_id=command.request_id,
-                created_at=(
-                    existing.created_at
-                    if existing and existing.request_id == command.request_id
-                    else utc_now()
-                ),
-                expires_at=command.expires_at,
-            )
-        )
 
     async def delete(self, command: DeleteEnvironment) -> None:
         self._check_actor(command, command.owner)

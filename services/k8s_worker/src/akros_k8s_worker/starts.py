@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
 from akros_msgs import Actor
+from akros_readmodel import EnvironmentStatus, EnvironmentView, environment_keys
 
 _STARTING = "akros:worker:starting"
 _SETTLING = "akros:worker:settling"  # field -> until when its claimant may report it
@@ -24,6 +25,21 @@ if redis.call('hexists', KEYS[1], ARGV[1]) == 0 then return 0 end
 local leased_until = tonumber(redis.call('hget', KEYS[2], ARGV[1]) or '0')
 if leased_until > tonumber(ARGV[2]) then return 0 end
 redis.call('hset', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+# KEYS: starting, settling, the view, the owner's index, the owners.
+# ARGV: field, start record, pending view, request id, owner, name, the ready status.
+_EXPECT = """
+local existing = redis.call('get', KEYS[3])
+if existing then
+  local view = cjson.decode(existing)
+  if view.request_id == ARGV[4] and view.status == ARGV[7] then return 0 end
+end
+redis.call('set', KEYS[3], ARGV[3])
+redis.call('sadd', KEYS[4], ARGV[6])
+redis.call('sadd', KEYS[5], ARGV[5])
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+redis.call('hdel', KEYS[2], ARGV[1])
 return 1
 """
 _UPDATE_IF_PRESENT = """
@@ -53,13 +69,30 @@ class StartBook:
     def _field(owner: str, name: str) -> str:
         return f"{owner}/{name}"
 
-    async def expect(self, record: StartRecord) -> None:
-        """Record a start (again, for a redelivered create: any lease of a dead claimant goes)."""
+    async def expect(self, record: StartRecord, pending: EnvironmentView) -> bool:
+        """Record a start and its environment's ``pending`` view, in one step (again, for a
+        redelivered create: any lease of a dead claimant goes). False, and nothing written,
+        when this very request's environment is ready already: its start was reported."""
         field = self._field(record.owner, record.name)
-        async with self.redis.pipeline(transaction=True) as pipeline:
-            pipeline.hset(_STARTING, field, record.model_dump_json())
-            pipeline.hdel(_SETTLING, field)
-            await pipeline.execute()
+        keys = environment_keys(record.owner, record.name)
+        return bool(
+            await self.redis.eval(
+                _EXPECT,
+                5,
+                _STARTING,
+                _SETTLING,
+                keys.view,
+                keys.owner_index,
+                keys.owners,
+                field,
+                record.model_dump_json(),
+                pending.model_dump_json(),
+                record.request_id,
+                record.owner,
+                record.name,
+                EnvironmentStatus.READY.value,
+            )
+        )
 
     async def get(self, owner: str, name: str) -> StartRecord | None:
         raw = await self.redis.hget(_STARTING, self._field(owner, name))
