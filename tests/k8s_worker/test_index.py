@@ -36,3 +36,29 @@ def test_a_relist_replaces_the_contents_and_marks_the_index_synced() -> None:
     assert index.synced.is_set()
     assert index.owned_by("ana") == []
     assert [d["metadata"]["name"] for d in index.owned_by("bo")] == ["kept-bo"]
+
+
+def test_withdrawing_a_create_that_failed_forgets_a_new_deployment() -> None:
+    index = EnvironmentIndex()
+    planned = _deployment("ana", "a")
+    index.withdraw(planned, index.remember(planned))
+    assert index.owned_by("ana") == []
+
+
+def test_withdrawing_a_redelivered_create_keeps_the_deployment_that_exists() -> None:
+    index = EnvironmentIndex()
+    existing = {**_deployment("ana", "a"), "status": {"readyReplicas": 1}}
+    index.observe("ADDED", existing)
+    planned = _deployment("ana", "a")
+    index.withdraw(planned, index.remember(planned))
+    assert index.owned_by("ana") == [existing]
+
+
+def test_withdrawing_leaves_what_the_watch_brought_in_the_meantime() -> None:
+    index = EnvironmentIndex()
+    planned = _deployment("ana", "a")
+    replaced = index.remember(planned)
+    created = {**_deployment("ana", "a"), "status": {"replicas": 1}}
+    index.observe("ADDED", created)
+    index.withdraw(planned, replaced)
+    assert index.owned_by("ana") == [created]

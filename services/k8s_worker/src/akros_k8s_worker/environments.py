@@ -131,13 +131,14 @@ class EnvironmentService:
         within the quota.)"""
         picked_up = time.time()
         remembered = False
+        replaced: Manifest | None = None
         claim_written: asyncio.Task[None] | None = None
         try:
             async with self.lanes.urgent() as first_write_next:
                 objects = await self._admit(command)
                 await self.index.synced.wait()
                 self._check_room(command)
-                self.index.remember(objects.deployment)
+                replaced = self.index.remember(objects.deployment)
                 remembered = True
                 # Recorded before anything is applied: the pod may run before apply returns,
                 # and a crash in between must still end in a reported outcome (the
@@ -150,7 +151,7 @@ class EnvironmentService:
                         actor=command.actor,
                         deadline=time.time() + self.start_timeout_s,
                     ),
-                    # Created when the gateway accepted it: a redelivery writes the same.
+                    # Created when the gateway accepted it, whichever delivery writes it.
                     pending_environment(command, created_at=command.occurred_at),
                 )
                 already_ready = not recorded
@@ -169,8 +170,9 @@ class EnvironmentService:
             if claim_written is not None and not claim_written.done():
                 claim_written.cancel()
             if remembered:
-                # Not created after all (a redelivery or a retry counts it again).
-                self.index.forget(str(objects.deployment["metadata"]["name"]), command.owner)
+                # Not created after all (a redelivery or a retry counts it again); a
+                # redelivered create's existing Deployment keeps counting.
+                self.index.withdraw(objects.deployment, replaced)
             raise
         async with self.lanes.background():
             # A kept volume of this name is in use again (the claim was reattached).

@@ -47,9 +47,26 @@ class EnvironmentIndex:
         else:
             self.remember(deployment)
 
-    def remember(self, deployment: Manifest) -> None:
-        """Count ``deployment`` from now on: one just created, or about to be."""
-        self._by_owner.setdefault(_owner(deployment), {})[_name(deployment)] = deployment
+    def remember(self, deployment: Manifest) -> Manifest | None:
+        """Count ``deployment`` from now on: one just created, or about to be. Returns the
+        entry it replaces (a redelivered create's Deployment exists already)."""
+        owned = self._by_owner.setdefault(_owner(deployment), {})
+        previous = owned.get(_name(deployment))
+        owned[_name(deployment)] = deployment
+        return previous
+
+    def withdraw(self, deployment: Manifest, previous: Manifest | None) -> None:
+        """Take back ``remember(deployment)``, which returned ``previous``: the create did not
+        happen after all. What it replaced counts again; an entry the watch has brought since
+        is newer than both and stays."""
+        name, owner = _name(deployment), _owner(deployment)
+        owned = self._by_owner.get(owner)
+        if owned is None or owned.get(name) is not deployment:
+            return
+        if previous is None:
+            self.forget(name, owner)
+        else:
+            owned[name] = previous
 
     def forget(self, name: str, owner: str) -> None:
         owned = self._by_owner.get(owner)
