@@ -9,10 +9,11 @@ in the few milliseconds between publishing and removing the record.
 """
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from akros_msgs import Actor
 from akros_readmodel import EnvironmentStatus, EnvironmentView, environment_keys
@@ -64,6 +65,11 @@ class StartRecord(BaseModel):
 @dataclass(frozen=True)
 class StartBook:
     redis: Redis
+    # On the way to a create's first write: sent by its SHA (EVALSHA), not its text.
+    _expect_script: AsyncScript = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_expect_script", self.redis.register_script(_EXPECT))
 
     @staticmethod
     def _field(owner: str, name: str) -> str:
@@ -76,21 +82,17 @@ class StartBook:
         field = self._field(record.owner, record.name)
         keys = environment_keys(record.owner, record.name)
         return bool(
-            await self.redis.eval(
-                _EXPECT,
-                5,
-                _STARTING,
-                _SETTLING,
-                keys.view,
-                keys.owner_index,
-                keys.owners,
-                field,
-                record.model_dump_json(),
-                pending.model_dump_json(),
-                record.request_id,
-                record.owner,
-                record.name,
-                EnvironmentStatus.READY.value,
+            await self._expect_script(
+                keys=[_STARTING, _SETTLING, keys.view, keys.owner_index, keys.owners],
+                args=[
+                    field,
+                    record.model_dump_json(),
+                    pending.model_dump_json(),
+                    record.request_id,
+                    record.owner,
+                    record.name,
+                    EnvironmentStatus.READY.value,
+                ],
             )
         )
 
