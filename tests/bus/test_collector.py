@@ -46,3 +46,10 @@ def test_freezing_start_up_objects_turns_off_automatic_full_collections_only() -
     new_young, new_middle, full = gc.get_threshold()
     assert (new_young, new_middle) == (young, middle)
     assert full >= 1_000_000
+
+
+def test_activity_is_not_idle_during_a_busy_stretch_nor_right_after() -> None:
+    activity = Activity()
+    with activity.busy():
+        assert activity.idle_s(now=1e12) == 0.0
+    assert activity.idle_s() < 1.0

@@ -9,16 +9,18 @@ command behind it. So a service
 - freezes what start-up built (modules, clients, settings: alive as long as the process) out
   of the collector's walks, and
 - turns off automatic full collections, and runs one itself once a minute at a quiet moment
-  (no message or request for half a second), or regardless once it is a minute overdue, so
-  cyclic garbage still cannot pile up.
+  (no message, request or usage cycle for half a second: what ``Activity`` is told), or
+  regardless once it is a minute overdue, so cyclic garbage still cannot pile up.
 
 Young collections stay automatic: they are short, and they free most cyclic garbage.
 """
 
 import asyncio
+import contextlib
 import gc
 import math
 import time
+from collections.abc import Iterator
 
 FULL_COLLECTION_EVERY_S = 60.0
 QUIET_AFTER_S = 0.5
@@ -29,15 +31,29 @@ _NO_AUTOMATIC_FULL_COLLECTION = 1_000_000_000
 
 
 class Activity:
-    """When the service last had work arriving (a message, a request)."""
+    """When the service last had work arriving (a message, a request), and whether it is in
+    the middle of a longer piece of work of its own (the monitor's usage cycle)."""
 
     def __init__(self) -> None:
         self._last = -math.inf
+        self._busy = 0
 
     def note(self) -> None:
         self._last = time.monotonic()
 
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """Not idle while inside, nor for a moment after."""
+        self._busy += 1
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            self.note()
+
     def idle_s(self, now: float | None = None) -> float:
+        if self._busy:
+            return 0.0
         return (time.monotonic() if now is None else now) - self._last
 
 

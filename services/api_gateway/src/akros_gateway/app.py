@@ -2,6 +2,7 @@
 the Redis client, the bus and the read model, and loads the catalog and the quotas."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -86,6 +87,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             }
         finally:
             collector.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await collector
             await bus.stop()
             await redis.aclose()
 

@@ -229,9 +229,9 @@ class Monitor:
             return None
 
     async def _pod_usage(self) -> dict[str, tuple[int, int]]:
-        """Each pod's use from metrics.k8s.io, reduced at once so the 20,000 listed documents
-        are freed before anything else is built: the cycle's peak memory is what the
-        monitor's RSS keeps."""
+        """Each pod's use from metrics.k8s.io, reduced as soon as it arrives so the 20,000
+        listed documents are freed before the cycle builds anything from them: the cycle's
+        peak memory is what the monitor's RSS keeps."""
         return pod_usage((await self.cluster.list("PodMetrics"))[0])
 
     async def sample_usage(self, states: dict[EnvironmentKey, UnderuseState]) -> None:
@@ -240,9 +240,15 @@ class Monitor:
         started = time.perf_counter()
         now = self.clock()
         # The three sources at once: one's answer is parsed while another is being served.
-        self.node_usage, used, gpu = await asyncio.gather(
-            self._node_usage(), self._pod_usage(), self._gpu_utilisation()
-        )
+        # When one fails the cycle is retried, so the others are not left running.
+        nodes = asyncio.ensure_future(self._node_usage())
+        pods_used = asyncio.ensure_future(self._pod_usage())
+        gpus = asyncio.ensure_future(self._gpu_utilisation())
+        try:
+            self.node_usage, used, gpu = await asyncio.gather(nodes, pods_used, gpus)
+        finally:
+            for fetch in (nodes, pods_used, gpus):
+                fetch.cancel()
         fetched = time.perf_counter()
         pods = dict(self.view.environment_pods.items)
         uses = environment_uses(pods, used, gpu, self.exempt_profiles)
@@ -336,9 +342,11 @@ class Monitor:
             if not self.view.synced:
                 continue  # environments not listed yet would look gone and lose their state
             try:
-                if states is None:
-                    states = await UnderuseStates(self.bus.redis).load()
-                await self.sample_usage(states)
+                # A full garbage collection waits until the cycle is over.
+                with self.bus.activity.busy():
+                    if states is None:
+                        states = await UnderuseStates(self.bus.redis).load()
+                    await self.sample_usage(states)
                 _release_freed_memory()
             except (RedisError, OSError, TimeoutError, KubeError) as error:
                 _log.warning("could not sample usage; next cycle retries", error=repr(error))
