@@ -385,6 +385,30 @@ def test_usage_follows_the_profile_and_constant_annotations() -> None:
     assert measured.gpu_utilization == 12.5
 
 
+def test_usage_is_computed_again_only_for_a_changed_pod() -> None:
+    cache = usage.UsageCache()
+    pod = _pod("p", cpu="2")
+    pod["metadata"]["resourceVersion"] = "1"
+    [first] = cache.usages([pod], all_running=True)
+    [again] = cache.usages([pod], all_running=True)
+    assert again is first
+    pod["metadata"]["annotations"] = {usage.CPU_ANNOTATION: "250m"}
+    pod["metadata"]["resourceVersion"] = "2"
+    [changed] = cache.usages([pod], all_running=True)
+    assert changed.cpu_nanocores == 250_000_000
+
+
+def test_a_complete_pass_forgets_pods_no_longer_running_and_a_partial_one_does_not() -> None:
+    cache = usage.UsageCache()
+    kept, gone = _pod("kept", cpu="1"), _pod("gone", cpu="1")
+    [kept_usage, gone_usage] = cache.usages([kept, gone], all_running=True)
+    cache.usages([kept], all_running=False)
+    assert cache.usages([gone], all_running=False)[0] is gone_usage
+    cache.usages([kept], all_running=True)  # "gone" stopped running
+    assert cache.usages([kept], all_running=False)[0] is kept_usage
+    assert cache.usages([gone], all_running=False)[0] is not gone_usage
+
+
 def test_dcgm_exposition_labels_each_gpu_with_its_pod() -> None:
     node = {"metadata": {"name": "g"}, "status": {"capacity": {"nvidia.com/gpu": "2"}}}
     pod = _pod("train", gpus=1, node="g")

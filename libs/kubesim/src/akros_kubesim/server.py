@@ -210,6 +210,7 @@ def _fault_middleware(sim: Kubesim) -> Callable[..., Awaitable[web.StreamRespons
 class _Handlers:
     def __init__(self, sim: Kubesim) -> None:
         self.sim = sim
+        self._usage = usage.UsageCache()
 
     # --- admin and discovery ---------------------------------------------------------
 
@@ -600,9 +601,10 @@ class _Handlers:
             p for p in store.all(POD.key) if (p.get("status") or {}).get("phase") == "Running"
         ]
         if target.resource.kind == "NodeMetrics":
-            by_node: dict[str, list[dict[str, Any]]] = {}
-            for pod in running:
-                by_node.setdefault(pod["spec"]["nodeName"], []).append(pod)
+            by_node: dict[str, list[usage.PodUsage]] = {}
+            usages = self._usage.usages(running, all_running=True)
+            for pod, pod_usage in zip(running, usages, strict=True):
+                by_node.setdefault(pod["spec"]["nodeName"], []).append(pod_usage)
             nodes, _, _ = store.list_page(NODE.key, "", accepts, 0, None)
             if target.name:
                 nodes = [n for n in nodes if n["metadata"]["name"] == target.name]
@@ -623,7 +625,10 @@ class _Handlers:
             if target.name and not chosen:
                 raise errors.not_found("pods", "metrics.k8s.io", target.name)
             chosen.sort(key=lambda p: (p["metadata"]["namespace"], p["metadata"]["name"]))
-            items = [usage.pod_metrics(p, timestamp) for p in chosen]
+            usages = self._usage.usages(chosen, all_running=len(chosen) == len(running))
+            items = [
+                usage.pod_metrics(p, timestamp, u) for p, u in zip(chosen, usages, strict=True)
+            ]
         if target.name:
             return _json(items[0])
         kind = f"{target.resource.kind}List"

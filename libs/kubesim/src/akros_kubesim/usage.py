@@ -130,8 +130,40 @@ def _metrics_metadata(obj: Mapping[str, Any], timestamp: str) -> dict[str, Any]:
     return result
 
 
-def pod_metrics(pod: Mapping[str, Any], timestamp: str) -> dict[str, Any]:
-    usage = pod_usage(pod)
+class UsageCache:
+    """Running pods' usage, computed again only when a pod changes (a new resourceVersion).
+
+    metrics-server answers from what it last scraped rather than measuring per request; so
+    does this. Without it, each list of metrics recomputed the usage of every running pod
+    from its annotations and requests: about 0.2 s per list at 20,000 pods, twice per usage
+    cycle of the monitor (node and pod metrics).
+    """
+
+    def __init__(self) -> None:
+        self._by_pod: dict[str, tuple[str, PodUsage]] = {}
+
+    def usages(self, pods: Sequence[Mapping[str, Any]], *, all_running: bool) -> list[PodUsage]:
+        """The usage of each of ``pods``, in order. With ``all_running`` (every running pod)
+        the pods no longer running are forgotten."""
+        kept = {} if all_running else self._by_pod
+        result = []
+        for pod in pods:
+            metadata = pod.get("metadata") or {}
+            key = f"{metadata.get('namespace', '')}/{metadata.get('name', '')}"
+            version = str(metadata.get("resourceVersion", ""))
+            cached = self._by_pod.get(key)
+            usage = cached[1] if cached is not None and cached[0] == version else pod_usage(pod)
+            kept[key] = (version, usage)
+            result.append(usage)
+        self._by_pod = kept
+        return result
+
+
+def pod_metrics(
+    pod: Mapping[str, Any], timestamp: str, usage: PodUsage | None = None
+) -> dict[str, Any]:
+    """``usage`` when it is known already (see UsageCache), else computed."""
+    usage = usage or pod_usage(pod)
     return {
         "kind": "PodMetrics",
         "apiVersion": "metrics.k8s.io/v1beta1",
@@ -149,12 +181,11 @@ def pod_metrics(pod: Mapping[str, Any], timestamp: str) -> dict[str, Any]:
 
 
 def node_metrics(
-    node: Mapping[str, Any], running_pods: Iterable[Mapping[str, Any]], timestamp: str
+    node: Mapping[str, Any], running_pod_usages: Iterable[PodUsage], timestamp: str
 ) -> dict[str, Any]:
     cpu_nano = NODE_BASELINE_CPU_MILLI * 1_000_000
     memory = NODE_BASELINE_MEMORY
-    for pod in running_pods:
-        usage = pod_usage(pod)
+    for usage in running_pod_usages:
         cpu_nano += usage.cpu_nanocores
         memory += usage.memory_bytes
     return {
