@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from akros_msgs import Resources
-from akros_policy import DEFAULT_QUOTA, Holding, Quota, QuotaPolicy, check_quota
+from akros_policy import DEFAULT_QUOTA, Holding, Quota, QuotaPolicy, check_quota, load_quotas
 
 QUOTA = Quota(cpu="16", memory="64Gi", gpus=2, environments=3)
 
@@ -66,6 +66,13 @@ def test_a_quota_file_without_default_keeps_the_built_in_default(tmp_path: Path)
     path = tmp_path / "quotas.yaml"
     path.write_text("overrides: {}\n")
     assert QuotaPolicy.from_file(path).default == DEFAULT_QUOTA
+
+
+def test_a_service_loads_its_quota_file_or_else_the_built_in_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "quotas.yaml"
+    path.write_text("overrides:\n  alice: {cpu: 500m, memory: 1Gi, environments: 1}\n")
+    assert load_quotas(None) == QuotaPolicy()
+    assert load_quotas(path).for_user("alice").environments == 1
 
 
 def test_a_bad_quota_file_names_the_field(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from akros_policy.quota import (
     QuotaDecision,
     QuotaPolicy,
     check_quota,
+    load_quotas,
 )
 from akros_policy.services import SpecProblem, host_path_problem, may_manage_services
 
@@ -32,6 +33,7 @@ __all__ = [
     "check_quota",
     "host_path_problem",
     "load_catalog",
+    "load_quotas",
     "may_act_on",
     "may_manage_services",
 ]

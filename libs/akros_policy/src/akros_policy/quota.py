@@ -46,6 +46,12 @@ class QuotaPolicy(BaseModel):
         return cls.model_validate(yaml.safe_load(path.read_text()) or {})
 
 
+def load_quotas(path: Path | None) -> QuotaPolicy:
+    """The quotas in the file at ``path`` (a service's AKROS_QUOTA_FILE), or the built-in
+    defaults when no file is configured."""
+    return QuotaPolicy.from_file(path) if path else QuotaPolicy()
+
+
 class Holding(BaseModel):
     """What a user holds now: the sum of their environments' reservations."""
 

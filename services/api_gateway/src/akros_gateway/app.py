@@ -29,7 +29,7 @@ from akros_gateway.routers import (
 from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore
 from akros_intake import Intake
-from akros_policy import QuotaPolicy, load_catalog
+from akros_policy import load_catalog, load_quotas
 from akros_readmodel import ReadModel
 
 TITLE = "Akros API"
@@ -44,17 +44,13 @@ _log = get_logger("akros.gateway")
 REDIS_CONNECTION_WAIT_S = 10.0
 
 
-def load_quotas(settings: GatewaySettings) -> QuotaPolicy:
-    return QuotaPolicy.from_file(settings.quota_file) if settings.quota_file else QuotaPolicy()
-
-
 def create_app(settings: GatewaySettings) -> FastAPI:
     metrics = GatewayMetrics()
     activity = Activity()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Gateway]]:
-        catalog, quotas = load_catalog(settings.catalog_file), load_quotas(settings)
+        catalog, quotas = load_catalog(settings.catalog_file), load_quotas(settings.quota_file)
         # Requests wait for a free connection rather than failing: redis-py's default pool
         # (100, refusing beyond) answered a burst of 1,000 creates with 143 503s.
         redis = Redis.from_pool(

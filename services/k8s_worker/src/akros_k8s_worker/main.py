@@ -14,7 +14,7 @@ from akros_k8s_worker.starts import StartBook
 from akros_kube import Cluster, ForbiddenError
 from akros_msgs import Groups, Message
 from akros_msgs.streams import ENVIRONMENT_COMMANDS, SCALE_COMMANDS, SERVICE_COMMANDS
-from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
+from akros_policy import load_catalog, load_quotas
 from akros_policy.naming import LABEL_KIND, WorkloadKind
 from akros_readmodel import ReadModel
 
@@ -133,15 +133,13 @@ class Worker:
                         "may not create namespaces; expecting it to exist", namespace=namespace
                     )
             await self.bus.connect()
-            catalog = Catalog.from_file(settings.catalog_file) if settings.catalog_file else None
-            quotas = QuotaPolicy.from_file(settings.quota_file) if settings.quota_file else None
             self._environments = EnvironmentService(
                 cluster=cluster,
                 bus=self.bus,
                 read_model=ReadModel(self.bus.redis),
                 starts=StartBook(self.bus.redis),
-                catalog=catalog or DEFAULT_CATALOG,
-                quotas=quotas or QuotaPolicy(),
+                catalog=load_catalog(settings.catalog_file),
+                quotas=load_quotas(settings.quota_file),
                 platform=settings.platform(),
                 start_timeout_s=settings.start_timeout_s,
                 node_cache_s=settings.node_cache_s,

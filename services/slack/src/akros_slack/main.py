@@ -17,7 +17,7 @@ from akros_bus.runner import serve
 from akros_intake import Intake
 from akros_msgs import Groups, Message, UnderusedEnvironment
 from akros_msgs.streams import NOTIFICATIONS, RESULTS
-from akros_policy import DEFAULT_CATALOG, Catalog, QuotaPolicy
+from akros_policy import load_catalog, load_quotas
 from akros_readmodel import ReadModel
 from akros_slack import listeners
 from akros_slack.frontdoor import FrontDoor
@@ -107,8 +107,6 @@ class SlackService:
 
     async def run(self) -> None:
         settings = self.settings
-        catalog = Catalog.from_file(settings.catalog_file) if settings.catalog_file else None
-        quotas = QuotaPolicy.from_file(settings.quota_file) if settings.quota_file else None
         client = AsyncWebClient(
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
@@ -116,7 +114,10 @@ class SlackService:
         read_model = ReadModel(self.bus.redis)
         self._door = FrontDoor(
             intake=Intake(
-                read_model, self.bus, catalog or DEFAULT_CATALOG, quotas or QuotaPolicy()
+                read_model,
+                self.bus,
+                load_catalog(settings.catalog_file),
+                load_quotas(settings.quota_file),
             ),
             read_model=read_model,
             store=SlackStore(self.bus.redis),
