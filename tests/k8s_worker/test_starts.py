@@ -93,9 +93,9 @@ async def test_a_start_whose_claimant_died_is_abandoned_once_its_lease_runs_out(
     await book.expect(_record(), _pending())
     assert await book.claim("alice", "exp", now=100.0)
     assert not await book.claim("alice", "exp", now=101.0), "the lease holds"
-    assert await book.abandoned(now=101.0) == []
+    assert (await book.due(now=101.0)).abandoned == []
     later = 100.0 + SETTLE_LEASE_S + 1
-    [abandoned] = await book.abandoned(now=later)
+    [abandoned] = (await book.due(now=later)).abandoned
     assert abandoned.request_id == "r1"
     assert await book.claim("alice", "exp", now=later), "claimed again after the lease"
 
@@ -105,10 +105,10 @@ async def test_a_start_being_reported_is_not_overdue_and_a_settled_one_is_gone(
 ) -> None:
     await book.expect(_record(deadline=1.0), _pending())
     assert await book.claim("alice", "exp", now=2.0)
-    assert await book.overdue(now=3.0) == []
+    assert (await book.due(now=3.0)).overdue == []
     await book.settled("alice", "exp")
-    assert await book.overdue(now=3.0) == []
-    assert await book.abandoned(now=1e10) == []
+    assert (await book.due(now=3.0)).overdue == []
+    assert (await book.due(now=1e10)).abandoned == []
 
 
 async def test_expecting_a_start_again_drops_a_dead_claimants_lease(book: StartBook) -> None:
@@ -122,5 +122,5 @@ async def test_a_noted_reason_is_kept_for_the_timeout_message(book: StartBook) -
     record = _record(deadline=1.0)
     await book.expect(record, _pending())
     await book.note(record, "waiting for room in the cluster: 0/4 nodes")
-    [overdue] = await book.overdue(now=2.0)
+    [overdue] = (await book.due(now=2.0)).overdue
     assert overdue.last_reason == "waiting for room in the cluster: 0/4 nodes"

@@ -185,7 +185,7 @@ class EnvironmentService:
             await self._settle_from_pods(command.owner, command.name)
 
     async def _admit(self, command: CreateEnvironment) -> EnvironmentObjects:
-        """The checks that need no lock, and the objects to apply."""
+        """The checks that need neither the index nor Redis, and the objects to apply."""
         self._check_actor(command, command.owner)
         image = self.catalog.images.get(command.image)
         if image is None:
@@ -366,9 +366,12 @@ class EnvironmentService:
     async def expire_overdue_starts(self) -> None:
         """Settle the starts whose reporter died (again, from their pods), then fail those
         past their deadline."""
-        for record in await self.starts.abandoned():
-            await self._settle_from_pods(record.owner, record.name)
-        for record in await self.starts.overdue():
+        due = await self.starts.due()
+        if due.abandoned:  # rare: a reporter died; settling them changes the records
+            for record in due.abandoned:
+                await self._settle_from_pods(record.owner, record.name)
+            due = await self.starts.due()
+        for record in due.overdue:
             if await self.starts.claim(record.owner, record.name):
                 waiting_for_room = record.last_reason.startswith("waiting for room")
                 code = FailureCode.UNSCHEDULABLE if waiting_for_room else FailureCode.TIMEOUT

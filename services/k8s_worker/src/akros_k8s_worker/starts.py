@@ -129,29 +129,31 @@ class StartBook:
             pipeline.hdel(_SETTLING, field)
             await pipeline.execute()
 
-    async def _records(self) -> tuple[list[StartRecord], dict[str, float]]:
+    async def due(self, now: float | None = None) -> "DueStarts":
+        """The starts the sweep must see to, from one read of the records."""
+        moment = time.time() if now is None else now
         async with self.redis.pipeline(transaction=False) as pipeline:
             pipeline.hgetall(_STARTING)
             pipeline.hgetall(_SETTLING)
             starting, settling = await pipeline.execute()
         leases = {_text(k): float(v) for k, v in settling.items()}
-        return [StartRecord.model_validate_json(v) for v in starting.values()], leases
+        abandoned, overdue = [], []
+        for raw in starting.values():
+            record = StartRecord.model_validate_json(raw)
+            leased_until = leases.get(self._field(record.owner, record.name), 0.0)
+            if 0.0 < leased_until <= moment:
+                abandoned.append(record)
+            if record.deadline <= moment and leased_until <= moment:
+                overdue.append(record)
+        return DueStarts(abandoned=abandoned, overdue=overdue)
 
-    async def overdue(self, now: float | None = None) -> list[StartRecord]:
-        """Starts past their deadline that nobody is reporting now."""
-        moment = time.time() if now is None else now
-        records, leases = await self._records()
-        return [
-            r
-            for r in records
-            if r.deadline <= moment and leases.get(self._field(r.owner, r.name), 0.0) <= moment
-        ]
 
-    async def abandoned(self, now: float | None = None) -> list[StartRecord]:
-        """Starts claimed by a reporter that never reported (its lease ran out)."""
-        moment = time.time() if now is None else now
-        records, leases = await self._records()
-        return [r for r in records if 0.0 < leases.get(self._field(r.owner, r.name), 0.0) <= moment]
+@dataclass(frozen=True)
+class DueStarts:
+    abandoned: list[StartRecord]
+    """Claimed by a reporter that never reported (its lease ran out)."""
+    overdue: list[StartRecord]
+    """Past their deadline, and nobody is reporting them now."""
 
 
 def _text(value: bytes | str) -> str:
