@@ -31,7 +31,8 @@ typecheck: sync
 	$(UV) run --frozen mypy
 
 test: browser lint typecheck
-	AKROS_KUBECTL=$(call tool,KUBECTL) AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) \
+	AKROS_KUBECTL=$(call tool,KUBECTL) AKROS_KUBECTL_NEWEST=$(CURDIR)/.venv/bin/kubectl \
+		AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) \
 		AKROS_CHROMIUM=$(call tool,CHROMIUM) \
 		$(UV) run --frozen pytest
 

