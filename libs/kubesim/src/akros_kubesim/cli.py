@@ -78,6 +78,12 @@ def _parser() -> argparse.ArgumentParser:
         help="a YAML file of objects to create at start, after the cluster file's (repeatable)",
     )
     serve_command.add_argument(
+        "--time-factor",
+        type=float,
+        default=1.0,
+        help="scale of real-cluster durations (grace periods, pulls, back-offs); 0.01 for tests",
+    )
+    serve_command.add_argument(
         "--bookmark-seconds", type=float, default=5.0, help="interval of watch bookmarks"
     )
     return parser
@@ -100,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         pod_stop_seconds=arguments.pod_stop_seconds,
         event_ttl_seconds=arguments.event_ttl_seconds,
         hpa_sync_seconds=arguments.hpa_sync_seconds,
+        time_factor=arguments.time_factor,
     )
     try:
         sim = Kubesim(config, options)

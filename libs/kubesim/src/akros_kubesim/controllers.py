@@ -73,6 +73,7 @@ class Simulation:
         pod_stop_seconds: float = 0.5,
         event_ttl_seconds: float = 3600.0,
         hpa_sync_seconds: float = 15.0,
+        time_factor: float = 1.0,
     ) -> None:
         self.api = api
         self.store: Store = api.store
@@ -80,6 +81,7 @@ class Simulation:
         self.pod_stop_seconds = pod_stop_seconds
         self.event_ttl_seconds = event_ttl_seconds
         self.hpa_sync_seconds = hpa_sync_seconds
+        self.time_factor = time_factor
         self._next_hpa_sync = time.monotonic() + hpa_sync_seconds
         self._hpa_recommendations: dict[str, list[tuple[float, int]]] = {}
         self.failing_images = re.compile(config.failing_image_pattern)

@@ -43,6 +43,10 @@ class ServerOptions:
     max_watch_seconds: int = 1800
     event_ttl_seconds: float = 3600.0
     hpa_sync_seconds: float = 15.0
+    # Scales the durations a real cluster takes (grace periods, image pulls, back-offs) so
+    # tests keep a real cluster's sequence of states without its minutes: 0.01 turns the
+    # default 30 s grace period into 0.3 s.
+    time_factor: float = 1.0
 
 
 class Kubesim:
@@ -58,6 +62,7 @@ class Kubesim:
             self.options.pod_stop_seconds,
             self.options.event_ttl_seconds,
             self.options.hpa_sync_seconds,
+            self.options.time_factor,
         )
         self.faults = FaultInjector()
         self._seed(config)

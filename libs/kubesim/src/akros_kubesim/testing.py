@@ -78,6 +78,7 @@ def run_kubesim(
     cluster_file: Path | None = None,
     pod_start_seconds: float = 0.2,
     pod_stop_seconds: float = 0.2,
+    time_factor: float = 0.01,
     extra_args: tuple[str, ...] = (),
     startup_timeout: float = 30.0,
 ) -> Iterator[RunningKubesim]:
@@ -91,6 +92,7 @@ def run_kubesim(
             "--kubeconfig-out", str(kubeconfig),
             "--pod-start-seconds", str(pod_start_seconds),
             "--pod-stop-seconds", str(pod_stop_seconds),
+            "--time-factor", str(time_factor),
             *extra_args,
         ]  # fmt: skip
         if cluster_file is not None:
