@@ -582,3 +582,43 @@ def test_scale_down_is_stabilised_and_bounded() -> None:
     assert hpa.stabilised([(0.0, 5)], now=400.0, window=300.0, wanted=1, current=5) == 1
     assert hpa.bounded({"minReplicas": 2, "maxReplicas": 4}, 9) == 4
     assert hpa.bounded({"maxReplicas": 4}, 0) == 1
+
+
+def _labelled_node(name: str, labels: dict[str, str]) -> dict[str, Any]:
+    return {"metadata": {"name": name, "labels": labels}}
+
+
+def test_node_selector_terms_match_when_any_term_has_all_requirements_hold() -> None:
+    gpu = _labelled_node("gpu-1", {"nvidia.com/gpu.count": "8", "akros.io/pool": "gpu"})
+    cpu = _labelled_node("cpu-1", {"akros.io/pool": "cpu"})
+    many_gpus = {"matchExpressions": [{"key": "nvidia.com/gpu.count", "operator": "Gt",
+                                       "values": ["4"]}]}  # fmt: skip
+    by_name = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["cpu-1"]}]}
+    assert scheduler.node_selector_terms_match([many_gpus], gpu)
+    assert not scheduler.node_selector_terms_match([many_gpus], cpu)
+    assert scheduler.node_selector_terms_match([many_gpus, by_name], cpu)
+    not_cpu = {"matchExpressions": [{"key": "akros.io/pool", "operator": "NotIn",
+                                     "values": ["cpu"]}]}  # fmt: skip
+    assert scheduler.node_selector_terms_match([not_cpu], gpu)
+    assert not scheduler.node_selector_terms_match([not_cpu], cpu)
+    assert not scheduler.node_selector_terms_match([{}], gpu), "an empty term matches nothing"
+
+
+def test_a_pod_with_required_node_affinity_is_placed_only_on_a_matching_node() -> None:
+    nodes = [_labelled_node("a", {"zone": "x"}), _labelled_node("b", {"zone": "y"})]
+    pod = {
+        "spec": {
+            "affinity": {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [
+                                {"key": "zone", "operator": "In", "values": ["y"]}]}
+                        ]
+                    }
+                }
+            }
+        }
+    }  # fmt: skip
+    failures = [scheduler.placement_failure(pod, node) for node in nodes]
+    assert failures == ["node(s) didn't match Pod's node affinity/selector", None]

@@ -26,6 +26,9 @@ USAGE_SETTINGS = {
 }
 
 
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+
+
 @dataclass
 class UsageRig:
     platform: Platform
@@ -67,7 +70,9 @@ class UsageRig:
                         "image": "registry.local/research/pytorch:1",
                         "resources": {"requests": requests, "limits": requests},
                     }
-                ]
+                ],
+                # As the worker builds GPU environments: GPU nodes are tainted (deploy/rke2).
+                "tolerations": [GPU_TOLERATION] if gpus else [],
             },
         }
         self.core.create_namespaced_pod(NAMESPACE, body)

@@ -1,6 +1,7 @@
 """The cluster file: which nodes exist and how the simulation behaves, read once at start."""
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,31 @@ GPU_RESOURCE = "nvidia.com/gpu"
 # Where the node records its GPU model for the DCGM exposition (dcgm-exporter reads it from NVML).
 GPU_MODEL_ANNOTATION = "kubesim.akros.io/gpu-model"
 DEFAULT_FAILING_IMAGE_PATTERN = r"(^|/)[^/]*\.invalid/"
+# A current release, so today's kubectl prints no version-skew warning; a cluster file may
+# name another (the default one names RKE2's build of it).
+DEFAULT_KUBERNETES_VERSION = "v1.37.1"
+_VERSION_PATTERN = re.compile(r"^v(\d+)\.(\d+)\.(\d+)([-+][0-9A-Za-z.+-]+)?$")
+# The labels RKE2 gives a server (control-plane) node; `kubectl get nodes` shows them as roles.
+SERVER_ROLE_LABELS = {
+    "node-role.kubernetes.io/control-plane": "true",
+    "node-role.kubernetes.io/etcd": "true",
+    "node-role.kubernetes.io/master": "true",
+}
+# Memory per GPU (MiB) of the models we know, for GPU feature discovery's nvidia.com/gpu.memory.
+_GPU_MEMORY_MIB = {
+    "NVIDIA A100-SXM4-80GB": 81920,
+    "NVIDIA A100-SXM4-40GB": 40960,
+    "NVIDIA A100-PCIE-40GB": 40960,
+    "NVIDIA H100 80GB HBM3": 81559,
+    "NVIDIA L40S": 46068,
+    "NVIDIA GeForce RTX 4090": 24564,
+}
+_GPU_FAMILY = {
+    "A100": "ampere",
+    "H100": "hopper",
+    "L40S": "ada-lovelace",
+    "RTX 4090": "ada-lovelace",
+}
 
 
 @dataclass(frozen=True)
@@ -27,6 +53,8 @@ class NodeSpec:
     max_pods: int = 110
     labels: dict[str, str] = field(default_factory=dict)
     taints: tuple[dict[str, str], ...] = ()
+    role: str = "agent"
+    """RKE2's word: a `server` runs the control plane (and gets its role labels)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +62,7 @@ class ClusterConfig:
     nodes: tuple[NodeSpec, ...]
     pod_start_seconds: float = 1.0
     failing_image_pattern: str = DEFAULT_FAILING_IMAGE_PATTERN
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     objects: tuple[dict[str, Any], ...] = ()
     """Manifests created at start, in order, after the nodes (as `kubectl create -f`)."""
 
@@ -51,7 +80,11 @@ def _node_spec(entry: dict[str, Any], index: int) -> NodeSpec:
             parse_quantity(entry.get(resource))
         except QuantityError as error:
             raise ClusterFileError(f"nodes[{index}] ({name}): {resource}: {error}") from error
+    role = str(entry.get("role", "agent"))
+    if role not in ("agent", "server"):
+        raise ClusterFileError(f"nodes[{index}] ({name}): role must be agent or server")
     return NodeSpec(
+        role=role,
         name=name,
         cpu=str(entry["cpu"]),
         memory=str(entry["memory"]),
@@ -87,7 +120,11 @@ def parse_cluster(document: dict[str, Any]) -> ClusterConfig:
     entries = document.get("nodes") or []
     if not isinstance(entries, list):
         raise ClusterFileError("nodes must be a list")
+    version = str(document.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION))
+    if not _VERSION_PATTERN.match(version):
+        raise ClusterFileError(f"kubernetesVersion {version!r} is not a version like v1.37.1")
     return ClusterConfig(
+        kubernetes_version=version,
         nodes=tuple(_node_spec(entry, i) for i, entry in enumerate(entries)),
         pod_start_seconds=float(document.get("podStartSeconds", 1.0)),
         failing_image_pattern=str(
@@ -109,7 +146,39 @@ def load_cluster(path: Path | None) -> ClusterConfig:
     return parse_cluster(document)
 
 
-def node_object(spec: NodeSpec, index: int) -> dict[str, Any]:
+def version_document(version: str) -> dict[str, str]:
+    """The /version fields a server of this release answers (gitVersion as the build names it)."""
+    matched = _VERSION_PATTERN.match(version)
+    if matched is None:
+        raise ValueError(f"not a Kubernetes version: {version}")
+    return {"major": matched.group(1), "minor": matched.group(2), "gitVersion": version}
+
+
+def gpu_feature_labels(spec: NodeSpec) -> dict[str, str]:
+    """The labels NVIDIA's GPU feature discovery (GPU operator) puts on a GPU node."""
+    if not spec.gpus:
+        return {}
+    labels = {
+        "nvidia.com/gpu.present": "true",
+        "nvidia.com/gpu.count": str(spec.gpus),
+        "nvidia.com/gpu.product": spec.gpu_model.replace(" ", "-"),
+        "nvidia.com/gpu.deploy.dcgm-exporter": "true",
+        "nvidia.com/gpu.deploy.device-plugin": "true",
+        "nvidia.com/cuda.driver.major": "570",
+        "nvidia.com/cuda.runtime.major": "12",
+        "feature.node.kubernetes.io/pci-10de.present": "true",
+    }
+    if spec.gpu_model in _GPU_MEMORY_MIB:
+        labels["nvidia.com/gpu.memory"] = str(_GPU_MEMORY_MIB[spec.gpu_model])
+    family = next((f for model, f in _GPU_FAMILY.items() if model in spec.gpu_model), None)
+    if family is not None:
+        labels["nvidia.com/gpu.family"] = family
+    return labels
+
+
+def node_object(
+    spec: NodeSpec, index: int, kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+) -> dict[str, Any]:
     """A Node as a kubelet would register it, complete enough for every client to read."""
     capacity = {
         "cpu": spec.cpu,
@@ -127,7 +196,10 @@ def node_object(spec: NodeSpec, index: int) -> dict[str, Any]:
         "kubernetes.io/arch": "amd64",
         "beta.kubernetes.io/os": "linux",
         "beta.kubernetes.io/arch": "amd64",
-    } | spec.labels
+    }
+    if spec.role == "server":
+        labels |= SERVER_ROLE_LABELS
+    labels |= gpu_feature_labels(spec) | spec.labels
     machine_id = hashlib.sha256(spec.name.encode()).hexdigest()[:32]
     now = now_rfc3339()
 
@@ -182,8 +254,8 @@ def node_object(spec: NodeSpec, index: int) -> dict[str, Any]:
                 "kernelVersion": "6.1.0-kubesim",
                 "osImage": "Debian GNU/Linux 12 (bookworm)",
                 "containerRuntimeVersion": "containerd://1.7.0-kubesim",
-                "kubeletVersion": "v1.37.0-kubesim",
-                "kubeProxyVersion": "v1.37.0-kubesim",
+                "kubeletVersion": kubernetes_version,
+                "kubeProxyVersion": kubernetes_version,
                 "operatingSystem": "linux",
                 "architecture": "amd64",
             },

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from akros_kubesim import errors, resources, tables, usage
 from akros_kubesim.api import Api
-from akros_kubesim.cluster import ClusterConfig, node_object
+from akros_kubesim.cluster import ClusterConfig, node_object, version_document
 from akros_kubesim.controllers import Simulation
 from akros_kubesim.errors import ApiError
 from akros_kubesim.faults import FaultInjector, FaultSettings
@@ -54,6 +54,7 @@ class Kubesim:
 
     def __init__(self, config: ClusterConfig, options: ServerOptions | None = None) -> None:
         self.options = options or ServerOptions()
+        self.version = version_document(config.kubernetes_version)
         self.store = Store(self.options.watch_history)
         self.api = Api(self.store)
         self.simulation = Simulation(
@@ -78,7 +79,7 @@ class Kubesim:
             }
             self.api.create(PRIORITY_CLASS, "", body)
         for index, spec in enumerate(config.nodes):
-            self.api.create(NODE, "", node_object(spec, index))
+            self.api.create(NODE, "", node_object(spec, index, config.kubernetes_version))
         for manifest in config.objects:
             self._create_manifest(manifest)
 
@@ -246,7 +247,7 @@ class _Handlers:
 
     async def version(self, request: web.Request) -> web.Response:
         return _json(
-            resources.KUBERNETES_VERSION
+            self.sim.version
             | {
                 "gitCommit": "0000000000000000000000000000000000000000",
                 "gitTreeState": "clean",
