@@ -321,6 +321,13 @@ def test_metrics_follow_usage_annotations_and_change_when_patched(
         )
         return int(pod["containers"][0]["usage"]["cpu"].rstrip("n"))
 
+    def scraped() -> bool:
+        names = metrics.list_namespaced_custom_object(
+            "metrics.k8s.io", "v1beta1", namespace, "pods"
+        )["items"]
+        return any(item["metadata"]["name"] == "worker" for item in names)
+
+    eventually(scraped)  # as with metrics-server, only after a scrape following the start
     assert cpu_nanocores() == 20_000_000  # 1% of 2 cores
     core.patch_namespaced_pod(
         "worker", namespace, {"metadata": {"annotations": {"kubesim.akros.io/cpu-usage": "1500m"}}}

@@ -130,6 +130,15 @@ def test_the_monitor_writes_each_nodes_allocatable_requests_and_use_to_the_read_
         what="the environment's pod running",
     )
     bound_to = usage_rig.core.read_namespaced_pod("ada-lab-0", NAMESPACE).spec.node_name
+
+    def scraped() -> bool:
+        # As metrics-server, kubesim counts a pod in its node's use from its first scrape on.
+        pod_metrics = client.CustomObjectsApi(usage_rig.kube).list_namespaced_custom_object(
+            "metrics.k8s.io", "v1beta1", NAMESPACE, "pods"
+        )["items"]
+        return any(m["metadata"]["name"] == "ada-lab-0" for m in pod_metrics)
+
+    wait_until(scraped, timeout_s=10, what="the pod's first metrics scrape")
     metrics = client.CustomObjectsApi(usage_rig.kube).list_cluster_custom_object(
         "metrics.k8s.io", "v1beta1", "nodes"
     )["items"]

@@ -62,6 +62,10 @@ class PlatformOptions:
     monitor_metrics_port: int = 0
     cluster_file: Path | None = None
     pod_start_seconds: float | None = None
+    time_factor: float = 0.01
+    """kubesim's scale of real-cluster durations (grace periods, pulls, metrics-server's
+    resolution): tests and benchmarks keep a real cluster's sequence of states at a hundredth
+    of its time; `make run` chooses its own (akros_devtools.devstack)."""
     environment: dict[str, str] = field(default_factory=dict)
     """Extra AKROS_* settings for every service (catalog and quota files, timeouts...)."""
     services: tuple[str, ...] = SERVICES
@@ -135,6 +139,7 @@ class Platform:
             sys.executable, "-m", "akros_kubesim", "serve",
             "--port", str(self.kubesim_port),
             "--kubeconfig-out", str(self.kubeconfig),
+            "--time-factor", str(self.options.time_factor),
         ]  # fmt: skip
         if self.options.cluster_file is not None:
             args += ["--cluster", str(self.options.cluster_file)]

@@ -26,7 +26,7 @@ from akros_kubesim.resources import (
     ResourceType,
 )
 from akros_kubesim.selectors import selector_to_string
-from akros_kubesim.store import Key, Store, now_rfc3339
+from akros_kubesim.store import Key, Store, now_rfc3339, now_rfc3339_micro
 
 _NAME_SUFFIX_ALPHABET = (
     "bcdfghjklmnpqrstvwxz2456789"  # the API server's, free of vowels and lookalikes
@@ -52,6 +52,8 @@ class Api:
         # kubelet can finish the termination later.
         self.on_graceful_pod_delete: Callable[[Key], None] = lambda key: None
         self._next_service_ip = 1
+        # The node kube-scheduler runs on, named in its events' reportingInstance.
+        self.control_plane_node = "control-plane"
 
     # --- helpers -------------------------------------------------------------------------
 
@@ -471,14 +473,18 @@ class Api:
         message: str,
         event_type: str = "Normal",
         component: str = "default-scheduler",
+        related: dict[str, Any] | None = None,
     ) -> None:
+        """Records an event as its reporter does: kube-scheduler through events.k8s.io/v1
+        (eventTime, action, no legacy timestamps), the kubelet and controllers through the
+        legacy core/v1 recorder (first/last timestamps and a count, no eventTime)."""
         metadata = involved["metadata"]
         namespace = metadata.get("namespace") or "default"
         if self.store.get(NAMESPACE.key, "", namespace) is None:
             return
         now = now_rfc3339()
         api_version = involved.get("apiVersion", "v1")
-        event = {
+        event: dict[str, Any] = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
@@ -495,16 +501,47 @@ class Api:
             },
             "reason": reason,
             "message": message,
-            "source": {"component": component},
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "eventTime": None,
-            "count": 1,
             "type": event_type,
             "reportingComponent": component,
-            "reportingInstance": "",
         }
+        action = _EVENTS_API_ACTIONS.get((component, reason))
+        if action is not None:
+            event |= {
+                "eventTime": now_rfc3339_micro(),
+                "action": action,
+                "source": {},
+                "firstTimestamp": None,
+                "lastTimestamp": None,
+                "reportingInstance": f"{component}-{self.control_plane_node}",
+            }
+            if related is not None:
+                related_metadata = related["metadata"]
+                event["related"] = {
+                    "kind": related.get("kind", "Pod"),
+                    "apiVersion": related.get("apiVersion", "v1"),
+                    "namespace": related_metadata.get("namespace", ""),
+                    "name": related_metadata["name"],
+                    "uid": related_metadata.get("uid", ""),
+                }
+        else:
+            event |= {
+                "source": {"component": component},
+                "firstTimestamp": now,
+                "lastTimestamp": now,
+                "eventTime": None,
+                "count": 1,
+                "reportingInstance": "",
+            }
         self.store.insert(EVENT.key, event)
+
+
+# Reporters that write through events.k8s.io/v1, with the action each of their reasons names
+# (kube-scheduler's: it binds, fails to schedule, preempts).
+_EVENTS_API_ACTIONS = {
+    ("default-scheduler", "Scheduled"): "Binding",
+    ("default-scheduler", "FailedScheduling"): "Scheduling",
+    ("default-scheduler", "Preempted"): "Preempting",
+}
 
 
 def _desired_state(obj: dict[str, Any]) -> dict[str, Any]:

@@ -84,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
         help="scale of real-cluster durations (grace periods, pulls, back-offs); 0.01 for tests",
     )
     serve_command.add_argument(
+        "--metrics-resolution-seconds",
+        type=float,
+        default=15.0,
+        help="metrics-server's scrape interval: pods appear in metrics.k8s.io after one",
+    )
+    serve_command.add_argument(
         "--bookmark-seconds", type=float, default=5.0, help="interval of watch bookmarks"
     )
     return parser
@@ -107,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         event_ttl_seconds=arguments.event_ttl_seconds,
         hpa_sync_seconds=arguments.hpa_sync_seconds,
         time_factor=arguments.time_factor,
+        metrics_resolution_seconds=arguments.metrics_resolution_seconds,
     )
     try:
         sim = Kubesim(config, options)

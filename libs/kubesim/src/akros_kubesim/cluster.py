@@ -63,6 +63,8 @@ class ClusterConfig:
     pod_start_seconds: float = 1.0
     failing_image_pattern: str = DEFAULT_FAILING_IMAGE_PATTERN
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    gpu_operator: bool = True
+    """Run what NVIDIA's GPU operator runs (the dcgm-exporter DaemonSet) when GPU nodes exist."""
     objects: tuple[dict[str, Any], ...] = ()
     """Manifests created at start, in order, after the nodes (as `kubectl create -f`)."""
 
@@ -125,6 +127,7 @@ def parse_cluster(document: dict[str, Any]) -> ClusterConfig:
         raise ClusterFileError(f"kubernetesVersion {version!r} is not a version like v1.37.1")
     return ClusterConfig(
         kubernetes_version=version,
+        gpu_operator=bool(document.get("gpuOperator", True)),
         nodes=tuple(_node_spec(entry, i) for i, entry in enumerate(entries)),
         pod_start_seconds=float(document.get("podStartSeconds", 1.0)),
         failing_image_pattern=str(

@@ -19,12 +19,14 @@ from typing import Any
 
 import orjson
 
-from akros_kubesim import hpa, quota, rollout, scheduler
+from akros_kubesim import daemonsets, hpa, quota, rollout, scheduler
 from akros_kubesim.api import FOREGROUND_FINALIZER, Api, bind_pod, random_suffix, set_condition
 from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
 from akros_kubesim.errors import ApiError
+from akros_kubesim.ownership import controller_reference
 from akros_kubesim.resources import (
     BY_KIND,
+    DAEMONSET,
     DEPLOYMENT,
     EVENT,
     HPA,
@@ -86,6 +88,9 @@ class Simulation:
         self._hpa_recommendations: dict[str, list[tuple[float, int]]] = {}
         self.failing_images = re.compile(config.failing_image_pattern)
         self.gpu_assignments: dict[str, GpuAssignment] = {}
+        # When (monotonic) each pod's containers began running: metrics-server has no sample of
+        # a pod until one of its scrapes came after that.
+        self.running_since: dict[str, float] = {}
         self._wake = asyncio.Event()
         self._pending: set[Key] = set()
         self._new_pending: set[Key] = set()
@@ -93,6 +98,7 @@ class Simulation:
         self._starts: list[tuple[float, Key, str]] = []
         self._stops: list[tuple[float, Key, str]] = []
         self._dirty_deployments: set[Key] = set()
+        self._dirty_daemonsets: set[Key] = set()
         self._dirty_claims: set[Key] = set()
         self._dirty_quota_namespaces: set[str] = set()
         self._foreground: set[tuple[str, Key]] = set()
@@ -134,8 +140,12 @@ class Simulation:
             self._dirty_deployments.add(key)
         elif change.resource_key == PVC.key and not deleted:
             self._dirty_claims.add(key)
+        elif change.resource_key == DAEMONSET.key and not deleted:
+            self._dirty_daemonsets.add(key)
         elif change.resource_key == NODE.key:
             self._room_appeared = True
+            # Daemons follow the nodes: a new, relabelled or retainted node may gain or lose one.
+            self._dirty_daemonsets.update(object_key(d) for d in self.store.all(DAEMONSET.key))
         elif (
             change.resource_key == NAMESPACE.key
             and not deleted
@@ -173,11 +183,20 @@ class Simulation:
             self._pending.discard(key)
             self._new_pending.discard(key)
             self._unschedulable_messages.pop(key, None)
+        uid = pod["metadata"]["uid"]
+        running = not deleted and (pod.get("status") or {}).get("phase") == "Running"
+        if running and uid not in self.running_since:
+            self.running_since[uid] = time.monotonic()
+        elif not running:
+            self.running_since.pop(uid, None)
         if deleted:
-            self.gpu_assignments.pop(pod["metadata"]["uid"], None)
+            self.gpu_assignments.pop(uid, None)
         owner = _controller_of_kind(pod, "Deployment")
         if owner is not None:
             self._dirty_deployments.add((key[0], owner["name"]))
+        daemon_owner = _controller_of_kind(pod, "DaemonSet")
+        if daemon_owner is not None:
+            self._dirty_daemonsets.add((key[0], daemon_owner["name"]))
 
     def _schedule_stop(self, key: Key) -> None:
         pod = self.store.get(POD.key, *key)
@@ -212,6 +231,9 @@ class Simulation:
         for key in sorted(self._dirty_deployments):
             self._dirty_deployments.discard(key)
             self._reconcile_deployment(key)
+        for key in sorted(self._dirty_daemonsets):
+            self._dirty_daemonsets.discard(key)
+            self._reconcile_daemonset(key)
         self._bind_claims()
         self._update_quota_status()
         self._schedule_pending()
@@ -359,16 +381,7 @@ class Simulation:
             "name": f"{metadata['name']}-{pod_hash}-{random_suffix()}",
             "namespace": metadata["namespace"],
             "labels": dict(template_metadata.get("labels") or {}) | {POD_TEMPLATE_HASH: pod_hash},
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "Deployment",
-                    "name": metadata["name"],
-                    "uid": metadata["uid"],
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
+            "ownerReferences": [controller_reference(deployment, "apps/v1", "Deployment")],
         }
         if template_metadata.get("annotations"):
             pod_metadata["annotations"] = dict(template_metadata["annotations"])
@@ -583,6 +596,77 @@ class Simulation:
             updated["status"] = status
             self.store.replace(HPA.key, updated)
 
+    # --- daemon sets --------------------------------------------------------------------
+
+    def _reconcile_daemonset(self, key: Key) -> None:
+        """One pod per wanted node; pods of an old template replaced one node at a time."""
+        daemonset = self.store.get(DAEMONSET.key, *key)
+        if daemonset is None or daemonset["metadata"].get("deletionTimestamp"):
+            return
+        nodes, _ = self._nodes()
+        wanted = daemonsets.nodes_to_run_on(daemonset, nodes)
+        current_hash = template_hash(daemonset["spec"]["template"])
+        owned = [
+            pod
+            for resource_key, pod_key in sorted(
+                self._dependents.get(daemonset["metadata"]["uid"], set())
+            )
+            if resource_key == POD.key and (pod := self.store.get(POD.key, *pod_key)) is not None
+        ]
+        live: dict[str, list[dict[str, Any]]] = {}
+        for pod in owned:
+            if pod["metadata"].get("deletionTimestamp"):
+                continue
+            finished = (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded")
+            node = daemonsets.pod_target_node(pod)
+            if finished or node not in wanted:
+                self._delete_pod(pod)  # a daemon that ended, or whose node no longer wants it
+            else:
+                live.setdefault(str(node), []).append(pod)
+        replacing = False
+        for node in wanted:
+            pods = live.get(node, [])
+            for extra in pods[1:]:
+                self._delete_pod(extra)
+            if not pods:
+                self._create_daemon_pod(daemonset, node, current_hash)
+                continue
+            outdated = (pods[0]["metadata"].get("labels") or {}).get(
+                "controller-revision-hash"
+            ) != current_hash
+            if outdated and not replacing:
+                # RollingUpdate with maxUnavailable 1: the next node waits for this one.
+                replacing = True
+                self._delete_pod(pods[0])
+        status = daemonsets.daemonset_status(daemonset, wanted, owned, current_hash)
+        if daemonset.get("status") != status:
+            updated = copy.deepcopy(daemonset)
+            updated["status"] = status
+            self.store.replace(DAEMONSET.key, updated)
+
+    def _create_daemon_pod(self, daemonset: dict[str, Any], node: str, pod_hash: str) -> None:
+        pod = daemonsets.daemon_pod(daemonset, node, pod_hash)
+        try:
+            created, _ = self.api.create(POD, daemonset["metadata"]["namespace"], pod)
+        except ApiError as error:
+            self.api.record_event(
+                daemonset,
+                "DaemonSet",
+                "FailedCreate",
+                error.message,
+                "Warning",
+                "daemonset-controller",
+            )
+            return
+        self.api.record_event(
+            daemonset,
+            "DaemonSet",
+            "SuccessfulCreate",
+            f"Created pod: {created['metadata']['name']}",
+            "Normal",
+            "daemonset-controller",
+        )
+
     # --- resource quotas ----------------------------------------------------------------
 
     def _update_quota_status(self) -> None:
@@ -704,7 +788,7 @@ class Simulation:
         preemptor = pod["metadata"]
         for victim in choice.victims:
             message = f"Preempted by pod {preemptor['uid']} on node {choice.node}"
-            self.api.record_event(dict(victim), "Pod", "Preempted", message)
+            self.api.record_event(dict(victim), "Pod", "Preempted", message, related=pod)
             victim_key = object_key(dict(victim))
             if self.store.get(POD.key, *victim_key) is not None:
                 self.store.remove(POD.key, victim_key)

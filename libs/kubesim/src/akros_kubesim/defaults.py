@@ -54,6 +54,18 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
         template = spec.setdefault("template", {})
         template.setdefault("metadata", {})
         pod_spec_defaults(template.setdefault("spec", {}))
+    elif kind == "DaemonSet" and spec is not None:
+        status = obj.setdefault("status", {})
+        for counter in _DAEMONSET_STATUS_COUNTERS:
+            status.setdefault(counter, 0)
+        spec.setdefault("revisionHistoryLimit", 10)
+        strategy = spec.setdefault("updateStrategy", {"type": "RollingUpdate"})
+        if strategy.get("type", "RollingUpdate") == "RollingUpdate":
+            strategy.setdefault("type", "RollingUpdate")
+            strategy.setdefault("rollingUpdate", {"maxUnavailable": 1, "maxSurge": 0})
+        template = spec.setdefault("template", {})
+        template.setdefault("metadata", {})
+        pod_spec_defaults(template.setdefault("spec", {}))
     elif kind == "Service" and spec is not None:
         obj.setdefault("status", {"loadBalancer": {}})
         spec.setdefault("type", "ClusterIP")
@@ -77,6 +89,14 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
     if spec == {} and kind in _SPEC_OPTIONAL:
         del obj["spec"]
 
+
+# The status fields the schema requires of a DaemonSet; the server starts them at zero.
+_DAEMONSET_STATUS_COUNTERS = (
+    "currentNumberScheduled",
+    "numberMisscheduled",
+    "desiredNumberScheduled",
+    "numberReady",
+)
 
 # Kinds without a spec, and kinds whose empty spec is left out rather than served as {}.
 _SPECLESS = {"ConfigMap", "Secret", "Event", "PriorityClass"}

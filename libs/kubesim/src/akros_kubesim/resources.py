@@ -3,8 +3,6 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-KUBERNETES_VERSION = {"major": "1", "minor": "37", "gitVersion": "v1.37.0-kubesim"}
-
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 READ_VERBS = ("get", "list")
 
@@ -23,6 +21,9 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     # Resources whose objects live in memory only, computed on every read (metrics).
     computed: bool = False
+    # A second version of another resource's objects (events.k8s.io/v1 Events are core/v1
+    # Events): the store key they live under, converted on every read and write.
+    stored_as: str = ""
 
     @property
     def api_version(self) -> str:
@@ -35,6 +36,8 @@ class ResourceType:
     @property
     def key(self) -> str:
         """A name unique across groups, used to index the store."""
+        if self.stored_as:
+            return self.stored_as
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
@@ -110,6 +113,16 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         subresources={"status": ("Deployment", _STATUS), "scale": ("Scale", _STATUS)},
     ),
     ResourceType(
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+        True,
+        ("ds",),
+        categories=("all",),
+        subresources={"status": ("DaemonSet", _STATUS)},
+    ),
+    ResourceType(
         "autoscaling",
         "v2",
         "HorizontalPodAutoscaler",
@@ -148,13 +161,21 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ),
 )
 
-BY_PATH = {(r.group, r.version, r.plural): r for r in RESOURCE_TYPES}
-BY_KIND = {(r.api_version, r.kind): r for r in RESOURCE_TYPES}
+# Served, but not stored on their own: the controllers and the store know only RESOURCE_TYPES.
+VIEWS: tuple[ResourceType, ...] = (
+    ResourceType("events.k8s.io", "v1", "Event", "events", True, ("ev",), stored_as="events"),
+)
+SERVED = RESOURCE_TYPES + VIEWS
+
+BY_PATH = {(r.group, r.version, r.plural): r for r in SERVED}
+BY_KIND = {(r.api_version, r.kind): r for r in SERVED}
 POD = BY_PATH[("", "v1", "pods")]
 NODE = BY_PATH[("", "v1", "nodes")]
 NAMESPACE = BY_PATH[("", "v1", "namespaces")]
 EVENT = BY_PATH[("", "v1", "events")]
+EVENTS_V1 = BY_PATH[("events.k8s.io", "v1", "events")]
 DEPLOYMENT = BY_PATH[("apps", "v1", "deployments")]
+DAEMONSET = BY_PATH[("apps", "v1", "daemonsets")]
 PVC = BY_PATH[("", "v1", "persistentvolumeclaims")]
 PRIORITY_CLASS = BY_PATH[("scheduling.k8s.io", "v1", "priorityclasses")]
 SERVICE = BY_PATH[("", "v1", "services")]
@@ -165,7 +186,7 @@ HPA = BY_PATH[("autoscaling", "v2", "horizontalpodautoscalers")]
 def group_versions() -> dict[str, list[str]]:
     """Every API group and its versions, the legacy core group under the empty name."""
     groups: dict[str, list[str]] = {}
-    for resource in RESOURCE_TYPES:
+    for resource in SERVED:
         versions = groups.setdefault(resource.group, [])
         if resource.version not in versions:
             versions.append(resource.version)
@@ -205,7 +226,7 @@ def api_group_document(group: str) -> dict[str, Any] | None:
 
 
 def api_resource_list_document(group: str, version: str) -> dict[str, Any] | None:
-    members = [r for r in RESOURCE_TYPES if r.group == group and r.version == version]
+    members = [r for r in SERVED if r.group == group and r.version == version]
     if not members:
         return None
     entries: list[dict[str, Any]] = []

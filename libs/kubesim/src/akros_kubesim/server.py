@@ -10,13 +10,21 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from akros_kubesim import errors, resources, tables, usage
+from akros_kubesim import errors, event_views, gpu_operator, patch, resources, tables, usage
 from akros_kubesim.api import Api
 from akros_kubesim.cluster import ClusterConfig, node_object, version_document
 from akros_kubesim.controllers import Simulation
 from akros_kubesim.errors import ApiError
 from akros_kubesim.faults import FaultInjector, FaultSettings
-from akros_kubesim.resources import NAMESPACE, NODE, POD, PRIORITY_CLASS, ResourceType
+from akros_kubesim.resources import (
+    EVENT,
+    EVENTS_V1,
+    NAMESPACE,
+    NODE,
+    POD,
+    PRIORITY_CLASS,
+    ResourceType,
+)
 from akros_kubesim.selectors import object_filter, parse_field_selector, parse_label_selector
 from akros_kubesim.store import (
     Change,
@@ -47,6 +55,9 @@ class ServerOptions:
     # tests keep a real cluster's sequence of states without its minutes: 0.01 turns the
     # default 30 s grace period into 0.3 s.
     time_factor: float = 1.0
+    # metrics-server's --metric-resolution: a pod appears in metrics.k8s.io only once a scrape
+    # after its start has been taken (scaled by the time factor too).
+    metrics_resolution_seconds: float = 15.0
 
 
 class Kubesim:
@@ -66,6 +77,8 @@ class Kubesim:
             self.options.time_factor,
         )
         self.faults = FaultInjector()
+        # Nodes whose dcgm-exporter does not answer (set through /_kubesim/dcgm/silent).
+        self.silent_exporters: set[str] = set()
         self._seed(config)
 
     def _seed(self, config: ClusterConfig) -> None:
@@ -78,8 +91,14 @@ class Kubesim:
                 "description": "Built-in priority class.",
             }
             self.api.create(PRIORITY_CLASS, "", body)
+        servers = [spec.name for spec in config.nodes if spec.role == "server"]
+        if servers:
+            self.api.control_plane_node = servers[0]
         for index, spec in enumerate(config.nodes):
             self.api.create(NODE, "", node_object(spec, index, config.kubernetes_version))
+        if config.gpu_operator and any(spec.gpus for spec in config.nodes):
+            for manifest in gpu_operator.gpu_operator_objects():
+                self._create_manifest(manifest)
         for manifest in config.objects:
             self._create_manifest(manifest)
 
@@ -89,6 +108,7 @@ class Kubesim:
             name = f"{manifest['apiVersion']} {manifest['kind']}"
             raise errors.ApiError(400, f"kubesim does not serve {name}")
         namespace = (manifest.get("metadata") or {}).get("namespace") or "default"
+        kind, manifest = _stored(kind, manifest)
         self.api.create(kind, namespace if kind.namespaced else "", manifest)
 
 
@@ -127,6 +147,20 @@ def _wants_table(request: web.Request) -> bool:
 
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "").lower() in ("true", "1")
+
+
+def _present(resource: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """A stored object as the resource's version presents it (views convert, others pass)."""
+    if resource is EVENTS_V1 and obj.get("kind") == "Event":
+        return event_views.to_events_v1(obj)
+    return obj
+
+
+def _stored(resource: ResourceType, body: Any) -> tuple[ResourceType, Any]:
+    """The resource a write goes to, and the body in its stored form."""
+    if resource is EVENTS_V1:
+        return EVENT, event_views.to_core(body) if isinstance(body, dict) else body
+    return resource, body
 
 
 @dataclass(frozen=True)
@@ -178,6 +212,7 @@ def build_app(sim: Kubesim) -> web.Application:
     app.router.add_route("*", "/_kubesim/faults", handlers.faults)
     app.router.add_post("/_kubesim/compact", handlers.compact)
     app.router.add_get("/_kubesim/dcgm/metrics", handlers.dcgm)
+    app.router.add_route("*", "/_kubesim/dcgm/silent", handlers.silent_exporters)
     for probe in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(probe, handlers.healthy)
     app.router.add_get("/version", handlers.version)
@@ -185,6 +220,9 @@ def build_app(sim: Kubesim) -> web.Application:
     app.router.add_get("/apis", handlers.groups)
     app.router.add_get("/openapi/v2", handlers.openapi_v2)
     app.router.add_get("/openapi/v3", handlers.openapi_v3)
+    pod_proxy = "/api/v1/namespaces/{namespace}/pods/{target}/proxy"
+    app.router.add_route("*", pod_proxy, handlers.pod_proxy)
+    app.router.add_route("*", pod_proxy + "/{tail:.*}", handlers.pod_proxy)
     app.router.add_route("*", "/{path:api/.*|apis/.*}", handlers.rest)
 
     async def start_simulation(app: web.Application) -> Any:
@@ -240,6 +278,61 @@ class _Handlers:
         pods = {p["metadata"]["uid"]: p for p in self.sim.store.all(POD.key)}
         nodes = sorted(self.sim.store.all(NODE.key), key=lambda n: n["metadata"]["name"])
         text = usage.dcgm_exposition(nodes, pods, self.sim.simulation.gpu_assignments)
+        return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+    async def silent_exporters(self, request: web.Request) -> web.Response:
+        """GET lists, PUT replaces ({"nodes": [...]}) the nodes whose exporter does not answer."""
+        try:
+            if request.method == "PUT":
+                body = await _body(request)
+                nodes = (body or {}).get("nodes") if isinstance(body, dict) else None
+                if not isinstance(nodes, list) or not all(isinstance(n, str) for n in nodes):
+                    raise errors.bad_request('expected {"nodes": [node names]}')
+                self.sim.silent_exporters = set(nodes)
+            elif request.method != "GET":
+                raise errors.method_not_allowed()
+        except ApiError as error:
+            return _error(error)
+        return _json({"nodes": sorted(self.sim.silent_exporters)})
+
+    async def pod_proxy(self, request: web.Request) -> web.StreamResponse:
+        """The API server's proxy to a pod's port: kubesim answers for dcgm-exporter pods only.
+
+        Nothing else runs behind a simulated pod, so any other target is refused the way the
+        API server reports a connection that the pod refused.
+        """
+        try:
+            if request.method not in ("GET", "HEAD"):
+                raise errors.method_not_allowed()
+            namespace = request.match_info["namespace"]
+            try:
+                _, name, port = gpu_operator.parse_proxy_target(request.match_info["target"])
+            except ValueError as error:
+                raise errors.bad_request(str(error)) from error
+            pod = self.sim.api.get(POD, namespace, name)
+            status = pod.get("status") or {}
+            node = (pod.get("spec") or {}).get("nodeName", "")
+            answering = (
+                gpu_operator.is_exporter_pod(pod)
+                and status.get("phase") == "Running"
+                and not pod["metadata"].get("deletionTimestamp")
+                and port in (None, gpu_operator.EXPORTER_PORT)
+                and node not in self.sim.silent_exporters
+            )
+            if not answering:
+                address = f"{status.get('podIP', '')}:{port or 80}"
+                raise errors.ApiError(
+                    503,
+                    f"error trying to reach service: dial tcp {address}: connect: "
+                    "connection refused",
+                )
+            if request.match_info.get("tail", "") != "metrics":
+                raise errors.ApiError(404, "404 page not found")
+        except ApiError as error:
+            return _error(error)
+        pods = {p["metadata"]["uid"]: p for p in self.sim.store.all(POD.key)}
+        own_node = [n for n in self.sim.store.all(NODE.key) if n["metadata"]["name"] == node]
+        text = usage.dcgm_exposition(own_node, pods, self.sim.simulation.gpu_assignments)
         return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
     async def healthy(self, request: web.Request) -> web.Response:
@@ -339,7 +432,7 @@ class _Handlers:
             )
             document["metadata"]["resourceVersion"] = obj["metadata"].get("resourceVersion", "")
             return _json(document, status)
-        return _json(obj, status, warnings)
+        return _json(_present(target.resource, obj), status, warnings)
 
     def _get(self, request: web.Request, target: Target) -> web.Response:
         self._require_verb(target, "get")
@@ -398,7 +491,7 @@ class _Handlers:
                 "kind": f"{resource.kind}List",
                 "apiVersion": resource.api_version,
                 "metadata": metadata,
-                "items": items,
+                "items": [_present(resource, item) for item in items],
             }
         )
 
@@ -429,6 +522,8 @@ class _Handlers:
             body = obj
             if as_table and kind in ("ADDED", "MODIFIED", "DELETED"):
                 body = tables.table(target.resource.kind, [obj], include_object)
+            elif kind in ("ADDED", "MODIFIED", "DELETED"):
+                body = _present(target.resource, obj)
             await response.write(orjson.dumps({"type": kind, "object": body}) + b"\n")
 
         try:
@@ -499,8 +594,9 @@ class _Handlers:
         namespace = target.namespace
         if target.resource.namespaced and not namespace:
             namespace = ((body or {}).get("metadata") or {}).get("namespace") or "default"
+        stored_resource, body = _stored(target.resource, body)
         obj, warnings = api.create(
-            target.resource,
+            stored_resource,
             namespace,
             body,
             dry_run=_dry_run(request),
@@ -514,8 +610,9 @@ class _Handlers:
         body = await _body(request)
         if target.subresource == "scale":
             return _json(api.update_scale(target.namespace, target.name, body, None))
+        stored_resource, body = _stored(target.resource, body)
         obj, warnings = api.update(
-            target.resource,
+            stored_resource,
             target.namespace,
             target.name,
             body,
@@ -532,6 +629,20 @@ class _Handlers:
         content_type = request.headers.get("Content-Type", "")
         if target.subresource == "scale":
             return _json(api.update_scale(target.namespace, target.name, body, content_type))
+        if target.resource.stored_as:
+            # A view is patched in the form it presents, then stored in its own.
+            current = _present(target.resource, api.get(target.resource, *_named(target)))
+            patched = patch.apply_patch(content_type, current, body)
+            stored_resource, stored_body = _stored(target.resource, patched)
+            obj, warnings = api.update(
+                stored_resource,
+                target.namespace,
+                target.name,
+                stored_body,
+                dry_run=_dry_run(request),
+                strict_fields=_strict(request),
+            )
+            return self._render(request, target, obj, 200, warnings)
         obj, warnings = api.patch(
             target.resource,
             target.namespace,
@@ -556,15 +667,14 @@ class _Handlers:
             raise errors.method_not_allowed()
         if target.name:
             self._require_verb(target, "delete")
-            return _json(
-                api.delete(
-                    target.resource,
-                    target.namespace,
-                    target.name,
-                    options,
-                    dry_run=_dry_run(request),
-                )
+            deleted_object = api.delete(
+                target.resource,
+                target.namespace,
+                target.name,
+                options,
+                dry_run=_dry_run(request),
             )
+            return _json(_present(target.resource, deleted_object))
         self._require_verb(target, "deletecollection")
         accepts = self._selectors(request, target)
         items, _, _ = self.sim.store.list_page(
@@ -589,7 +699,7 @@ class _Handlers:
                 "kind": f"{resource.kind}List",
                 "apiVersion": resource.api_version,
                 "metadata": {"resourceVersion": str(self.sim.store.resource_version)},
-                "items": deleted,
+                "items": [_present(resource, item) for item in deleted],
             }
         )
 
@@ -606,6 +716,12 @@ class _Handlers:
         running = [
             p for p in store.all(POD.key) if (p.get("status") or {}).get("phase") == "Running"
         ]
+        # Like metrics-server, which answers from its last scrape, a pod is missing until it
+        # has run for a scrape interval; its node's figures count it from then too.
+        resolution = self.sim.options.metrics_resolution_seconds * self.sim.options.time_factor
+        horizon = time.monotonic() - resolution
+        since = self.sim.simulation.running_since
+        running = [p for p in running if since.get(p["metadata"]["uid"], horizon) <= horizon]
         if target.resource.kind == "NodeMetrics":
             by_node: dict[str, list[usage.PodUsage]] = {}
             usages = self._usage.usages(running, all_running=True)
@@ -670,6 +786,10 @@ def container_log(pod: Mapping[str, Any], container: str) -> str:
     started = state["running"].get("startedAt", "")
     image = next(c.get("image", "") for c in pod["spec"]["containers"] if c["name"] == container)
     return f"{started} kubesim: container {container} ({image}) started; this log is simulated\n"
+
+
+def _named(target: Target) -> tuple[str, str]:
+    return target.namespace, target.name
 
 
 def _both(

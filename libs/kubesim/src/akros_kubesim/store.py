@@ -25,6 +25,11 @@ def now_rfc3339() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def now_rfc3339_micro() -> str:
+    """A metav1.MicroTime, as events.k8s.io's eventTime carries it."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def object_key(obj: dict[str, Any]) -> Key:
     metadata = obj["metadata"]
     return metadata.get("namespace", ""), metadata["name"]

@@ -157,6 +157,28 @@ def _event_row(event: Mapping[str, Any]) -> Row:
     ]
 
 
+def _daemonset_row(daemonset: Mapping[str, Any]) -> Row:
+    spec, status = daemonset.get("spec") or {}, daemonset.get("status") or {}
+    pod_spec = (spec.get("template") or {}).get("spec") or {}
+    containers = pod_spec.get("containers") or []
+    selector = pod_spec.get("nodeSelector") or {}
+    return [
+        _meta(daemonset).get("name"),
+        status.get("desiredNumberScheduled", 0),
+        status.get("currentNumberScheduled", 0),
+        status.get("numberReady", 0),
+        status.get("updatedNumberScheduled", 0),
+        status.get("numberAvailable", 0),
+        ",".join(f"{k}={v}" for k, v in selector.items()) or "<none>",
+        _age(daemonset),
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        ",".join(
+            f"{k}={v}" for k, v in ((spec.get("selector") or {}).get("matchLabels") or {}).items()
+        ),
+    ]
+
+
 def _generic_row(obj: Mapping[str, Any]) -> Row:
     return [_meta(obj).get("name"), _age(obj)]
 
@@ -206,6 +228,22 @@ TABLES: dict[str, tuple[Sequence[Column], Callable[[Mapping[str, Any]], Row]]] =
             ("Selector", "string", "", 1),
         ],
         _deployment_row,
+    ),
+    "DaemonSet": (
+        [
+            _NAME,
+            ("Desired", "integer", "", 0),
+            ("Current", "integer", "", 0),
+            ("Ready", "integer", "", 0),
+            ("Up-to-date", "integer", "", 0),
+            ("Available", "integer", "", 0),
+            ("Node Selector", "string", "", 0),
+            _AGE,
+            ("Containers", "string", "", 1),
+            ("Images", "string", "", 1),
+            ("Selector", "string", "", 1),
+        ],
+        _daemonset_row,
     ),
     "Service": (
         [

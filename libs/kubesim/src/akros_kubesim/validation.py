@@ -330,7 +330,7 @@ def semantic_problems(resource: ResourceType, obj: Mapping[str, Any]) -> list[Ca
     spec = obj.get("spec") or {}
     if resource.kind == "Pod":
         problems += _container_problems(spec, "spec")
-    elif resource.kind == "Deployment":
+    elif resource.kind in ("Deployment", "DaemonSet"):
         problems += _deployment_problems(spec)
     elif resource.kind == "Service":
         problems += _service_problems(spec)
@@ -365,7 +365,8 @@ def update_problems(
             "(only additions to existing tolerations) or `spec.terminationGracePeriodSeconds`"
         )
         return [Cause("FieldValueForbidden", message, "spec")]
-    if resource.kind == "Deployment" and old_spec.get("selector") != new_spec.get("selector"):
+    selector_immutable = resource.kind in ("Deployment", "DaemonSet")
+    if selector_immutable and old_spec.get("selector") != new_spec.get("selector"):
         return [
             Cause(
                 "FieldValueInvalid",
