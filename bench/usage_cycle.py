@@ -2,7 +2,8 @@
 
 kubesim runs 1,000 nodes and 20,000 environment pods (loaded as bench/kubesim_scale.py does;
 a third idle, a third normal, a third busy, 2,000 owners); the real monitor process samples
-them every few seconds: one list of metrics.k8s.io pod metrics, one DCGM scrape, the window
+them every few seconds: one list of metrics.k8s.io pod metrics, one list of dcgm-exporter
+pods (none: the nodes have no GPUs, so nothing to scrape), the window
 update of every environment, and the WorkloadUsage batches with any notifications published
 to Redis in one round trip. The cycle time is the monitor's own ("usage sampled" took_ms,
 the worst, the median and the best of several cycles: the first writes every environment's

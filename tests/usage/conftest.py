@@ -47,6 +47,7 @@ class UsageRig:
         *,
         gpus: int = 0,
         labels: dict[str, str] | None = None,
+        node: str | None = None,
     ) -> None:
         """A running pod labelled as ``owner``'s environment ``name``, used as ``profile``."""
         requests = {"cpu": "2", "memory": "4Gi"}
@@ -73,6 +74,7 @@ class UsageRig:
                 ],
                 # As the worker builds GPU environments: GPU nodes are tainted (deploy/rke2).
                 "tolerations": [GPU_TOLERATION] if gpus else [],
+                "nodeSelector": {"kubernetes.io/hostname": node} if node else {},
             },
         }
         self.core.create_namespaced_pod(NAMESPACE, body)

@@ -178,3 +178,32 @@ def test_the_monitor_writes_each_nodes_allocatable_requests_and_use_to_the_read_
     assert mine.used is not None
     assert empty, "a node with no pod to compare with"
     assert all(use is not None and mine.used.cpu_millis > use.cpu_millis for use in empty)
+
+
+def test_a_gpu_environment_whose_nodes_exporter_is_silent_is_unknown_never_idle(
+    usage_rig: UsageRig,
+) -> None:
+    """Each GPU node's dcgm-exporter knows only its node's GPUs: the monitor scrapes every one,
+    and an environment whose exporter does not answer is not judged on its CPU alone."""
+    silence = httpx2.put(
+        usage_rig.platform.kubesim_url + "/_kubesim/dcgm/silent", json={"nodes": ["gpu-server-2"]}
+    )
+    silence.raise_for_status()
+    usage_rig.environment_pod("ada", "dark", "idle", gpus=1, node="gpu-server-2")
+    usage_rig.environment_pod("ada", "seen", "idle", gpus=1, node="gpu-server-1")
+    wait_until(lambda: bool(usage_rig.notified("seen")), timeout_s=15, what="seen flagged")
+    [seen] = usage_rig.notified("seen")
+    assert seen.gpu_utilisation == 0.0
+
+    def samples_after_the_nudge() -> list[float | None]:
+        batches = [b for b in usage_rig.usage_batches() if b.occurred_at > seen.occurred_at]
+        return [s.gpu_utilisation for b in batches for s in b.samples if s.environment == "dark"]
+
+    # The two started together: by the time a later cycle measured "dark" again, it would
+    # have been flagged too, had its unknown GPU use been taken for idleness.
+    wait_until(lambda: len(samples_after_the_nudge()) >= 3, timeout_s=10, what="later cycles")
+    assert set(samples_after_the_nudge()) == {None}
+    assert usage_rig.notified("dark") == []
+    text = httpx2.get(usage_rig.platform.monitor_metrics_url).text
+    assert 'akros_node_gpu_exporter_up{node="gpu-server-2"} 0.0' in text
+    assert 'akros_node_gpu_exporter_up{node="gpu-server-1"} 1.0' in text

@@ -127,3 +127,17 @@ def test_an_environment_requesting_no_cpu_counts_as_idle_cpu() -> None:
         exempt=False,
     )
     assert use.cpu_fraction == 0.0
+
+
+def test_an_environment_whose_gpu_use_is_unknown_is_never_called_idle_on_cpu_alone() -> None:
+    state, notified = _run([_use(50, gpus=2, gpu=None)] * 500)
+    assert notified == []
+    assert state.low_since is None
+
+
+def test_unknown_gpu_use_neither_grows_nor_ends_an_idle_streak() -> None:
+    idle = _use(50, gpus=2, gpu=0.01)
+    streak, _ = _run([idle] * 3, first=START + 20 * MINUTE)
+    assert streak.low_since is not None
+    after_unknown, _ = _run([_use(50, gpus=2, gpu=None)], state=streak, first=START + 40 * MINUTE)
+    assert after_unknown == streak

@@ -7,8 +7,11 @@ import pytest
 
 from akros_monitor.usage import (
     EnvironmentPod,
+    GpuExporter,
     environment_pod,
     environment_uses,
+    gpu_exporters,
+    gpu_readings,
     gpu_utilisation,
     is_exempt,
     pod_usage,
@@ -163,3 +166,47 @@ def test_an_unmeasured_pod_gives_no_sample() -> None:
     pod = environment_pod(_pod("lab-0"))
     assert pod is not None
     assert environment_uses({"akros-ada/lab-0": pod}, {}, {}, EXEMPT_PROFILES) == {}
+
+
+def _exporter_pod(name: str, node: str | None, phase: str = "Running", **metadata: Any) -> Any:
+    return {
+        "metadata": {"name": name, "namespace": "gpu-operator", **metadata},
+        "spec": {"nodeName": node} if node else {},
+        "status": {"phase": phase},
+    }
+
+
+def test_the_exporters_to_scrape_are_the_running_ones_one_per_node() -> None:
+    pods = [
+        _exporter_pod("dcgm-a", "gpu-1"),
+        _exporter_pod("dcgm-b", "gpu-2"),
+        _exporter_pod("dcgm-b2", "gpu-2"),
+        _exporter_pod("dcgm-pending", None, phase="Pending"),
+        _exporter_pod("dcgm-old", "gpu-3", deletionTimestamp="2026-11-02T09:00:00Z"),
+    ]
+    assert gpu_exporters(pods) == [
+        GpuExporter("gpu-1", "gpu-operator", "dcgm-a"),
+        GpuExporter("gpu-2", "gpu-operator", "dcgm-b"),
+    ]
+
+
+def test_readings_join_every_answering_exporter_and_name_the_silent_nodes() -> None:
+    other_node = DCGM.replace("gpu-1", "gpu-2").replace('pod="lab-0"', 'pod="big-0"')
+    answers = {
+        GpuExporter("gpu-1", "gpu-operator", "dcgm-a"): DCGM,
+        GpuExporter("gpu-2", "gpu-operator", "dcgm-b"): other_node,
+        GpuExporter("gpu-3", "gpu-operator", "dcgm-c"): None,
+    }
+    readings = gpu_readings(answers)
+    assert readings.per_pod == {
+        "akros-ada/lab-0": pytest.approx(0.3),
+        "akros-ada/big-0": pytest.approx(0.3),
+    }
+    assert readings.silent_nodes == {"gpu-3"}
+    assert readings.answering_nodes == {"gpu-1", "gpu-2"}
+
+
+def test_an_answer_that_is_no_exposition_leaves_its_node_unknown() -> None:
+    readings = gpu_readings({GpuExporter("gpu-1", "gpu-operator", "dcgm-a"): "{not prometheus"})
+    assert readings.per_pod == {}
+    assert readings.silent_nodes == {"gpu-1"}

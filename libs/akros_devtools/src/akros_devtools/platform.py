@@ -121,7 +121,6 @@ class Platform:
             "AKROS_DASHBOARD_GATEWAY_URL": self.gateway_url,
             "AKROS_DASHBOARD_PORT": str(self.dashboard_port),
             "AKROS_MONITOR_METRICS_PORT": str(self.monitor_metrics_port),
-            "AKROS_GPU_METRICS_URL": self.kubesim_url + "/_kubesim/dcgm/metrics",
             **self.options.environment,
         }
 

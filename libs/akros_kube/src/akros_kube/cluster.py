@@ -287,6 +287,25 @@ class Cluster:
             raise
         return True
 
+    async def pod_proxy_text(
+        self, namespace: str, pod: str, port: int, path: str, *, timeout: float
+    ) -> str:
+        """GET ``path`` from a pod's port through the API server's proxy (pods/proxy), once.
+
+        Not retried: a scrape that fails says the endpoint does not answer now, which is what
+        the caller reports; the next cycle asks again.
+        """
+        resource = f"/api/v1/namespaces/{namespace}/pods/{pod}:{port}/proxy/{path.lstrip('/')}"
+
+        async def attempt() -> str:
+            response = await self._send("GET", resource, timeout=timeout)
+            data = await response.read()
+            if not 200 <= response.status <= 299:
+                raise error_for_status(response.status, response.reason or "", data)
+            return bytes(data).decode("utf-8", errors="replace")
+
+        return await _translated(attempt)
+
     async def list(
         self, kind: str, namespace: str | None = None, label_selector: str = ""
     ) -> tuple[list[dict[str, Any]], str]:

@@ -25,7 +25,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-import aiohttp
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
@@ -43,9 +42,12 @@ from akros_monitor.underuse import (
 )
 from akros_monitor.usage import (
     EnvironmentKey,
+    GpuExporter,
+    GpuReadings,
     HistoryStep,
     environment_uses,
-    gpu_utilisation,
+    gpu_exporters,
+    gpu_readings,
     node_usage,
     pod_usage,
     usage_samples,
@@ -116,13 +118,14 @@ class Monitor:
         self.bus = Bus(settings)
         self.view = ClusterView()
         self.metrics = UsageCollector()
+        self.gpu_readings = GpuReadings()
+        """The last cycle's GPU readings: which nodes' exporters answered."""
         self.policy = underuse_policy(settings)
         # Read once at start, as the gateway reads it: a catalog change (a profile made
         # exempt, or removed) takes effect when the monitor restarts with it.
         self.exempt_profiles = load_catalog(settings.catalog_file).underuse_exempt_profiles()
         self.clock = clock
         self._cluster: Cluster | None = None
-        self._http: aiohttp.ClientSession | None = None
         self.history = HistoryStep()
         self._history_step_started = time.monotonic()
         self.node_usage: dict[str, tuple[int, int]] | None = None
@@ -207,19 +210,36 @@ class Monitor:
             return False
         return True
 
-    async def _gpu_utilisation(self) -> dict[str, float]:
-        """Per pod, from the DCGM source; empty (GPU use unknown) when there is none or it
-        cannot be read this cycle."""
-        url = self.settings.gpu_metrics_url
-        if url is None or self._http is None:
-            return {}
+    async def _gpu_readings(self) -> GpuReadings:
+        """Every dcgm-exporter pod, found through the API and scraped through its pod proxy at
+        once; an exporter that does not answer leaves its node's GPU use unknown."""
+        settings = self.settings
         try:
-            async with self._http.get(str(url)) as response:
-                response.raise_for_status()
-                return gpu_utilisation(await response.text())
-        except (aiohttp.ClientError, TimeoutError, ValueError) as error:
-            _log.warning("could not read GPU utilisation", error=repr(error))
-            return {}
+            pods, _ = await self.cluster.list(
+                "Pod", settings.gpu_exporter_namespace, settings.gpu_exporter_selector
+            )
+        except KubeError as error:
+            _log.warning("could not find the GPU exporters", error=repr(error))
+            return GpuReadings()
+        exporters = gpu_exporters(pods)
+        texts = await asyncio.gather(*(self._scrape(exporter) for exporter in exporters))
+        readings = gpu_readings(dict(zip(exporters, texts, strict=True)))
+        if readings.silent_nodes:
+            _log.warning("GPU exporters did not answer", nodes=sorted(readings.silent_nodes))
+        return readings
+
+    async def _scrape(self, exporter: GpuExporter) -> str | None:
+        try:
+            return await self.cluster.pod_proxy_text(
+                exporter.namespace,
+                exporter.pod,
+                self.settings.gpu_exporter_port,
+                "metrics",
+                timeout=self.settings.gpu_exporter_timeout_s,
+            )
+        except KubeError as error:
+            _log.debug("GPU exporter did not answer", node=exporter.node, error=repr(error))
+            return None
 
     async def _node_usage(self) -> dict[str, tuple[int, int]] | None:
         """Each node's use from metrics.k8s.io; None where no metrics server serves it."""
@@ -243,14 +263,16 @@ class Monitor:
         # When one fails the cycle is retried, so the others are not left running.
         nodes = asyncio.ensure_future(self._node_usage())
         pods_used = asyncio.ensure_future(self._pod_usage())
-        gpus = asyncio.ensure_future(self._gpu_utilisation())
+        gpus = asyncio.ensure_future(self._gpu_readings())
         try:
-            self.node_usage, used, gpu = await asyncio.gather(nodes, pods_used, gpus)
+            self.node_usage, used, readings = await asyncio.gather(nodes, pods_used, gpus)
         finally:
             for fetch in (nodes, pods_used, gpus):
                 fetch.cancel()
         fetched = time.perf_counter()
         pods = dict(self.view.environment_pods.items)
+        self.gpu_readings = readings
+        gpu = readings.per_pod
         uses = environment_uses(pods, used, gpu, self.exempt_profiles)
         assessed: dict[EnvironmentKey, UnderuseState] = {}
         due: dict[EnvironmentKey, Underuse] = {}
@@ -327,6 +349,8 @@ class Monitor:
     ) -> None:
         self.metrics.snapshot = UsageSnapshot(
             environments=uses,
+            gpu_exporters_answering=self.gpu_readings.answering_nodes,
+            gpu_exporters_silent=self.gpu_readings.silent_nodes,
             capacity=self.view.capacity(),
             underused=sum(
                 1
@@ -356,9 +380,6 @@ class Monitor:
         self._cluster = await Cluster.connect(
             settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
         )
-        self._http = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=settings.usage_interval_s)
-        )
         if settings.monitor_metrics_port:
             start_http_server(
                 settings.monitor_metrics_port,
@@ -376,7 +397,6 @@ class Monitor:
                 ],
             )
         finally:
-            await self._http.close()
             await self.cluster.close()
 
 

@@ -26,6 +26,8 @@ class UsageSnapshot:
     environments: Mapping[EnvironmentKey, EnvironmentUse] = field(default_factory=dict)
     capacity: ClusterCapacity | None = None
     underused: int = 0
+    gpu_exporters_answering: frozenset[str] = frozenset()
+    gpu_exporters_silent: frozenset[str] = frozenset()
 
 
 def _environment_families(
@@ -102,6 +104,16 @@ class UsageCollector(Collector):
         )
         underused.add_metric([], snapshot.underused)
         yield underused
+        exporter_up = GaugeMetricFamily(
+            "akros_node_gpu_exporter_up",
+            "Whether the node's dcgm-exporter answered the last usage cycle (0: GPU use unknown)",
+            labels=["node"],
+        )
+        for node in sorted(snapshot.gpu_exporters_answering):
+            exporter_up.add_metric([node], 1)
+        for node in sorted(snapshot.gpu_exporters_silent):
+            exporter_up.add_metric([node], 0)
+        yield exporter_up
 
 
 def usage_registry(collector: UsageCollector) -> CollectorRegistry:

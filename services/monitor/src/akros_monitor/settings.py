@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import AnyHttpUrl, Field
+from pydantic import Field
 
 from akros_bus import BusSettings
 
@@ -47,10 +47,25 @@ class MonitorSettings(BusSettings):
         le=3600,
         description="Pod metrics and GPU utilisation are sampled this often (one request each)",
     )
-    gpu_metrics_url: AnyHttpUrl | None = Field(
-        default=None,
-        description="A Prometheus-format source with dcgm-exporter's DCGM_FI_DEV_GPU_UTIL "
-        "(kubesim: http://127.0.0.1:<port>/_kubesim/dcgm/metrics); unset: GPU use unknown",
+    gpu_exporter_namespace: str = Field(
+        default="gpu-operator",
+        min_length=1,
+        description="Where NVIDIA's GPU operator runs its dcgm-exporter DaemonSet",
+    )
+    gpu_exporter_selector: str = Field(
+        default="app=nvidia-dcgm-exporter",
+        min_length=1,
+        description="The label selector of the dcgm-exporter pods (one per GPU node)",
+    )
+    gpu_exporter_port: int = Field(
+        default=9400, gt=0, lt=65536, description="The exporters' metrics port"
+    )
+    gpu_exporter_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="An exporter that has not answered a scrape by then counts as silent: "
+        "its node's GPU use is unknown for the cycle",
     )
     usage_batch_size: int = Field(
         default=1000,

@@ -2,11 +2,12 @@
 it used, what it was told before and the time, so every rule is tested with a fake clock.
 
 An environment is under-used while its CPU use stays below ``threshold`` of its request and,
-where its GPUs report utilisation, their utilisation stays below ``threshold`` too: one busy
-resource is use enough. A streak of under-use longer than the grace period earns one
-notification; another follows only after the cool-down. A sample at or above the threshold
-ends the streak and forgets the notification, so an environment that came back to life is
-not nagged, and one that drops again later starts a fresh grace period.
+if it holds GPUs, their utilisation stays below ``threshold`` too: one busy resource is use
+enough. An environment whose GPUs' use is unknown (no exporter answered for them) is not
+judged at all: a GPU job leaves the CPU idle. A streak of under-use longer than the grace
+period earns one notification; another follows only after the cool-down. A sample at or
+above the threshold ends the streak and forgets the notification, so an environment that came
+back to life is not nagged, and one that drops again later starts a fresh grace period.
 """
 
 from dataclasses import dataclass, replace
@@ -93,6 +94,11 @@ def assess(
         return _FORGOTTEN, None
     if use.started_at is not None and now - use.started_at < policy.minimum_age:
         # Starting up (pulling data, installing packages) looks idle and is not.
+        return state, None
+    if use.gpus and use.gpu_utilisation is None:
+        # The GPUs' use is unknown (their node's exporter did not answer): a GPU job keeps
+        # the CPU idle, so judging on CPU alone would call a busy environment idle. No
+        # evidence either way: the streak neither grows nor ends.
         return state, None
     if not is_low(use, policy.threshold):
         return _FORGOTTEN, None

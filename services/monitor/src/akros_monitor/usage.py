@@ -2,8 +2,13 @@
 
 Pods are reduced once, as the pod watch delivers them, to ``EnvironmentPod`` (whose, what it
 requests, since when); each cycle then joins them with one list of metrics.k8s.io pod
-metrics and one DCGM scrape, so the cost of a cycle is two requests and a pass over plain
+metrics and the GPU readings, so the cost of a cycle is a constant number of list calls (pod
+and node metrics, the dcgm-exporter pods) plus one scrape per GPU node, and a pass over plain
 tuples, however many pods there are.
+
+GPU utilisation comes from NVIDIA's dcgm-exporter, which runs one pod per GPU node and knows
+only that node's GPUs: every exporter pod is found through the API and scraped, and a GPU that
+no answering exporter reports is unknown, never idle.
 """
 
 from collections.abc import Iterable, Mapping, Set
@@ -30,6 +35,58 @@ from akros_readmodel import UsagePoint
 
 GPU_UTILISATION_METRIC = "DCGM_FI_DEV_GPU_UTIL"
 """dcgm-exporter's per-GPU utilisation, in percent."""
+
+
+@dataclass(frozen=True)
+class GpuExporter:
+    """One dcgm-exporter pod, which reports the GPUs of its node."""
+
+    node: str
+    namespace: str
+    pod: str
+
+
+def gpu_exporters(pods: Iterable[Mapping[str, Any]]) -> list[GpuExporter]:
+    """The exporter pods that can answer now (running on a node, not terminating), one per
+    node: while a DaemonSet replaces a node's pod, either one reports the same GPUs."""
+    by_node: dict[str, GpuExporter] = {}
+    for pod in pods:
+        metadata, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+        node = spec.get("nodeName")
+        running = (pod.get("status") or {}).get("phase") == "Running"
+        if not node or not running or metadata.get("deletionTimestamp"):
+            continue
+        by_node.setdefault(
+            str(node), GpuExporter(str(node), str(metadata.get("namespace", "")), metadata["name"])
+        )
+    return sorted(by_node.values(), key=lambda exporter: exporter.node)
+
+
+@dataclass(frozen=True)
+class GpuReadings:
+    """What the exporters said this cycle: utilisation per "namespace/pod" from the exporters
+    that answered, and the nodes whose exporter did not (their GPUs' use is unknown)."""
+
+    per_pod: Mapping[str, float] = field(default_factory=dict)
+    silent_nodes: frozenset[str] = frozenset()
+    answering_nodes: frozenset[str] = frozenset()
+
+
+def gpu_readings(answers: Mapping[GpuExporter, str | None]) -> GpuReadings:
+    """Joins every exporter's answer (None: it did not answer); each knows only its node."""
+    per_pod: dict[str, float] = {}
+    silent, answering = set(), set()
+    for exporter, exposition in answers.items():
+        if exposition is None:
+            silent.add(exporter.node)
+            continue
+        try:
+            per_pod |= gpu_utilisation(exposition)
+        except ValueError:
+            silent.add(exporter.node)  # an answer that is no exposition says nothing
+            continue
+        answering.add(exporter.node)
+    return GpuReadings(per_pod, frozenset(silent), frozenset(answering))
 
 
 @dataclass(frozen=True)
