@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from akros_kubesim.quantity import QuantityError, millicores, whole_units
+from akros_kubesim.storage import VOLUME_NODE_CONFLICT, volume_conflict
 
 Resources = dict[str, int]  # cpu in millicores, memory in bytes, everything else in units
 
@@ -140,13 +141,15 @@ def choose_node(
     allocatable: Mapping[str, Resources],
     used: Mapping[str, Mapping[str, int]],
     start: int = 0,
+    volume_selectors: Sequence[Mapping[str, Any]] = (),
 ) -> Decision:
     """The node with the most room left among the first fitting ones found from `start`,
-    or None and the scheduler's explanation of why no node fits."""
+    or None and the scheduler's explanation of why no node fits. `volume_selectors` are the
+    node affinities of the pod's bound volumes (a local volume exists on one node only)."""
     requests = pod_requests(pod)
     wanted_amounts = [(name, amount) for name, amount in requests.items() if amount]
     pod_spec = pod.get("spec") or {}
-    constrained = bool(pod_spec.get("nodeSelector"))
+    constrained = bool(pod_spec.get("nodeSelector")) or bool(volume_selectors)
     reasons: Counter[str] = Counter()
     best: tuple[float, str] | None = None
     wanted, found, examined = feasible_nodes_to_find(len(nodes)), 0, 0
@@ -159,6 +162,8 @@ def choose_node(
         # The common case (no selector, untainted schedulable node) skips the full check.
         if constrained or node_spec.get("taints") or node_spec.get("unschedulable"):
             failure = placement_failure(pod, node)
+            if failure is None and volume_conflict(volume_selectors, node):
+                failure = VOLUME_NODE_CONFLICT
             if failure:
                 reasons[failure] += 1
                 continue
@@ -195,6 +200,7 @@ def choose_preemption(
     nodes: Sequence[Mapping[str, Any]],
     allocatable: Mapping[str, Resources],
     pods_on_node: Mapping[str, Sequence[Mapping[str, Any]]],
+    volume_selectors: Sequence[Mapping[str, Any]] = (),
 ) -> Preemption | None:
     """The node where evicting the fewest, least important lower-priority pods makes room.
 
@@ -208,7 +214,7 @@ def choose_preemption(
     candidates: list[tuple[tuple[int, int, str], Preemption]] = []
     for node in nodes:
         name = node["metadata"]["name"]
-        if placement_failure(pod, node) is not None:
+        if placement_failure(pod, node) is not None or volume_conflict(volume_selectors, node):
             continue
         room = allocatable.get(name, {})
         residents = [p for p in pods_on_node.get(name, ()) if occupies_node(p)]
