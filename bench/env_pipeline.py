@@ -34,7 +34,7 @@ import redis
 
 from akros_bus.wire import DATA_FIELD
 from akros_devtools.figures import percentile
-from akros_devtools.platform import Platform, PlatformOptions
+from akros_devtools.platform import LOCAL_PATH_STORAGE_CLASS, Platform, PlatformOptions
 from akros_msgs.streams import ENVIRONMENT_COMMANDS, RESULTS
 
 CREATES = 500
@@ -46,8 +46,12 @@ NICENESS = 10
 QUOTAS = 'default: {cpu: "64", memory: 512Gi, gpus: 8, environments: 50}\n'
 # Room for every environment: 110 pods per node (the kubelet's default) would cap the
 # default four-node cluster at 330 pods.
-CLUSTER = "nodes:\n" + "".join(
-    f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
+CLUSTER = (
+    "nodes:\n"
+    + "".join(
+        f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
+    )
+    + LOCAL_PATH_STORAGE_CLASS
 )
 
 

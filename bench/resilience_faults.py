@@ -36,7 +36,7 @@ from kubernetes import client, config
 
 from akros_bus.wire import DATA_FIELD
 from akros_devtools import wait_until
-from akros_devtools.platform import Platform, PlatformOptions
+from akros_devtools.platform import LOCAL_PATH_STORAGE_CLASS, Platform, PlatformOptions
 from akros_msgs.streams import RESULTS
 
 ENVIRONMENT_NAMESPACE = "akros-envs"
@@ -45,8 +45,12 @@ USERS = 20
 QUOTAS = 'default: {cpu: "64", memory: 512Gi, gpus: 8, environments: 60}\n'
 # Room for every environment of the scenarios (the kubelet's default of 110 pods per node
 # would cap the four nodes below).
-CLUSTER = "nodes:\n" + "".join(
-    f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
+CLUSTER = (
+    "nodes:\n"
+    + "".join(
+        f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
+    )
+    + LOCAL_PATH_STORAGE_CLASS
 )
 START_TIMEOUT_S = 60
 """The worker's limit for an environment to start; a create may take this long to fail."""

@@ -25,7 +25,13 @@ import httpx2
 import redis
 
 from akros_devtools.figures import percentile
-from akros_devtools.platform import SERVICES, SLACK, Platform, PlatformOptions
+from akros_devtools.platform import (
+    LOCAL_PATH_STORAGE_CLASS,
+    SERVICES,
+    SLACK,
+    Platform,
+    PlatformOptions,
+)
 from akros_devtools.slack_standin import (
     SlackStandIn,
     create_form_values,
@@ -45,8 +51,12 @@ SECRET = "bench-signing-secret"  # noqa: S105 -- a fake secret shared with the l
 USERS = 50
 POD_START_SECONDS = 0.2
 QUOTAS = 'default: {cpu: "64", memory: 512Gi, gpus: 8, environments: 50}\n'
-CLUSTER = "nodes:\n" + "".join(
-    f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
+CLUSTER = (
+    "nodes:\n"
+    + "".join(
+        f"  - {{name: cpu-{index}, cpu: 64, memory: 512Gi, pods: 250}}\n" for index in range(4)
+    )
+    + LOCAL_PATH_STORAGE_CLASS
 )
 SLACK_USERS = {f"UBENCH{index:03d}": f"slack{index:03d}" for index in range(USERS)}
 

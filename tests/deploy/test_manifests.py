@@ -11,6 +11,8 @@ import pytest
 import yaml
 from kubernetes import client, config
 
+from akros_devtools.platform import LOCAL_PATH_STORAGE_CLASS
+from akros_kubesim.cluster import load_cluster
 from akros_kubesim.testing import RunningKubesim, run_kubesim
 from tests.kubesim.conftest import kubectl_binary
 
@@ -152,3 +154,52 @@ def test_the_base_applies_to_a_cluster_and_its_deployments_run(
         assert [r.metadata.name for r in roles] == ["akros-environments-writer"]
         budgets = client.PolicyV1Api(api).list_namespaced_pod_disruption_budget("akros-system")
         assert sorted(b.metadata.name for b in budgets.items) == ["api-gateway", "k8s-worker"]
+
+
+LOCAL_PATH_STORAGE = ROOT / "deploy" / "rke2" / "local-path-storage.yaml"
+
+
+def _local_path_storage() -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(LOCAL_PATH_STORAGE.read_text()) if doc]
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_local_path_provisioner_install_validates_and_pins_its_image(version: str) -> None:
+    objects = _local_path_storage()
+    for document in objects:
+        kubernetes_validate.validate(document, version, strict=True)
+    [deployment] = [o for o in objects if o["kind"] == "Deployment"]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["image"].startswith("rancher/local-path-provisioner:v")
+
+
+def test_kubesims_default_cluster_loads_the_storage_class_the_rke2_install_creates() -> None:
+    """So do the cluster files of the benchmarks (akros_devtools' LOCAL_PATH_STORAGE_CLASS)."""
+    [installed] = [o for o in _local_path_storage() if o["kind"] == "StorageClass"]
+    assert installed["volumeBindingMode"] == "WaitForFirstConsumer"
+    assert installed["metadata"]["annotations"] == {
+        "storageclass.kubernetes.io/is-default-class": "true"
+    }
+    default_classes = [o for o in load_cluster(None).objects if o["kind"] == "StorageClass"]
+    assert default_classes == [installed]
+    assert yaml.safe_load(LOCAL_PATH_STORAGE_CLASS)["objects"] == [installed]
+
+
+def test_the_local_path_provisioner_install_applies_to_a_cluster(
+    cluster: RunningKubesim, tmp_path: Path
+) -> None:
+    _kubectl(
+        "--kubeconfig",
+        str(cluster.kubeconfig),
+        "apply",
+        "-f",
+        str(LOCAL_PATH_STORAGE),
+        home=tmp_path,
+    )
+    configuration = client.Configuration()
+    config.load_kube_config(str(cluster.kubeconfig), client_configuration=configuration)
+    with client.ApiClient(configuration) as api:
+        [storage_class] = client.StorageV1Api(api).list_storage_class().items
+        assert storage_class.provisioner == "rancher.io/local-path"
+        deployments = client.AppsV1Api(api).list_namespaced_deployment("local-path-storage")
+        assert [d.metadata.name for d in deployments.items] == ["local-path-provisioner"]

@@ -74,10 +74,19 @@ def test_delete_keeps_the_volume_and_purge_removes_it(running: Running) -> None:
     assert running.http.get("/v1/environments/keep", headers=carol).status_code == 404
     volumes = running.http.get("/v1/volumes", headers=carol).json()
     assert [v["name"] for v in volumes["volumes"]] == ["keep"]
-    claims = core.list_namespaced_persistent_volume_claim(
-        NAMESPACE, label_selector="akros.io/owner=carol"
+
+    def claims() -> list[str]:
+        listed = core.list_namespaced_persistent_volume_claim(
+            NAMESPACE, label_selector="akros.io/owner=carol"
+        )
+        return [c.metadata.name for c in listed.items]
+
+    # As on a real cluster, a purged claim goes once no pod uses it any more (pvc-protection).
+    wait_until(
+        lambda: claims() == ["carol-keep"],
+        timeout_s=10,
+        what="the purged claim to go once its pod has",
     )
-    assert [c.metadata.name for c in claims.items] == ["carol-keep"]
 
 
 def test_over_quota_is_refused_before_anything_is_published(running: Running) -> None:

@@ -116,7 +116,14 @@ def test_delete_keeps_the_volume_and_purge_removes_it(
     assert isinstance(purged, EnvironmentDeleted)
     assert not purged.volume_kept
     assert harness.view("alice", "keep") is None
-    assert _names(core.list_namespaced_persistent_volume_claim(NAMESPACE).items) == ["alice-keep"]
+    # As on a real cluster, a purged claim goes once no pod uses it any more (pvc-protection).
+    wait_until(
+        lambda: (
+            _names(core.list_namespaced_persistent_volume_claim(NAMESPACE).items) == ["alice-keep"]
+        ),
+        timeout_s=10,
+        what="the purged claim to go once its pod has",
+    )
     assert harness.redis.get("akros:rm:vol:alice:keep") is not None
     wait_until(
         lambda: not core.list_namespaced_pod(NAMESPACE).items,
@@ -131,7 +138,11 @@ def test_delete_keeps_the_volume_and_purge_removes_it(
     harness.wait_for_result("del-again")
     harness.send(DeleteVolume(request_id="del-vol", actor=ALICE, owner="alice", name="keep"))
     assert isinstance(harness.wait_for_result("del-vol"), VolumeDeleted)
-    assert core.list_namespaced_persistent_volume_claim(NAMESPACE).items == []
+    wait_until(
+        lambda: core.list_namespaced_persistent_volume_claim(NAMESPACE).items == [],
+        timeout_s=10,
+        what="the deleted volume's claim to go once its pod has",
+    )
 
 
 def test_sixty_four_gpus_fail_at_once_saying_why(harness: WorkerHarness) -> None:

@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from akros_kubesim import hpa, patch, quota, rollout, scheduler, tables, usage, validation
+from akros_kubesim import hpa, patch, quota, rollout, scheduler, selectors, tables, usage, validation
 from akros_kubesim.errors import ApiError, Cause
 from akros_kubesim.quantity import QuantityError, millicores, parse_quantity, whole_units
 from akros_kubesim.resources import DEPLOYMENT, NAMESPACE, POD
@@ -594,14 +594,14 @@ def test_node_selector_terms_match_when_any_term_has_all_requirements_hold() -> 
     many_gpus = {"matchExpressions": [{"key": "nvidia.com/gpu.count", "operator": "Gt",
                                        "values": ["4"]}]}  # fmt: skip
     by_name = {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["cpu-1"]}]}
-    assert scheduler.node_selector_terms_match([many_gpus], gpu)
-    assert not scheduler.node_selector_terms_match([many_gpus], cpu)
-    assert scheduler.node_selector_terms_match([many_gpus, by_name], cpu)
+    assert selectors.node_selector_terms_match([many_gpus], gpu)
+    assert not selectors.node_selector_terms_match([many_gpus], cpu)
+    assert selectors.node_selector_terms_match([many_gpus, by_name], cpu)
     not_cpu = {"matchExpressions": [{"key": "akros.io/pool", "operator": "NotIn",
                                      "values": ["cpu"]}]}  # fmt: skip
-    assert scheduler.node_selector_terms_match([not_cpu], gpu)
-    assert not scheduler.node_selector_terms_match([not_cpu], cpu)
-    assert not scheduler.node_selector_terms_match([{}], gpu), "an empty term matches nothing"
+    assert selectors.node_selector_terms_match([not_cpu], gpu)
+    assert not selectors.node_selector_terms_match([not_cpu], cpu)
+    assert not selectors.node_selector_terms_match([{}], gpu), "an empty term matches nothing"
 
 
 def test_a_pod_with_required_node_affinity_is_placed_only_on_a_matching_node() -> None:

@@ -94,7 +94,8 @@ def test_create_then_apply_twice_keeps_ports_and_resources(
 def test_applying_an_environment_manifest_twice_keeps_what_the_server_filled_in(
     kubectl: KubectlRunner, project: str, tmp_path: Path
 ) -> None:
-    """Service, claim, ingress and network policy, applied twice: cluster IP and binding stay."""
+    """Service, claim, ingress and network policy, applied twice: the cluster IP and the claim's
+    default class and protection finalizer, filled in by the server, stay."""
     manifest = tmp_path / "env.yaml"
     template = """
 apiVersion: v1
@@ -140,7 +141,8 @@ spec:
     assert service["spec"]["clusterIP"] == first["spec"]["clusterIP"]
     assert service["metadata"]["labels"] == {"rev": "2"}
     claim = json.loads(kubectl("get", "pvc", "work", "-n", project, "-o", "json").stdout)
-    assert claim["status"]["phase"] == "Bound"
+    assert claim["spec"]["storageClassName"] == "local-path"
+    assert claim["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
     assert claim["metadata"]["labels"] == {"rev": "2"}
     ingress = json.loads(kubectl("get", "ingress", "env", "-n", project, "-o", "json").stdout)
     assert ingress["spec"]["rules"][0]["host"] == "env-2.research.example.org"

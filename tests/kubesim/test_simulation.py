@@ -1,5 +1,5 @@
 """The simulated control plane seen through the official client: scheduling, preemption, pod
-lifecycle, deployments, volumes, metrics, the DCGM exposition and fault injection."""
+lifecycle, deployments, metrics, the DCGM exposition and fault injection."""
 
 import json
 import time
@@ -285,25 +285,6 @@ def test_a_deployment_keeps_its_replicas_and_reports_status(
         )
     )
     apps.delete_namespaced_deployment("web", namespace)
-
-
-def test_a_claim_becomes_bound_with_the_requested_capacity(
-    core: client.CoreV1Api, namespace: str
-) -> None:
-    body = {
-        "metadata": {"name": "work"},
-        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "20Gi"}}},
-    }
-    core.create_namespaced_persistent_volume_claim(namespace, body)
-    claim = eventually(
-        lambda: (
-            (c := core.read_namespaced_persistent_volume_claim("work", namespace)).status.phase
-            == "Bound"
-            and c
-        )
-    )
-    assert claim.status.capacity == {"storage": "20Gi"}
-    assert claim.spec.volume_name
 
 
 def test_metrics_follow_usage_annotations_and_change_when_patched(

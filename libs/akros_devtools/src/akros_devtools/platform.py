@@ -36,6 +36,19 @@ _INFERENCE = Path(__file__).resolve().parents[4] / "deploy" / "base" / "inferenc
 PLATFORM_MANIFESTS = tuple(
     _INFERENCE / name for name in ("namespace.yaml", "priorityclass.yaml", "deployment.yaml")
 )
+# The default class of the team's cluster (deploy/rke2/local-path-storage.yaml) and of kubesim's
+# default cluster, as cluster-file YAML: a cluster file of nodes alone has no class, and there,
+# as on a real cluster without a provisioner, the environments' claims never bind.
+LOCAL_PATH_STORAGE_CLASS = """objects:
+  - apiVersion: storage.k8s.io/v1
+    kind: StorageClass
+    metadata:
+      name: local-path
+      annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+    provisioner: rancher.io/local-path
+    volumeBindingMode: WaitForFirstConsumer
+    reclaimPolicy: Delete
+"""
 
 
 def _console_script(name: str) -> str:

@@ -11,18 +11,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from akros_kubesim import errors, patch, quota, validation
+from akros_kubesim import errors, patch, quota, storage, validation
 from akros_kubesim.defaults import apply_defaults
 from akros_kubesim.errors import ApiError, Cause
 from akros_kubesim.resources import (
     DEPLOYMENT,
     EVENT,
     NAMESPACE,
+    PERSISTENT_VOLUME,
     POD,
     PRIORITY_CLASS,
+    PVC,
     RESOURCE_QUOTA,
     RESOURCE_TYPES,
     SERVICE,
+    STORAGE_CLASS,
     ResourceType,
 )
 from akros_kubesim.selectors import selector_to_string
@@ -208,6 +211,10 @@ class Api:
             self._admit_pod(obj)
         if resource is SERVICE:
             self._allocate_cluster_ip(obj)
+        if resource is PVC:
+            storage.admit_claim(obj, self.store.all(STORAGE_CLASS.key))
+        if resource is PERSISTENT_VOLUME:
+            storage.admit_volume(obj)
         if resource.namespaced:
             self._admit_quota(resource, namespace, obj)
         if (

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from akros_kubesim import daemonsets, hpa, quota, rollout, scheduler
+from akros_kubesim import daemonsets, hpa, quota, rollout, scheduler, storage
 from akros_kubesim.api import FOREGROUND_FINALIZER, Api, bind_pod, random_suffix, set_condition
 from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
 from akros_kubesim.errors import ApiError
@@ -32,10 +32,12 @@ from akros_kubesim.resources import (
     HPA,
     NAMESPACE,
     NODE,
+    PERSISTENT_VOLUME,
     POD,
     PVC,
     RESOURCE_QUOTA,
     RESOURCE_TYPES,
+    STORAGE_CLASS,
 )
 from akros_kubesim.store import Change, Key, Store, now_rfc3339, object_key
 from akros_kubesim.usage import GpuAssignment, gpus_requested
@@ -100,6 +102,8 @@ class Simulation:
         self._dirty_deployments: set[Key] = set()
         self._dirty_daemonsets: set[Key] = set()
         self._dirty_claims: set[Key] = set()
+        self._dirty_volumes: set[str] = set()
+        self._claim_events: dict[Key, tuple[str, str, str]] = {}
         self._dirty_quota_namespaces: set[str] = set()
         self._foreground: set[tuple[str, Key]] = set()
         self._events: deque[tuple[float, Key, str]] = deque()
@@ -138,8 +142,8 @@ class Simulation:
             self._observe_pod(key, obj, previous, deleted)
         elif change.resource_key == DEPLOYMENT.key and not deleted:
             self._dirty_deployments.add(key)
-        elif change.resource_key == PVC.key and not deleted:
-            self._dirty_claims.add(key)
+        elif change.resource_key in (PVC.key, PERSISTENT_VOLUME.key, STORAGE_CLASS.key):
+            self._observe_storage(change.resource_key, key, obj, deleted)
         elif change.resource_key == DAEMONSET.key and not deleted:
             self._dirty_daemonsets.add(key)
         elif change.resource_key == NODE.key:
@@ -197,6 +201,9 @@ class Simulation:
         daemon_owner = _controller_of_kind(pod, "DaemonSet")
         if daemon_owner is not None:
             self._dirty_daemonsets.add((key[0], daemon_owner["name"]))
+        if deleted or not scheduler.occupies_node(pod):
+            # A claim deleted while this pod used it may now go (pvc-protection).
+            self._dirty_claims.update((key[0], name) for name in storage.claim_names(pod))
 
     def _schedule_stop(self, key: Key) -> None:
         pod = self.store.get(POD.key, *key)
@@ -685,25 +692,175 @@ class Simulation:
 
     # --- persistent volume claims -------------------------------------------------------
 
+    def _observe_storage(
+        self, resource_key: str, key: Key, obj: dict[str, Any], deleted: bool
+    ) -> None:
+        if resource_key == PVC.key:
+            if deleted:
+                self._claim_events.pop(key, None)
+                if obj["spec"].get("volumeName"):
+                    self._dirty_volumes.add(obj["spec"]["volumeName"])
+            else:
+                self._dirty_claims.add(key)
+        else:
+            if resource_key == PERSISTENT_VOLUME.key:
+                self._dirty_volumes.add(key[1])
+            # A new class or a freed volume may be what a Pending claim waits for.
+            self._dirty_claims.update(
+                object_key(c)
+                for c in self.store.all(PVC.key)
+                if (c.get("status") or {}).get("phase") != "Bound"
+            )
+        # Pods wait for their claims to exist and bind, and for classes.
+        self._room_appeared = True
+
+    def _storage_classes(self) -> dict[str, dict[str, Any]]:
+        return {c["metadata"]["name"]: c for c in self.store.all(STORAGE_CLASS.key)}
+
     def _bind_claims(self) -> None:
+        """The persistent volume controller, the provisioners and the protection controllers."""
+        classes = self._storage_classes()
         for key in sorted(self._dirty_claims):
             self._dirty_claims.discard(key)
-            claim = self.store.get(PVC.key, *key)
-            if claim is None or (claim.get("status") or {}).get("phase") == "Bound":
-                continue
-            bound = copy.deepcopy(claim)
-            spec = bound["spec"]
-            spec.setdefault("volumeName", f"pvc-{claim['metadata']['uid']}")
-            spec.setdefault("storageClassName", "local-path")
-            annotations = bound["metadata"].setdefault("annotations", {})
-            annotations["pv.kubernetes.io/bind-completed"] = "yes"
-            annotations["pv.kubernetes.io/bound-by-controller"] = "yes"
-            bound["status"] = {
-                "phase": "Bound",
-                "accessModes": list(spec.get("accessModes") or []),
-                "capacity": {"storage": spec["resources"]["requests"]["storage"]},
-            }
-            self.store.replace(PVC.key, bound)
+            self._settle_claim(key, classes)
+        for name in sorted(self._dirty_volumes):
+            self._dirty_volumes.discard(name)
+            self._settle_volume(name)
+
+    def _settle_claim(self, key: Key, classes: Mapping[str, dict[str, Any]]) -> None:
+        claim = self.store.get(PVC.key, *key)
+        if claim is None:
+            return
+        if claim["metadata"].get("deletionTimestamp"):
+            self._release_claim_when_unused(claim)
+            return
+        if (claim.get("status") or {}).get("phase") == "Bound":
+            return
+        binding = storage.claim_binding(claim, classes, self.store.all(PERSISTENT_VOLUME.key))
+        if binding.bind_to is not None:
+            volume = self.store.get(PERSISTENT_VOLUME.key, "", binding.bind_to)
+            if volume is not None:
+                self.store.replace(PERSISTENT_VOLUME.key, storage.bound_volume(volume, claim))
+                self.store.replace(PVC.key, storage.bound_claim(claim, volume, None))
+        elif binding.provision:
+            self._provision(claim, classes[claim["spec"]["storageClassName"]], binding.node)
+        elif binding.event is not None and self._claim_events.get(key) != binding.event:
+            self._claim_events[key] = binding.event
+            reason, message, event_type = binding.event
+            self.api.record_event(
+                claim,
+                "PersistentVolumeClaim",
+                reason,
+                message,
+                event_type,
+                "persistentvolume-controller",
+            )
+
+    def _provision(
+        self, claim: dict[str, Any], storage_class: dict[str, Any], node: str | None
+    ) -> None:
+        provisioner = str(storage_class.get("provisioner", ""))
+        metadata = claim["metadata"]
+        self.api.record_event(
+            claim,
+            "PersistentVolumeClaim",
+            "Provisioning",
+            f'External provisioner is provisioning volume for claim "{metadata["namespace"]}/'
+            f'{metadata["name"]}"',
+            "Normal",
+            provisioner,
+        )
+        wanted = storage.provisioned_volume(claim, storage_class, node)
+        try:
+            volume, _ = self.api.create(PERSISTENT_VOLUME, "", wanted)
+        except ApiError as error:
+            message = "failed to provision volume with StorageClass "
+            message += f'"{storage_class["metadata"]["name"]}": {error.message}'
+            self.api.record_event(
+                claim,
+                "PersistentVolumeClaim",
+                "ProvisioningFailed",
+                message,
+                "Warning",
+                provisioner,
+            )
+            return
+        volume = self.store.replace(PERSISTENT_VOLUME.key, storage.bound_volume(volume, claim))
+        bound = self.store.replace(PVC.key, storage.bound_claim(claim, volume, provisioner))
+        self.api.record_event(
+            bound,
+            "PersistentVolumeClaim",
+            "ProvisioningSucceeded",
+            f"Successfully provisioned volume {volume['metadata']['name']}",
+            "Normal",
+            provisioner,
+        )
+
+    def _release_claim_when_unused(self, claim: dict[str, Any]) -> None:
+        namespace = claim["metadata"]["namespace"]
+        pods, _, _ = self.store.list_page(POD.key, namespace, None, 0, None)
+        finalizers = claim["metadata"].get("finalizers") or []
+        if storage.PVC_PROTECTION_FINALIZER not in finalizers or storage.claim_in_use(claim, pods):
+            return
+        released = copy.deepcopy(claim)
+        released["metadata"]["finalizers"] = [
+            f for f in finalizers if f != storage.PVC_PROTECTION_FINALIZER
+        ]
+        if released["metadata"]["finalizers"]:
+            self.store.replace(PVC.key, released)
+        else:
+            self.store.remove(PVC.key, object_key(claim))
+
+    def _settle_volume(self, name: str) -> None:
+        volume = self.store.get(PERSISTENT_VOLUME.key, "", name)
+        if volume is None:
+            return
+        reference = volume["spec"].get("claimRef") or {}
+        claim = self.store.get(PVC.key, reference.get("namespace", ""), reference.get("name", ""))
+        claim_exists = claim is not None and claim["metadata"]["uid"] == reference.get("uid")
+        release = storage.volume_release(volume, claim_exists)
+        if release.remove:
+            self.store.remove(PERSISTENT_VOLUME.key, ("", name))
+        elif release.phase is not None:
+            updated = copy.deepcopy(volume)
+            updated["status"] = {"phase": release.phase}
+            self.store.replace(PERSISTENT_VOLUME.key, updated)
+
+    def _pod_volumes(self, pod: dict[str, Any]) -> storage.PodVolumes:
+        names = storage.claim_names(pod)
+        if not names:
+            return storage.PodVolumes()
+        namespace = pod["metadata"]["namespace"]
+        claims = {n: c for n in names if (c := self.store.get(PVC.key, namespace, n)) is not None}
+        volumes = {
+            v: volume
+            for c in claims.values()
+            if (v := c["spec"].get("volumeName"))
+            and (volume := self.store.get(PERSISTENT_VOLUME.key, "", v)) is not None
+        }
+        return storage.pod_volumes(pod, claims, self._storage_classes(), volumes)
+
+    def _provision_for_pod(self, pod: dict[str, Any], claims: tuple[str, ...], node: str) -> bool:
+        """Selects the node for the pod's claims that waited for it and binds them, as the
+        scheduler's VolumeBinding PreBind does before the pod is bound; False if one failed."""
+        namespace = pod["metadata"]["namespace"]
+        classes = self._storage_classes()
+        for name in claims:
+            claim = self.store.get(PVC.key, namespace, name)
+            if claim is None:
+                return False
+            annotations = claim["metadata"].get("annotations") or {}
+            if annotations.get(storage.SELECTED_NODE_ANNOTATION) != node:
+                selected = copy.deepcopy(claim)
+                selected["metadata"].setdefault("annotations", {})[
+                    storage.SELECTED_NODE_ANNOTATION
+                ] = node
+                self.store.replace(PVC.key, selected)
+            self._settle_claim((namespace, name), classes)
+            settled = self.store.get(PVC.key, namespace, name)
+            if settled is None or (settled.get("status") or {}).get("phase") != "Bound":
+                return False
+        return True
 
     # --- scheduling ---------------------------------------------------------------------
 
@@ -735,13 +892,23 @@ class Simulation:
         )
         nodes, allocatable = self._nodes()
         for pod in pods:
-            decision = scheduler.choose_node(pod, nodes, allocatable, self._used, self._next_start)
+            volumes = self._pod_volumes(pod)
+            if volumes.blocked is not None:
+                message = f"0/{len(nodes)} nodes are available: {volumes.blocked}."
+                self._mark_unschedulable(pod, message)
+                continue
+            selectors = volumes.node_selectors
+            decision = scheduler.choose_node(
+                pod, nodes, allocatable, self._used, self._next_start, selectors
+            )
             self._next_start = decision.next_start
-            if decision.node is None and self._preempt_for(pod, nodes, allocatable):
-                decision = scheduler.choose_node(pod, nodes, allocatable, self._used)
-            if decision.node is not None:
+            if decision.node is None and self._preempt_for(pod, nodes, allocatable, selectors):
+                decision = scheduler.choose_node(pod, nodes, allocatable, self._used, 0, selectors)
+            if decision.node is not None and self._provision_for_pod(
+                pod, volumes.to_provision, decision.node
+            ):
                 self._bind(pod, decision.node)
-            else:
+            elif decision.node is None:
                 self._mark_unschedulable(pod, decision.message)
 
     def _assign_gpus(self, pod: dict[str, Any], node_name: str) -> None:
@@ -780,9 +947,10 @@ class Simulation:
         pod: dict[str, Any],
         nodes: list[dict[str, Any]],
         allocatable: dict[str, scheduler.Resources],
+        volume_selectors: tuple[Mapping[str, Any], ...] = (),
     ) -> bool:
         residents = {name: list(pods.values()) for name, pods in self._pods_on_node.items()}
-        choice = scheduler.choose_preemption(pod, nodes, allocatable, residents)
+        choice = scheduler.choose_preemption(pod, nodes, allocatable, residents, volume_selectors)
         if choice is None:
             return False
         preemptor = pod["metadata"]

@@ -79,6 +79,13 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
     elif kind == "PersistentVolumeClaim" and spec is not None:
         spec.setdefault("volumeMode", "Filesystem")
         obj.setdefault("status", {}).setdefault("phase", "Pending")
+    elif kind == "PersistentVolume" and spec is not None:
+        spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+        spec.setdefault("volumeMode", "Filesystem")
+        obj.setdefault("status", {}).setdefault("phase", "Pending")
+    elif kind == "StorageClass":
+        obj.setdefault("reclaimPolicy", "Delete")
+        obj.setdefault("volumeBindingMode", "Immediate")
     elif kind == "Namespace" and spec is not None:
         spec.setdefault("finalizers", ["kubernetes"])
         obj.setdefault("status", {}).setdefault("phase", "Active")
@@ -99,7 +106,7 @@ _DAEMONSET_STATUS_COUNTERS = (
 )
 
 # Kinds without a spec, and kinds whose empty spec is left out rather than served as {}.
-_SPECLESS = {"ConfigMap", "Secret", "Event", "PriorityClass"}
+_SPECLESS = {"ConfigMap", "Secret", "Event", "PriorityClass", "StorageClass"}
 _SPEC_OPTIONAL = {"Node", "ResourceQuota", "NetworkPolicy", "Ingress"}
 
 

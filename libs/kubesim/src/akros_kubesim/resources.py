@@ -90,6 +90,15 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         ("pvc",),
         subresources={"status": ("PersistentVolumeClaim", _STATUS)},
     ),
+    ResourceType(
+        "",
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        False,
+        ("pv",),
+        subresources={"status": ("PersistentVolume", _STATUS)},
+    ),
     ResourceType("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     ResourceType("", "v1", "Secret", "secrets", True),
     ResourceType("", "v1", "Event", "events", True, ("ev",)),
@@ -143,6 +152,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ),
     ResourceType("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     ResourceType("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", False, ("pc",)),
+    ResourceType("storage.k8s.io", "v1", "StorageClass", "storageclasses", False, ("sc",)),
     # Stored and validated, with no behaviour: kubesim does no authorization and no evictions,
     # but the platform's manifests (service accounts, RBAC, disruption budgets) apply to it.
     ResourceType("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
@@ -177,6 +187,8 @@ EVENTS_V1 = BY_PATH[("events.k8s.io", "v1", "events")]
 DEPLOYMENT = BY_PATH[("apps", "v1", "deployments")]
 DAEMONSET = BY_PATH[("apps", "v1", "daemonsets")]
 PVC = BY_PATH[("", "v1", "persistentvolumeclaims")]
+PERSISTENT_VOLUME = BY_PATH[("", "v1", "persistentvolumes")]
+STORAGE_CLASS = BY_PATH[("storage.k8s.io", "v1", "storageclasses")]
 PRIORITY_CLASS = BY_PATH[("scheduling.k8s.io", "v1", "priorityclasses")]
 SERVICE = BY_PATH[("", "v1", "services")]
 RESOURCE_QUOTA = BY_PATH[("", "v1", "resourcequotas")]

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from akros_kubesim.quantity import QuantityError, millicores, whole_units
+from akros_kubesim.selectors import node_selector_terms_match
+from akros_kubesim.storage import VOLUME_NODE_CONFLICT, volume_conflict
 
 Resources = dict[str, int]  # cpu in millicores, memory in bytes, everything else in units
 
@@ -75,47 +77,6 @@ def _untolerated_taint(pod: Mapping[str, Any], node: Mapping[str, Any]) -> dict[
         if taint.get("effect") in ("NoSchedule", "NoExecute") and not tolerates(tolerations, taint):
             return dict(taint)
     return None
-
-
-def _requirement_holds(requirement: Mapping[str, Any], value: str | None) -> bool:
-    operator = requirement.get("operator")
-    values = [str(v) for v in requirement.get("values") or []]
-    if operator == "In":
-        return value is not None and value in values
-    if operator == "NotIn":
-        return value is None or value not in values
-    if operator == "Exists":
-        return value is not None
-    if operator == "DoesNotExist":
-        return value is None
-    if operator in ("Gt", "Lt") and value is not None and len(values) == 1:
-        try:
-            number, bound = int(value), int(values[0])
-        except ValueError:
-            return False
-        return number > bound if operator == "Gt" else number < bound
-    return False
-
-
-def node_selector_terms_match(terms: Sequence[Mapping[str, Any]], node: Mapping[str, Any]) -> bool:
-    """A core/v1 NodeSelector: any term matches when all its label and field requirements hold.
-
-    Node affinity and a PersistentVolume's node affinity share this type; matchFields knows
-    only metadata.name, as the API allows.
-    """
-    metadata = node.get("metadata") or {}
-    labels = metadata.get("labels") or {}
-    fields = {"metadata.name": metadata.get("name")}
-    for term in terms:
-        expressions = term.get("matchExpressions") or []
-        field_requirements = term.get("matchFields") or []
-        if not expressions and not field_requirements:
-            continue  # an empty term matches no objects
-        if all(_requirement_holds(r, labels.get(r.get("key"))) for r in expressions) and all(
-            _requirement_holds(r, fields.get(r.get("key"))) for r in field_requirements
-        ):
-            return True
-    return False
 
 
 def _selector_matches(pod: Mapping[str, Any], node: Mapping[str, Any]) -> bool:
@@ -190,13 +151,15 @@ def choose_node(
     allocatable: Mapping[str, Resources],
     used: Mapping[str, Mapping[str, int]],
     start: int = 0,
+    volume_selectors: Sequence[Mapping[str, Any]] = (),
 ) -> Decision:
     """The node with the most room left among the first fitting ones found from `start`,
-    or None and the scheduler's explanation of why no node fits."""
+    or None and the scheduler's explanation of why no node fits. `volume_selectors` are the
+    node affinities of the pod's bound volumes (a local volume exists on one node only)."""
     requests = pod_requests(pod)
     wanted_amounts = [(name, amount) for name, amount in requests.items() if amount]
     pod_spec = pod.get("spec") or {}
-    constrained = bool(pod_spec.get("nodeSelector"))
+    constrained = bool(pod_spec.get("nodeSelector")) or bool(volume_selectors)
     reasons: Counter[str] = Counter()
     best: tuple[float, str] | None = None
     wanted, found, examined = feasible_nodes_to_find(len(nodes)), 0, 0
@@ -209,6 +172,8 @@ def choose_node(
         # The common case (no selector, untainted schedulable node) skips the full check.
         if constrained or node_spec.get("taints") or node_spec.get("unschedulable"):
             failure = placement_failure(pod, node)
+            if failure is None and volume_conflict(volume_selectors, node):
+                failure = VOLUME_NODE_CONFLICT
             if failure:
                 reasons[failure] += 1
                 continue
@@ -245,6 +210,7 @@ def choose_preemption(
     nodes: Sequence[Mapping[str, Any]],
     allocatable: Mapping[str, Resources],
     pods_on_node: Mapping[str, Sequence[Mapping[str, Any]]],
+    volume_selectors: Sequence[Mapping[str, Any]] = (),
 ) -> Preemption | None:
     """The node where evicting the fewest, least important lower-priority pods makes room.
 
@@ -258,7 +224,7 @@ def choose_preemption(
     candidates: list[tuple[tuple[int, int, str], Preemption]] = []
     for node in nodes:
         name = node["metadata"]["name"]
-        if placement_failure(pod, node) is not None:
+        if placement_failure(pod, node) is not None or volume_conflict(volume_selectors, node):
             continue
         room = allocatable.get(name, {})
         residents = [p for p in pods_on_node.get(name, ()) if occupies_node(p)]

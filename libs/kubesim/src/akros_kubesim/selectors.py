@@ -1,7 +1,7 @@
 """Label and field selectors: parsing the query-string forms and matching objects against them."""
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,3 +181,44 @@ def object_filter(
         return labels_match(labels, metadata.get("labels")) and fields_match(fields, obj)
 
     return accepts
+
+
+def _requirement_holds(requirement: Mapping[str, Any], value: str | None) -> bool:
+    operator = requirement.get("operator")
+    values = [str(v) for v in requirement.get("values") or []]
+    if operator == "In":
+        return value is not None and value in values
+    if operator == "NotIn":
+        return value is None or value not in values
+    if operator == "Exists":
+        return value is not None
+    if operator == "DoesNotExist":
+        return value is None
+    if operator in ("Gt", "Lt") and value is not None and len(values) == 1:
+        try:
+            number, bound = int(value), int(values[0])
+        except ValueError:
+            return False
+        return number > bound if operator == "Gt" else number < bound
+    return False
+
+
+def node_selector_terms_match(terms: Sequence[Mapping[str, Any]], node: Mapping[str, Any]) -> bool:
+    """A core/v1 NodeSelector: any term matches when all its label and field requirements hold.
+
+    Node affinity and a PersistentVolume's node affinity share this type; matchFields knows
+    only metadata.name, as the API allows.
+    """
+    metadata = node.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    fields = {"metadata.name": metadata.get("name")}
+    for term in terms:
+        expressions = term.get("matchExpressions") or []
+        field_requirements = term.get("matchFields") or []
+        if not expressions and not field_requirements:
+            continue  # an empty term matches no objects
+        if all(_requirement_holds(r, labels.get(r.get("key"))) for r in expressions) and all(
+            _requirement_holds(r, fields.get(r.get("key"))) for r in field_requirements
+        ):
+            return True
+    return False

@@ -4,6 +4,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from akros_kubesim.storage import is_default_class
+
 Column = tuple[str, str, str, int]  # name, type, format, priority (1 = only with -o wide)
 Row = list[Any]
 
@@ -125,24 +127,61 @@ def _service_row(service: Mapping[str, Any]) -> Row:
     ]
 
 
+_ACCESS_MODES = {
+    "ReadWriteOnce": "RWO",
+    "ReadOnlyMany": "ROX",
+    "ReadWriteMany": "RWX",
+    "ReadWriteOncePod": "RWOP",
+}
+
+
+def _access_modes(modes: Sequence[str]) -> str:
+    return ",".join(_ACCESS_MODES.get(m, m) for m in modes)
+
+
 def _pvc_row(claim: Mapping[str, Any]) -> Row:
     spec, status = claim.get("spec") or {}, claim.get("status") or {}
-    modes = {
-        "ReadWriteOnce": "RWO",
-        "ReadOnlyMany": "ROX",
-        "ReadWriteMany": "RWX",
-        "ReadWriteOncePod": "RWOP",
-    }
     return [
         _meta(claim).get("name"),
         status.get("phase", "Pending"),
         spec.get("volumeName", ""),
         (status.get("capacity") or {}).get("storage", ""),
-        ",".join(modes.get(m, m) for m in status.get("accessModes") or []),
+        _access_modes(status.get("accessModes") or []),
         spec.get("storageClassName", ""),
         "<unset>",
         _age(claim),
         spec.get("volumeMode", "Filesystem"),
+    ]
+
+
+def _pv_row(volume: Mapping[str, Any]) -> Row:
+    spec, status = volume.get("spec") or {}, volume.get("status") or {}
+    reference = spec.get("claimRef") or {}
+    claim = f"{reference.get('namespace', '')}/{reference.get('name', '')}" if reference else ""
+    return [
+        _meta(volume).get("name"),
+        (spec.get("capacity") or {}).get("storage", ""),
+        _access_modes(spec.get("accessModes") or []),
+        spec.get("persistentVolumeReclaimPolicy", "Retain"),
+        "Terminating" if _meta(volume).get("deletionTimestamp") else status.get("phase", ""),
+        claim,
+        spec.get("storageClassName", ""),
+        spec.get("volumeAttributesClassName") or "<unset>",
+        status.get("reason", ""),
+        _age(volume),
+        spec.get("volumeMode", "Filesystem"),
+    ]
+
+
+def _storage_class_row(storage_class: Mapping[str, Any]) -> Row:
+    name = str(_meta(storage_class).get("name"))
+    return [
+        f"{name} (default)" if is_default_class(storage_class) else name,
+        storage_class.get("provisioner", ""),
+        storage_class.get("reclaimPolicy", "Delete"),
+        storage_class.get("volumeBindingMode", "Immediate"),
+        bool(storage_class.get("allowVolumeExpansion")),
+        _age(storage_class),
     ]
 
 
@@ -270,6 +309,33 @@ TABLES: dict[str, tuple[Sequence[Column], Callable[[Mapping[str, Any]], Row]]] =
             ("VolumeMode", "string", "", 1),
         ],
         _pvc_row,
+    ),
+    "PersistentVolume": (
+        [
+            _NAME,
+            ("Capacity", "string", "", 0),
+            ("Access Modes", "string", "", 0),
+            ("Reclaim Policy", "string", "", 0),
+            ("Status", "string", "", 0),
+            ("Claim", "string", "", 0),
+            ("StorageClass", "string", "", 0),
+            ("VolumeAttributesClass", "string", "", 0),
+            ("Reason", "string", "", 0),
+            _AGE,
+            ("VolumeMode", "string", "", 1),
+        ],
+        _pv_row,
+    ),
+    "StorageClass": (
+        [
+            _NAME,
+            ("Provisioner", "string", "", 0),
+            ("ReclaimPolicy", "string", "", 0),
+            ("VolumeBindingMode", "string", "", 0),
+            ("AllowVolumeExpansion", "string", "", 0),
+            _AGE,
+        ],
+        _storage_class_row,
     ),
     "Namespace": (
         [_NAME, ("Status", "string", "", 0), _AGE],
