@@ -61,7 +61,8 @@ def test_hashes_are_decimal_digits_in_the_safe_alphabet() -> None:
     assert digest == replicasets.safe_encode(
         str(int(digest.translate(str.maketrans("456789bcdf", "0123456789"))))
     )
-    assert 1 <= len(digest) <= 10 and set(digest) <= set("456789bcdf")
+    assert 1 <= len(digest) <= 10
+    assert set(digest) <= set("456789bcdf")
     assert replicasets.pod_template_hash(template, collision_count=1) != digest
 
 

@@ -507,6 +507,12 @@ class _Handlers:
             )
         version_text = request.query.get("resourceVersion", "")
         since = parse_resource_version(version_text) if version_text not in ("", "0") else None
+        # A watch list (client-go's WatchListClient, on in kubectl 1.37): the current state as
+        # ADDED events, then a bookmark that marks their end; kubesim's state is always at
+        # least as new as the version asked for (resourceVersionMatch=NotOlderThan).
+        initial_events = _flag(request, "sendInitialEvents")
+        if initial_events:
+            since = None
         bookmarks = _flag(request, "allowWatchBookmarks")
         timeout = min(
             float(request.query.get("timeoutSeconds") or self.sim.options.max_watch_seconds),
@@ -528,6 +534,7 @@ class _Handlers:
 
         try:
             watcher, backlog = store.watch(target.resource.key, target.namespace, since)
+            listed_at = str(store.resource_version)
         except ApiError as error:
             await send("ERROR", error.status())
             return response
@@ -538,6 +545,16 @@ class _Handlers:
                 )
                 for obj in initial:
                     await send("ADDED", obj)
+            if initial_events:
+                end = {
+                    "kind": target.resource.kind,
+                    "apiVersion": target.resource.api_version,
+                    "metadata": {
+                        "resourceVersion": listed_at,
+                        "annotations": {"k8s.io/initial-events-end": "true"},
+                    },
+                }
+                await response.write(orjson.dumps({"type": "BOOKMARK", "object": end}) + b"\n")
             for change in backlog:
                 await self._send_change(send, change, accepts)
             deadline = time.monotonic() + timeout
