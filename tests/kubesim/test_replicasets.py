@@ -2,8 +2,6 @@
 ownership, naming, strategies, status conditions, rollout status/history/undo, garbage
 collection."""
 
-import os
-import subprocess
 from typing import Any
 
 import pytest
@@ -11,7 +9,13 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from akros_kubesim.testing import RunningKubesim
-from tests.kubesim.conftest import KUBECTL_NEWEST, KUBECTL_OLDEST, KubectlRunner, kubectl_binary
+from tests.kubesim.conftest import (
+    KUBECTL_NEWEST,
+    KUBECTL_OLDEST,
+    KubectlRunner,
+    kubectl_binary,
+    kubectl_runner,
+)
 from tests.kubesim.test_client_api import eventually
 
 
@@ -303,54 +307,6 @@ def test_pod_names_of_a_long_deployment_name_stay_within_63_characters(
     assert pod.metadata.name[:58] == f"{replicaset.metadata.name}-"[:58]
 
 
-def test_deleting_a_deployment_removes_its_replicasets_and_pods(
-    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
-) -> None:
-    apps.create_namespaced_deployment(namespace, _body("gone", replicas=2))
-    eventually(lambda: _rolled_out(apps, namespace, "gone"))
-    apps.delete_namespaced_deployment("gone", namespace)
-    eventually(lambda: not _replicasets(apps, namespace, "gone"))
-    eventually(lambda: not core.list_namespaced_pod(namespace, label_selector="app=gone").items)
-
-
-def test_foreground_deletion_waits_for_the_pods_of_the_replicasets(
-    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
-) -> None:
-    apps.create_namespaced_deployment(namespace, _body("fore", replicas=2))
-    eventually(lambda: _rolled_out(apps, namespace, "fore"))
-    apps.delete_namespaced_deployment("fore", namespace, propagation_policy="Foreground")
-    seen_pods_with_owner = []
-
-    def deployment_gone() -> bool:
-        try:
-            apps.read_namespaced_deployment("fore", namespace)
-        except ApiException as error:
-            return bool(error.status == 404)
-        seen_pods_with_owner.append(
-            bool(core.list_namespaced_pod(namespace, label_selector="app=fore").items)
-        )
-        return False
-
-    eventually(deployment_gone)
-    assert seen_pods_with_owner
-    assert seen_pods_with_owner[0]
-    assert not core.list_namespaced_pod(namespace, label_selector="app=fore").items
-    assert not _replicasets(apps, namespace, "fore")
-
-
-def test_orphan_deletion_leaves_the_replicaset_running_its_pods(
-    apps: client.AppsV1Api, core: client.CoreV1Api, namespace: str
-) -> None:
-    apps.create_namespaced_deployment(namespace, _body("orphan", replicas=1))
-    eventually(lambda: _rolled_out(apps, namespace, "orphan"))
-    apps.delete_namespaced_deployment("orphan", namespace, propagation_policy="Orphan")
-    eventually(lambda: not apps.list_namespaced_deployment(namespace).items)
-    (replicaset,) = _replicasets(apps, namespace, "orphan")
-    assert not replicaset.metadata.owner_references
-    (pod,) = core.list_namespaced_pod(namespace, label_selector="app=orphan").items
-    assert pod.metadata.owner_references[0].uid == replicaset.metadata.uid
-
-
 # --- kubectl ---------------------------------------------------------------------------------
 
 
@@ -360,24 +316,9 @@ def any_kubectl(
     cluster: RunningKubesim,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> KubectlRunner:
-    binary = kubectl_binary(request.param)
+    """The oldest and the newest kubectl the project installs, each with its own HOME."""
     home = tmp_path_factory.mktemp(f"kubectl-{request.param}")
-    environment = {"HOME": str(home), "PATH": os.environ.get("PATH", "")}
-
-    def run(
-        *arguments: str, check: bool = True, stdin: str | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        command = [str(binary), "--kubeconfig", str(cluster.kubeconfig), *arguments]
-        result = subprocess.run(
-            command, capture_output=True, text=True, env=environment, input=stdin, timeout=60
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(arguments)} failed:\n{result.stdout}\n{result.stderr}"
-            )
-        return result
-
-    return run
+    return kubectl_runner(kubectl_binary(request.param), cluster.kubeconfig, home)
 
 
 def test_kubectl_get_rs_prints_the_replicaset_columns(
