@@ -5,7 +5,17 @@ from typing import Any
 
 import pytest
 
-from akros_kubesim import hpa, patch, quota, rollout, scheduler, selectors, tables, usage, validation
+from akros_kubesim import (
+    hpa,
+    patch,
+    quota,
+    rollout,
+    scheduler,
+    selectors,
+    tables,
+    usage,
+    validation,
+)
 from akros_kubesim.errors import ApiError, Cause
 from akros_kubesim.quantity import QuantityError, millicores, parse_quantity, whole_units
 from akros_kubesim.resources import DEPLOYMENT, NAMESPACE, POD
