@@ -5,7 +5,12 @@ What FastStream leaves to us (DESIGN.md section 8), and this module adds:
 - a reclaim subscriber (XAUTOCLAIM) that takes over messages left pending by a dead consumer;
 - delivery counting with a limit, after which a message moves to the dead-letter stream with
   its reason, its original fields, its delivery count and the errors of each attempt;
-- malformed entries dead-lettered at once; acknowledgement only after the handler succeeded.
+- malformed entries, and entries of a type the stream does not carry, dead-lettered at once
+  with the reason (never acknowledged without that record); acknowledgement only after the
+  handler succeeded.
+
+Handlers are typed with the stream's message union (see akros_msgs.streams), so a consumer
+that does not handle every type its stream carries fails type-checking.
 """
 
 import asyncio
@@ -33,6 +38,7 @@ from akros_msgs import SYSTEM_ACTOR, Message, MessageDeadLettered, Stream, strea
 M = TypeVar("M", bound=Message)
 Handler = Callable[[Any], Awaitable[None]]
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
+_MAX_SHOWN_TYPE = 80
 DeadLetterHandler = Callable[[bytes, str, bool], Awaitable[None]]
 """Told of each entry once it is dead-lettered: its raw body, the reason, and whether it was
 malformed (else its deliveries ran out). A consumer can still answer the request it carried,
@@ -108,6 +114,24 @@ def describe_validation_error(error: ValidationError) -> str:
     return "malformed message: " + "; ".join(parts)
 
 
+def rejection_reason(stream: Stream[Any], body: bytes, error: ValidationError) -> str:
+    """Why ``body`` was refused by ``stream``'s parser: a type the stream does not carry is
+    named as such (a producer newer than this consumer, typically), anything else by field."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if isinstance(document, dict) and "type" in document:
+        kind = document["type"]
+        if not isinstance(kind, str) or kind not in stream.type_names:
+            shown = repr(kind)
+            if len(shown) > _MAX_SHOWN_TYPE:
+                shown = shown[:_MAX_SHOWN_TYPE] + "..."
+            carried = ", ".join(sorted(stream.type_names))
+            return f"unknown message type {shown} on stream '{stream.name}' (it carries: {carried})"
+    return describe_validation_error(error)
+
+
 class Bus:
     """The event backbone of one service: publish messages, consume them reliably.
 
@@ -177,20 +201,23 @@ class Bus:
 
     def consume(
         self,
-        stream: Stream,
+        stream: Stream[M],
         group: str,
         *,
         concurrency: int = 1,
         on_dead_letter: DeadLetterHandler | None = None,
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[Callable[[M], Awaitable[None]]], Callable[[M], Awaitable[None]]]:
         """Register ``handler(message)`` for each message of ``stream`` in consumer ``group``.
+
+        The handler takes the stream's message union (``M``); an entry of any other type, or
+        one that does not validate, never reaches it: it is dead-lettered with the reason.
 
         With ``concurrency`` above 1, up to that many messages are handled at once by this
         process (each still acknowledged on its own); handlers must then tolerate running
         side by side. ``on_dead_letter`` hears of each entry dead-lettered, malformed or not.
         """
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: Callable[[M], Awaitable[None]]) -> Callable[[M], Awaitable[None]]:
             async def on_new(_: object) -> None:
                 await self._deliver(
                     stream,
@@ -225,14 +252,18 @@ class Bus:
 
         return register
 
-    def consume_batch(self, stream: Stream, group: str) -> Callable[[BatchHandler], BatchHandler]:
+    def consume_batch(
+        self, stream: Stream[M], group: str
+    ) -> Callable[[Callable[[list[M]], Awaitable[None]]], Callable[[list[M]], Awaitable[None]]]:
         """Register ``handler(messages)`` for up to ``read_count`` messages at a time."""
 
-        def register(handler: BatchHandler) -> BatchHandler:
+        def register(
+            handler: Callable[[list[M]], Awaitable[None]],
+        ) -> Callable[[list[M]], Awaitable[None]]:
             async def on_batch(_: object) -> None:
                 await self._deliver_batch(stream, group, handler, self._current())
 
-            async def one_at_a_time(message: Message) -> None:
+            async def one_at_a_time(message: M) -> None:
                 await handler([message])
 
             self._subscribe(stream, group, on_batch, batch=True)
@@ -243,7 +274,7 @@ class Bus:
 
     def _subscribe(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         callback: Callable[..., Awaitable[None]],
         *,
@@ -282,7 +313,7 @@ class Bus:
 
     def _subscribe_reclaim(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         handler: Handler,
     ) -> None:
@@ -321,7 +352,7 @@ class Bus:
 
     async def _deliver(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         handler: Handler,
         entry: _Entry,
@@ -332,7 +363,7 @@ class Bus:
         try:
             parsed = stream.parse(entry.body)
         except ValidationError as error:
-            reason = describe_validation_error(error)
+            reason = rejection_reason(stream, entry.body, error)
             await self._dead_letter(
                 stream, group, entry, reason=reason, delivery_count=delivery_count, malformed=True
             )
@@ -353,7 +384,11 @@ class Bus:
             held.discard(entry.id)
 
     async def _deliver_batch(
-        self, stream: Stream, group: str, handler: BatchHandler, message: RedisBatchStreamMessage
+        self,
+        stream: Stream[Any],
+        group: str,
+        handler: BatchHandler,
+        message: RedisBatchStreamMessage,
     ) -> None:
         self.activity.note()
         valid: list[Message] = []
@@ -367,7 +402,7 @@ class Bus:
                     stream,
                     group,
                     entry,
-                    reason=describe_validation_error(error),
+                    reason=rejection_reason(stream, entry.body, error),
                     delivery_count=1,
                     malformed=True,
                 )
@@ -388,7 +423,7 @@ class Bus:
 
     async def _after_failure(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         entry: _Entry,
         error: Exception,
@@ -423,7 +458,7 @@ class Bus:
 
     async def _dead_letter(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         entry: _Entry,
         *,
@@ -445,7 +480,7 @@ class Bus:
 
     async def _publish_dead_letter(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         entry_id: bytes,
         fields: Mapping[bytes, bytes],
