@@ -38,7 +38,6 @@ from akros_msgs import SYSTEM_ACTOR, Message, MessageDeadLettered, Stream, strea
 M = TypeVar("M", bound=Message)
 Handler = Callable[[Any], Awaitable[None]]
 BatchHandler = Callable[[list[Any]], Awaitable[None]]
-_MAX_SHOWN_TYPE = 80
 DeadLetterHandler = Callable[[bytes, str, bool], Awaitable[None]]
 """Told of each entry once it is dead-lettered: its raw body, the reason, and whether it was
 malformed (else its deliveries ran out). A consumer can still answer the request it carried,
@@ -46,6 +45,8 @@ so that nobody waits for an outcome that will never come."""
 
 _FAILURE_HISTORY_TTL_S = 7 * 24 * 3600
 _MAX_ERROR_TEXT = 500
+_MAX_SHOWN_TYPE = 80
+_NO_TYPE = object()
 
 
 @dataclass(frozen=True)
@@ -114,22 +115,33 @@ def describe_validation_error(error: ValidationError) -> str:
     return "malformed message: " + "; ".join(parts)
 
 
-def rejection_reason(stream: Stream[Any], body: bytes, error: ValidationError) -> str:
-    """Why ``body`` was refused by ``stream``'s parser: a type the stream does not carry is
-    named as such (a producer newer than this consumer, typically), anything else by field."""
-    try:
-        document = json.loads(body)
-    except ValueError:
-        document = None
-    if isinstance(document, dict) and "type" in document:
-        kind = document["type"]
-        if not isinstance(kind, str) or kind not in stream.type_names:
-            shown = repr(kind)
-            if len(shown) > _MAX_SHOWN_TYPE:
-                shown = shown[:_MAX_SHOWN_TYPE] + "..."
-            carried = ", ".join(sorted(stream.type_names))
-            return f"unknown message type {shown} on stream '{stream.name}' (it carries: {carried})"
-    return describe_validation_error(error)
+def rejection_reason(stream: Stream[Any], error: ValidationError) -> str:
+    """Why ``stream``'s parser refused an entry: a type the stream does not carry is named as
+    such (a producer newer than this consumer, typically), anything else by field.
+
+    The type is read from pydantic's own error, not by parsing the body again: a body nested
+    too deep for ``json`` raised RecursionError here, and the entry was retried until its
+    deliveries ran out."""
+    kind = _unknown_type(error)
+    if kind is _NO_TYPE:
+        return describe_validation_error(error)
+    shown = repr(kind)
+    if len(shown) > _MAX_SHOWN_TYPE:
+        shown = shown[:_MAX_SHOWN_TYPE] + "..."
+    carried = ", ".join(sorted(stream.type_names))
+    return f"unknown message type {shown} on stream '{stream.name}' (it carries: {carried})"
+
+
+def _unknown_type(error: ValidationError) -> object:
+    """The ``type`` the entry gave that its stream does not carry; ``_NO_TYPE`` if none."""
+    for item in error.errors(include_url=False):
+        # A stream of several types names a discriminator tag it does not know...
+        if item["type"] == "union_tag_invalid" and isinstance(item["input"], dict):
+            return item["input"].get("type")
+        # ...one of a single type, a literal it does not match.
+        if item["type"] == "literal_error" and tuple(item["loc"]) == ("type",):
+            return item["input"]
+    return _NO_TYPE
 
 
 class Bus:
@@ -363,7 +375,7 @@ class Bus:
         try:
             parsed = stream.parse(entry.body)
         except ValidationError as error:
-            reason = rejection_reason(stream, entry.body, error)
+            reason = rejection_reason(stream, error)
             await self._dead_letter(
                 stream, group, entry, reason=reason, delivery_count=delivery_count, malformed=True
             )
@@ -402,7 +414,7 @@ class Bus:
                     stream,
                     group,
                     entry,
-                    reason=rejection_reason(stream, entry.body, error),
+                    reason=rejection_reason(stream, error),
                     delivery_count=1,
                     malformed=True,
                 )
