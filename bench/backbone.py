@@ -148,7 +148,7 @@ async def reliable_batch(url: str, count: int) -> float:
     seen = 0
 
     @bus.consume_batch(SCALE_COMMANDS, GROUP)
-    async def handle(messages: list[Message]) -> None:
+    async def handle(messages: list[ScaleDeployment]) -> None:
         nonlocal seen
         seen += len(messages)
         if seen >= count:

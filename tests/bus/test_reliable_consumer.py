@@ -11,7 +11,7 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from akros_bus import Bus, BusSettings
-from akros_msgs import Message
+from akros_msgs import Message, WorkloadUsage
 from akros_msgs.streams import DEAD_LETTERS, ENVIRONMENT_COMMANDS, USAGE
 from tests.bus.helpers import create_command
 
@@ -132,6 +132,8 @@ async def _has_dead_letters(client: aioredis.Redis, count: int) -> bool:
         ({"foo": "bar"}, "type"),
         ({"__data__": "this is not json"}, "malformed message"),
         ({"__data__": b"\xff\xfe\x00garbage"}, "malformed message"),
+        ({"__data__": b"[" * 10_000}, "malformed message"),
+        ({"__data__": '{"type": "resize_environment"}'}, "unknown message type"),
         ({"__data__": create_command("x", "x").model_dump_json().replace('"1"', '"lots"')}, "cpu"),
     ],
 )
@@ -193,7 +195,7 @@ async def test_a_batch_consumer_dead_letters_bad_entries_and_handles_the_rest(
     bus = Bus(_settings(redis_url))
 
     @bus.consume_batch(USAGE, GROUP)
-    async def handle(messages: list[Message]) -> None:
+    async def handle(messages: list[WorkloadUsage]) -> None:
         batches.append(len(messages))
 
     await client.xadd(USAGE.name, {"__data__": "garbage"})

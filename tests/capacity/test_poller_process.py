@@ -1,6 +1,7 @@
 """The poller as a real process on a real Redis, fed crafted capacity events: it acts on the
 newest picture only and never on a late, redelivered or stale one."""
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -12,9 +13,10 @@ import redis
 
 from akros_bus.wire import DATA_FIELD
 from akros_devtools import ChildProcess, wait_until
-from akros_msgs import CapacityChanged, ScaleDeployment
+from akros_msgs import SYSTEM_ACTOR, CapacityChanged, Groups, ScaleDeployment
 from akros_msgs.streams import CAPACITY, SCALE_COMMANDS
 from tests.capacity.events import capacity_event, gpu_node, gpus
+from tests.dead_letters import unknown_type_reason, wait_for_dead_letter, write_unknown_type
 
 BOTH_FREE = (gpu_node("a"), gpu_node("b"))
 HALF_TAKEN = (gpu_node("a", researchers=gpus(8)), gpu_node("b"))
@@ -103,3 +105,20 @@ def test_of_a_backlog_only_the_newest_event_counts(
     time_to_act_on_more = 1.0
     time.sleep(time_to_act_on_more)
     assert _commanded(store) == [16], poller.log_text()
+
+
+def test_a_capacity_event_of_a_type_the_poller_does_not_know_is_dead_lettered_not_dropped(
+    start_poller: Callable[[], ChildProcess], store: "redis.Redis"
+) -> None:
+    """A type the capacity stream does not carry, read in the same batch as a good event,
+    lands in the dead-letter stream with the reason and is not left pending; the good event
+    is acted on."""
+    entry_id = write_unknown_type(store, CAPACITY, "capacity_forecast", SYSTEM_ACTOR, "forecast")
+    _publish(store, capacity_event(*BOTH_FREE, observed_at=_at(0)))
+    poller = start_poller()
+
+    letter = wait_for_dead_letter(store, CAPACITY, Groups.POLLER, entry_id)
+    assert letter["reason"].startswith(unknown_type_reason(CAPACITY, "capacity_forecast"))
+    assert json.loads(letter["original"][DATA_FIELD.decode()])["type"] == "capacity_forecast"
+    wait_until(lambda: _commanded(store) == [16], timeout_s=10, what="the scale command")
+    assert poller.alive(), poller.log_text()

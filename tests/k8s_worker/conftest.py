@@ -50,14 +50,20 @@ class WorkerHarness:
 
     def send(self, command: Message) -> None:
         """Publish as the gateway does: the request recorded pending, then the command."""
-        view = RequestView(
-            request_id=command.request_id,
-            state=RequestState.PENDING,
-            command_type=str(getattr(command, "type", "")),
-            actor=command.actor.user_id,
+        self.record_pending(
+            command.request_id, str(getattr(command, "type", "")), command.actor.user_id
         )
-        self.redis.set(f"akros:rm:req:{command.request_id}", view.model_dump_json())
         self.redis.xadd(stream_of(command).name, {DATA_FIELD: command.model_dump_json()})
+
+    def record_pending(self, request_id: str, command_type: str, actor: str) -> None:
+        """The request recorded pending, as the gateway records what it accepts."""
+        view = RequestView(
+            request_id=request_id,
+            state=RequestState.PENDING,
+            command_type=command_type,
+            actor=actor,
+        )
+        self.redis.set(f"akros:rm:req:{request_id}", view.model_dump_json())
 
     def results(self) -> list[Message]:
         entries = cast(list[tuple[bytes, dict[bytes, bytes]]], self.redis.xrange(RESULTS.name))

@@ -17,7 +17,7 @@ from akros_msgs.services import (
     ServiceSpec,
 )
 from akros_msgs.streams import SERVICE_COMMANDS
-from akros_readmodel import RequestState, RequestView, ServiceStatus, ServiceView
+from akros_readmodel import ServiceStatus, ServiceView
 from tests.k8s_worker.conftest import ALICE, WorkerHarness
 
 ADMIN = Actor(user_id="root", source=Source.HTTP, role=Role.ADMIN)
@@ -188,15 +188,7 @@ def _send_raw(harness: WorkerHarness, request_id: str, spec: dict[str, Any]) -> 
     valid = DeployService(request_id=request_id, actor=ADMIN, spec=ServiceSpec.model_validate(SPEC))
     document = json.loads(valid.model_dump_json())
     document["spec"] = {**document["spec"], **spec}
-    harness.redis.set(
-        f"akros:rm:req:{request_id}",
-        RequestView(
-            request_id=request_id,
-            state=RequestState.PENDING,
-            command_type="deploy_service",
-            actor=ADMIN.user_id,
-        ).model_dump_json(),
-    )
+    harness.record_pending(request_id, "deploy_service", ADMIN.user_id)
     harness.redis.xadd(SERVICE_COMMANDS.name, {DATA_FIELD: json.dumps(document)})
 
 

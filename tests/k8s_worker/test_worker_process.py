@@ -1,9 +1,11 @@
 """The worker as a real process against a real Redis and kubesim."""
 
+import json
 import signal
 
 from kubernetes import client
 
+from akros_bus.wire import DATA_FIELD
 from akros_devtools import wait_until
 from akros_k8s_worker.starts import StartRecord
 from akros_msgs import (
@@ -14,8 +16,11 @@ from akros_msgs import (
     EnvironmentDeleted,
     EnvironmentReady,
     FailureCode,
+    Groups,
     VolumeDeleted,
 )
+from akros_msgs.streams import ENVIRONMENT_COMMANDS, SCALE_COMMANDS, SERVICE_COMMANDS
+from tests.dead_letters import unknown_type_reason, wait_for_dead_letter, write_unknown_type
 from tests.k8s_worker.conftest import ALICE, NAMESPACE, WorkerHarness
 
 
@@ -288,3 +293,37 @@ def test_a_start_whose_reporter_died_is_reported_by_the_sweep(harness: WorkerHar
     reported = harness.wait_for_result("req-orphan", timeout_s=15)
     assert isinstance(reported, EnvironmentReady), harness.logs()
     assert not harness.redis.hexists("akros:worker:starting", "alice/exp")
+
+
+def test_a_command_of_a_type_the_worker_does_not_know_is_dead_lettered_and_answered(
+    harness: WorkerHarness,
+) -> None:
+    """On each of the worker's streams, a type it does not know (a newer producer's) lands in
+    the dead-letter stream with the reason and the original entry and is not left pending; a
+    request of the gateway's it names ends failed instead of waiting forever (scale commands
+    are the poller's, which waits for no answer); the worker keeps serving."""
+    harness.start_worker()
+    written = {}
+    for stream in (ENVIRONMENT_COMMANDS, SERVICE_COMMANDS, SCALE_COMMANDS):
+        request_id = f"req-new-{stream.name.rsplit('.', 1)[-1]}"
+        harness.record_pending(request_id, "resize_environment", ALICE.user_id)
+        entry_id = write_unknown_type(
+            harness.redis, stream, "resize_environment", ALICE, request_id
+        )
+        written[stream] = (entry_id, request_id)
+
+    for stream, (entry_id, request_id) in written.items():
+        letter = wait_for_dead_letter(harness.redis, stream, Groups.K8S_WORKER, entry_id)
+        assert letter["reason"].startswith(unknown_type_reason(stream, "resize_environment"))
+        assert json.loads(letter["original"][DATA_FIELD.decode()])["request_id"] == request_id
+    for stream in (ENVIRONMENT_COMMANDS, SERVICE_COMMANDS):
+        request_id = written[stream][1]
+        failed = harness.wait_for_result(request_id)
+        assert isinstance(failed, CommandFailed), harness.logs()
+        assert failed.code is FailureCode.INVALID
+        assert failed.command_type == "resize_environment"
+        assert unknown_type_reason(stream, "resize_environment") in failed.reason
+        assert harness.request_state(request_id) == "failed"
+
+    harness.send(_create("req-after", "after"))
+    assert isinstance(harness.wait_for_result("req-after"), EnvironmentReady), harness.logs()

@@ -48,9 +48,7 @@ def kubectl_binary(release: str = KUBECTL_OLDEST) -> Path:
 def cluster() -> Iterator[RunningKubesim]:
     """One kubesim per test module, with the default cluster and a short pod-start delay."""
     fast_bookmarks = ("--bookmark-seconds", "0.5")
-    with run_kubesim(
-        pod_start_seconds=0.2, pod_stop_seconds=0.2, extra_args=fast_bookmarks
-    ) as running:
+    with run_kubesim(pod_start_seconds=0.2, extra_args=fast_bookmarks) as running:
         yield running
 
 

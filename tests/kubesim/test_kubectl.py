@@ -195,7 +195,8 @@ def test_logs_of_a_running_pod(kubectl: KubectlRunner, project: str) -> None:
         time.sleep(0.2)
         pods = kubectl("get", "pods", "-n", project, "-o", "name").stdout.split()
     pod = pods[0]
-    assert "started; this log is simulated" in kubectl("logs", "-n", project, pod).stdout
+    log = kubectl("logs", "-n", project, pod).stdout
+    assert "kubesim: container web (nginx:1.27) started" in log
 
 
 def test_get_watch_prints_changes_until_its_timeout(kubectl: KubectlRunner, project: str) -> None:

@@ -53,7 +53,7 @@ CLUSTER = {
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKubesim]:
     path = Path(tmp_path_factory.mktemp("cluster")) / "cluster.yaml"
     path.write_text(yaml.safe_dump(CLUSTER))
-    with run_kubesim(path, pod_start_seconds=0.1, pod_stop_seconds=0.1) as running:
+    with run_kubesim(path, pod_start_seconds=0.1) as running:
         yield running
 
 

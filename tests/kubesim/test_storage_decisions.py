@@ -181,7 +181,7 @@ def test_a_volume_without_its_claim_is_released_kept_or_removed_by_its_reclaim_p
 
 def test_node_selector_terms_are_ored_and_their_expressions_anded() -> None:
     node = {"metadata": {"name": "node-a", "labels": {"zone": "x", "disk": "ssd", "cores": "64"}}}
-    selector = {
+    selector: dict[str, list[dict[str, Any]]] = {
         "nodeSelectorTerms": [
             {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["y"]}]},
             {

@@ -1,6 +1,7 @@
 """Every message round-trips through JSON, and bad payloads fail naming the field."""
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, get_args
 
 import pytest
 from pydantic import ValidationError
@@ -10,9 +11,11 @@ from akros_msgs import (
     Actor,
     CapacityChanged,
     CommandFailed,
+    CommandResult,
     CreateEnvironment,
     DeleteEnvironment,
     DeployService,
+    EnvironmentCommand,
     FailureCode,
     Message,
     NodeCapacity,
@@ -20,10 +23,13 @@ from akros_msgs import (
     ResourceUse,
     Role,
     ScaleDeployment,
+    ServiceCommand,
     Source,
+    Stream,
     stream_of,
 )
 from akros_msgs.services import ServiceSpec
+from akros_msgs.streams import ENVIRONMENT_COMMANDS, RESULTS, SERVICE_COMMANDS
 
 ALICE = Actor(user_id="alice", source=Source.HTTP, role=Role.RESEARCHER)
 
@@ -158,3 +164,19 @@ def test_a_service_spec_refuses_two_ports_with_the_same_number() -> None:
 def test_resources_describe_themselves_for_people() -> None:
     assert Resources.of("4", "16Gi", 2).describe() == "4 CPU, 16Gi memory, 2 GPUs"
     assert Resources.of("500m", "512Mi").describe() == "500m CPU, 512Mi memory"
+
+
+@pytest.mark.parametrize(
+    ("stream", "union"),
+    [
+        (ENVIRONMENT_COMMANDS, EnvironmentCommand),
+        (SERVICE_COMMANDS, ServiceCommand),
+        (RESULTS, CommandResult),
+    ],
+    ids=lambda value: getattr(value, "name", ""),
+)
+def test_a_streams_union_type_is_exactly_the_messages_it_carries(
+    stream: Stream[Any], union: Any
+) -> None:
+    """Handlers match over the union; the parser builds from the tuple: they must agree."""
+    assert set(get_args(union)) == set(stream.messages)

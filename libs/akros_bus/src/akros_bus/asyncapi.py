@@ -21,11 +21,11 @@ TITLE = "Akros event backbone"
 VERSION = "1"
 
 
-def _union(stream: Stream) -> Any:
+def _union(stream: Stream[Any]) -> Any:
     return reduce(operator.or_, stream.messages)
 
 
-def _declare(broker: RedisBroker, stream: Stream) -> None:
+def _declare(broker: RedisBroker, stream: Stream[Any]) -> None:
     broker.publisher(
         stream=stream.name,
         title=f"{stream.name}:publish",

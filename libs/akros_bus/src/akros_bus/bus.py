@@ -5,7 +5,12 @@ What FastStream leaves to us (DESIGN.md section 8), and this module adds:
 - a reclaim subscriber (XAUTOCLAIM) that takes over messages left pending by a dead consumer;
 - delivery counting with a limit, after which a message moves to the dead-letter stream with
   its reason, its original fields, its delivery count and the errors of each attempt;
-- malformed entries dead-lettered at once; acknowledgement only after the handler succeeded.
+- malformed entries, and entries of a type the stream does not carry, dead-lettered at once
+  with the reason (never acknowledged without that record); acknowledgement only after the
+  handler succeeded.
+
+Handlers are typed with the stream's message union (see akros_msgs.streams), so a consumer
+that does not handle every type its stream carries fails type-checking.
 """
 
 import asyncio
@@ -40,6 +45,8 @@ so that nobody waits for an outcome that will never come."""
 
 _FAILURE_HISTORY_TTL_S = 7 * 24 * 3600
 _MAX_ERROR_TEXT = 500
+_MAX_SHOWN_TYPE = 80
+_NO_TYPE = object()
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,35 @@ def describe_validation_error(error: ValidationError) -> str:
         location = ".".join(str(part) for part in item["loc"]) or "message"
         parts.append(f"{location}: {item['msg']}")
     return "malformed message: " + "; ".join(parts)
+
+
+def rejection_reason(stream: Stream[Any], error: ValidationError) -> str:
+    """Why ``stream``'s parser refused an entry: a type the stream does not carry is named as
+    such (a producer newer than this consumer, typically), anything else by field.
+
+    The type is read from pydantic's own error, not by parsing the body again: a body nested
+    too deep for ``json`` raised RecursionError here, and the entry was retried until its
+    deliveries ran out."""
+    kind = _unknown_type(error)
+    if kind is _NO_TYPE:
+        return describe_validation_error(error)
+    shown = repr(kind)
+    if len(shown) > _MAX_SHOWN_TYPE:
+        shown = shown[:_MAX_SHOWN_TYPE] + "..."
+    carried = ", ".join(sorted(stream.type_names))
+    return f"unknown message type {shown} on stream '{stream.name}' (it carries: {carried})"
+
+
+def _unknown_type(error: ValidationError) -> object:
+    """The ``type`` the entry gave that its stream does not carry; ``_NO_TYPE`` if none."""
+    for item in error.errors(include_url=False):
+        # A stream of several types names a discriminator tag it does not know...
+        if item["type"] == "union_tag_invalid" and isinstance(item["input"], dict):
+            return item["input"].get("type")
+        # ...one of a single type, a literal it does not match.
+        if item["type"] == "literal_error" and tuple(item["loc"]) == ("type",):
+            return item["input"]
+    return _NO_TYPE
 
 
 class Bus:
@@ -177,20 +213,23 @@ class Bus:
 
     def consume(
         self,
-        stream: Stream,
+        stream: Stream[M],
         group: str,
         *,
         concurrency: int = 1,
         on_dead_letter: DeadLetterHandler | None = None,
-    ) -> Callable[[Handler], Handler]:
+    ) -> Callable[[Callable[[M], Awaitable[None]]], Callable[[M], Awaitable[None]]]:
         """Register ``handler(message)`` for each message of ``stream`` in consumer ``group``.
+
+        The handler takes the stream's message union (``M``); an entry of any other type, or
+        one that does not validate, never reaches it: it is dead-lettered with the reason.
 
         With ``concurrency`` above 1, up to that many messages are handled at once by this
         process (each still acknowledged on its own); handlers must then tolerate running
         side by side. ``on_dead_letter`` hears of each entry dead-lettered, malformed or not.
         """
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: Callable[[M], Awaitable[None]]) -> Callable[[M], Awaitable[None]]:
             async def on_new(_: object) -> None:
                 await self._deliver(
                     stream,
@@ -225,14 +264,18 @@ class Bus:
 
         return register
 
-    def consume_batch(self, stream: Stream, group: str) -> Callable[[BatchHandler], BatchHandler]:
+    def consume_batch(
+        self, stream: Stream[M], group: str
+    ) -> Callable[[Callable[[list[M]], Awaitable[None]]], Callable[[list[M]], Awaitable[None]]]:
         """Register ``handler(messages)`` for up to ``read_count`` messages at a time."""
 
-        def register(handler: BatchHandler) -> BatchHandler:
+        def register(
+            handler: Callable[[list[M]], Awaitable[None]],
+        ) -> Callable[[list[M]], Awaitable[None]]:
             async def on_batch(_: object) -> None:
                 await self._deliver_batch(stream, group, handler, self._current())
 
-            async def one_at_a_time(message: Message) -> None:
+            async def one_at_a_time(message: M) -> None:
                 await handler([message])
 
             self._subscribe(stream, group, on_batch, batch=True)
@@ -243,7 +286,7 @@ class Bus:
 
     def _subscribe(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         callback: Callable[..., Awaitable[None]],
         *,
@@ -282,7 +325,7 @@ class Bus:
 
     def _subscribe_reclaim(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         handler: Handler,
     ) -> None:
@@ -321,7 +364,7 @@ class Bus:
 
     async def _deliver(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         handler: Handler,
         entry: _Entry,
@@ -332,7 +375,7 @@ class Bus:
         try:
             parsed = stream.parse(entry.body)
         except ValidationError as error:
-            reason = describe_validation_error(error)
+            reason = rejection_reason(stream, error)
             await self._dead_letter(
                 stream, group, entry, reason=reason, delivery_count=delivery_count, malformed=True
             )
@@ -353,7 +396,11 @@ class Bus:
             held.discard(entry.id)
 
     async def _deliver_batch(
-        self, stream: Stream, group: str, handler: BatchHandler, message: RedisBatchStreamMessage
+        self,
+        stream: Stream[Any],
+        group: str,
+        handler: BatchHandler,
+        message: RedisBatchStreamMessage,
     ) -> None:
         self.activity.note()
         valid: list[Message] = []
@@ -367,7 +414,7 @@ class Bus:
                     stream,
                     group,
                     entry,
-                    reason=describe_validation_error(error),
+                    reason=rejection_reason(stream, error),
                     delivery_count=1,
                     malformed=True,
                 )
@@ -388,7 +435,7 @@ class Bus:
 
     async def _after_failure(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         entry: _Entry,
         error: Exception,
@@ -423,7 +470,7 @@ class Bus:
 
     async def _dead_letter(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         entry: _Entry,
         *,
@@ -445,7 +492,7 @@ class Bus:
 
     async def _publish_dead_letter(
         self,
-        stream: Stream,
+        stream: Stream[Any],
         group: str,
         entry_id: bytes,
         fields: Mapping[bytes, bytes],

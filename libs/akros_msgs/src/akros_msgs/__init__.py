@@ -27,7 +27,15 @@ from akros_msgs.events import (
 )
 from akros_msgs.resources import Resources
 from akros_msgs.services import DeleteService, DeployService, ServiceDeleted, ServiceDeployed
-from akros_msgs.streams import ALL_STREAMS, Groups, Stream, stream_of
+from akros_msgs.streams import (
+    ALL_STREAMS,
+    CommandResult,
+    EnvironmentCommand,
+    Groups,
+    ServiceCommand,
+    Stream,
+    stream_of,
+)
 
 __all__ = [
     "ALL_STREAMS",
@@ -36,12 +44,14 @@ __all__ = [
     "Actor",
     "CapacityChanged",
     "CommandFailed",
+    "CommandResult",
     "CreateEnvironment",
     "DeleteEnvironment",
     "DeleteService",
     "DeleteVolume",
     "DeployService",
     "DeploymentScaled",
+    "EnvironmentCommand",
     "EnvironmentDeleted",
     "EnvironmentReady",
     "FailureCode",
@@ -53,6 +63,7 @@ __all__ = [
     "Resources",
     "Role",
     "ScaleDeployment",
+    "ServiceCommand",
     "ServiceDeleted",
     "ServiceDeployed",
     "Source",

@@ -6,6 +6,7 @@ for the writes a kubelet or controller-manager would make.
 
 import copy
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -55,6 +56,7 @@ class Api:
         # Called with (namespace, name) when a pod is deleted gracefully, so the simulated
         # kubelet can finish the termination later.
         self.on_graceful_pod_delete: Callable[[Key], None] = lambda key: None
+        self._last_event_ns = 0
         self._next_service_ip = 1
         # The node kube-scheduler runs on, named in its events' reportingInstance.
         self.control_plane_node = "control-plane"
@@ -479,6 +481,11 @@ class Api:
 
     # --- events --------------------------------------------------------------------------
 
+    def _event_clock(self) -> int:
+        """Wall-clock nanoseconds, strictly increasing so two events never share a name."""
+        self._last_event_ns = max(time.time_ns(), self._last_event_ns + 1)
+        return self._last_event_ns
+
     def record_event(
         self,
         involved: dict[str, Any],
@@ -502,7 +509,9 @@ class Api:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
-                "name": f"{metadata['name']}.{secrets.token_hex(8)}",
+                # As client-go's recorder names them: the object, then the time in hex
+                # nanoseconds, so names sort in the order things happened.
+                "name": f"{metadata['name']}.{self._event_clock():x}",
                 "namespace": namespace,
             },
             "involvedObject": {

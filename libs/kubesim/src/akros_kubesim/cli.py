@@ -59,9 +59,6 @@ def _parser() -> argparse.ArgumentParser:
         help="delay from binding to Running (overrides the cluster file)",
     )
     serve_command.add_argument(
-        "--pod-stop-seconds", type=float, default=0.5, help="longest graceful pod termination"
-    )
-    serve_command.add_argument(
         "--failing-image-pattern", help="regular expression of images whose pull fails"
     )
     serve_command.add_argument(
@@ -109,7 +106,6 @@ def main(argv: list[str] | None = None) -> None:
         config = replace(config, failing_image_pattern=arguments.failing_image_pattern)
     options = ServerOptions(
         bookmark_seconds=arguments.bookmark_seconds,
-        pod_stop_seconds=arguments.pod_stop_seconds,
         event_ttl_seconds=arguments.event_ttl_seconds,
         hpa_sync_seconds=arguments.hpa_sync_seconds,
         time_factor=arguments.time_factor,

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from akros_kubesim.kubelet import ImageBehaviour, ImageFormatError, parse_image_behaviour
 from akros_kubesim.quantity import QuantityError, parse_quantity
 from akros_kubesim.store import now_rfc3339
 
@@ -67,6 +68,10 @@ class ClusterConfig:
     """Run what NVIDIA's GPU operator runs (the dcgm-exporter DaemonSet) when GPU nodes exist."""
     objects: tuple[dict[str, Any], ...] = ()
     """Manifests created at start, in order, after the nodes (as `kubectl create -f`)."""
+    image_defaults: ImageBehaviour = field(default_factory=ImageBehaviour)
+    """How an image no `images:` entry matches behaves."""
+    images: tuple[ImageBehaviour, ...] = ()
+    """Per image pattern, first match wins: size, pull time, failures, crashes, readiness."""
 
 
 class ClusterFileError(ValueError):
@@ -118,6 +123,23 @@ def load_manifests(path: Path) -> tuple[dict[str, Any], ...]:
     return parse_objects(documents, str(path))
 
 
+def _images(document: dict[str, Any]) -> tuple[ImageBehaviour, tuple[ImageBehaviour, ...]]:
+    defaults_entry = document.get("imageDefaults") or {}
+    entries = document.get("images") or []
+    if not isinstance(defaults_entry, dict) or not isinstance(entries, list):
+        raise ClusterFileError("imageDefaults must be a mapping and images a list")
+    try:
+        defaults = parse_image_behaviour(defaults_entry, "imageDefaults", ImageBehaviour())
+        images = []
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict) or not entry.get("pattern"):
+                raise ClusterFileError(f"images[{index}]: a pattern is required")
+            images.append(parse_image_behaviour(entry, f"images[{index}]", defaults))
+    except ImageFormatError as error:
+        raise ClusterFileError(str(error)) from error
+    return defaults, tuple(images)
+
+
 def parse_cluster(document: dict[str, Any]) -> ClusterConfig:
     entries = document.get("nodes") or []
     if not isinstance(entries, list):
@@ -125,7 +147,10 @@ def parse_cluster(document: dict[str, Any]) -> ClusterConfig:
     version = str(document.get("kubernetesVersion", DEFAULT_KUBERNETES_VERSION))
     if not _VERSION_PATTERN.match(version):
         raise ClusterFileError(f"kubernetesVersion {version!r} is not a version like v1.37.1")
+    image_defaults, images = _images(document)
     return ClusterConfig(
+        image_defaults=image_defaults,
+        images=images,
         kubernetes_version=version,
         gpu_operator=bool(document.get("gpuOperator", True)),
         nodes=tuple(_node_spec(entry, i) for i, entry in enumerate(entries)),

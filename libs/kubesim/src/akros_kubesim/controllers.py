@@ -11,7 +11,6 @@ import copy
 import hashlib
 import heapq
 import re
-import secrets
 import time
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -19,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from akros_kubesim import daemonsets, hpa, quota, replicasets, rollout, scheduler, storage
+from akros_kubesim import daemonsets, hpa, kubelet, quota, replicasets, rollout, scheduler, storage
 from akros_kubesim.api import FOREGROUND_FINALIZER, Api, bind_pod, set_condition
 from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
 from akros_kubesim.errors import ApiError
@@ -79,7 +78,6 @@ class Simulation:
         self,
         api: Api,
         config: ClusterConfig,
-        pod_stop_seconds: float = 0.5,
         event_ttl_seconds: float = 3600.0,
         hpa_sync_seconds: float = 15.0,
         time_factor: float = 1.0,
@@ -87,13 +85,17 @@ class Simulation:
         self.api = api
         self.store: Store = api.store
         self.pod_start_seconds = config.pod_start_seconds
-        self.pod_stop_seconds = pod_stop_seconds
         self.event_ttl_seconds = event_ttl_seconds
         self.hpa_sync_seconds = hpa_sync_seconds
         self.time_factor = time_factor
         self._next_hpa_sync = time.monotonic() + hpa_sync_seconds
         self._hpa_recommendations: dict[str, list[tuple[float, int]]] = {}
         self.failing_images = re.compile(config.failing_image_pattern)
+        self.image_defaults = config.image_defaults
+        self.images = config.images
+        # The simulated kubelets: each running pod's containers, and the images on each node.
+        self.container_runs: dict[str, list[kubelet.ContainerRun]] = {}
+        self._node_images: dict[str, set[str]] = {}
         self.gpu_assignments: dict[str, GpuAssignment] = {}
         # When (monotonic) each pod's containers began running: metrics-server has no sample of
         # a pod until one of its scrapes came after that.
@@ -119,6 +121,7 @@ class Simulation:
         self._foreground: set[tuple[str, Key]] = set()
         self._events: deque[tuple[float, Key, str]] = deque()
         self._terminating_namespaces: set[str] = set()
+        self._namespaces_to_check: set[str] = set()
         self._deleted_uids: list[str] = []
         self._dependents: dict[str, set[tuple[str, Key]]] = {}
         self._used: dict[str, Counter[str]] = {}
@@ -169,6 +172,9 @@ class Simulation:
             and obj["metadata"].get("deletionTimestamp")
         ):
             self._terminating_namespaces.add(obj["metadata"]["name"])
+            self._namespaces_to_check.add(obj["metadata"]["name"])
+        if deleted and key[0] in self._terminating_namespaces:
+            self._namespaces_to_check.add(key[0])  # what held the namespace may be gone now
         self._wake.set()
 
     def _observe_pod(
@@ -208,6 +214,7 @@ class Simulation:
             self.running_since.pop(uid, None)
         if deleted:
             self.gpu_assignments.pop(uid, None)
+            self.container_runs.pop(uid, None)
         self._observe_replicaset_pod(key, pod, deleted)
         daemon_owner = _controller_of_kind(pod, "DaemonSet")
         if daemon_owner is not None:
@@ -240,12 +247,24 @@ class Simulation:
             self._dirty_replicasets.add((key[0], owner["name"]))
 
     def _schedule_stop(self, key: Key) -> None:
+        """A bound pod was deleted with a grace period: its kubelet sends SIGTERM and the pod
+        stays Terminating until its containers have ended, at most the grace period later."""
         pod = self.store.get(POD.key, *key)
-        if pod is not None:
-            grace = float(pod["metadata"].get("deletionGracePeriodSeconds", 0))
-            due = time.monotonic() + min(grace, self.pod_stop_seconds)
-            heapq.heappush(self._stops, (due, key, pod["metadata"]["uid"]))
-            self._wake.set()
+        if pod is None:
+            return
+        grace = float(pod["metadata"].get("deletionGracePeriodSeconds", 0))
+        runs = self.container_runs.get(pod["metadata"]["uid"], [])
+        takes, events = 0.0, list[kubelet.Event]()
+        for run in runs:
+            seconds, stopping = run.stop(grace)
+            takes, events = max(takes, seconds), events + stopping
+        if not runs:
+            takes = min(grace, kubelet.SYNC_SECONDS)  # no sandbox yet: torn down at once
+        for reason, message, event_type in events:
+            self.api.record_event(pod, "Pod", reason, message, event_type, "kubelet")
+        due = time.monotonic() + takes * self.time_factor
+        heapq.heappush(self._stops, (due, key, pod["metadata"]["uid"]))
+        self._wake.set()
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -300,16 +319,67 @@ class Simulation:
     # --- namespaces and garbage collection ----------------------------------------------
 
     def _clean_terminating_namespaces(self) -> None:
-        for namespace in sorted(self._terminating_namespaces):
+        """The namespace controller: everything in a Terminating namespace is deleted through
+        the API, so grace periods and finalizers hold as they do anywhere; once nothing is
+        left, the namespace's `kubernetes` finalizer goes, and with it the namespace."""
+        for namespace in sorted(self._namespaces_to_check):
+            self._namespaces_to_check.discard(namespace)
+            current = self.store.get(NAMESPACE.key, "", namespace)
+            if current is None or not current["metadata"].get("deletionTimestamp"):
+                self._terminating_namespaces.discard(namespace)
+                continue
+            remaining = self._delete_namespace_contents(namespace)
+            if remaining:
+                self._report_namespace_contents(current, remaining)
+                continue
             self._terminating_namespaces.discard(namespace)
-            for resource in RESOURCE_TYPES:
-                if not resource.namespaced or resource.computed:
-                    continue
-                for obj in list(self.store.all(resource.key)):
-                    if obj["metadata"].get("namespace") == namespace:
-                        self.store.remove(resource.key, object_key(obj))
-            if self.store.get(NAMESPACE.key, "", namespace) is not None:
+            finalized = copy.deepcopy(current)
+            spec_finalizers = [
+                f for f in (current.get("spec") or {}).get("finalizers") or [] if f != "kubernetes"
+            ]
+            finalized.setdefault("spec", {})["finalizers"] = spec_finalizers
+            if spec_finalizers or current["metadata"].get("finalizers"):
+                self.store.replace(NAMESPACE.key, finalized)  # someone else's finalizer holds it
+            else:
                 self.store.remove(NAMESPACE.key, ("", namespace))
+
+    def _delete_namespace_contents(self, namespace: str) -> list[dict[str, Any]]:
+        """Deletes what is in the namespace (once each) and returns what is still there."""
+        remaining = []
+        for resource in RESOURCE_TYPES:
+            if not resource.namespaced or resource.computed:
+                continue
+            for obj in list(self.store.all(resource.key)):
+                if obj["metadata"].get("namespace") != namespace:
+                    continue
+                if not obj["metadata"].get("deletionTimestamp"):
+                    with contextlib.suppress(ApiError):
+                        self.api.delete(
+                            resource,
+                            namespace,
+                            obj["metadata"]["name"],
+                            {"propagationPolicy": "Background"},
+                        )
+                left = self.store.get(resource.key, namespace, obj["metadata"]["name"])
+                if left is not None:
+                    remaining.append(left)
+        return remaining
+
+    def _report_namespace_contents(
+        self, namespace: dict[str, Any], remaining: list[dict[str, Any]]
+    ) -> None:
+        """The conditions the namespace controller writes while it waits, which `kubectl
+        describe namespace` shows."""
+        reported = copy.deepcopy(namespace)
+        status = reported.setdefault("status", {})
+        content, finalizers = namespace_conditions(remaining)
+        set_condition(status, "NamespaceContentRemaining", "True", "SomeResourcesRemain", content)
+        if finalizers:
+            set_condition(
+                status, "NamespaceFinalizersRemaining", "True", "SomeFinalizersRemain", finalizers
+            )
+        if _without_times(status) != _without_times(namespace.get("status") or {}):
+            self.store.replace(NAMESPACE.key, reported)
 
     def _owner_alive(self, dependent: dict[str, Any], reference: dict[str, Any]) -> bool:
         resource = BY_KIND.get((reference.get("apiVersion", ""), reference.get("kind", "")))
@@ -1086,6 +1156,7 @@ class Simulation:
             )
             self._next_start = decision.next_start
             if decision.node is None and self._preempt_for(pod, nodes, allocatable, selectors):
+                pod = self.store.get(POD.key, *object_key(pod)) or pod  # now nominated
                 decision = scheduler.choose_node(pod, nodes, allocatable, self._used, 0, selectors)
             if decision.node is not None and self._provision_for_pod(
                 pod, volumes.to_provision, decision.node
@@ -1133,16 +1204,24 @@ class Simulation:
         volume_selectors: tuple[Mapping[str, Any], ...] = (),
     ) -> bool:
         residents = {name: list(pods.values()) for name, pods in self._pods_on_node.items()}
+        nominated = (pod.get("status") or {}).get("nominatedNodeName")
+        if nominated and scheduler.victims_still_terminating(pod, residents.get(nominated, ())):
+            return False  # the room it preempted for is coming: wait, evict nobody else
         choice = scheduler.choose_preemption(pod, nodes, allocatable, residents, volume_selectors)
         if choice is None:
             return False
         preemptor = pod["metadata"]
         for victim in choice.victims:
+            if victim["metadata"].get("deletionTimestamp"):
+                continue  # already on its way out
             message = f"Preempted by pod {preemptor['uid']} on node {choice.node}"
             self.api.record_event(dict(victim), "Pod", "Preempted", message, related=pod)
-            victim_key = object_key(dict(victim))
-            if self.store.get(POD.key, *victim_key) is not None:
-                self.store.remove(POD.key, victim_key)
+            # Victims get their graceful termination, as the scheduler deletes them through
+            # the API; the preemptor waits, nominated to the node, until they are gone.
+            with contextlib.suppress(ApiError):
+                self.api.delete(
+                    POD, victim["metadata"]["namespace"], victim["metadata"]["name"], {}
+                )
         current = self.store.get(POD.key, preemptor.get("namespace", ""), preemptor["name"])
         if current is not None:
             nominated = copy.deepcopy(current)
@@ -1153,6 +1232,7 @@ class Simulation:
     # --- the simulated kubelet ----------------------------------------------------------
 
     def _start_due_pods(self) -> None:
+        """Starts pods whose sandbox is due, and advances the containers of started ones."""
         now = time.monotonic()
         while self._starts and self._starts[0][0] <= now:
             _, key, uid = heapq.heappop(self._starts)
@@ -1163,9 +1243,10 @@ class Simulation:
                 or pod["metadata"].get("deletionTimestamp")
             ):
                 continue
-            if (pod.get("status") or {}).get("phase") != "Pending":
-                continue
-            self._start_pod(pod)
+            if uid in self.container_runs:
+                self._advance_containers(pod, now)
+            elif (pod.get("status") or {}).get("phase") == "Pending":
+                self._start_pod(pod)
 
     def _pod_ip(self) -> str:
         number = self._next_ip
@@ -1180,14 +1261,9 @@ class Simulation:
         return "10.0.0.1"
 
     def _start_pod(self, pod: dict[str, Any]) -> None:
+        """The sandbox is up (IPs, startTime): each container now pulls its image and starts."""
         started = copy.deepcopy(pod)
         status = started.setdefault("status", {})
-        now = now_rfc3339()
-        failing = [
-            c
-            for c in started["spec"]["containers"]
-            if self.failing_images.search(c.get("image", ""))
-        ]
         pod_ip, host_ip = self._pod_ip(), self._host_ip(started["spec"]["nodeName"])
         status.update(
             {
@@ -1195,76 +1271,76 @@ class Simulation:
                 "hostIPs": [{"ip": host_ip}],
                 "podIP": pod_ip,
                 "podIPs": [{"ip": pod_ip}],
-                "startTime": now,
+                "startTime": now_rfc3339(),
             }
         )
-        statuses = []
-        for container in started["spec"]["containers"]:
-            image = container.get("image", "")
-            if container in failing:
-                message = (
-                    f'failed to pull and unpack image "{image}": '
-                    f'failed to resolve reference "{image}": '
-                    f"{image.split('/', 1)[0]}: not found"
-                )
-                state: dict[str, Any] = {"waiting": {"reason": "ErrImagePull", "message": message}}
-                statuses.append(
-                    {
-                        "name": container["name"],
-                        "state": state,
-                        "lastState": {},
-                        "ready": False,
-                        "restartCount": 0,
-                        "image": image,
-                        "imageID": "",
-                        "started": False,
-                    }
-                )
-                self.api.record_event(
-                    started,
-                    "Pod",
-                    "Failed",
-                    f'Failed to pull image "{image}": {message}',
-                    "Warning",
-                    "kubelet",
-                )
-                continue
-            digest = hashlib.sha256(image.encode()).hexdigest()
-            statuses.append(
-                {
-                    "name": container["name"],
-                    "state": {"running": {"startedAt": now}},
-                    "lastState": {},
-                    "ready": True,
-                    "restartCount": 0,
-                    "image": image,
-                    "imageID": f"{image.split(':', 1)[0]}@sha256:{digest}",
-                    "containerID": f"containerd://{secrets.token_hex(32)}",
-                    "started": True,
-                }
-            )
-        status["containerStatuses"] = statuses
         set_condition(status, "PodReadyToStartContainers", "True", "", "")
         set_condition(status, "Initialized", "True", "", "")
-        if failing:
-            names = " ".join(c["name"] for c in failing)
-            reason, message = "ContainersNotReady", f"containers with unready status: [{names}]"
+        node_images = self._node_images.setdefault(started["spec"]["nodeName"], set())
+        now, wall = time.monotonic(), now_rfc3339()
+        runs, events = [], []
+        metadata = started["metadata"]
+        for container in started["spec"]["containers"]:
+            image = container.get("image", "")
+            behaviour = kubelet.behaviour_for(
+                image, self.images, self.image_defaults, self.failing_images
+            )
+            run = kubelet.ContainerRun(
+                name=container["name"],
+                image=image,
+                behaviour=behaviour,
+                restart_policy=started["spec"].get("restartPolicy", "Always"),
+                factor=self.time_factor,
+                ready_after=kubelet.ready_after_seconds(container, behaviour),
+                pod=f"{metadata['name']}_{metadata['namespace']}({metadata['uid']})",
+            )
+            policy = container.get("imagePullPolicy", "IfNotPresent")
+            pull = kubelet.pull_seconds(behaviour, image in node_images, policy)
+            events += run.begin(now, wall, pull)
+            runs.append(run)
+        self.container_runs[started["metadata"]["uid"]] = runs
+        self._write_container_status(started, now, events)
+
+    def _advance_containers(self, pod: dict[str, Any], now: float) -> None:
+        runs = self.container_runs[pod["metadata"]["uid"]]
+        node_images = self._node_images.setdefault(pod["spec"]["nodeName"], set())
+        wall, events = now_rfc3339(), []
+        for run in runs:
+            stepped, pulled = run.advance(now, wall, run.behaviour.full_pull_seconds())
+            events += stepped
+            if pulled:
+                node_images.add(run.image)
+        self._write_container_status(copy.deepcopy(pod), now, events)
+
+    def _write_container_status(
+        self, pod: dict[str, Any], now: float, events: list[kubelet.Event]
+    ) -> None:
+        """Writes the containers' state, the pod's phase and readiness, the kubelet's events,
+        and schedules the next step (a pull ending, a back-off, a probe passing)."""
+        runs = self.container_runs[pod["metadata"]["uid"]]
+        status = pod["status"]
+        status["containerStatuses"] = [run.status(now) for run in runs]
+        phase = kubelet.pod_phase(runs)
+        status["phase"] = phase
+        unready = [run.name for run in runs if not run.ready(now)]
+        if unready:
+            reason = "PodCompleted" if phase in ("Succeeded", "Failed") else "ContainersNotReady"
+            message = (
+                ""
+                if reason == "PodCompleted"
+                else (f"containers with unready status: [{' '.join(unready)}]")
+            )
             set_condition(status, "Ready", "False", reason, message)
             set_condition(status, "ContainersReady", "False", reason, message)
         else:
-            status["phase"] = "Running"
             set_condition(status, "Ready", "True", "", "")
             set_condition(status, "ContainersReady", "True", "", "")
-            for container in started["spec"]["containers"]:
-                self.api.record_event(
-                    started,
-                    "Pod",
-                    "Started",
-                    f"Started container {container['name']}",
-                    "Normal",
-                    "kubelet",
-                )
-        self.store.replace(POD.key, started)
+        stored = self.store.replace(POD.key, pod)
+        for reason, message, event_type in events:
+            self.api.record_event(stored, "Pod", reason, message, event_type, "kubelet")
+        due = [at for run in runs for at in (run.next_at, run.next_ready_at(now)) if at is not None]
+        if due:
+            heapq.heappush(self._starts, (min(due), object_key(pod), pod["metadata"]["uid"]))
 
     def _expire_events(self) -> None:
         """Events expire, by default after an hour as with the API server's --event-ttl."""
@@ -1276,12 +1352,51 @@ class Simulation:
                 self.store.remove(EVENT.key, key)
 
     def _finish_due_terminations(self) -> None:
+        """Containers of deleted pods have ended: the kubelet reports the terminal phase
+        (Failed or Succeeded, as kubelets do since 1.27) and then removes the pod."""
         now = time.monotonic()
         while self._stops and self._stops[0][0] <= now:
             _, key, uid = heapq.heappop(self._stops)
             pod = self.store.get(POD.key, *key)
-            if pod is not None and pod["metadata"]["uid"] == uid:
-                self.store.remove(POD.key, key)
+            if pod is None or pod["metadata"]["uid"] != uid:
+                continue
+            runs = self.container_runs.get(uid, [])
+            wall = now_rfc3339()
+            for run in runs:
+                run.end(wall)
+            ended = copy.deepcopy(pod)
+            status = ended.setdefault("status", {})
+            if runs:
+                status["containerStatuses"] = [run.status(now) for run in runs]
+            status["phase"] = kubelet.pod_phase(runs) if runs else "Failed"
+            for condition in ("Ready", "ContainersReady"):
+                set_condition(status, condition, "False", "PodCompleted", "")
+            self.store.replace(POD.key, ended)
+            self.store.remove(POD.key, key)
+
+
+def namespace_conditions(remaining: list[dict[str, Any]]) -> tuple[str, str]:
+    """The messages of NamespaceContentRemaining and NamespaceFinalizersRemaining, worded as
+    the namespace controller words them."""
+    kinds = Counter(_group_resource(obj) for obj in remaining)
+    content = "Some resources are remaining: " + ", ".join(
+        f"{kind} has {count} resource instances" for kind, count in sorted(kinds.items())
+    )
+    held = Counter(f for obj in remaining for f in obj["metadata"].get("finalizers") or [])
+    finalizers = ""
+    if held:
+        finalizers = "Some content in the namespace has finalizers remaining: " + ", ".join(
+            f"{name} in {count} resource instances" for name, count in sorted(held.items())
+        )
+    return content, finalizers
+
+
+def _group_resource(obj: Mapping[str, Any]) -> str:
+    """`pods.` or `deployments.apps`: a resource as the API server names it in messages."""
+    resource = BY_KIND.get((obj.get("apiVersion", ""), obj.get("kind", "")))
+    if resource is None:
+        return f"{str(obj.get('kind', '')).lower()}."
+    return f"{resource.plural}.{resource.group}"
 
 
 def _without_times(status: dict[str, Any]) -> Any:

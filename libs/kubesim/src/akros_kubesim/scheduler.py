@@ -205,6 +205,18 @@ class Preemption:
     victims: tuple[Mapping[str, Any], ...]
 
 
+def victims_still_terminating(
+    pod: Mapping[str, Any], pods_on_nominated_node: Iterable[Mapping[str, Any]]
+) -> bool:
+    """A pod nominated to a node where lower-priority pods are still terminating may not
+    preempt again: they are the room it made (the default scheduler's eligibility check)."""
+    priority = pod_priority(pod)
+    return any(
+        (p.get("metadata") or {}).get("deletionTimestamp") and pod_priority(p) < priority
+        for p in pods_on_nominated_node
+    )
+
+
 def choose_preemption(
     pod: Mapping[str, Any],
     nodes: Sequence[Mapping[str, Any]],

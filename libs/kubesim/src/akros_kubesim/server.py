@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from akros_kubesim.cluster import ClusterConfig, node_object, version_document
 from akros_kubesim.controllers import Simulation
 from akros_kubesim.errors import ApiError
 from akros_kubesim.faults import FaultInjector, FaultSettings
+from akros_kubesim.kubelet import ContainerRun
 from akros_kubesim.resources import (
     EVENT,
     EVENTS_V1,
@@ -46,7 +47,6 @@ _BUILTIN_PRIORITY_CLASSES = (
 @dataclass(frozen=True)
 class ServerOptions:
     bookmark_seconds: float = 5.0
-    pod_stop_seconds: float = 0.5
     watch_history: int = 20_000
     max_watch_seconds: int = 1800
     event_ttl_seconds: float = 3600.0
@@ -71,7 +71,6 @@ class Kubesim:
         self.simulation = Simulation(
             self.api,
             config,
-            self.options.pod_stop_seconds,
             self.options.event_ttl_seconds,
             self.options.hpa_sync_seconds,
             self.options.time_factor,
@@ -441,7 +440,15 @@ class _Handlers:
             return _json(api.scale(target.namespace, target.name, target.resource))
         obj = api.get(target.resource, target.namespace, target.name)
         if target.subresource == "log":
-            text = container_log(obj, request.query.get("container", ""))
+            runs = self.sim.simulation.container_runs.get(obj["metadata"]["uid"], [])
+            tail = request.query.get("tailLines")
+            text = container_log(
+                obj,
+                request.query.get("container", ""),
+                runs,
+                previous=_flag(request, "previous"),
+                tail_lines=max(int(tail), 0) if tail and tail.lstrip("-").isdigit() else None,
+            )
             return web.Response(text=text, content_type="text/plain", charset="utf-8")
         return self._render(request, target, obj)
 
@@ -507,13 +514,20 @@ class _Handlers:
             )
         version_text = request.query.get("resourceVersion", "")
         since = parse_resource_version(version_text) if version_text not in ("", "0") else None
-        # A watch list (client-go's WatchListClient, on in kubectl 1.37): the current state as
-        # ADDED events, then a bookmark that marks their end; kubesim's state is always at
-        # least as new as the version asked for (resourceVersionMatch=NotOlderThan).
+        bookmarks = _flag(request, "allowWatchBookmarks")
+        # A streaming list (WatchList, what kubectl 1.37's informers use): the current state
+        # as ADDED events, then a bookmark marking their end, then the changes after it.
         initial_events = _flag(request, "sendInitialEvents")
         if initial_events:
+            if request.query.get("resourceVersionMatch") != "NotOlderThan" or not bookmarks:
+                requirement = errors.Cause(
+                    "FieldValueForbidden",
+                    "Forbidden: sendInitialEvents requires allowWatchBookmarks=true and "
+                    "resourceVersionMatch=NotOlderThan",
+                    "sendInitialEvents",
+                )
+                raise errors.invalid("ListOptions", "meta.k8s.io", "", [requirement])
             since = None
-        bookmarks = _flag(request, "allowWatchBookmarks")
         timeout = min(
             float(request.query.get("timeoutSeconds") or self.sim.options.max_watch_seconds),
             self.sim.options.max_watch_seconds,
@@ -534,7 +548,6 @@ class _Handlers:
 
         try:
             watcher, backlog = store.watch(target.resource.key, target.namespace, since)
-            listed_at = str(store.resource_version)
         except ApiError as error:
             await send("ERROR", error.status())
             return response
@@ -545,16 +558,16 @@ class _Handlers:
                 )
                 for obj in initial:
                     await send("ADDED", obj)
-            if initial_events:
-                end = {
-                    "kind": target.resource.kind,
-                    "apiVersion": target.resource.api_version,
-                    "metadata": {
-                        "resourceVersion": listed_at,
-                        "annotations": {"k8s.io/initial-events-end": "true"},
-                    },
-                }
-                await response.write(orjson.dumps({"type": "BOOKMARK", "object": end}) + b"\n")
+                if initial_events:
+                    await response.write(
+                        orjson.dumps(
+                            {
+                                "type": "BOOKMARK",
+                                "object": _bookmark(target.resource, store.resource_version, True),
+                            }
+                        )
+                        + b"\n"
+                    )
             for change in backlog:
                 await self._send_change(send, change, accepts)
             deadline = time.monotonic() + timeout
@@ -564,12 +577,7 @@ class _Handlers:
                     change = await asyncio.wait_for(watcher.queue.get(), min(left, interval))
                 except TimeoutError:
                     if bookmarks and time.monotonic() < deadline:
-                        rv = str(store.resource_version)
-                        bookmark = {
-                            "kind": target.resource.kind,
-                            "apiVersion": target.resource.api_version,
-                            "metadata": {"resourceVersion": rv},
-                        }
+                        bookmark = _bookmark(target.resource, store.resource_version, False)
                         await response.write(
                             orjson.dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n"
                         )
@@ -780,11 +788,24 @@ class _Handlers:
         )
 
 
-def container_log(pod: Mapping[str, Any], container: str) -> str:
-    """The log a simulated container writes: one line saying when it started.
+# The kubelet's words for the common reasons a container has no log yet.
+_WAITING_EXPLAINED = {
+    "ErrImagePull": "image can't be pulled",
+    "ImagePullBackOff": "trying and failing to pull image",
+}
 
-    Errors match the kubelet's: a container name is needed when the pod has several, and a
-    container that is not running has no log yet.
+
+def container_log(
+    pod: Mapping[str, Any],
+    container: str,
+    runs: Sequence[ContainerRun],
+    previous: bool = False,
+    tail_lines: int | None = None,
+) -> str:
+    """The log the simulated kubelet kept for a container: its pulls, its start, how it ended.
+
+    Errors match the kubelet's: a container name is needed when the pod has several, a
+    container that never started has no log yet, and `previous` needs a restarted one.
     """
     name = pod["metadata"]["name"]
     names = [c["name"] for c in pod["spec"].get("containers") or []]
@@ -797,16 +818,30 @@ def container_log(pod: Mapping[str, Any], container: str) -> str:
         container = names[0]
     if container not in names:
         raise errors.bad_request(f"container {container} is not valid for pod {name}")
-    statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
-    state = (statuses.get(container) or {}).get("state") or {}
-    if "running" not in state:
+    run = next((r for r in runs if r.name == container), None)
+    lines = run.log_lines(previous) if run is not None else None
+    if lines is None and previous:
+        raise errors.bad_request(
+            f'previous terminated container "{container}" in pod "{name}" not found'
+        )
+    if lines is None:
+        statuses = {s["name"]: s for s in (pod.get("status") or {}).get("containerStatuses") or []}
+        state = (statuses.get(container) or {}).get("state") or {}
         reason = (state.get("waiting") or {}).get("reason", "ContainerCreating")
         raise errors.bad_request(
-            f'container "{container}" in pod "{name}" is waiting to start: {reason}'
+            f'container "{container}" in pod "{name}" is waiting to start: '
+            + _WAITING_EXPLAINED.get(reason, reason)
         )
-    started = state["running"].get("startedAt", "")
-    image = next(c.get("image", "") for c in pod["spec"]["containers"] if c["name"] == container)
-    return f"{started} kubesim: container {container} ({image}) started; this log is simulated\n"
+    if tail_lines is not None:
+        lines = lines[len(lines) - tail_lines :] if tail_lines < len(lines) else lines
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _bookmark(resource: ResourceType, version: int, initial_events_end: bool) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"resourceVersion": str(version)}
+    if initial_events_end:
+        metadata["annotations"] = {"k8s.io/initial-events-end": "true"}
+    return {"kind": resource.kind, "apiVersion": resource.api_version, "metadata": metadata}
 
 
 def _named(target: Target) -> tuple[str, str]:

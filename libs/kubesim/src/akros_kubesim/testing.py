@@ -77,7 +77,6 @@ def _wait_until_answering(url: str, process: subprocess.Popen[bytes], deadline: 
 def run_kubesim(
     cluster_file: Path | None = None,
     pod_start_seconds: float = 0.2,
-    pod_stop_seconds: float = 0.2,
     time_factor: float = 0.01,
     extra_args: tuple[str, ...] = (),
     startup_timeout: float = 30.0,
@@ -91,7 +90,6 @@ def run_kubesim(
             "--host", "127.0.0.1", "--port", str(port),
             "--kubeconfig-out", str(kubeconfig),
             "--pod-start-seconds", str(pod_start_seconds),
-            "--pod-stop-seconds", str(pod_stop_seconds),
             "--time-factor", str(time_factor),
             *extra_args,
         ]  # fmt: skip

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from pydantic import ValidationError
 
@@ -26,7 +26,12 @@ from akros_k8s_worker.objects import (
     environment_objects,
     environment_url,
 )
-from akros_k8s_worker.outcomes import CommandRefusedError, apply_or_refuse, settle_request
+from akros_k8s_worker.outcomes import (
+    CommandRefusedError,
+    apply_or_refuse,
+    settle_request,
+    unreadable_command,
+)
 from akros_k8s_worker.starts import StartBook, StartRecord
 from akros_kube import AlreadyExistsError, Cluster
 from akros_msgs import (
@@ -35,6 +40,7 @@ from akros_msgs import (
     CreateEnvironment,
     DeleteEnvironment,
     DeleteVolume,
+    EnvironmentCommand,
     EnvironmentDeleted,
     EnvironmentReady,
     FailureCode,
@@ -82,7 +88,7 @@ class EnvironmentService:
 
     # -- commands ---------------------------------------------------------------------------
 
-    async def handle(self, command: Message) -> None:
+    async def handle(self, command: EnvironmentCommand) -> None:
         """Apply one command; refusals become CommandFailed, transient errors propagate so the
         bus redelivers the command."""
         await apply_or_refuse(
@@ -90,12 +96,23 @@ class EnvironmentService:
         )
 
     async def on_dead_letter(self, body: bytes, reason: str, _malformed: bool) -> None:
-        """A command whose deliveries ran out was dead-lettered: its request still ends, as
-        failed, so nobody waits for an outcome that will never come. (A malformed entry is
-        no request the gateway accepted: it validates every command it publishes.)"""
+        """A dead-lettered command's request still ends, as failed, so nobody waits for an
+        outcome that will never come: one whose deliveries ran out, and one this worker cannot
+        read whose envelope names the request (a type it does not know, from a newer gateway:
+        the gateway validates every command it publishes against its own contract)."""
         try:
             command = ENVIRONMENT_COMMANDS.parse(body)
         except ValidationError:
+            if unreadable := unreadable_command(body):
+                await self._publish_failure(
+                    unreadable.request_id,
+                    unreadable.actor,
+                    unreadable.command_type,
+                    FailureCode.INVALID,
+                    f"The platform could not read it ({reason})."[:_MAX_REASON],
+                    owner=None,
+                    name=unreadable.name,
+                )
             return
         if isinstance(command, CreateEnvironment):
             # Its start must not be reported again when its deadline passes.
@@ -106,13 +123,16 @@ class EnvironmentService:
             f"The platform could not apply it ({reason})."[:_MAX_REASON],
         )
 
-    async def _apply_command(self, command: Message) -> None:
-        if isinstance(command, CreateEnvironment):
-            await self.create(command)
-        elif isinstance(command, DeleteEnvironment):
-            await self.delete(command)
-        elif isinstance(command, DeleteVolume):
-            await self.delete_volume(command)
+    async def _apply_command(self, command: EnvironmentCommand) -> None:
+        match command:
+            case CreateEnvironment():
+                await self.create(command)
+            case DeleteEnvironment():
+                await self.delete(command)
+            case DeleteVolume():
+                await self.delete_volume(command)
+            case _:
+                assert_never(command)
 
     async def create(self, command: CreateEnvironment) -> None:
         """Check, record, then apply: the claim first, the Deployment last.

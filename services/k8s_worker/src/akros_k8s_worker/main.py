@@ -12,7 +12,7 @@ from akros_k8s_worker.services import ServiceDeployer
 from akros_k8s_worker.settings import WorkerSettings
 from akros_k8s_worker.starts import StartBook
 from akros_kube import Cluster, ForbiddenError
-from akros_msgs import Groups, Message
+from akros_msgs import EnvironmentCommand, Groups, ScaleDeployment, ServiceCommand
 from akros_msgs.streams import ENVIRONMENT_COMMANDS, SCALE_COMMANDS, SERVICE_COMMANDS
 from akros_policy import load_catalog, load_quotas
 from akros_policy.naming import LABEL_KIND, WorkloadKind
@@ -51,7 +51,7 @@ class Worker:
             raise RuntimeError("the worker has not started")
         return self._environments
 
-    async def _on_environment_command(self, command: Message) -> None:
+    async def _on_environment_command(self, command: EnvironmentCommand) -> None:
         await self.environments.handle(command)
 
     async def _on_dead_environment_command(self, body: bytes, reason: str, malformed: bool) -> None:
@@ -63,13 +63,13 @@ class Worker:
             raise RuntimeError("the worker has not started")
         return self._services
 
-    async def _on_service_command(self, command: Message) -> None:
+    async def _on_service_command(self, command: ServiceCommand) -> None:
         await self.services.handle(command)
 
     async def _on_dead_service_command(self, body: bytes, reason: str, malformed: bool) -> None:
         await self.services.on_dead_letter(body, reason, malformed)
 
-    async def _on_scale_command(self, command: Message) -> None:
+    async def _on_scale_command(self, command: ScaleDeployment) -> None:
         if self._scaling is None:
             raise RuntimeError("the worker has not started")
         await self._scaling.handle(command)

@@ -1,9 +1,13 @@
 """Refusing a command, and recording its outcome on the request the gateway accepted it as."""
 
+import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from pydantic import ValidationError
 
 from akros_kube import ForbiddenError, InvalidError
-from akros_msgs import FailureCode
+from akros_msgs import Actor, FailureCode, Message
 from akros_readmodel import ReadModel, RequestState, utc_now
 
 
@@ -22,6 +26,40 @@ async def settle_request(
         view.model_copy(
             update={"state": state, "code": code, "reason": reason, "updated_at": utc_now()}
         )
+    )
+
+
+_MAX_COMMAND_TYPE = 100
+
+
+@dataclass(frozen=True)
+class UnreadableCommand:
+    """What can still be read of a dead-lettered command that does not validate (a type this
+    worker does not know, say, from a newer gateway): enough to answer its request."""
+
+    request_id: str
+    actor: Actor
+    command_type: str
+    name: str | None
+
+
+def unreadable_command(body: bytes) -> UnreadableCommand | None:
+    """The request a command body names, if its envelope is valid; else None (nobody to
+    answer: the dead letter is the only record)."""
+    try:
+        document = json.loads(body)
+        envelope = Message.model_validate(
+            {"request_id": document["request_id"], "actor": document["actor"]}
+        )
+    except (ValueError, TypeError, KeyError, ValidationError):
+        return None
+    spec = document.get("spec")
+    name = spec.get("name") if isinstance(spec, dict) else document.get("name")
+    return UnreadableCommand(
+        request_id=envelope.request_id,
+        actor=envelope.actor,
+        command_type=str(document.get("type", "unknown"))[:_MAX_COMMAND_TYPE],
+        name=name if isinstance(name, str) else None,
     )
 
 

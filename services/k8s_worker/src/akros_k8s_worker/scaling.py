@@ -10,7 +10,7 @@ from datetime import datetime
 
 from akros_bus import Bus, get_logger
 from akros_kube import Cluster, ForbiddenError, InvalidError, NotFoundError
-from akros_msgs import CommandFailed, DeploymentScaled, FailureCode, Message, ScaleDeployment
+from akros_msgs import CommandFailed, DeploymentScaled, FailureCode, ScaleDeployment
 
 _log = get_logger("akros.scaling")
 
@@ -21,9 +21,7 @@ class ScalingService:
     bus: Bus
     _newest_applied: dict[tuple[str, str], datetime] = field(default_factory=dict)
 
-    async def handle(self, command: Message) -> None:
-        if not isinstance(command, ScaleDeployment):
-            return
+    async def handle(self, command: ScaleDeployment) -> None:
         key = (command.namespace, command.deployment)
         newest = self._newest_applied.get(key)
         if newest is not None and command.occurred_at < newest:

@@ -1,15 +1,18 @@
 """Applying in-house service commands: deploy (create or update) and delete, and keeping the
 read model's view of each service's Deployment and autoscaler current."""
 
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-
-from pydantic import ValidationError
+from typing import assert_never
 
 from akros_bus import Bus, get_logger
 from akros_k8s_worker.objects import Manifest
-from akros_k8s_worker.outcomes import CommandRefusedError, apply_or_refuse, settle_request
+from akros_k8s_worker.outcomes import (
+    CommandRefusedError,
+    apply_or_refuse,
+    settle_request,
+    unreadable_command,
+)
 from akros_k8s_worker.service_objects import (
     ServicePlatform,
     is_current,
@@ -17,7 +20,7 @@ from akros_k8s_worker.service_objects import (
     service_objects,
 )
 from akros_kube import LISTING, SYNCED, AlreadyExistsError, Cluster
-from akros_msgs import Actor, CommandFailed, FailureCode, Message
+from akros_msgs import Actor, CommandFailed, FailureCode, Message, ServiceCommand
 from akros_msgs.services import DeleteService, DeployService, ServiceDeleted, ServiceDeployed
 from akros_policy import host_path_problem, may_manage_services
 from akros_policy.naming import LABEL_SERVICE, SERVICES_SELECTOR
@@ -79,18 +82,21 @@ class ServiceDeployer:
     platform: ServicePlatform
     host_paths_enabled: bool
 
-    async def handle(self, command: Message) -> None:
+    async def handle(self, command: ServiceCommand) -> None:
         """Apply one command; refusals become CommandFailed, transient errors propagate so the
         bus redelivers the command."""
         await apply_or_refuse(
             self._apply_command(command), lambda code, reason: self._failed(command, code, reason)
         )
 
-    async def _apply_command(self, command: Message) -> None:
-        if isinstance(command, DeployService):
-            await self.deploy(command)
-        elif isinstance(command, DeleteService):
-            await self.delete(command)
+    async def _apply_command(self, command: ServiceCommand) -> None:
+        match command:
+            case DeployService():
+                await self.deploy(command)
+            case DeleteService():
+                await self.delete(command)
+            case _:
+                assert_never(command)
 
     def _check_actor(self, command: Message) -> None:
         if not may_manage_services(command.actor):
@@ -251,19 +257,14 @@ class ServiceDeployer:
         """A service command was dead-lettered: it failed validation (an unknown field, a bad
         quantity, two ports with one number; the reason names the field) or its deliveries
         ran out. Its request still gets a CommandFailed when the entry says whose it was."""
-        try:
-            document = json.loads(body)
-            request_id = str(document["request_id"])
-            actor = Actor.model_validate(document["actor"])
-        except (ValueError, TypeError, KeyError, ValidationError):
-            return  # no request to answer: the dead letter is the only record
-        spec = document.get("spec")
-        name = spec.get("name") if isinstance(spec, dict) else document.get("name")
+        command = unreadable_command(body)
+        if command is None:
+            return
         await self._report_failure(
-            request_id,
-            actor,
-            str(document.get("type", "unknown")),
-            name if isinstance(name, str) else None,
+            command.request_id,
+            command.actor,
+            command.command_type,
+            command.name,
             FailureCode.INVALID if malformed else FailureCode.INTERNAL,
             reason[:_MAX_REASON],
         )

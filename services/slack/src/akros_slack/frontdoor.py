@@ -3,6 +3,7 @@ commands, Slack's Web API for what people see. Each method is one step of a flow
 Kit comes from ``blocks`` and every decision from a pure function."""
 
 from dataclasses import dataclass
+from typing import assert_never
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -11,13 +12,15 @@ from akros_intake import Intake, RefusedError
 from akros_msgs import (
     Actor,
     CommandFailed,
+    CommandResult,
     CreateEnvironment,
     DeleteEnvironment,
     EnvironmentDeleted,
     EnvironmentReady,
-    Message,
     UnderusedEnvironment,
 )
+from akros_msgs.events import DeploymentScaled, VolumeDeleted
+from akros_msgs.services import ServiceDeleted, ServiceDeployed
 from akros_policy import Catalog
 from akros_readmodel import ReadModel
 from akros_slack import blocks, forms
@@ -118,24 +121,29 @@ class FrontDoor:
 
     # -- events -----------------------------------------------------------------------------
 
-    async def on_result(self, event: Message) -> None:
+    async def on_result(self, event: CommandResult) -> None:
         """Replace the request's message with its outcome, then refresh the owner's Home."""
         outcome: SlackMessage
-        if isinstance(event, EnvironmentReady):
-            outcome = blocks.ready_message(event)
-        elif isinstance(event, CommandFailed):
-            outcome = blocks.failed_message(event)
-        elif isinstance(event, EnvironmentDeleted):
-            if follow_up := await self.store.take_deferred_create(event.request_id):
-                await self._recreate(event, follow_up)
+        match event:
+            case EnvironmentReady():
+                outcome = blocks.ready_message(event)
+            case CommandFailed():
+                outcome = blocks.failed_message(event)
+            case EnvironmentDeleted():
+                if follow_up := await self.store.take_deferred_create(event.request_id):
+                    await self._recreate(event, follow_up)
+                    return
+                outcome = blocks.deleted_message(event)
+            case VolumeDeleted() | DeploymentScaled() | ServiceDeployed() | ServiceDeleted():
+                # Outcomes of requests Slack never makes (volume purges, scaling, in-house
+                # services come from the API and the poller): no message here awaits them.
                 return
-            outcome = blocks.deleted_message(event)
-        else:
-            return
+            case _:
+                assert_never(event)
         if ref := await self.store.message(event.request_id):
             await self.update(ref, outcome)
-        if owner := getattr(event, "owner", None):
-            await self.refresh_home(owner)
+        if event.owner is not None:
+            await self.refresh_home(event.owner)
 
     async def _recreate(self, deleted: EnvironmentDeleted, create: CreateEnvironment) -> None:
         """The second half of a shrink, reported in the same message as the first."""

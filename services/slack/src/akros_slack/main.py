@@ -15,7 +15,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import serve
 from akros_intake import Intake
-from akros_msgs import Groups, Message, UnderusedEnvironment
+from akros_msgs import CommandResult, Groups, UnderusedEnvironment
 from akros_msgs.streams import NOTIFICATIONS, RESULTS
 from akros_policy import load_catalog, load_quotas
 from akros_readmodel import ReadModel
@@ -63,12 +63,11 @@ class SlackService:
             raise RuntimeError("the Slack app has not started")
         return self._door
 
-    async def _on_result(self, event: Message) -> None:
+    async def _on_result(self, event: CommandResult) -> None:
         await self.door.on_result(event)
 
-    async def _on_notification(self, event: Message) -> None:
-        if isinstance(event, UnderusedEnvironment):
-            await self.door.on_underused(event)
+    async def _on_notification(self, event: UnderusedEnvironment) -> None:
+        await self.door.on_underused(event)
 
     def _bolt_app(self, client: AsyncWebClient) -> AsyncApp:
         secret = self.settings.slack_signing_secret
