@@ -77,17 +77,14 @@ def namespace(core: client.CoreV1Api) -> str:
     return name
 
 
-@pytest.fixture(scope="module")
-def kubectl(cluster: RunningKubesim, tmp_path_factory: pytest.TempPathFactory) -> KubectlRunner:
-    """Runs kubectl 1.20 against this module's server, with a HOME (discovery cache) of its own."""
-    binary = kubectl_binary()
-    home = tmp_path_factory.mktemp("kubectl-home")
+def kubectl_runner(binary: Path, kubeconfig: Path, home: Path) -> KubectlRunner:
+    """Runs a kubectl binary against a server, with a HOME (discovery cache) of its own."""
     environment = {"HOME": str(home), "PATH": os.environ.get("PATH", "")}
 
     def run(
         *arguments: str, check: bool = True, stdin: str | None = None
     ) -> subprocess.CompletedProcess[str]:
-        command = [str(binary), "--kubeconfig", str(cluster.kubeconfig), *arguments]
+        command = [str(binary), "--kubeconfig", str(kubeconfig), *arguments]
         result = subprocess.run(
             command, capture_output=True, text=True, env=environment, input=stdin, timeout=60
         )
@@ -98,3 +95,10 @@ def kubectl(cluster: RunningKubesim, tmp_path_factory: pytest.TempPathFactory) -
         return result
 
     return run
+
+
+@pytest.fixture(scope="module")
+def kubectl(cluster: RunningKubesim, tmp_path_factory: pytest.TempPathFactory) -> KubectlRunner:
+    """Runs kubectl 1.20 against this module's server, with a HOME (discovery cache) of its own."""
+    home = tmp_path_factory.mktemp("kubectl-home")
+    return kubectl_runner(kubectl_binary(), cluster.kubeconfig, home)

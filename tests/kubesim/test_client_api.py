@@ -432,9 +432,10 @@ def test_deleting_a_deployment_garbage_collects_its_pods(
 ) -> None:
     apps.create_namespaced_deployment(namespace, _deployment("gc", replicas=2))
     pods = eventually(lambda: core.list_namespaced_pod(namespace, label_selector="app=gc").items)
-    assert all(p.metadata.owner_references[0].kind == "Deployment" for p in pods)
+    assert all(p.metadata.owner_references[0].kind == "ReplicaSet" for p in pods)
     apps.delete_namespaced_deployment("gc", namespace)
     eventually(lambda: not core.list_namespaced_pod(namespace, label_selector="app=gc").items)
+    assert not apps.list_namespaced_replica_set(namespace, label_selector="app=gc").items
 
 
 def test_orphan_propagation_keeps_the_dependents(
@@ -443,10 +444,11 @@ def test_orphan_propagation_keeps_the_dependents(
     apps.create_namespaced_deployment(namespace, _deployment("keep", replicas=1))
     eventually(lambda: core.list_namespaced_pod(namespace, label_selector="app=keep").items)
     apps.delete_namespaced_deployment("keep", namespace, propagation_policy="Orphan")
-    time.sleep(0.5)
+    (replicaset,) = apps.list_namespaced_replica_set(namespace, label_selector="app=keep").items
+    assert not replicaset.metadata.owner_references
     pods = core.list_namespaced_pod(namespace, label_selector="app=keep").items
     assert len(pods) == 1
-    assert not pods[0].metadata.owner_references
+    assert pods[0].metadata.owner_references[0].uid == replicaset.metadata.uid
 
 
 def test_foreground_deletion_keeps_the_owner_until_its_pods_are_gone(
@@ -468,6 +470,7 @@ def test_foreground_deletion_keeps_the_owner_until_its_pods_are_gone(
 
     eventually(owner_gone)
     assert not core.list_namespaced_pod(namespace, label_selector="app=fg").items
+    assert not apps.list_namespaced_replica_set(namespace, label_selector="app=fg").items
 
 
 def test_deleting_a_namespace_deletes_what_is_in_it(core: client.CoreV1Api, namespace: str) -> None:

@@ -5,17 +5,7 @@ from typing import Any
 
 import pytest
 
-from akros_kubesim import (
-    hpa,
-    patch,
-    quota,
-    rollout,
-    scheduler,
-    selectors,
-    tables,
-    usage,
-    validation,
-)
+from akros_kubesim import hpa, patch, quota, scheduler, selectors, tables, usage, validation
 from akros_kubesim.errors import ApiError, Cause
 from akros_kubesim.quantity import QuantityError, millicores, parse_quantity, whole_units
 from akros_kubesim.resources import DEPLOYMENT, NAMESPACE, POD
@@ -450,49 +440,6 @@ def test_large_clusters_are_searched_in_part_and_from_a_rotating_start() -> None
     assert first.next_start == 100
     assert first.node == "n000"
     assert second.node == "n100"
-
-
-def _owned(name: str, ready: bool, created: str = "2026-01-01T00:00:00Z") -> dict[str, Any]:
-    conditions = [{"type": "Ready", "status": "True"}] if ready else []
-    return {
-        "metadata": {"name": name, "creationTimestamp": created},
-        "spec": {"nodeName": "n"},
-        "status": {"phase": "Running" if ready else "Pending", "conditions": conditions},
-    }
-
-
-def test_a_rolling_update_surges_first_and_removes_old_pods_only_when_new_ones_are_ready() -> None:
-    spec = {"replicas": 3, "strategy": {"type": "RollingUpdate"}}  # 25%/25%: surge 1, unavailable 0
-    old = [_owned(f"old-{i}", ready=True) for i in range(3)]
-    assert rollout.rollout_step(spec, [], old, 0) == rollout.RolloutStep(1, ())
-    step = rollout.rollout_step(spec, [_owned("new-0", ready=True)], old, 0)
-    assert step.create == 0
-    assert len(step.delete) == 1
-
-
-def test_a_single_replica_rollout_waits_for_the_new_pod() -> None:
-    """With one replica, 25% rounds to a surge of 1 and no unavailability: the old pod stays."""
-    spec = {"replicas": 1, "strategy": {"type": "RollingUpdate"}}
-    step = rollout.rollout_step(spec, [_owned("new", ready=False)], [_owned("old", ready=True)], 0)
-    assert step == rollout.RolloutStep(0, ())
-
-
-def test_recreate_removes_old_pods_before_creating_new_ones() -> None:
-    spec = {"replicas": 2, "strategy": {"type": "Recreate"}}
-    old = [_owned("a", ready=True), _owned("b", ready=True)]
-    assert rollout.rollout_step(spec, [], old, 0) == rollout.RolloutStep(0, tuple(old))
-    assert rollout.rollout_step(spec, [], [], 2) == rollout.RolloutStep(0, ())
-    assert rollout.rollout_step(spec, [], [], 0) == rollout.RolloutStep(2, ())
-
-
-def test_scaling_down_removes_the_least_useful_pods_first() -> None:
-    spec = {"replicas": 1}
-    older = _owned("older", ready=True, created="2026-01-01T00:00:00Z")
-    younger = _owned("younger", ready=True, created="2026-01-02T00:00:00Z")
-    pending = _owned("pending", ready=False)
-    pending["spec"] = {}
-    step = rollout.rollout_step(spec, [older, younger, pending], [], 0)
-    assert [p["metadata"]["name"] for p in step.delete] == ["pending", "younger"]
 
 
 def test_quota_demand_counts_pod_requests_limits_and_objects() -> None:

@@ -151,11 +151,17 @@ spec:
 def test_get_pods_in_all_namespaces_wide_with_labels_and_json(
     kubectl: KubectlRunner, project: str
 ) -> None:
-    _wait_for(kubectl, "get", "deployment", "web", "-n", project, expect="3/3")
-    wide = kubectl("get", "pods", "-A", "-o", "wide").stdout.splitlines()
+    # The earlier apply rolled the pods: wait until it is done and the old pods are gone.
+    kubectl("rollout", "status", "deployment/web", "-n", project, "--timeout=30s")
+    deadline = time.monotonic() + 15
+    while True:
+        wide = kubectl("get", "pods", "-A", "-o", "wide").stdout.splitlines()
+        mine = [line.split() for line in wide[1:] if line.startswith(project)]
+        if len(mine) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert wide[0].split()[:2] == ["NAMESPACE", "NAME"]
     assert "NODE" in wide[0]
-    mine = [line.split() for line in wide[1:] if line.startswith(project)]
     assert len(mine) == 3
     workers = {"gpu-server-1", "gpu-server-2", "cpu-server-1"}
     assert all(row[3] == "Running" and row[7] in workers for row in mine)

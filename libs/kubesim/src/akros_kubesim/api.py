@@ -15,6 +15,7 @@ from typing import Any
 from akros_kubesim import errors, patch, quota, storage, validation
 from akros_kubesim.defaults import apply_defaults
 from akros_kubesim.errors import ApiError, Cause
+from akros_kubesim.replicasets import generated_name
 from akros_kubesim.resources import (
     DEPLOYMENT,
     EVENT,
@@ -205,7 +206,7 @@ class Api:
         ):
             metadata.pop(server_field, None)
         if not metadata.get("name") and metadata.get("generateName"):
-            metadata["name"] = metadata["generateName"] + random_suffix()
+            metadata["name"] = generated_name(metadata["generateName"], random_suffix())
         apply_defaults(resource.kind, obj)
         warnings = self._validate(resource, obj, None, strict_fields)
         self._check_namespace(resource, namespace)
@@ -335,21 +336,27 @@ class Api:
 
     # --- scale and binding ---------------------------------------------------------------
 
-    def scale(self, namespace: str, name: str) -> dict[str, Any]:
-        deployment = self.get(DEPLOYMENT, namespace, name)
-        return scale_of(deployment)
+    def scale(
+        self, namespace: str, name: str, resource: ResourceType = DEPLOYMENT
+    ) -> dict[str, Any]:
+        return scale_of(self.get(resource, namespace, name))
 
     def update_scale(
-        self, namespace: str, name: str, body: Any, content_type: str | None
+        self,
+        namespace: str,
+        name: str,
+        body: Any,
+        content_type: str | None,
+        resource: ResourceType = DEPLOYMENT,
     ) -> dict[str, Any]:
-        deployment = self.get(DEPLOYMENT, namespace, name)
+        deployment = self.get(resource, namespace, name)
         current = scale_of(deployment)
         requested = patch.apply_patch(content_type, current, body) if content_type else body
         if not isinstance(requested, dict):
             raise errors.bad_request("the request body must be a Scale object")
         given_version = (requested.get("metadata") or {}).get("resourceVersion")
         if given_version and given_version != deployment["metadata"]["resourceVersion"]:
-            raise errors.conflict("deployments", "apps", name)
+            raise errors.conflict(resource.plural, "apps", name)
         replicas = (requested.get("spec") or {}).get("replicas")
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             cause = Cause(
@@ -362,7 +369,7 @@ class Api:
             updated = copy.deepcopy(deployment)
             updated["spec"]["replicas"] = replicas
             updated["metadata"]["generation"] = int(deployment["metadata"].get("generation", 1)) + 1
-            deployment = self.store.replace(DEPLOYMENT.key, updated)
+            deployment = self.store.replace(resource.key, updated)
         return scale_of(deployment)
 
     def bind(self, namespace: str, name: str, body: Any) -> dict[str, Any]:

@@ -18,11 +18,10 @@ from typing import Any
 
 import orjson
 
-from akros_kubesim import daemonsets, hpa, kubelet, quota, rollout, scheduler, storage
-from akros_kubesim.api import FOREGROUND_FINALIZER, Api, bind_pod, random_suffix, set_condition
+from akros_kubesim import daemonsets, hpa, kubelet, quota, replicasets, rollout, scheduler, storage
+from akros_kubesim.api import FOREGROUND_FINALIZER, Api, bind_pod, set_condition
 from akros_kubesim.cluster import GPU_RESOURCE, ClusterConfig
 from akros_kubesim.errors import ApiError
-from akros_kubesim.ownership import controller_reference
 from akros_kubesim.resources import (
     BY_KIND,
     DAEMONSET,
@@ -34,19 +33,25 @@ from akros_kubesim.resources import (
     PERSISTENT_VOLUME,
     POD,
     PVC,
+    REPLICASET,
     RESOURCE_QUOTA,
     RESOURCE_TYPES,
     STORAGE_CLASS,
+    ResourceType,
 )
 from akros_kubesim.store import Change, Key, Store, now_rfc3339, object_key
 from akros_kubesim.usage import GpuAssignment, gpus_requested
 
-POD_TEMPLATE_HASH = "pod-template-hash"
 _RESOURCES_BY_KEY = {r.key: r for r in RESOURCE_TYPES}
 
 
+_DEPLOYMENT_CONTROLLER = "deployment-controller"
+# Names tried before the controller gives up on creating a new ReplicaSet in one pass.
+_MAX_HASH_COLLISIONS = 5
+
+
 def template_hash(template: dict[str, Any]) -> str:
-    """A stable short hash of a pod template, as the deployment controller labels its pods."""
+    """A stable short hash of a pod template, as the DaemonSet controller labels its pods."""
     digest = hashlib.sha256(orjson.dumps(template, option=orjson.OPT_SORT_KEYS)).hexdigest()
     alphabet = "bcdfghjklmnpqrstvwxz2456789"
     number = int(digest[:16], 16)
@@ -103,6 +108,12 @@ class Simulation:
         self._stops: list[tuple[float, Key, str]] = []
         self._dirty_deployments: set[Key] = set()
         self._dirty_daemonsets: set[Key] = set()
+        self._dirty_replicasets: set[Key] = set()
+        # When (monotonic) each pod last became Ready, for minReadySeconds; when each
+        # deployment last made progress, for progressDeadlineSeconds; and when to look again.
+        self.ready_since: dict[str, float] = {}
+        self._progress_marks: dict[str, float] = {}
+        self._timers: list[tuple[float, str, Key]] = []
         self._dirty_claims: set[Key] = set()
         self._dirty_volumes: set[str] = set()
         self._claim_events: dict[Key, tuple[str, str, str]] = {}
@@ -143,8 +154,10 @@ class Simulation:
             self._events.append((time.monotonic(), key, obj["metadata"]["uid"]))
         if change.resource_key == POD.key:
             self._observe_pod(key, obj, previous, deleted)
-        elif change.resource_key == DEPLOYMENT.key and not deleted:
-            self._dirty_deployments.add(key)
+        elif change.resource_key == DEPLOYMENT.key:
+            self._observe_deployment(key, obj, deleted)
+        elif change.resource_key == REPLICASET.key:
+            self._observe_replicaset(key, obj, deleted)
         elif change.resource_key in (PVC.key, PERSISTENT_VOLUME.key, STORAGE_CLASS.key):
             self._observe_storage(change.resource_key, key, obj, deleted)
         elif change.resource_key == DAEMONSET.key and not deleted:
@@ -202,15 +215,36 @@ class Simulation:
         if deleted:
             self.gpu_assignments.pop(uid, None)
             self.container_runs.pop(uid, None)
-        owner = _controller_of_kind(pod, "Deployment")
-        if owner is not None:
-            self._dirty_deployments.add((key[0], owner["name"]))
+        self._observe_replicaset_pod(key, pod, deleted)
         daemon_owner = _controller_of_kind(pod, "DaemonSet")
         if daemon_owner is not None:
             self._dirty_daemonsets.add((key[0], daemon_owner["name"]))
         if deleted or not scheduler.occupies_node(pod):
             # A claim deleted while this pod used it may now go (pvc-protection).
             self._dirty_claims.update((key[0], name) for name in storage.claim_names(pod))
+
+    def _observe_deployment(self, key: Key, deployment: dict[str, Any], deleted: bool) -> None:
+        if deleted:
+            self._progress_marks.pop(deployment["metadata"]["uid"], None)
+        else:
+            self._dirty_deployments.add(key)
+
+    def _observe_replicaset(self, key: Key, replicaset: dict[str, Any], deleted: bool) -> None:
+        if not deleted:
+            self._dirty_replicasets.add(key)
+        owner = _controller_of_kind(replicaset, "Deployment")
+        if owner is not None:
+            self._dirty_deployments.add((key[0], owner["name"]))
+
+    def _observe_replicaset_pod(self, key: Key, pod: dict[str, Any], deleted: bool) -> None:
+        uid = pod["metadata"]["uid"]
+        if not deleted and replicasets.is_ready(pod):
+            self.ready_since.setdefault(uid, time.monotonic())
+        else:
+            self.ready_since.pop(uid, None)
+        owner = _controller_of_kind(pod, "ReplicaSet")
+        if owner is not None:
+            self._dirty_replicasets.add((key[0], owner["name"]))
 
     def _schedule_stop(self, key: Key) -> None:
         """A bound pod was deleted with a grace period: its kubelet sends SIGTERM and the pod
@@ -241,6 +275,8 @@ class Simulation:
             if self._events:
                 due.append(self._events[0][0] + self.event_ttl_seconds)
             due.append(self._next_hpa_sync)
+            if self._timers:
+                due.append(self._timers[0][0])
             if due:
                 timeout = max(min(due) - time.monotonic(), 0.0)
             with contextlib.suppress(TimeoutError):
@@ -254,9 +290,8 @@ class Simulation:
         self._clean_terminating_namespaces()
         self._collect_garbage()
         self._finish_foreground_deletions()
-        for key in sorted(self._dirty_deployments):
-            self._dirty_deployments.discard(key)
-            self._reconcile_deployment(key)
+        self._fire_due_timers()
+        self._reconcile_workloads()
         for key in sorted(self._dirty_daemonsets):
             self._dirty_daemonsets.discard(key)
             self._reconcile_daemonset(key)
@@ -270,9 +305,16 @@ class Simulation:
             self._next_hpa_sync = time.monotonic() + self.hpa_sync_seconds
             self._sync_autoscalers()
         # Pod changes above may have touched deployments again: refresh their status now.
+        self._reconcile_workloads()
+
+    def _reconcile_workloads(self) -> None:
+        """Deployments scale their ReplicaSets, which make or remove pods and report back."""
         for key in sorted(self._dirty_deployments):
             self._dirty_deployments.discard(key)
             self._reconcile_deployment(key)
+        for key in sorted(self._dirty_replicasets):
+            self._dirty_replicasets.discard(key)
+            self._reconcile_replicaset(key)
 
     # --- namespaces and garbage collection ----------------------------------------------
 
@@ -386,12 +428,16 @@ class Simulation:
             for dependent_key, dependent in remaining:
                 if not dependent["metadata"].get("deletionTimestamp"):
                     metadata = dependent["metadata"]
+                    # A dependent with dependents of its own goes in the foreground too, so
+                    # the owner waits for the whole chain (a Deployment for its pods).
+                    chained = bool(self._dependents.get(metadata["uid"]))
+                    options = {"propagationPolicy": "Foreground"} if chained else {}
                     with contextlib.suppress(ApiError):
                         self.api.delete(
                             _RESOURCES_BY_KEY[dependent_key],
                             metadata.get("namespace", ""),
                             metadata["name"],
-                            {},
+                            options,
                         )
             if remaining:
                 continue
@@ -404,150 +450,292 @@ class Simulation:
             else:
                 self.store.remove(resource_key, key)
 
-    # --- deployments --------------------------------------------------------------------
+    # --- deployments and replica sets --------------------------------------------------
+
+    def _controlled(self, owner: dict[str, Any], resource: ResourceType) -> list[dict[str, Any]]:
+        """The objects of a kind whose controller reference names `owner`."""
+        uid = owner["metadata"]["uid"]
+        found = []
+        for resource_key, key in sorted(self._dependents.get(uid, set())):
+            if resource_key != resource.key:
+                continue
+            obj = self.store.get(resource_key, *key)
+            reference = None if obj is None else _controller_of_kind(obj, owner["kind"])
+            if obj is not None and reference is not None and reference["uid"] == uid:
+                found.append(obj)
+        return found
+
+    def _deployment_replicasets(
+        self, deployment: dict[str, Any]
+    ) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The deployment's new ReplicaSet (None until made) and its old ones."""
+        owned = [
+            r
+            for r in self._controlled(deployment, REPLICASET)
+            if not r["metadata"].get("deletionTimestamp")
+        ]
+        new = rollout.find_new(deployment, owned)
+        return (dict(new) if new is not None else None), [r for r in owned if r is not new]
+
+    def _deployment_pods(self, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+        return [
+            pod
+            for replicaset in self._controlled(deployment, REPLICASET)
+            for pod in self._controlled(replicaset, POD)
+        ]
 
     def _reconcile_deployment(self, key: Key) -> None:
+        """One pass of the deployment controller: make or find the new ReplicaSet, scale the
+        ReplicaSets one step of the strategy, prune old revisions, report status."""
         deployment = self.store.get(DEPLOYMENT.key, *key)
         if deployment is None or deployment["metadata"].get("deletionTimestamp"):
             return
-        uid = deployment["metadata"]["uid"]
-        template = deployment["spec"]["template"]
-        current_hash = template_hash(template)
-        owned = [
-            pod
-            for resource_key, pod_key in sorted(self._dependents.get(uid, set()))
-            if resource_key == POD.key and (pod := self.store.get(POD.key, *pod_key)) is not None
-        ]
-        active = [p for p in owned if not p["metadata"].get("deletionTimestamp")]
-        current = [
-            p
-            for p in active
-            if p["metadata"].get("labels", {}).get(POD_TEMPLATE_HASH) == current_hash
-        ]
-        outdated = [p for p in active if p not in current]
-        outdated_terminating = sum(
-            1
-            for p in owned
-            if p["metadata"].get("deletionTimestamp")
-            and p["metadata"].get("labels", {}).get(POD_TEMPLATE_HASH) != current_hash
+        new, old = self._deployment_replicasets(deployment)
+        note = None
+        if new is not None:
+            new = self._sync_revision(deployment, new, old)
+            note = ("FoundNewReplicaSet", f'Found new replica set "{new["metadata"]["name"]}"')
+        old_pods_running = any(
+            (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            for replicaset in old
+            for pod in self._controlled(replicaset, POD)
         )
-        desired = int(deployment["spec"].get("replicas", 1))
-        step = rollout.rollout_step(deployment["spec"], current, outdated, outdated_terminating)
-        for victim in step.delete:
+        step = rollout.plan(deployment, new, old, old_pods_running)
+        if step.create_replicas is not None:
+            created = self._create_replicaset(deployment, old, step.create_replicas)
+            if created is not None:
+                name = created["metadata"]["name"]
+                note = ("NewReplicaSetCreated", f'Created new replica set "{name}"')
+        for name, replicas in sorted(step.scales.items()):
+            self._scale_replicaset(deployment, name, replicas)
+        for name in step.prune:
+            with contextlib.suppress(ApiError):
+                self.api.delete(REPLICASET, key[0], name, {})
+        self._sync_deployment_status(key, note)
+
+    def _sync_revision(
+        self, deployment: dict[str, Any], new: dict[str, Any], old: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """SetNewReplicaSetAnnotations: the new ReplicaSet carries the highest revision (an
+        undo moves an old revision to the top, remembered in revision-history), the
+        deployment's annotations (change-cause) and its minReadySeconds."""
+        updated = copy.deepcopy(new)
+        annotations = updated["metadata"].setdefault("annotations", {})
+        annotations.update(replicasets.copied_annotations(deployment))
+        current, wanted = replicasets.revision_of(new), rollout.next_revision(old)
+        if current < wanted:
+            if current:
+                history = [
+                    h for h in annotations.get(replicasets.REVISION_HISTORY, "").split(",") if h
+                ]
+                annotations[replicasets.REVISION_HISTORY] = ",".join([*history, str(current)])
+            annotations[replicasets.REVISION] = str(wanted)
+        updated["spec"]["minReadySeconds"] = deployment["spec"].get("minReadySeconds", 0)
+        if updated == new:
+            return new
+        try:
+            written, _ = self.api.update(
+                REPLICASET, new["metadata"]["namespace"], new["metadata"]["name"], updated
+            )
+        except ApiError:
+            return new
+        return written
+
+    def _create_replicaset(
+        self, deployment: dict[str, Any], old: list[dict[str, Any]], replicas: int
+    ) -> dict[str, Any] | None:
+        """The new ReplicaSet `<deployment>-<pod-template-hash>`; a name taken by another
+        template bumps status.collisionCount, which changes the hash (as upstream)."""
+        metadata, spec = deployment["metadata"], deployment["spec"]
+        collisions = int((deployment.get("status") or {}).get("collisionCount", 0))
+        for _ in range(_MAX_HASH_COLLISIONS):
+            pod_hash = replicasets.pod_template_hash(spec["template"], collisions)
+            body = replicasets.new_replicaset(
+                deployment,
+                pod_hash,
+                rollout.next_revision(old),
+                replicas,
+                rollout.max_replicas(spec),
+            )
+            try:
+                created, _ = self.api.create(REPLICASET, metadata["namespace"], body)
+            except ApiError as error:
+                if error.code != 409:
+                    name = body["metadata"]["name"]
+                    message = f'Failed to create new replica set "{name}": {error.message}'
+                    self.api.record_event(
+                        deployment,
+                        "Deployment",
+                        "ReplicaSetCreateError",
+                        message,
+                        "Warning",
+                        _DEPLOYMENT_CONTROLLER,
+                    )
+                    return None
+                collisions += 1
+                self._write_deployment(deployment, {"collisionCount": collisions})
+                continue
+            if replicas > 0:
+                self.api.record_event(
+                    deployment,
+                    "Deployment",
+                    "ScalingReplicaSet",
+                    f"Scaled up replica set {created['metadata']['name']} to {replicas} from 0",
+                    "Normal",
+                    _DEPLOYMENT_CONTROLLER,
+                )
+            return created
+        return None
+
+    def _write_deployment(self, deployment: dict[str, Any], status_fields: dict[str, Any]) -> None:
+        current = self.store.get(
+            DEPLOYMENT.key, deployment["metadata"]["namespace"], deployment["metadata"]["name"]
+        )
+        if current is None:
+            return
+        updated = copy.deepcopy(current)
+        updated.setdefault("status", {}).update(status_fields)
+        self.store.replace(DEPLOYMENT.key, updated)
+
+    def _scale_replicaset(self, deployment: dict[str, Any], name: str, replicas: int) -> None:
+        """scaleReplicaSetAndRecordEvent: the new size, the desired/max-replicas annotations
+        for proportional scaling, and a ScalingReplicaSet event on the deployment."""
+        namespace = deployment["metadata"]["namespace"]
+        replicaset = self.store.get(REPLICASET.key, namespace, name)
+        if replicaset is None:
+            return
+        before = int(replicaset["spec"].get("replicas", 1))
+        updated = copy.deepcopy(replicaset)
+        updated["spec"]["replicas"] = replicas
+        updated["metadata"].setdefault("annotations", {}).update(
+            {
+                replicasets.DESIRED_REPLICAS: str(deployment["spec"].get("replicas", 1)),
+                replicasets.MAX_REPLICAS: str(rollout.max_replicas(deployment["spec"])),
+            }
+        )
+        try:
+            self.api.update(REPLICASET, namespace, name, updated)
+        except ApiError:
+            return
+        if before != replicas:
+            direction = "up" if replicas > before else "down"
+            self.api.record_event(
+                deployment,
+                "Deployment",
+                "ScalingReplicaSet",
+                f"Scaled {direction} replica set {name} to {replicas} from {before}",
+                "Normal",
+                _DEPLOYMENT_CONTROLLER,
+            )
+
+    def _sync_deployment_status(self, key: Key, note: tuple[str, str] | None) -> None:
+        deployment = self.store.get(DEPLOYMENT.key, *key)
+        if deployment is None:
+            return
+        new, old = self._deployment_replicasets(deployment)
+        uid = deployment["metadata"]["uid"]
+        now = time.monotonic()
+        deadline = float(deployment["spec"].get("progressDeadlineSeconds", 600)) * self.time_factor
+        mark = self._progress_marks.get(uid)
+        view = deployment
+        conditions = (deployment.get("status") or {}).get("conditions") or []
+        has_progressing = any(c["type"] == "Progressing" for c in conditions)
+        if note is not None and (note[0] == "NewReplicaSetCreated" or not has_progressing):
+            view = copy.deepcopy(deployment)
+            status = view.setdefault("status", {})
+            status["conditions"] = [dict(c) for c in conditions]
+            rollout.progressing_on_new_replicaset(status["conditions"], *note, now_rfc3339())
+            mark = None
+        update = rollout.deployment_status(
+            view, new, old, mark is not None and now - mark >= deadline, now_rfc3339()
+        )
+        if update.progressed or mark is None:
+            self._progress_marks[uid] = now
+            self._add_timer(now + deadline, DEPLOYMENT.key, key)
+        updated = copy.deepcopy(deployment)
+        if new is not None:
+            annotations = updated["metadata"].setdefault("annotations", {})
+            annotations[replicasets.REVISION] = (new["metadata"].get("annotations") or {}).get(
+                replicasets.REVISION, "1"
+            )
+        updated["status"] = update.status
+        changed_metadata = updated["metadata"] != deployment["metadata"]
+        if (
+            changed_metadata
+            or _without_times(update.status) != _without_times(deployment.get("status") or {})
+            or view is not deployment
+        ):
+            self.store.replace(DEPLOYMENT.key, updated)
+
+    def _add_timer(self, due: float, resource_key: str, key: Key) -> None:
+        heapq.heappush(self._timers, (due, resource_key, key))
+        self._wake.set()
+
+    def _fire_due_timers(self) -> None:
+        now = time.monotonic()
+        while self._timers and self._timers[0][0] <= now:
+            _, resource_key, key = heapq.heappop(self._timers)
+            if resource_key == DEPLOYMENT.key:
+                self._dirty_deployments.add(key)
+            else:
+                self._dirty_replicasets.add(key)
+
+    def _reconcile_replicaset(self, key: Key) -> None:
+        """The ReplicaSet controller: spec.replicas active pods, and their counts in status
+        (a pod is available once ready for minReadySeconds, scaled by the time factor)."""
+        replicaset = self.store.get(REPLICASET.key, *key)
+        if replicaset is None or replicaset["metadata"].get("deletionTimestamp"):
+            return
+        active = [p for p in self._controlled(replicaset, POD) if replicasets.is_active(p)]
+        create, delete = replicasets.pods_to_create_and_delete(
+            int(replicaset["spec"].get("replicas", 1)), active
+        )
+        for victim in delete:
             self._delete_pod(victim)
-            if victim in current:
-                current.remove(dict(victim))
-        for _ in range(step.create):
-            created = self._create_pod_for(deployment, current_hash)
-            if created is None:
+            self._replicaset_event(
+                replicaset, "SuccessfulDelete", f"Deleted pod: {victim['metadata']['name']}"
+            )
+        for _ in range(create):
+            try:
+                created, _ = self.api.create(POD, key[0], replicasets.controlled_pod(replicaset))
+            except ApiError as error:
+                self._replicaset_event(
+                    replicaset, "FailedCreate", f"Error creating: {error.message}", "Warning"
+                )
                 break
-            current.append(created)
-        self._update_deployment_status(deployment, current, desired)
+            self._replicaset_event(
+                replicaset, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}"
+            )
+        owned = self._controlled(replicaset, POD)
+        min_ready = float(replicaset["spec"].get("minReadySeconds", 0)) * self.time_factor
+        now = time.monotonic()
+        available = 0
+        for pod in owned:
+            since = self.ready_since.get(pod["metadata"]["uid"])
+            if not replicasets.is_active(pod) or since is None:
+                continue
+            if replicasets.is_available(now - since, min_ready):
+                available += 1
+            else:
+                self._add_timer(since + min_ready, REPLICASET.key, key)
+        status = replicasets.replicaset_status(replicaset, owned, available)
+        if (replicaset.get("status") or {}) != status:
+            updated = copy.deepcopy(replicaset)
+            updated["status"] = status
+            self.store.replace(REPLICASET.key, updated)
+
+    def _replicaset_event(
+        self, replicaset: dict[str, Any], reason: str, message: str, kind: str = "Normal"
+    ) -> None:
+        self.api.record_event(
+            replicaset, "ReplicaSet", reason, message, kind, "replicaset-controller"
+        )
 
     def _delete_pod(self, pod: Mapping[str, Any]) -> None:
         try:
             self.api.delete(POD, pod["metadata"]["namespace"], pod["metadata"]["name"], {})
         except ApiError:
             return
-
-    def _create_pod_for(self, deployment: dict[str, Any], pod_hash: str) -> dict[str, Any] | None:
-        metadata = deployment["metadata"]
-        template = copy.deepcopy(deployment["spec"]["template"])
-        template_metadata = template.get("metadata") or {}
-        pod_metadata: dict[str, Any] = {
-            "name": f"{metadata['name']}-{pod_hash}-{random_suffix()}",
-            "namespace": metadata["namespace"],
-            "labels": dict(template_metadata.get("labels") or {}) | {POD_TEMPLATE_HASH: pod_hash},
-            "ownerReferences": [controller_reference(deployment, "apps/v1", "Deployment")],
-        }
-        if template_metadata.get("annotations"):
-            pod_metadata["annotations"] = dict(template_metadata["annotations"])
-        pod = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": pod_metadata,
-            "spec": template.get("spec") or {},
-        }
-        try:
-            created, _ = self.api.create(POD, metadata["namespace"], pod)
-        except ApiError as error:
-            self.api.record_event(
-                deployment,
-                "Deployment",
-                "FailedCreate",
-                error.message,
-                "Warning",
-                "deployment-controller",
-            )
-            return None
-        return created
-
-    def _update_deployment_status(
-        self, deployment: dict[str, Any], current: list[dict[str, Any]], desired: int
-    ) -> None:
-        owned_active = [
-            p
-            for rk, k in self._dependents.get(deployment["metadata"]["uid"], set())
-            if rk == POD.key
-            and (p := self.store.get(POD.key, *k)) is not None
-            and not p["metadata"].get("deletionTimestamp")
-        ]
-        ready = sum(1 for p in owned_active if rollout.is_ready(p))
-        available = sum(1 for p in current if rollout.is_ready(p))
-        status: dict[str, Any] = {
-            "observedGeneration": deployment["metadata"].get("generation", 1),
-            "replicas": len(owned_active),
-            "updatedReplicas": len(current),
-            "readyReplicas": ready,
-            "availableReplicas": available,
-        }
-        if desired - available > 0:
-            status["unavailableReplicas"] = desired - available
-        status = {k: v for k, v in status.items() if v or k in ("observedGeneration", "replicas")}
-        old_status = deployment.get("status") or {}
-        conditions = copy.deepcopy(old_status.get("conditions") or [])
-        holder = {"conditions": conditions}
-        if available >= desired:
-            set_condition(
-                holder,
-                "Available",
-                "True",
-                "MinimumReplicasAvailable",
-                "Deployment has minimum availability.",
-            )
-        else:
-            set_condition(
-                holder,
-                "Available",
-                "False",
-                "MinimumReplicasUnavailable",
-                "Deployment does not have minimum availability.",
-            )
-        name = deployment["metadata"]["name"]
-        if len(current) == desired and available >= desired:
-            set_condition(
-                holder,
-                "Progressing",
-                "True",
-                "NewReplicaSetAvailable",
-                f'ReplicaSet "{name}" has successfully progressed.',
-            )
-        else:
-            set_condition(
-                holder,
-                "Progressing",
-                "True",
-                "ReplicaSetUpdated",
-                f'ReplicaSet "{name}" is progressing.',
-            )
-        for condition in holder["conditions"]:
-            condition.pop("lastProbeTime", None)
-            condition.setdefault("lastUpdateTime", condition["lastTransitionTime"])
-        status["conditions"] = holder["conditions"]
-        if _without_times(status) != _without_times(old_status):
-            updated = copy.deepcopy(deployment)
-            updated["status"] = status
-            self.store.replace(DEPLOYMENT.key, updated)
 
     # --- horizontal pod autoscalers ----------------------------------------------------
 
@@ -581,13 +769,8 @@ class Simulation:
         current = int(target["spec"].get("replicas", 1))
         pods = [
             pod
-            for resource_key, pod_key in sorted(
-                self._dependents.get(target["metadata"]["uid"], set())
-            )
-            if resource_key == POD.key
-            and (pod := self.store.get(POD.key, *pod_key)) is not None
-            and rollout.is_ready(pod)
-            and not pod["metadata"].get("deletionTimestamp")
+            for pod in self._deployment_pods(target)
+            if replicasets.is_ready(pod) and not pod["metadata"].get("deletionTimestamp")
         ]
         recommendation = hpa.recommend(spec, current, pods)
         window = hpa.scale_down_window(spec)

@@ -54,6 +54,12 @@ def apply_defaults(kind: str, obj: dict[str, Any]) -> None:
         template = spec.setdefault("template", {})
         template.setdefault("metadata", {})
         pod_spec_defaults(template.setdefault("spec", {}))
+    elif kind == "ReplicaSet" and spec is not None:
+        obj.setdefault("status", {}).setdefault("replicas", 0)
+        spec.setdefault("replicas", 1)
+        template = spec.setdefault("template", {})
+        template.setdefault("metadata", {})
+        pod_spec_defaults(template.setdefault("spec", {}))
     elif kind == "DaemonSet" and spec is not None:
         status = obj.setdefault("status", {})
         for counter in _DAEMONSET_STATUS_COUNTERS:

@@ -124,6 +124,16 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         "apps",
         "v1",
+        "ReplicaSet",
+        "replicasets",
+        True,
+        ("rs",),
+        categories=("all",),
+        subresources={"status": ("ReplicaSet", _STATUS), "scale": ("Scale", _STATUS)},
+    ),
+    ResourceType(
+        "apps",
+        "v1",
         "DaemonSet",
         "daemonsets",
         True,
@@ -186,6 +196,7 @@ EVENT = BY_PATH[("", "v1", "events")]
 EVENTS_V1 = BY_PATH[("events.k8s.io", "v1", "events")]
 DEPLOYMENT = BY_PATH[("apps", "v1", "deployments")]
 DAEMONSET = BY_PATH[("apps", "v1", "daemonsets")]
+REPLICASET = BY_PATH[("apps", "v1", "replicasets")]
 PVC = BY_PATH[("", "v1", "persistentvolumeclaims")]
 PERSISTENT_VOLUME = BY_PATH[("", "v1", "persistentvolumes")]
 STORAGE_CLASS = BY_PATH[("storage.k8s.io", "v1", "storageclasses")]

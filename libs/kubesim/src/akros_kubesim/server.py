@@ -437,7 +437,7 @@ class _Handlers:
         self._require_verb(target, "get")
         api = self.sim.api
         if target.subresource == "scale":
-            return _json(api.scale(target.namespace, target.name))
+            return _json(api.scale(target.namespace, target.name, target.resource))
         obj = api.get(target.resource, target.namespace, target.name)
         if target.subresource == "log":
             runs = self.sim.simulation.container_runs.get(obj["metadata"]["uid"], [])
@@ -634,7 +634,9 @@ class _Handlers:
         self._require_verb(target, "update")
         body = await _body(request)
         if target.subresource == "scale":
-            return _json(api.update_scale(target.namespace, target.name, body, None))
+            return _json(
+                api.update_scale(target.namespace, target.name, body, None, target.resource)
+            )
         stored_resource, body = _stored(target.resource, body)
         obj, warnings = api.update(
             stored_resource,
@@ -653,7 +655,9 @@ class _Handlers:
         body = await _body(request)
         content_type = request.headers.get("Content-Type", "")
         if target.subresource == "scale":
-            return _json(api.update_scale(target.namespace, target.name, body, content_type))
+            return _json(
+                api.update_scale(target.namespace, target.name, body, content_type, target.resource)
+            )
         if target.resource.stored_as:
             # A view is patched in the form it presents, then stored in its own.
             current = _present(target.resource, api.get(target.resource, *_named(target)))

@@ -4,6 +4,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from akros_kubesim.selectors import selector_to_string
 from akros_kubesim.storage import is_default_class
 
 Column = tuple[str, str, str, int]  # name, type, format, priority (1 = only with -o wide)
@@ -109,6 +110,21 @@ def _deployment_row(deployment: Mapping[str, Any]) -> Row:
         ",".join(c.get("name", "") for c in containers),
         ",".join(c.get("image", "") for c in containers),
         ",".join(f"{k}={v}" for k, v in (selector.get("matchLabels") or {}).items()),
+    ]
+
+
+def _replicaset_row(replicaset: Mapping[str, Any]) -> Row:
+    spec, status = replicaset.get("spec") or {}, replicaset.get("status") or {}
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    return [
+        _meta(replicaset).get("name"),
+        spec.get("replicas", 1),
+        status.get("replicas", 0),
+        status.get("readyReplicas", 0),
+        _age(replicaset),
+        ",".join(c.get("name", "") for c in containers),
+        ",".join(c.get("image", "") for c in containers),
+        selector_to_string(spec.get("selector") or {}),
     ]
 
 
@@ -267,6 +283,19 @@ TABLES: dict[str, tuple[Sequence[Column], Callable[[Mapping[str, Any]], Row]]] =
             ("Selector", "string", "", 1),
         ],
         _deployment_row,
+    ),
+    "ReplicaSet": (
+        [
+            _NAME,
+            ("Desired", "integer", "", 0),
+            ("Current", "integer", "", 0),
+            ("Ready", "integer", "", 0),
+            _AGE,
+            ("Containers", "string", "", 1),
+            ("Images", "string", "", 1),
+            ("Selector", "string", "", 1),
+        ],
+        _replicaset_row,
     ),
     "DaemonSet": (
         [

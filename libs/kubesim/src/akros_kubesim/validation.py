@@ -323,6 +323,54 @@ def _pvc_problems(spec: Mapping[str, Any]) -> list[Cause]:
     return problems
 
 
+def _strategy_problems(spec: Mapping[str, Any]) -> list[Cause]:
+    """A rolling update must be able to move: maxSurge and maxUnavailable not both zero, and
+    neither negative nor (maxUnavailable) above 100%, as apps validation says."""
+    rolling = (spec.get("strategy") or {}).get("rollingUpdate")
+    path = "spec.strategy.rollingUpdate"
+    if (spec.get("strategy") or {}).get("type") == "Recreate":
+        if rolling is not None:
+            message = "Forbidden: may not be specified when strategy `type` is 'Recreate'"
+            return [Cause("FieldValueForbidden", message, path)]
+        return []
+    rolling = rolling or {}
+    problems = []
+    amounts = {}
+    for name in ("maxSurge", "maxUnavailable"):
+        value = rolling.get(name, "25%")
+        amount = _int_or_percent(value)
+        amounts[name] = amount
+        if amount is None:
+            message = (
+                f'Invalid value: "{value}": a valid percent string must be a numeric string '
+                "followed by an ending '%' (e.g. '1%',  or '93%', regex used for validation "
+                "is '[0-9]+%')"
+            )
+            problems.append(Cause("FieldValueInvalid", message, f"{path}.{name}"))
+        elif amount < 0:
+            message = f"Invalid value: {value}: must be greater than or equal to 0"
+            problems.append(Cause("FieldValueInvalid", message, f"{path}.{name}"))
+    unavailable = rolling.get("maxUnavailable", "25%")
+    if isinstance(unavailable, str) and (amounts["maxUnavailable"] or 0) > 100:
+        message = f'Invalid value: "{unavailable}": must not be greater than 100%'
+        problems.append(Cause("FieldValueInvalid", message, f"{path}.maxUnavailable"))
+    if amounts["maxSurge"] == 0 and amounts["maxUnavailable"] == 0:
+        message = f"Invalid value: {unavailable!r}: may not be 0 when `maxSurge` is 0".replace(
+            "'", '"'
+        )
+        problems.append(Cause("FieldValueInvalid", message, f"{path}.maxUnavailable"))
+    return problems
+
+
+def _int_or_percent(value: object) -> int | None:
+    """The number in an IntOrString (a percentage's number); None when it is neither."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.endswith("%") and value[:-1].isdigit():
+        return int(value[:-1])
+    return None
+
+
 def semantic_problems(resource: ResourceType, obj: Mapping[str, Any]) -> list[Cause]:
     """The rules beyond the schema: names, labels, quantities, cross-field constraints."""
     metadata = obj.get("metadata") or {}
@@ -330,8 +378,10 @@ def semantic_problems(resource: ResourceType, obj: Mapping[str, Any]) -> list[Ca
     spec = obj.get("spec") or {}
     if resource.kind == "Pod":
         problems += _container_problems(spec, "spec")
-    elif resource.kind in ("Deployment", "DaemonSet"):
+    elif resource.kind in ("Deployment", "DaemonSet", "ReplicaSet"):
         problems += _deployment_problems(spec)
+        if resource.kind == "Deployment":
+            problems += _strategy_problems(spec)
     elif resource.kind == "Service":
         problems += _service_problems(spec)
     elif resource.kind == "PersistentVolumeClaim":
@@ -365,7 +415,7 @@ def update_problems(
             "(only additions to existing tolerations) or `spec.terminationGracePeriodSeconds`"
         )
         return [Cause("FieldValueForbidden", message, "spec")]
-    selector_immutable = resource.kind in ("Deployment", "DaemonSet")
+    selector_immutable = resource.kind in ("Deployment", "DaemonSet", "ReplicaSet")
     if selector_immutable and old_spec.get("selector") != new_spec.get("selector"):
         return [
             Cause(
