@@ -357,7 +357,9 @@ class Api:
         given_version = (requested.get("metadata") or {}).get("resourceVersion")
         if given_version and given_version != deployment["metadata"]["resourceVersion"]:
             raise errors.conflict(resource.plural, "apps", name)
-        replicas = (requested.get("spec") or {}).get("replicas")
+        # Go leaves a zero replica count out of a Scale's JSON (omitempty) and protobuf cannot
+        # tell it from unset: a Scale without spec.replicas asks for 0, as the API server reads it.
+        replicas = (requested.get("spec") or {}).get("replicas", 0)
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             cause = Cause(
                 "FieldValueInvalid",
