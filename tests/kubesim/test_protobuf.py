@@ -319,13 +319,15 @@ def test_create_read_update_and_delete_in_protobuf(
     assert created.status == 201
     stored = _decoded(created)
     assert stored["kind"] == "ConfigMap"
-    assert stored["metadata"]["uid"] and stored["data"] == {"mode": "a"}
+    assert stored["metadata"]["uid"]
+    assert stored["data"] == {"mode": "a"}
     # The official client, in JSON, reads what the protobuf request stored.
     assert core.read_namespaced_config_map("settings", namespace).data == {"mode": "a"}
 
     stored["data"] = {"mode": "b"}
     updated = _call(http, cluster, "PUT", f"{base}/settings", protobuf.encode(stored))
-    assert updated.status == 200 and _decoded(updated)["data"] == {"mode": "b"}
+    assert updated.status == 200
+    assert _decoded(updated)["data"] == {"mode": "b"}
 
     options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
     options["preconditions"] = {"uid": stored["metadata"]["uid"] + "-other"}
@@ -345,7 +347,8 @@ def test_lists_and_errors_answer_in_protobuf_when_it_comes_first(
     for name in ("one", "two"):
         assert _call(http, cluster, "POST", base, _configmap(name, k="v")).status == 201
     listed = _decoded(_call(http, cluster, "GET", base))
-    assert listed["kind"] == "ConfigMapList" and listed["apiVersion"] == "v1"
+    assert listed["kind"] == "ConfigMapList"
+    assert listed["apiVersion"] == "v1"
     assert [item["metadata"]["name"] for item in listed["items"]] == ["one", "two"]
     assert int(listed["metadata"]["resourceVersion"]) > 0
 
@@ -391,7 +394,8 @@ def test_scale_is_read_and_written_in_protobuf(
     apps.create_namespaced_deployment(namespace, deployment)
     path = f"/apis/apps/v1/namespaces/{namespace}/deployments/web/scale"
     scale = _decoded(_call(http, cluster, "GET", path))
-    assert scale["kind"] == "Scale" and scale["spec"] == {"replicas": 2}
+    assert scale["kind"] == "Scale"
+    assert scale["spec"] == {"replicas": 2}
     scale["spec"]["replicas"] = 5
     # Unconditional (the controller's status updates move the version on meanwhile).
     del scale["metadata"]["resourceVersion"]
