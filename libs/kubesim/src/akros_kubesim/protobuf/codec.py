@@ -309,6 +309,11 @@ def encode_message(message: Message, obj: dict[str, Any]) -> bytes:
     by_json = message.by_json
     for key, value in obj.items():
         if value is None:
+            # A null time is Go's zero metav1.Time, which its encoder writes as an empty
+            # message (and reads back as null); any other null is a field left unset.
+            entry = by_json.get(key)
+            if entry is not None and entry.kind in (_TIME, _MICRO_TIME):
+                out.append(entry.tag + b"\x00")
             continue
         entry = by_json.get(key)
         if entry is None:
