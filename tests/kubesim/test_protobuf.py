@@ -449,6 +449,27 @@ def test_a_watch_streams_length_prefixed_watch_events(
     ]
 
 
+def test_a_streaming_list_ends_its_initial_events_with_a_protobuf_bookmark(
+    http: urllib3.PoolManager, cluster: RunningKubesim, namespace: str
+) -> None:
+    """client-go's WatchList (kubectl 1.37's delete --wait) reads this in protobuf."""
+    base = f"/api/v1/namespaces/{namespace}/configmaps"
+    assert _call(http, cluster, "POST", base, _configmap("listed")).status == 201
+    query = "watch=true&sendInitialEvents=true&resourceVersionMatch=NotOlderThan"
+    answer = _call(
+        http,
+        cluster,
+        "GET",
+        f"{base}?{query}&allowWatchBookmarks=true&timeoutSeconds=1",
+        accept=f"{PROTOBUF};stream=watch, application/json;stream=watch",
+    )
+    events = protobuf.decode_watch_events(answer.data)
+    assert [kind for kind, _ in events[:2]] == ["ADDED", "BOOKMARK"]
+    bookmark = events[1][1]
+    assert bookmark["kind"] == "ConfigMap"
+    assert bookmark["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+
+
 def test_tables_and_kinds_without_protobuf_stay_json(
     http: urllib3.PoolManager, cluster: RunningKubesim
 ) -> None:
