@@ -276,9 +276,11 @@ def main() -> None:
                 },
             },
         },
-        "messages": tables(sources, go_sources),
+        "messages": dict(sorted(tables(sources, go_sources).items())),
     }
-    text = json.dumps(document, indent=None, separators=(",", ":"), sort_keys=True)
+    # The source first, as the file's header; then one message per line.
+    text = json.dumps(document, indent=None, separators=(",", ":"))
+    text = text.replace(',"messages":{', ',\n"messages":{\n', 1)
     arguments.output.write_text(text.replace('],"k8s', '],\n"k8s') + "\n")
 
 
