@@ -21,7 +21,6 @@ import datetime
 import functools
 import json
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -393,32 +392,6 @@ def encode(obj: dict[str, Any], api_version: str = "", kind: str = "") -> bytes:
     if message is None:
         raise ProtobufError(f"{api_version} {kind} has no protobuf form")
     return _unknown(api_version, kind, encode_message(message, obj))
-
-
-def encode_list(
-    api_version: str,
-    kind: str,
-    metadata: dict[str, Any],
-    items: list[dict[str, Any]],
-    encode_item: Callable[[Message, dict[str, Any]], bytes] | None = None,
-) -> bytes:
-    """A list kind (PodList, ...) from its metadata and items.
-
-    encode_item, given, encodes one item (a cache of encoded objects, say); by default each
-    item is encoded afresh.
-    """
-    message = tables().for_kind(api_version, kind)
-    if message is None:
-        raise ProtobufError(f"{api_version} {kind} has no protobuf form")
-    metadata_field, items_field = message.by_json["metadata"], message.by_json["items"]
-    item_message = items_field.message
-    assert metadata_field.message is not None
-    assert item_message is not None
-    encoder = encode_item or encode_message
-    out = [_length_delimited(metadata_field.tag, encode_message(metadata_field.message, metadata))]
-    tag = items_field.tag
-    out.extend(_length_delimited(tag, encoder(item_message, item)) for item in items)
-    return _unknown(api_version, kind, b"".join(out))
 
 
 def encode_watch_event(event_type: str, body: bytes) -> bytes:
