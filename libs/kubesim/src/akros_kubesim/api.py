@@ -575,6 +575,7 @@ def _desired_state(obj: dict[str, Any]) -> dict[str, Any]:
 
 def scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
     metadata = deployment["metadata"]
+    replicas = deployment["spec"].get("replicas", 1)
     return {
         "apiVersion": "autoscaling/v1",
         "kind": "Scale",
@@ -585,7 +586,8 @@ def scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
             "resourceVersion": metadata["resourceVersion"],
             "creationTimestamp": metadata["creationTimestamp"],
         },
-        "spec": {"replicas": deployment["spec"].get("replicas", 1)},
+        # ScaleSpec.replicas is omitempty (ScaleStatus.replicas is not): no zero in the spec.
+        "spec": {"replicas": replicas} if replicas else {},
         "status": {
             "replicas": (deployment.get("status") or {}).get("replicas", 0),
             "selector": selector_to_string(deployment["spec"].get("selector") or {}),

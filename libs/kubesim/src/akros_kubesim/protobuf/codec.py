@@ -568,6 +568,9 @@ def decode(body: bytes) -> dict[str, Any]:
         raise ProtobufError(f"{api_version} {kind} has no protobuf form")
     obj: dict[str, Any] = {"apiVersion": api_version, "kind": kind} if kind else {}
     obj.update(decode_message(message, raw))
+    if kind.endswith("List") and "items" in message.by_json:
+        # An empty list has no items on the wire; its JSON form says "items": [].
+        obj.setdefault("items", [])
     return obj
 
 
