@@ -357,7 +357,9 @@ class Api:
         given_version = (requested.get("metadata") or {}).get("resourceVersion")
         if given_version and given_version != deployment["metadata"]["resourceVersion"]:
             raise errors.conflict(resource.plural, "apps", name)
-        replicas = (requested.get("spec") or {}).get("replicas")
+        # Go leaves a zero replica count out of a Scale's JSON (omitempty) and protobuf cannot
+        # tell it from unset: a Scale without spec.replicas asks for 0, as the API server reads it.
+        replicas = (requested.get("spec") or {}).get("replicas", 0)
         if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
             cause = Cause(
                 "FieldValueInvalid",
@@ -573,6 +575,7 @@ def _desired_state(obj: dict[str, Any]) -> dict[str, Any]:
 
 def scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
     metadata = deployment["metadata"]
+    replicas = deployment["spec"].get("replicas", 1)
     return {
         "apiVersion": "autoscaling/v1",
         "kind": "Scale",
@@ -583,7 +586,8 @@ def scale_of(deployment: dict[str, Any]) -> dict[str, Any]:
             "resourceVersion": metadata["resourceVersion"],
             "creationTimestamp": metadata["creationTimestamp"],
         },
-        "spec": {"replicas": deployment["spec"].get("replicas", 1)},
+        # ScaleSpec.replicas is omitempty (ScaleStatus.replicas is not): no zero in the spec.
+        "spec": {"replicas": replicas} if replicas else {},
         "status": {
             "replicas": (deployment.get("status") or {}).get("replicas", 0),
             "selector": selector_to_string(deployment["spec"].get("selector") or {}),

@@ -244,7 +244,7 @@ def node_object(
     node: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": spec.name, "labels": labels, "annotations": {}},
+        "metadata": {"name": spec.name, "labels": labels},
         "spec": {"podCIDR": f"10.42.{index}.0/24", "podCIDRs": [f"10.42.{index}.0/24"]},
         "status": {
             "capacity": capacity,
@@ -287,11 +287,11 @@ def node_object(
                 "operatingSystem": "linux",
                 "architecture": "amd64",
             },
-            "images": [],
         },
     }
+    # No empty annotations or images: both are omitempty, and the API server leaves them out.
     if spec.gpus:
-        node["metadata"]["annotations"][GPU_MODEL_ANNOTATION] = spec.gpu_model
+        node["metadata"]["annotations"] = {GPU_MODEL_ANNOTATION: spec.gpu_model}
     if spec.taints:
         node["spec"]["taints"] = [dict(t) for t in spec.taints]
     return node

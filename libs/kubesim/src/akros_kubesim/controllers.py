@@ -555,7 +555,11 @@ class Simulation:
                 ]
                 annotations[replicasets.REVISION_HISTORY] = ",".join([*history, str(current)])
             annotations[replicasets.REVISION] = str(wanted)
-        updated["spec"]["minReadySeconds"] = deployment["spec"].get("minReadySeconds", 0)
+        min_ready_seconds = deployment["spec"].get("minReadySeconds", 0)
+        if min_ready_seconds:
+            updated["spec"]["minReadySeconds"] = min_ready_seconds
+        else:
+            updated["spec"].pop("minReadySeconds", None)  # omitempty, as the API server writes it
         if updated == new:
             return new
         try:

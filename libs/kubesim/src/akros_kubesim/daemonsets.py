@@ -120,13 +120,18 @@ def daemonset_status(
         if (p["metadata"].get("labels") or {}).get("controller-revision-hash") == template_hash
         and pod_target_node(p) in wanted
     ]
-    return {
+    status = {
         "currentNumberScheduled": len(scheduled & wanted),
         "numberMisscheduled": len(scheduled - wanted),
         "desiredNumberScheduled": len(wanted),
         "numberReady": len(ready),
+    }
+    # These four are `omitempty` in DaemonSetStatus: the API server's JSON has no zeros of them
+    # (and its protobuf cannot tell a zero from unset).
+    optional = {
         "observedGeneration": int(daemonset["metadata"].get("generation", 1)),
         "updatedNumberScheduled": len(updated),
         "numberAvailable": len(ready),
         "numberUnavailable": len(wanted) - len(ready),
     }
+    return status | {key: value for key, value in optional.items() if value}

@@ -28,9 +28,13 @@ _SHARED_CORE_ONLY = ("reportingInstance",)
 def to_events_v1(core_event: Mapping[str, Any]) -> dict[str, Any]:
     """A stored core/v1 Event as events.k8s.io/v1 presents it."""
     event: dict[str, Any] = {"apiVersion": "events.k8s.io/v1", "kind": "Event"}
-    for field in _SHARED + _SHARED_CORE_ONLY:
+    for field in _SHARED:
         if field in core_event:
             event[field] = copy.deepcopy(core_event[field])
+    # reportingInstance is omitempty here (not in core/v1): the legacy events' "" is left out.
+    for field in _SHARED_CORE_ONLY:
+        if core_event.get(field):
+            event[field] = core_event[field]
     for new_name, core_name in _RENAMED:
         if core_event.get(core_name) not in (None, {}, ""):
             event[new_name] = copy.deepcopy(core_event[core_name])
@@ -49,4 +53,5 @@ def to_core(event: Mapping[str, Any]) -> dict[str, Any]:
         if new_name in event:
             core[core_name] = copy.deepcopy(event[new_name])
     core.setdefault("involvedObject", {})
+    core.setdefault("reportingInstance", "")  # not omitempty in core/v1
     return core

@@ -197,6 +197,9 @@ def new_replicaset(
         DESIRED_REPLICAS: str(spec.get("replicas", 1)),
         MAX_REPLICAS: str(max_replicas),
     }
+    replicaset_spec = {"replicas": replicas, "selector": selector, "template": template}
+    if spec.get("minReadySeconds"):  # omitempty: the API server writes no zero
+        replicaset_spec["minReadySeconds"] = spec["minReadySeconds"]
     return {
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
@@ -207,12 +210,7 @@ def new_replicaset(
             "annotations": annotations,
             "ownerReferences": [controller_reference(deployment, "apps/v1", "Deployment")],
         },
-        "spec": {
-            "replicas": replicas,
-            "minReadySeconds": spec.get("minReadySeconds", 0),
-            "selector": selector,
-            "template": template,
-        },
+        "spec": replicaset_spec,
     }
 
 

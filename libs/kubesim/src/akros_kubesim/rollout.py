@@ -475,9 +475,8 @@ def deployment_status(
                     now,
                 ),
             )
-    status: dict[str, Any] = {
-        k: v for k, v in counts.items() if v or k in ("observedGeneration", "replicas")
-    }
+    # Every count is omitempty in DeploymentStatus (unlike a ReplicaSet's replicas): no zeros.
+    status: dict[str, Any] = {k: v for k, v in counts.items() if v or k == "observedGeneration"}
     if previous.get("collisionCount"):
         status["collisionCount"] = previous["collisionCount"]
     status["conditions"] = conditions

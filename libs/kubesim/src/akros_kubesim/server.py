@@ -10,7 +10,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from akros_kubesim import errors, event_views, gpu_operator, patch, resources, tables, usage
+from akros_kubesim import (
+    errors,
+    event_views,
+    gpu_operator,
+    media,
+    patch,
+    protobuf,
+    resources,
+    tables,
+    usage,
+)
 from akros_kubesim.api import Api
 from akros_kubesim.cluster import ClusterConfig, node_object, version_document
 from akros_kubesim.controllers import Simulation
@@ -124,23 +134,87 @@ def _json(document: Any, status: int = 200, warnings: list[str] | None = None) -
     return web.Response(body=_encoded(document), status=status, content_type=JSON, headers=headers)
 
 
-def _error(error: ApiError) -> web.Response:
-    headers = {"Retry-After": "1"} if error.code == 429 else None
+def _respond(
+    request: web.Request, document: Any, status: int = 200, warnings: list[str] | None = None
+) -> web.Response:
+    """The document in the media type the client's Accept prefers: protobuf or JSON."""
+    accept = request.headers.get("Accept", "")
+    if media.PROTOBUF not in accept:
+        return _json(document, status, warnings)
+    has_protobuf = isinstance(document, dict) and _protobuf_kind(document)
+    if media.output_media_type(accept, has_protobuf) == media.JSON:
+        return _json(document, status, warnings)
+    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
     return web.Response(
-        body=_encoded(error.status()), status=error.code, content_type=JSON, headers=headers
+        body=protobuf.encode(document),
+        status=status,
+        content_type=media.PROTOBUF,
+        headers=headers,
     )
 
 
-async def _body(request: web.Request) -> Any:
+def _protobuf_kind(document: dict[str, Any]) -> bool:
+    """Whether the document's kind has a protobuf form (built-in kinds do, metrics not)."""
+    api_version, kind = document.get("apiVersion", ""), document.get("kind", "")
+    return protobuf.tables().for_kind(api_version, kind) is not None
+
+
+def _error(error: ApiError, request: web.Request | None = None) -> web.Response:
+    headers = {"Retry-After": "1"} if error.code == 429 else None
+    status = error.status()
+    if request is not None and media.PROTOBUF in request.headers.get("Accept", ""):
+        with contextlib.suppress(ApiError):
+            if media.output_media_type(request.headers["Accept"], True) == media.PROTOBUF:
+                return web.Response(
+                    body=protobuf.encode(status),
+                    status=error.code,
+                    content_type=media.PROTOBUF,
+                    headers=headers,
+                )
+    return web.Response(
+        body=_encoded(status), status=error.code, content_type=JSON, headers=headers
+    )
+
+
+async def _body(request: web.Request, target: "Target | None" = None) -> Any:
     raw = await request.read()
     if not raw:
         return None
+    if media.is_protobuf(request.headers.get("Content-Type", "")):
+        return _protobuf_body(raw, target)
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise errors.bad_request(
             f"the body of the request could not be decoded as JSON: {error}"
         ) from error
+
+
+def _protobuf_body(raw: bytes, target: "Target | None") -> dict[str, Any]:
+    """A protobuf request body as its JSON-shaped dict; 415 where the API server has no
+    protobuf decoder (metrics, kubesim's own endpoints)."""
+    if target is None or target.resource.computed:
+        raise errors.ApiError(
+            415,
+            "the body of the request was in an unknown format - accepted media types "
+            f"include: {JSON}",
+        )
+    try:
+        return protobuf.decode(raw)
+    except protobuf.ProtobufError as error:
+        raise errors.bad_request(
+            f"the body of the request could not be decoded as protobuf: {error}"
+        ) from error
+
+
+def _watch_in_protobuf(request: web.Request, resource: ResourceType) -> bool:
+    """Whether a watch streams protobuf frames (`application/vnd.kubernetes.protobuf;
+    stream=watch`, each a length-prefixed WatchEvent), as a client preferring it gets."""
+    accept = request.headers.get("Accept", "")
+    if media.PROTOBUF not in accept:
+        return False
+    available = protobuf.tables().for_kind(resource.api_version, resource.kind) is not None
+    return media.output_media_type(accept, available, watch=True) == media.PROTOBUF
 
 
 def _wants_table(request: web.Request) -> bool:
@@ -247,7 +321,7 @@ def _fault_middleware(sim: Kubesim) -> Callable[..., Awaitable[web.StreamRespons
             try:
                 await sim.faults.before_request(request.method)
             except ApiError as error:
-                return _error(error)
+                return _error(error, request)
         return await handler(request)
 
     return middleware
@@ -373,7 +447,7 @@ class _Handlers:
         try:
             return await self._rest(request)
         except ApiError as error:
-            return _error(error)
+            return _error(error, request)
 
     async def _rest(self, request: web.Request) -> web.StreamResponse:
         parts = [p for p in request.path.split("/") if p]
@@ -433,14 +507,14 @@ class _Handlers:
                 target.resource.kind, [obj], request.query.get("includeObject", "Metadata")
             )
             document["metadata"]["resourceVersion"] = obj["metadata"].get("resourceVersion", "")
-            return _json(document, status)
-        return _json(_present(target.resource, obj), status, warnings)
+            return _respond(request, document, status)
+        return _respond(request, _present(target.resource, obj), status, warnings)
 
     def _get(self, request: web.Request, target: Target) -> web.Response:
         self._require_verb(target, "get")
         api = self.sim.api
         if target.subresource == "scale":
-            return _json(api.scale(target.namespace, target.name, target.resource))
+            return _respond(request, api.scale(target.namespace, target.name, target.resource))
         obj = api.get(target.resource, target.namespace, target.name)
         if target.subresource == "log":
             runs = self.sim.simulation.container_runs.get(obj["metadata"]["uid"], [])
@@ -494,15 +568,16 @@ class _Handlers:
                 target.resource.kind, items, request.query.get("includeObject", "Metadata")
             )
             document["metadata"] = metadata
-            return _json(document)
+            return _respond(request, document)
         resource = target.resource
-        return _json(
+        return _respond(
+            request,
             {
                 "kind": f"{resource.kind}List",
                 "apiVersion": resource.api_version,
                 "metadata": metadata,
                 "items": [_present(resource, item) for item in items],
-            }
+            },
         )
 
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -537,7 +612,11 @@ class _Handlers:
         )
         as_table = _wants_table(request)
         include_object = request.query.get("includeObject", "Metadata")
-        response = web.StreamResponse(headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
+        in_protobuf = not as_table and _watch_in_protobuf(request, target.resource)
+        content_type = f"{media.PROTOBUF};stream=watch" if in_protobuf else JSON
+        response = web.StreamResponse(
+            headers={"Content-Type": content_type, "Cache-Control": "no-cache"}
+        )
         response.enable_chunked_encoding()
         await response.prepare(request)
 
@@ -547,7 +626,10 @@ class _Handlers:
                 body = tables.table(target.resource.kind, [obj], include_object)
             elif kind in ("ADDED", "MODIFIED", "DELETED"):
                 body = _present(target.resource, obj)
-            await response.write(orjson.dumps({"type": kind, "object": body}) + b"\n")
+            if in_protobuf:
+                await response.write(protobuf.encode_watch_event(kind, protobuf.encode(body)))
+            else:
+                await response.write(orjson.dumps({"type": kind, "object": body}) + b"\n")
 
         try:
             watcher, backlog = store.watch(target.resource.key, target.namespace, since)
@@ -562,15 +644,7 @@ class _Handlers:
                 for obj in initial:
                     await send("ADDED", obj)
                 if initial_events:
-                    await response.write(
-                        orjson.dumps(
-                            {
-                                "type": "BOOKMARK",
-                                "object": _bookmark(target.resource, store.resource_version, True),
-                            }
-                        )
-                        + b"\n"
-                    )
+                    await send("BOOKMARK", _bookmark(target.resource, store.resource_version, True))
             for change in backlog:
                 await self._send_change(send, change, accepts)
             deadline = time.monotonic() + timeout
@@ -581,9 +655,7 @@ class _Handlers:
                 except TimeoutError:
                     if bookmarks and time.monotonic() < deadline:
                         bookmark = _bookmark(target.resource, store.resource_version, False)
-                        await response.write(
-                            orjson.dumps({"type": "BOOKMARK", "object": bookmark}) + b"\n"
-                        )
+                        await send("BOOKMARK", bookmark)
                     continue
                 await self._send_change(send, change, accepts)
         except ConnectionResetError:
@@ -613,9 +685,9 @@ class _Handlers:
 
     async def _post(self, request: web.Request, target: Target) -> web.Response:
         api = self.sim.api
-        body = await _body(request)
+        body = await _body(request, target)
         if target.subresource == "binding":
-            return _json(api.bind(target.namespace, target.name, body), 201)
+            return _respond(request, api.bind(target.namespace, target.name, body), 201)
         if target.name or target.subresource:
             raise errors.method_not_allowed()
         self._require_verb(target, "create")
@@ -635,10 +707,11 @@ class _Handlers:
     async def _put(self, request: web.Request, target: Target) -> web.Response:
         api = self.sim.api
         self._require_verb(target, "update")
-        body = await _body(request)
+        body = await _body(request, target)
         if target.subresource == "scale":
-            return _json(
-                api.update_scale(target.namespace, target.name, body, None, target.resource)
+            return _respond(
+                request,
+                api.update_scale(target.namespace, target.name, body, None, target.resource),
             )
         stored_resource, body = _stored(target.resource, body)
         obj, warnings = api.update(
@@ -655,11 +728,14 @@ class _Handlers:
     async def _patch(self, request: web.Request, target: Target) -> web.Response:
         api = self.sim.api
         self._require_verb(target, "patch")
-        body = await _body(request)
+        body = await _body(request, target)
         content_type = request.headers.get("Content-Type", "")
         if target.subresource == "scale":
-            return _json(
-                api.update_scale(target.namespace, target.name, body, content_type, target.resource)
+            return _respond(
+                request,
+                api.update_scale(
+                    target.namespace, target.name, body, content_type, target.resource
+                ),
             )
         if target.resource.stored_as:
             # A view is patched in the form it presents, then stored in its own.
@@ -689,7 +765,7 @@ class _Handlers:
 
     async def _delete(self, request: web.Request, target: Target) -> web.Response:
         api = self.sim.api
-        body = await _body(request)
+        body = await _body(request, target)
         options = dict(body) if isinstance(body, dict) else {}
         if "gracePeriodSeconds" in request.query:
             options["gracePeriodSeconds"] = int(request.query["gracePeriodSeconds"])
@@ -706,7 +782,7 @@ class _Handlers:
                 options,
                 dry_run=_dry_run(request),
             )
-            return _json(_present(target.resource, deleted_object))
+            return _respond(request, _present(target.resource, deleted_object))
         self._require_verb(target, "deletecollection")
         accepts = self._selectors(request, target)
         items, _, _ = self.sim.store.list_page(
@@ -726,13 +802,14 @@ class _Handlers:
                     )
                 )
         resource = target.resource
-        return _json(
+        return _respond(
+            request,
             {
                 "kind": f"{resource.kind}List",
                 "apiVersion": resource.api_version,
                 "metadata": {"resourceVersion": str(self.sim.store.resource_version)},
                 "items": [_present(resource, item) for item in deleted],
-            }
+            },
         )
 
     # --- metrics.k8s.io ----------------------------------------------------------------
@@ -784,10 +861,11 @@ class _Handlers:
                 usage.pod_metrics(p, timestamp, u) for p, u in zip(chosen, usages, strict=True)
             ]
         if target.name:
-            return _json(items[0])
+            return _respond(request, items[0])
         kind = f"{target.resource.kind}List"
-        return _json(
-            {"kind": kind, "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": items}
+        return _respond(
+            request,
+            {"kind": kind, "apiVersion": "metrics.k8s.io/v1beta1", "metadata": {}, "items": items},
         )
 
 
