@@ -3,6 +3,7 @@ applied or failed exactly once, with exactly one Deployment per applied create."
 
 from pathlib import Path
 
+import pytest
 from bench.resilience_faults import (
     FAST_CAPACITY,
     Report,
@@ -13,6 +14,13 @@ from bench.resilience_faults import (
     rig,
     worker_sigkill,
 )
+
+# bench's rig starts its own kubesim with a cluster file sized for these runs, and two of them
+# inject API faults through kubesim's /_kubesim/faults: none of that exists on a named cluster.
+pytestmark = [
+    pytest.mark.cluster,
+    pytest.mark.kubesim_only(reason="bench's rig starts its own kubesim; faults are kubesim's"),
+]
 
 
 def _nothing_lost(report: Report) -> None:
