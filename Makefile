@@ -42,10 +42,12 @@ test: browser lint typecheck
 
 # The end-to-end and resilience tests marked `cluster`, against a real cluster (RKE2, k3s,
 # kind): the tier creates what the platform needs there and removes only what it created.
+# CLUSTER_TIER narrows it: 'cluster and not gpus' on a cluster without GPU nodes.
+CLUSTER_TIER ?= cluster
 test-cluster: sync
 	@test -n "$$AKROS_TEST_KUBECONFIG" || { \
 		echo "make test-cluster: set AKROS_TEST_KUBECONFIG to the cluster's kubeconfig" >&2; exit 2; }
-	$(TEST_ENV) $(UV) run --frozen pytest -m cluster
+	$(TEST_ENV) $(UV) run --frozen pytest -m "$(CLUSTER_TIER)"
 
 run: sync
 	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) $(UV) run --frozen python -m akros_devtools.devstack

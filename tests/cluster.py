@@ -67,12 +67,18 @@ def configured_kubeconfig() -> Path | None:
     return Path(value).expanduser().resolve() if value else None
 
 
-def _documents(path: Path) -> list[dict[str, Any]]:
+def manifest_documents(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def _key(document: dict[str, Any]) -> tuple[str, str]:
+def manifest_key(document: dict[str, Any]) -> tuple[str, str]:
     return document["kind"], document["metadata"]["name"]
+
+
+def needed_objects() -> set[tuple[str, str]]:
+    """(kind, name) of every object the platform expects to find in a cluster."""
+    found = {manifest_key(d) for path in NEEDED_MANIFESTS for d in manifest_documents(path)}
+    return found - NOT_NEEDED
 
 
 @dataclass
@@ -111,8 +117,8 @@ class ForeignCluster:
 
     def _create_what_is_missing(self) -> None:
         for path in NEEDED_MANIFESTS:
-            for document in _documents(path):
-                if _key(document) in NOT_NEEDED:
+            for document in manifest_documents(path):
+                if manifest_key(document) in NOT_NEEDED:
                     continue
                 found = self._read(document)
                 labels = (found.metadata.labels or {}) if found is not None else {}
@@ -129,12 +135,7 @@ class ForeignCluster:
                 self.created.append(document)
 
     def namespaces(self) -> list[str]:
-        return sorted(
-            d["metadata"]["name"]
-            for path in NEEDED_MANIFESTS
-            for d in _documents(path)
-            if d["kind"] == "Namespace" and _key(d) not in NOT_NEEDED
-        )
+        return sorted(name for kind, name in needed_objects() if kind == "Namespace")
 
     def _inference(self) -> Any:
         deployment = self._resource("apps/v1", "Deployment")

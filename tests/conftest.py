@@ -70,6 +70,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "gpus: needs GPU nodes for auto-inference to fill (kubesim's default cluster has 16); "
+        "`make test-cluster CLUSTER_TIER='cluster and not gpus'` leaves them out",
+    )
+    config.addinivalue_line(
+        "markers",
         "kubesim_only(reason): needs kubesim itself (its faults, its default cluster's shape); "
         "skipped, with the reason, on a cluster AKROS_TEST_KUBECONFIG names",
     )

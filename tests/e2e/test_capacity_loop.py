@@ -11,7 +11,7 @@ from tests.e2e.conftest import Running, running_platform
 
 INFERENCE = ("auto-inference", "akros-inference")
 GPU = "nvidia.com/gpu"
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.gpus]
 
 
 def _gpus_for_inference(kube: client.ApiClient) -> int:

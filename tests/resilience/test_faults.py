@@ -71,6 +71,7 @@ def test_creates_sent_while_kubesim_is_down_wait_and_complete_after(tmp_path: Pa
     assert report.applied == report.accepted
 
 
+@pytest.mark.gpus
 def test_monitor_and_poller_restarts_never_move_auto_inference_off_its_settled_size(
     tmp_path: Path,
 ) -> None:
