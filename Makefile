@@ -5,7 +5,8 @@ SHELL := /bin/bash
 tool = $(shell sed -n 's/^$(1)=//p' .akros/tools/paths 2>/dev/null)
 UV = $(call tool,UV)
 
-.PHONY: help tools browser sync lint typecheck test test-cluster run demo asyncapi openapi bench
+.PHONY: help tools browser sync lint typecheck test test-cluster run demo asyncapi openapi bench \
+	peer-suite
 
 help:
 	@echo "make run    start the platform on embedded defaults (Ctrl-C stops it)"
@@ -13,6 +14,7 @@ help:
 	@echo "make test-cluster  the end-to-end tier against the cluster AKROS_TEST_KUBECONFIG names"
 	@echo "make demo   tell the platform's story against a running \`make run\`"
 	@echo "make bench  run the benchmarks under bench/"
+	@echo "make peer-suite  the official Python client's own e2e tests against kubesim"
 
 tools:
 	@scripts/ensure-tools.sh
@@ -66,3 +68,8 @@ bench: sync
 	@for b in backbone kubesim_scale env_pipeline capacity_reaction usage_cycle slack_ack \
 		load_environments resilience_faults; do \
 		echo "== bench/$$b.py"; $(UV) run --frozen python -m "bench.$$b" || exit 1; done
+
+# kubernetes-client/python's kubernetes/e2e_test at a pinned commit, against a fresh kubesim
+# (libs/kubesim/README.md, "A peer's test suite"). UPSTREAM=<git dir> names a clone of it.
+peer-suite: sync
+	$(UV) run --frozen python libs/kubesim/scripts/peer_suite.py $(if $(UPSTREAM),--upstream $(UPSTREAM))

@@ -281,6 +281,36 @@ def test_not_found_is_404_with_reason_and_details(core: client.CoreV1Api, namesp
     )
 
 
+def test_a_status_body_is_written_as_the_api_server_writes_it(
+    apps: client.AppsV1Api, namespace: str
+) -> None:
+    """Field order of metav1.Status and StatusDetails, and json.Encoder's closing newline.
+
+    The official client puts the body verbatim into its errors (utils.FailToCreateError), so
+    its own end-to-end suite compares these bytes with a real cluster's.
+    """
+    deployment = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "twice"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "twice"}},
+            "template": {
+                "metadata": {"labels": {"app": "twice"}},
+                "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]},
+            },
+        },
+    }
+    apps.create_namespaced_deployment(namespace, deployment)
+    with pytest.raises(ApiException) as duplicate:
+        apps.create_namespaced_deployment(namespace, deployment)
+    assert duplicate.value.body == (
+        '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",'
+        '"message":"deployments.apps \\"twice\\" already exists","reason":"AlreadyExists",'
+        '"details":{"name":"twice","group":"apps","kind":"deployments"},"code":409}\n'
+    )
+
+
 def test_an_invalid_object_is_422_naming_the_fields_and_nothing_is_stored(
     core: client.CoreV1Api, namespace: str
 ) -> None:

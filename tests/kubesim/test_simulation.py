@@ -192,6 +192,26 @@ def test_an_unknown_priority_class_is_forbidden(core: client.CoreV1Api, namespac
     assert raised.value.status == 403
 
 
+def test_every_namespace_gets_a_default_service_account_made_again_if_deleted(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    def default_account() -> list[str]:
+        names = [a.metadata.name for a in core.list_namespaced_service_account(namespace).items]
+        return [name for name in names if name == "default"]
+
+    assert eventually(default_account) == ["default"]
+    first_uid = core.read_namespaced_service_account("default", namespace).metadata.uid
+    core.delete_namespaced_service_account("default", namespace)
+    eventually(
+        lambda: (
+            default_account()
+            and core.read_namespaced_service_account("default", namespace).metadata.uid != first_uid
+        )
+    )
+    # The namespaces the cluster starts with have theirs too.
+    assert core.read_namespaced_service_account("default", "kube-system").metadata.name
+
+
 def test_graceful_deletion_marks_the_pod_terminating_then_removes_it(
     core: client.CoreV1Api, namespace: str
 ) -> None:

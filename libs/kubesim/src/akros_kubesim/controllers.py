@@ -36,6 +36,7 @@ from akros_kubesim.resources import (
     REPLICASET,
     RESOURCE_QUOTA,
     RESOURCE_TYPES,
+    SERVICE_ACCOUNT,
     STORAGE_CLASS,
     ResourceType,
 )
@@ -122,6 +123,7 @@ class Simulation:
         self._events: deque[tuple[float, Key, str]] = deque()
         self._terminating_namespaces: set[str] = set()
         self._namespaces_to_check: set[str] = set()
+        self._default_account_checks: set[str] = set()
         self._deleted_uids: list[str] = []
         self._dependents: dict[str, set[tuple[str, Key]]] = {}
         self._used: dict[str, Counter[str]] = {}
@@ -175,6 +177,10 @@ class Simulation:
             self._namespaces_to_check.add(obj["metadata"]["name"])
         if deleted and key[0] in self._terminating_namespaces:
             self._namespaces_to_check.add(key[0])  # what held the namespace may be gone now
+        if change.resource_key == NAMESPACE.key and change.type == "ADDED":
+            self._default_account_checks.add(key[1])
+        elif change.resource_key == SERVICE_ACCOUNT.key and deleted and key[1] == "default":
+            self._default_account_checks.add(key[0])
         self._wake.set()
 
     def _observe_pod(
@@ -288,6 +294,7 @@ class Simulation:
 
     def reconcile(self) -> None:
         self._clean_terminating_namespaces()
+        self._ensure_default_service_accounts()
         self._collect_garbage()
         self._finish_foreground_deletions()
         self._fire_due_timers()
@@ -380,6 +387,24 @@ class Simulation:
             )
         if _without_times(status) != _without_times(namespace.get("status") or {}):
             self.store.replace(NAMESPACE.key, reported)
+
+    def _ensure_default_service_accounts(self) -> None:
+        """kube-controller-manager's ServiceAccount controller: every active namespace has a
+        `default` account (pods name it unless they say otherwise), made again if deleted."""
+        namespaces, self._default_account_checks = self._default_account_checks, set()
+        for name in sorted(namespaces):
+            namespace = self.store.get(NAMESPACE.key, "", name)
+            if namespace is None or namespace["metadata"].get("deletionTimestamp"):
+                continue
+            if self.store.get(SERVICE_ACCOUNT.key, name, "default") is None:
+                account = {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": "default"},
+                }
+                # A quota on count/serviceaccounts can refuse it, as it can the real controller.
+                with contextlib.suppress(ApiError):
+                    self.api.create(SERVICE_ACCOUNT, name, account)
 
     def _owner_alive(self, dependent: dict[str, Any], reference: dict[str, Any]) -> bool:
         resource = BY_KIND.get((reference.get("apiVersion", ""), reference.get("kind", "")))

@@ -44,6 +44,11 @@ class ApiError(Exception):
             self.reason = _PHRASE_REASONS.get(self.code, "Unknown")
 
     def status(self) -> dict[str, Any]:
+        """The Status with its fields in the order of metav1.Status (details before code).
+
+        The API server's JSON follows the Go struct's field order, and clients that print the
+        body (the official client's FailToCreateError, kubectl -v) show it as sent.
+        """
         body: dict[str, Any] = {
             "kind": "Status",
             "apiVersion": "v1",
@@ -51,20 +56,22 @@ class ApiError(Exception):
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         }
         details = dict(self.details)
         if self.causes:
             details["causes"] = [cause.to_dict() for cause in self.causes]
         if details:
             body["details"] = details
+        body["code"] = self.code
         return body
 
 
 def _details(kind_plural: str, name: str, group: str) -> dict[str, Any]:
-    details: dict[str, Any] = {"name": name, "kind": kind_plural}
+    """metav1.StatusDetails in its field order: name, group (omitted when empty), kind."""
+    details: dict[str, Any] = {"name": name}
     if group:
         details["group"] = group
+    details["kind"] = kind_plural
     return details
 
 

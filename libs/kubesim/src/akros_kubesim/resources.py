@@ -202,6 +202,7 @@ PERSISTENT_VOLUME = BY_PATH[("", "v1", "persistentvolumes")]
 STORAGE_CLASS = BY_PATH[("storage.k8s.io", "v1", "storageclasses")]
 PRIORITY_CLASS = BY_PATH[("scheduling.k8s.io", "v1", "priorityclasses")]
 SERVICE = BY_PATH[("", "v1", "services")]
+SERVICE_ACCOUNT = BY_PATH[("", "v1", "serviceaccounts")]
 RESOURCE_QUOTA = BY_PATH[("", "v1", "resourcequotas")]
 HPA = BY_PATH[("autoscaling", "v2", "horizontalpodautoscalers")]
 

@@ -114,17 +114,20 @@ class Kubesim:
 # --- requests and responses ------------------------------------------------------------
 
 
+def _encoded(document: Any) -> bytes:
+    """JSON as the API server writes it: Go's json.Encoder ends every document with a newline."""
+    return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
+
+
 def _json(document: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
-    return web.Response(
-        body=orjson.dumps(document), status=status, content_type=JSON, headers=headers
-    )
+    return web.Response(body=_encoded(document), status=status, content_type=JSON, headers=headers)
 
 
 def _error(error: ApiError) -> web.Response:
     headers = {"Retry-After": "1"} if error.code == 429 else None
     return web.Response(
-        body=orjson.dumps(error.status()), status=error.code, content_type=JSON, headers=headers
+        body=_encoded(error.status()), status=error.code, content_type=JSON, headers=headers
     )
 
 
