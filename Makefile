@@ -5,11 +5,13 @@ SHELL := /bin/bash
 tool = $(shell sed -n 's/^$(1)=//p' .akros/tools/paths 2>/dev/null)
 UV = $(call tool,UV)
 
-.PHONY: help tools browser sync lint typecheck test run demo asyncapi openapi bench peer-suite
+.PHONY: help tools browser sync lint typecheck test test-cluster run demo asyncapi openapi bench \
+	peer-suite
 
 help:
 	@echo "make run    start the platform on embedded defaults (Ctrl-C stops it)"
 	@echo "make test   lint, type-check and run the whole test suite"
+	@echo "make test-cluster  the end-to-end tier against the cluster AKROS_TEST_KUBECONFIG names"
 	@echo "make demo   tell the platform's story against a running \`make run\`"
 	@echo "make bench  run the benchmarks under bench/"
 	@echo "make peer-suite  the official Python client's own e2e tests against kubesim"
@@ -31,11 +33,23 @@ lint: sync
 typecheck: sync
 	$(UV) run --frozen mypy
 
+TEST_ENV = AKROS_KUBECTL=$(call tool,KUBECTL) AKROS_KUBECTL_NEWEST=$(CURDIR)/.venv/bin/kubectl \
+	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) AKROS_CHROMIUM=$(call tool,CHROMIUM)
+
+# The suite, then the real-cluster tier once more against a kubesim started as a separate
+# process and reached only through its kubeconfig, so that tier cannot rot.
 test: browser lint typecheck
-	AKROS_KUBECTL=$(call tool,KUBECTL) AKROS_KUBECTL_NEWEST=$(CURDIR)/.venv/bin/kubectl \
-		AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) \
-		AKROS_CHROMIUM=$(call tool,CHROMIUM) \
-		$(UV) run --frozen pytest
+	$(TEST_ENV) $(UV) run --frozen pytest
+	$(TEST_ENV) $(UV) run --frozen python -m tests.cluster_tier_on_kubesim
+
+# The end-to-end and resilience tests marked `cluster`, against a real cluster (RKE2, k3s,
+# kind): the tier creates what the platform needs there and removes only what it created.
+# CLUSTER_TIER narrows it: 'cluster and not gpus' on a cluster without GPU nodes.
+CLUSTER_TIER ?= cluster
+test-cluster: sync
+	@test -n "$$AKROS_TEST_KUBECONFIG" || { \
+		echo "make test-cluster: set AKROS_TEST_KUBECONFIG to the cluster's kubeconfig" >&2; exit 2; }
+	$(TEST_ENV) $(UV) run --frozen pytest -m "$(CLUSTER_TIER)"
 
 run: sync
 	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) $(UV) run --frozen python -m akros_devtools.devstack

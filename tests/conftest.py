@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from akros_devtools import LocalRedis
+from tests.cluster import configured_kubeconfig, release_foreign_cluster
 
 
 def _docker_answers() -> bool:
@@ -49,3 +50,41 @@ def redis_url(redis_server_url: str) -> str:
     finally:
         client.close()
     return redis_server_url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _leave_a_named_cluster_as_found() -> Iterator[None]:
+    """Against AKROS_TEST_KUBECONFIG, remove at the very end (failures included) what the tier
+    created there; against kubesim there is nothing to do."""
+    try:
+        yield
+    finally:
+        release_foreign_cluster()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "cluster: the real-cluster tier (`make test-cluster`): the platform end to end, against "
+        "AKROS_TEST_KUBECONFIG when it is set, else against kubesim",
+    )
+    config.addinivalue_line(
+        "markers",
+        "gpus: needs GPU nodes for auto-inference to fill (kubesim's default cluster has 16); "
+        "`make test-cluster CLUSTER_TIER='cluster and not gpus'` leaves them out",
+    )
+    config.addinivalue_line(
+        "markers",
+        "kubesim_only(reason): needs kubesim itself (its faults, its default cluster's shape); "
+        "skipped, with the reason, on a cluster AKROS_TEST_KUBECONFIG names",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On a named cluster, tests that need kubesim itself are skipped with their reason."""
+    if configured_kubeconfig() is None:
+        return
+    for item in items:
+        if (marker := item.get_closest_marker("kubesim_only")) is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            item.add_marker(pytest.mark.skip(reason=f"needs kubesim itself: {reason}"))

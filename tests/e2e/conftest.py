@@ -22,6 +22,7 @@ from akros_devtools.slack_standin import (
     signed_headers,
     slash_command_body,
 )
+from tests.cluster import platform_for_tests
 
 QUOTAS = """
 default: {cpu: "32", memory: 256Gi, gpus: 4, environments: 5}
@@ -64,7 +65,7 @@ def start_platform(
 ) -> Platform:
     (state / "quotas.yaml").parent.mkdir(parents=True, exist_ok=True)
     (state / "quotas.yaml").write_text(QUOTAS)
-    platform = Platform(
+    platform = platform_for_tests(
         PlatformOptions(
             state=state,
             pod_start_seconds=0.2,

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from kubernetes import client
 
 from akros_cli.main import create_body, environment_rows, parse, usage_rows
@@ -21,6 +22,7 @@ def _akros(running: Running, token: str, *args: str) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.cluster
 def test_a_researcher_creates_lists_and_deletes_an_environment_from_the_cli(
     running: Running,
 ) -> None:
@@ -46,6 +48,7 @@ def test_a_researcher_creates_lists_and_deletes_an_environment_from_the_cli(
     assert "notebook deleted; its volume is kept" in deleted.stdout
 
 
+@pytest.mark.cluster
 def test_the_cli_says_what_the_gateway_refused_and_exits_non_zero(running: Running) -> None:
     token = running.token_for("ivan")["Authorization"].removeprefix("Bearer ")
     refused = _akros(
@@ -75,6 +78,7 @@ def test_a_create_with_a_profile_sends_only_the_options_given() -> None:
     }
 
 
+@pytest.mark.cluster
 def test_a_researcher_creates_an_environment_from_a_profile(running: Running) -> None:
     token = running.token_for("kiri")["Authorization"].removeprefix("Bearer ")
     created = _akros(

@@ -4,9 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from akros_devtools.platform import Platform, PlatformOptions
 
 
+@pytest.mark.cluster
+@pytest.mark.kubesim_only(
+    reason="the story is told on kubesim's default cluster: its lines name those 16 GPUs"
+)
 def test_the_demo_runs_end_to_end_against_a_running_platform(tmp_path: Path) -> None:
     platform = Platform(
         PlatformOptions(

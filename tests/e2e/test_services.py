@@ -2,6 +2,7 @@
 
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from akros_devtools import wait_until
@@ -9,6 +10,8 @@ from akros_msgs import Resources
 from tests.e2e.conftest import Running
 
 NAMESPACE = "akros-services"
+pytestmark = pytest.mark.cluster
+QUOTES = "akros.io/service=quotes"  # the service's objects, whatever else the namespace holds
 SPEC: dict[str, Any] = {
     "name": "quotes",
     "image": "registry.local/quotes:1",
@@ -66,9 +69,15 @@ def test_an_admin_deploys_updates_and_deletes_a_service_through_the_api(
     deleted = running.http.delete("/v1/services/quotes", headers=admin)
     assert _settled(running, deleted, admin)["status"] == "applied"
     assert running.http.get("/v1/services/quotes", headers=admin).status_code == 404
-    assert apps.list_namespaced_deployment(NAMESPACE).items == []
-    assert autoscaling.list_namespaced_horizontal_pod_autoscaler(NAMESPACE).items == []
-    assert client.CoreV1Api(running.kube).list_namespaced_service(NAMESPACE).items == []
+    assert apps.list_namespaced_deployment(NAMESPACE, label_selector=QUOTES).items == []
+    assert (
+        autoscaling.list_namespaced_horizontal_pod_autoscaler(
+            NAMESPACE, label_selector=QUOTES
+        ).items
+        == []
+    )
+    core = client.CoreV1Api(running.kube)
+    assert core.list_namespaced_service(NAMESPACE, label_selector=QUOTES).items == []
 
 
 def test_a_bad_spec_is_refused_at_the_gateway_and_nothing_reaches_the_cluster(
@@ -84,7 +93,9 @@ def test_a_bad_spec_is_refused_at_the_gateway_and_nothing_reaches_the_cluster(
 
     assert answer.status_code == 422
     assert answer.json()["errors"][0]["field"] == "body.ports"
-    deployments = client.AppsV1Api(running.kube).list_namespaced_deployment(NAMESPACE)
+    deployments = client.AppsV1Api(running.kube).list_namespaced_deployment(
+        NAMESPACE, label_selector="akros.io/service=dup"
+    )
     assert [d.metadata.name for d in deployments.items] == []
 
 

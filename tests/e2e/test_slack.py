@@ -22,6 +22,7 @@ from tests.e2e.conftest import SLACK_BOT_TOKEN, SlackRun, running_slack
 from tests.e2e.conftest import SLACK_SIGNING_SECRET as SECRET
 
 ALICE, BOB = "UALICE", "UBOB"
+pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture(scope="module")

@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from contextlib import closing
 from typing import Any, cast
 
+import pytest
 import redis
 
 from akros_bus.wire import DATA_FIELD
 from akros_devtools import wait_until
 from akros_msgs.streams import ALL_STREAMS, DEAD_LETTERS, Groups
 from tests.e2e.conftest import Running
+
+pytestmark = pytest.mark.cluster
 
 SMALL = {"image": "pytorch", "cpu": "1", "memory": "1Gi"}
 

@@ -3,6 +3,8 @@ applied or failed exactly once, with exactly one Deployment per applied create."
 
 from pathlib import Path
 
+import pytest
+from bench import resilience_faults
 from bench.resilience_faults import (
     FAST_CAPACITY,
     Report,
@@ -13,6 +15,19 @@ from bench.resilience_faults import (
     rig,
     worker_sigkill,
 )
+
+from tests.cluster import platform_for_tests
+
+pytestmark = pytest.mark.cluster
+# Two scenarios inject API faults through kubesim's /_kubesim/faults: none on a named cluster.
+KUBESIM_FAULTS = pytest.mark.kubesim_only(reason="injects API faults through kubesim's faults")
+
+
+@pytest.fixture(autouse=True)
+def _on_the_tiers_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench's rig builds its platform as the other tests do: on AKROS_TEST_KUBECONFIG's
+    cluster when set (the rig's cluster file then goes unused), else on its own kubesim."""
+    monkeypatch.setattr(resilience_faults, "Platform", platform_for_tests)
 
 
 def _nothing_lost(report: Report) -> None:
@@ -36,6 +51,7 @@ def test_a_redis_restart_mid_stream_loses_no_accepted_command(tmp_path: Path) ->
         _nothing_lost(redis_restart(platform, creates=30))
 
 
+@KUBESIM_FAULTS
 def test_kubesim_failing_a_fifth_of_writes_with_500_and_429_still_converges(
     tmp_path: Path,
 ) -> None:
@@ -46,6 +62,7 @@ def test_kubesim_failing_a_fifth_of_writes_with_500_and_429_still_converges(
     assert report.applied == report.accepted
 
 
+@KUBESIM_FAULTS
 def test_creates_sent_while_kubesim_is_down_wait_and_complete_after(tmp_path: Path) -> None:
     with rig(tmp_path) as platform:
         report = kubesim_stall(platform, creates=10, down_seconds=5)
@@ -54,6 +71,7 @@ def test_creates_sent_while_kubesim_is_down_wait_and_complete_after(tmp_path: Pa
     assert report.applied == report.accepted
 
 
+@pytest.mark.gpus
 def test_monitor_and_poller_restarts_never_move_auto_inference_off_its_settled_size(
     tmp_path: Path,
 ) -> None:
