@@ -2,7 +2,7 @@
 cluster AKROS_TEST_KUBECONFIG names when it is set (the real-cluster tier, `make test-cluster`).
 
 Against a named cluster the tests only hold its kubeconfig: kubesim is never started, its faults
-and internals are out of reach (tests that need them are marked ``kubesim_only`` and skipped
+and internals are out of reach (tests that need them are marked ``kubesim_only`` and deselected
 there, with the reason). The tier leaves the cluster as it found it: it creates what the
 platform needs from deploy/ only where it is absent, and removes only what it created, each
 time a platform stops and once more at the end of the session, failures included.
