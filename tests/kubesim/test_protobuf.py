@@ -225,8 +225,8 @@ def test_go_leaves_out_zero_scalars_tagged_omitempty_and_so_does_decoding() -> N
     """ScaleSpec.replicas is a non-pointer int32 with omitempty: Go's JSON has no replicas 0."""
     scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": 0}}
     assert _round_trip(scale) == {"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {}}
-    status = {"apiVersion": "v1", "kind": "Pod", "status": {"containerStatuses": []}}
-    status["status"]["containerStatuses"] = [{"name": "m", "ready": False, "restartCount": 0}]
+    container = {"name": "m", "ready": False, "restartCount": 0}
+    status = {"apiVersion": "v1", "kind": "Pod", "status": {"containerStatuses": [container]}}
     # ready and restartCount are not omitempty: their zeros stay.
     assert _round_trip(status) == status
 
@@ -352,7 +352,11 @@ def test_create_read_update_and_delete_in_protobuf(
     assert updated.status == 200
     assert _decoded(updated)["data"] == {"mode": "b"}
 
-    options = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
+    options: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "DeleteOptions",
+        "propagationPolicy": "Background",
+    }
     options["preconditions"] = {"uid": stored["metadata"]["uid"] + "-other"}
     refused = _call(http, cluster, "DELETE", f"{base}/settings", protobuf.encode(options))
     assert refused.status == 409
