@@ -1,11 +1,16 @@
-"""Environments on their way up: recorded in Redis when applied, settled by the pod watcher
-(ready or failed) or by the start deadline.
+"""Environments on their way up: the start records the worker's reconciler owes an outcome.
 
-Every replica of the worker watches; whoever claims a record first reports the outcome, then
-removes the record. A claim is a lease: a worker that dies between claiming and reporting
-(SIGKILL, a lost node) leaves the record behind with its lease running out, and the sweep
-settles it again from the pods. So each start is reported, and once unless its reporter died
-in the few milliseconds between publishing and removing the record.
+A record is the desired side of the reconcile: a create's command writes it (with the pending
+view, in one step), the reconciler reads it with what the cluster shows, records the stage the
+start has reached, and removes it once it reported the outcome (or the environment was
+deleted). It lives in Redis, not in the worker, so any replica can settle it and a restarted
+worker finds every start it still owes.
+
+Every replica of the worker reconciles; whoever claims a record first reports the outcome,
+then removes the record. A claim is a lease: a worker that dies between claiming and
+reporting (SIGKILL, a lost node) leaves the record behind with its lease running out, and the
+reconciler's resync settles it again. So each start is reported, and once unless its reporter
+died in the few milliseconds between publishing and removing the record.
 """
 
 import time
@@ -16,7 +21,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from akros_msgs import Actor
-from akros_readmodel import EnvironmentStatus, EnvironmentView, environment_keys
+from akros_readmodel.store import environment_keys
+from akros_readmodel.views import EnvironmentStatus, EnvironmentView
 
 _STARTING = "akros:worker:starting"
 _SETTLING = "akros:worker:settling"  # field -> until when its claimant may report it
@@ -58,8 +64,10 @@ class StartRecord(BaseModel):
     name: str
     request_id: str
     actor: Actor
-    deadline: float
-    last_reason: str = "starting"
+    stage: str = "scheduling"
+    stage_since: float
+    """When the start entered ``stage``: each stage's timeout runs from here."""
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -100,15 +108,15 @@ class StartBook:
         raw = await self.redis.hget(_STARTING, self._field(owner, name))
         return None if raw is None else StartRecord.model_validate_json(raw)
 
-    async def note(self, record: StartRecord, reason: str) -> None:
-        """Keep the latest reason it is still waiting, for the timeout's message; a start that
-        was settled meanwhile (claimed) stays settled."""
-        if reason != record.last_reason:
-            updated = record.model_copy(update={"last_reason": reason})
-            field = self._field(record.owner, record.name)
-            await self.redis.eval(
-                _UPDATE_IF_PRESENT, 1, _STARTING, field, updated.model_dump_json()
-            )
+    async def record_stage(
+        self, record: StartRecord, stage: str, detail: str, since: float
+    ) -> StartRecord:
+        """Keep the stage the start has reached and what it waits for (a start that was
+        settled meanwhile stays settled); returns the record as it is now."""
+        updated = record.model_copy(update={"stage": stage, "detail": detail, "stage_since": since})
+        field = self._field(record.owner, record.name)
+        await self.redis.eval(_UPDATE_IF_PRESENT, 1, _STARTING, field, updated.model_dump_json())
+        return updated
 
     async def claim(self, owner: str, name: str, *, now: float | None = None) -> bool:
         """Take the right to report this start for SETTLE_LEASE_S: True for one caller at a
@@ -129,32 +137,7 @@ class StartBook:
             pipeline.hdel(_SETTLING, field)
             await pipeline.execute()
 
-    async def due(self, now: float | None = None) -> "DueStarts":
-        """The starts the sweep must see to, from one read of the records."""
-        moment = time.time() if now is None else now
-        async with self.redis.pipeline(transaction=False) as pipeline:
-            pipeline.hgetall(_STARTING)
-            pipeline.hgetall(_SETTLING)
-            starting, settling = await pipeline.execute()
-        leases = {_text(k): float(v) for k, v in settling.items()}
-        abandoned, overdue = [], []
-        for raw in starting.values():
-            record = StartRecord.model_validate_json(raw)
-            leased_until = leases.get(self._field(record.owner, record.name), 0.0)
-            if 0.0 < leased_until <= moment:
-                abandoned.append(record)
-            if record.deadline <= moment and leased_until <= moment:
-                overdue.append(record)
-        return DueStarts(abandoned=abandoned, overdue=overdue)
-
-
-@dataclass(frozen=True)
-class DueStarts:
-    abandoned: list[StartRecord]
-    """Claimed by a reporter that never reported (its lease ran out)."""
-    overdue: list[StartRecord]
-    """Past their deadline, and nobody is reporting them now."""
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    async def all(self) -> list[StartRecord]:
+        """Every start some worker owes an outcome, from one read (the reconciler's resync)."""
+        starting = await self.redis.hgetall(_STARTING)
+        return [StartRecord.model_validate_json(raw) for raw in starting.values()]
