@@ -14,7 +14,7 @@ from kubernetes import client, config
 from akros_bus.wire import DATA_FIELD
 from akros_devtools import ChildProcess, wait_until
 from akros_kubesim.testing import RunningKubesim, run_kubesim
-from akros_msgs import Actor, Message, Role, Source
+from akros_msgs import Actor, EnvironmentStarting, Message, Role, Source
 from akros_msgs.streams import RESULTS, stream_of
 from akros_readmodel.views import RequestState, RequestView
 
@@ -67,6 +67,17 @@ class WorkerHarness:
         self.redis.set(f"akros:rm:req:{request_id}", view.model_dump_json())
 
     def results(self) -> list[Message]:
+        """The outcomes on the results stream (not the stages of starts on their way)."""
+        return [m for m in self._results_stream() if not isinstance(m, EnvironmentStarting)]
+
+    def stages(self, request_id: str) -> list[EnvironmentStarting]:
+        return [
+            m
+            for m in self._results_stream()
+            if isinstance(m, EnvironmentStarting) and m.request_id == request_id
+        ]
+
+    def _results_stream(self) -> list[Message]:
         entries = cast(list[tuple[bytes, dict[bytes, bytes]]], self.redis.xrange(RESULTS.name))
         return [RESULTS.parse(fields[DATA_FIELD]) for _, fields in entries]
 

@@ -36,6 +36,7 @@ from akros_msgs import (
     EnvironmentCommand,
     EnvironmentDeleted,
     EnvironmentReady,
+    EnvironmentStarting,
     FailureCode,
     Message,
     VolumeDeleted,
@@ -89,6 +90,7 @@ class EnvironmentService:
             timeouts=self.timeouts,
             report_ready=self._ready,
             report_failed=self._start_failed,
+            announce_stage=self._announce_stage,
             lanes=self.lanes,
             resync_s=self.resync_s,
         )
@@ -380,6 +382,18 @@ class EnvironmentService:
         )
 
     # -- starts (settled by the reconciler, reconciler.py) -------------------------------
+
+    async def _announce_stage(self, record: StartRecord) -> None:
+        await self.bus.publish(
+            EnvironmentStarting(
+                request_id=record.request_id,
+                actor=record.actor,
+                owner=record.owner,
+                name=record.name,
+                stage=record.stage,
+                progress=record.detail[:_MAX_REASON],
+            )
+        )
 
     async def _ready(self, record: StartRecord, node: str) -> None:
         view = await self.read_model.environment(record.owner, record.name)

@@ -90,6 +90,7 @@ class StartReconciler:
     timeouts: StageTimeouts
     report_ready: Callable[[StartRecord, str], Awaitable[None]]
     report_failed: Callable[[StartRecord, FailureCode, str], Awaitable[None]]
+    announce_stage: Callable[[StartRecord], Awaitable[None]]
     lanes: Lanes
     workers: int = DEFAULT_WORKERS
     resync_s: float = DEFAULT_RESYNC_S
@@ -240,6 +241,7 @@ class StartReconciler:
         request = await self.read_model.request(record.request_id)
         if request is not None:
             await self.read_model.put_request(request.model_copy(update=changes))
+        await self.announce_stage(record)
 
 
 def _stage(value: str) -> Stage:
