@@ -90,9 +90,39 @@ async def test_recording_a_stage_does_not_revive_a_settled_start(book: StartBook
     await book.expect(record, _pending())
     assert await book.claim("alice", "exp")
     await book.settled("alice", "exp")
-    await book.record_stage(record, "pulling image", "pulling img:1", since=101.0)
+    assert await book.record_stage(record, "pulling image", "img:1", since=101.0) is None
     assert await book.get("alice", "exp") is None
     assert await book.all() == []
+
+
+async def test_a_stage_never_overwrites_a_start_being_reported(
+    book: StartBook, redis_url: str
+) -> None:
+    record = _record()
+    await book.expect(record, _pending())
+    assert await book.claim("alice", "exp")
+    assert await book.record_stage(record, "starting", "waiting", since=101.0) is None
+    assert await book.get("alice", "exp") == record
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        view = await ReadModel(client).environment("alice", "exp")
+        assert view is not None
+        assert view.stage is None
+    finally:
+        await client.aclose()
+
+
+async def test_a_recorded_stage_shows_in_the_view(book: StartBook, redis_url: str) -> None:
+    record = _record()
+    await book.expect(record, _pending())
+    await book.record_stage(record, "pulling image", "pulling img:1", since=101.0)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        view = await ReadModel(client).environment("alice", "exp")
+        assert view is not None
+        assert (view.stage, view.progress) == ("pulling image", "pulling img:1")
+    finally:
+        await client.aclose()
 
 
 async def test_a_start_whose_claimant_died_can_be_claimed_once_its_lease_runs_out(
@@ -116,6 +146,7 @@ async def test_a_recorded_stage_is_kept_for_the_reconciler(book: StartBook) -> N
     record = _record()
     await book.expect(record, _pending())
     updated = await book.record_stage(record, "pulling image", "pulling img:1", since=105.0)
+    assert updated is not None
     assert await book.get("alice", "exp") == updated
     assert await book.all() == [updated]
     assert (updated.stage, updated.detail, updated.stage_since) == (

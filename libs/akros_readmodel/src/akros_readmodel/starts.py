@@ -21,8 +21,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from akros_msgs import Actor
-from akros_readmodel.store import environment_keys
-from akros_readmodel.views import EnvironmentStatus, EnvironmentView
+from akros_readmodel.store import REQUEST_TTL_S, _load, _request_key, environment_keys
+from akros_readmodel.views import EnvironmentStatus, EnvironmentView, RequestView
 
 _STARTING = "akros:worker:starting"
 _SETTLING = "akros:worker:settling"  # field -> until when its claimant may report it
@@ -49,11 +49,17 @@ redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
 redis.call('hdel', KEYS[2], ARGV[1])
 return 1
 """
-_UPDATE_IF_PRESENT = """
-if redis.call('hexists', KEYS[1], ARGV[1]) == 1 then
-  return redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
-end
-return 0
+# KEYS: starting, settling, the view, the request. ARGV: field, start record, view ('' to
+# leave it), request ('' to leave it), now, the request's TTL. Nothing is written once the
+# start is settled or being reported: a stage must never overwrite the outcome's view.
+_RECORD_STAGE = """
+if redis.call('hexists', KEYS[1], ARGV[1]) == 0 then return 0 end
+local leased_until = tonumber(redis.call('hget', KEYS[2], ARGV[1]) or '0')
+if leased_until > tonumber(ARGV[5]) then return 0 end
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('set', KEYS[3], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('set', KEYS[4], ARGV[4], 'EX', ARGV[6]) end
+return 1
 """
 
 
@@ -76,8 +82,11 @@ class StartBook:
     # On the way to a create's first write: sent by its SHA (EVALSHA), not its text.
     _expect_script: AsyncScript = field(init=False, repr=False, compare=False)
 
+    _stage_script: AsyncScript = field(init=False, repr=False, compare=False)
+
     def __post_init__(self) -> None:
         object.__setattr__(self, "_expect_script", self.redis.register_script(_EXPECT))
+        object.__setattr__(self, "_stage_script", self.redis.register_script(_RECORD_STAGE))
 
     @staticmethod
     def _field(owner: str, name: str) -> str:
@@ -110,13 +119,35 @@ class StartBook:
 
     async def record_stage(
         self, record: StartRecord, stage: str, detail: str, since: float
-    ) -> StartRecord:
-        """Keep the stage the start has reached and what it waits for (a start that was
-        settled meanwhile stays settled); returns the record as it is now."""
+    ) -> StartRecord | None:
+        """Keep the stage the start has reached and what it waits for, in its record, its
+        environment's view and its request (where people look), in two round trips. Returns
+        the record as it is now, or None (nothing written) when the start was settled or is
+        being reported meanwhile."""
         updated = record.model_copy(update={"stage": stage, "detail": detail, "stage_since": since})
-        field = self._field(record.owner, record.name)
-        await self.redis.eval(_UPDATE_IF_PRESENT, 1, _STARTING, field, updated.model_dump_json())
-        return updated
+        keys = environment_keys(record.owner, record.name)
+        request_key = _request_key(record.request_id)
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            pipeline.get(keys.view)
+            pipeline.get(request_key)
+            raw_view, raw_request = await pipeline.execute()
+        changes = {"stage": stage, "progress": detail}
+        view = _load(EnvironmentView, raw_view)
+        request = _load(RequestView, raw_request)
+        written = await self._stage_script(
+            keys=[_STARTING, _SETTLING, keys.view, request_key],
+            args=[
+                self._field(record.owner, record.name),
+                updated.model_dump_json(),
+                view.model_copy(update=changes).model_dump_json()
+                if view is not None and view.request_id == record.request_id
+                else "",
+                request.model_copy(update=changes).model_dump_json() if request else "",
+                time.time(),
+                REQUEST_TTL_S,
+            ],
+        )
+        return updated if written else None
 
     async def claim(self, owner: str, name: str, *, now: float | None = None) -> bool:
         """Take the right to report this start for SETTLE_LEASE_S: True for one caller at a

@@ -86,7 +86,6 @@ class EnvironmentService:
     def __post_init__(self) -> None:
         self.reconciler = StartReconciler(
             starts=self.starts,
-            read_model=self.read_model,
             timeouts=self.timeouts,
             report_ready=self._ready,
             report_failed=self._start_failed,

@@ -33,7 +33,7 @@ from akros_k8s_worker.workqueue import WorkQueue
 from akros_kube import LISTING, SYNCED
 from akros_msgs import FailureCode
 from akros_policy.naming import LABEL_ENV, LABEL_OWNER
-from akros_readmodel import SETTLE_LEASE_S, ReadModel, StartBook, StartRecord
+from akros_readmodel import SETTLE_LEASE_S, StartBook, StartRecord
 
 _log = get_logger("akros.reconciler")
 Key = tuple[str, str]  # (owner, environment)
@@ -86,7 +86,6 @@ class _Cache:
 @dataclass
 class StartReconciler:
     starts: StartBook
-    read_model: ReadModel
     timeouts: StageTimeouts
     report_ready: Callable[[StartRecord, str], Awaitable[None]]
     report_failed: Callable[[StartRecord, FailureCode, str], Awaitable[None]]
@@ -209,10 +208,13 @@ class StartReconciler:
             match action:
                 case RecordStage():
                     since = now if action.stage.value != record.stage else record.stage_since
-                    record = await self.starts.record_stage(
+                    recorded = await self.starts.record_stage(
                         record, action.stage.value, action.detail, since
                     )
-                    await self._show_stage(record, action.stage.value, action.detail)
+                    if recorded is None:
+                        return  # settled meanwhile (or another replica is reporting it)
+                    record = recorded
+                    await self.announce_stage(record)
                 case MarkReady():
                     if await self._claim(key):
                         await self.report_ready(record, action.node)
@@ -231,17 +233,6 @@ class StartReconciler:
             return True
         self.queue.add_after(key, SETTLE_LEASE_S)
         return False
-
-    async def _show_stage(self, record: StartRecord, stage: str, detail: str) -> None:
-        """The stage where people look: the environment's view and the request's."""
-        changes = {"stage": stage, "progress": detail}
-        view = await self.read_model.environment(record.owner, record.name)
-        if view is not None and view.request_id == record.request_id:
-            await self.read_model.put_environment(view.model_copy(update=changes))
-        request = await self.read_model.request(record.request_id)
-        if request is not None:
-            await self.read_model.put_request(request.model_copy(update=changes))
-        await self.announce_stage(record)
 
 
 def _stage(value: str) -> Stage:
