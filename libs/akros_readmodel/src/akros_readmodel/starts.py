@@ -169,6 +169,21 @@ class StartBook:
             await pipeline.execute()
 
     async def all(self) -> list[StartRecord]:
-        """Every start some worker owes an outcome, from one read (the reconciler's resync)."""
+        """Every start some worker owes an outcome, from one read."""
         starting = await self.redis.hgetall(_STARTING)
         return [StartRecord.model_validate_json(raw) for raw in starting.values()]
+
+    async def open_starts(self) -> list[tuple[str, str]]:
+        """(owner, name) of every start some worker owes an outcome: the fields alone, for
+        the reconciler's resync, which reads each record when it reconciles it."""
+        fields = await self.redis.hkeys(_STARTING)
+        return [_split(_text(f)) for f in fields]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _split(field: str) -> tuple[str, str]:
+    owner, _, name = field.partition("/")
+    return owner, name

@@ -153,12 +153,14 @@ class StartReconciler:
         await asyncio.gather(self._resync(), *(self._work() for _ in range(self.workers)))
 
     async def _resync(self) -> None:
-        """Queue every start now and then: a start another replica recorded and that
-        replica's timers died with it, or one whose reporter died (its lease ran out)."""
+        """Queue now and then every open start this worker is not following already (no
+        timer, not queued): one another replica recorded and whose timers died with it, or
+        one recorded while this worker was down."""
         while True:
             try:
-                for record in await self.starts.all():
-                    self.queue.add((record.owner, record.name))
+                for key in await self.starts.open_starts():
+                    if not self.queue.tracks(key):
+                        self.queue.add(key)
             except Exception as error:
                 _log.warning("could not read the starts to resync", error=repr(error))
             await asyncio.sleep(self.resync_s)

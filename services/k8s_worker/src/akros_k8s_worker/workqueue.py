@@ -59,6 +59,11 @@ class WorkQueue(Generic[K]):
             self._normal.remove(key)
             self._urgent.append(key)
 
+    def tracks(self, key: K) -> bool:
+        """Whether ``key`` will be reconciled without being added: queued, being reconciled,
+        or waiting for its timer."""
+        return key in self._queued or key in self._active or key in self._timers
+
     def add_after(self, key: K, seconds: float) -> None:
         if seconds <= 0:
             self.add(key)
