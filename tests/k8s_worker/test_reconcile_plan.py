@@ -40,6 +40,20 @@ def _pod(**fields: object) -> PodState:
     return PodState(**values)  # type: ignore[arg-type]
 
 
+def test_a_start_in_its_first_second_shows_no_stage_yet() -> None:
+    desired = Desired(
+        request_id="req-1", stage=Stage.SCHEDULING, stage_since=100.0, started_at=100.0
+    )
+    pulling = _pod(phase="Pending", waiting_reason="ContainerCreating")
+    assert plan(desired, Observed(pods=(pulling,), claim=BOUND), 100.25, TIMEOUTS) == [
+        RequeueAfter(0.75)
+    ]
+    ready = _pod(ready=True)
+    assert plan(desired, Observed(pods=(ready,), claim=BOUND), 100.25, TIMEOUTS) == [
+        MarkReady(node="gpu-server-1")
+    ]
+
+
 def test_nothing_to_do_without_a_start() -> None:
     assert plan(None, Observed(pods=(_pod(ready=True),)), 0.0, TIMEOUTS) == []
 

@@ -74,6 +74,7 @@ class StartRecord(BaseModel):
     stage_since: float
     """When the start entered ``stage``: each stage's timeout runs from here."""
     detail: str = ""
+    started_at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -178,7 +178,8 @@ class EnvironmentService:
                         request_id=command.request_id,
                         actor=command.actor,
                         stage=Stage.SCHEDULING.value,
-                        stage_since=time.time(),
+                        stage_since=picked_up,
+                        started_at=picked_up,
                     ),
                     # Created when the gateway accepted it, whichever delivery writes it.
                     pending_environment(command, created_at=command.occurred_at),

@@ -98,6 +98,12 @@ class Desired:
     stage: Stage
     stage_since: float
     detail: str = ""
+    started_at: float = 0.0
+
+
+# A start that is ready this soon shows no stages: each would be a write to the read model
+# and an event, for a message nobody reads that fast (most starts on a warm node).
+QUIET_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,9 @@ def plan(
         if (failure := _failure(pod)) is not None:
             return [failure]
     stage, detail = _stage(mine, observed.claim)
+    quiet_left = desired.started_at + QUIET_S - now
+    if quiet_left > 0:
+        return [RequeueAfter(quiet_left)]
     actions: list[Action] = []
     since = desired.stage_since
     if (stage, detail) != (desired.stage, desired.detail):

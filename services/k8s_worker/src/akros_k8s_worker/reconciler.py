@@ -204,6 +204,7 @@ class StartReconciler:
             stage=_stage(record.stage),
             stage_since=record.stage_since,
             detail=record.detail,
+            started_at=record.started_at,
         )
         now = time.time()
         for action in plan(desired, self.observed(key), now, self.timeouts):
