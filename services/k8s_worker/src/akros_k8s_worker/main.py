@@ -72,10 +72,13 @@ class Worker:
     async def _watch_environment_objects(
         self, kind: str, feed: Callable[[str, dict[str, Any]], None]
     ) -> None:
-        """Into the reconciler's cache: no Redis, no waiting, so nothing holds the watch."""
+        """Into the reconciler's cache: no Redis, so a Redis outage never holds the watch;
+        only commands on their urgent way do, for the milliseconds they take (lanes.py)."""
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
         namespace = self.settings.environments_namespace
+        lanes = self.environments.lanes
         async for event, manifest in self.environments.cluster.watch(kind, namespace, selector):
+            await lanes.calm()
             feed(event, manifest)
 
     async def _watch_environment_pods(self) -> None:
