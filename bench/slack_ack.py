@@ -19,11 +19,12 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx2
 import redis
 
+from akros_bus.wire import DATA_FIELD
 from akros_devtools.figures import percentile
 from akros_devtools.platform import (
     LOCAL_PATH_STORAGE_CLASS,
@@ -143,13 +144,19 @@ async def _interleaved_creates(slack: SlackClient, platform: Platform) -> None:
         await _http_create(http, platform, tokens[index % USERS], f"cmp-{index}")
 
 
+def _outcomes(client: "redis.Redis") -> int:
+    """Outcomes on the results stream, not the stages of starts on their way."""
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], client.xrange(RESULTS.name))
+    return sum(b'"environment_starting"' not in fields[DATA_FIELD] for _, fields in entries)
+
+
 def _wait_for_outcomes(platform: Platform, count: int, timeout_s: float) -> None:
     client = redis.Redis.from_url(platform.redis.url)
     try:
         deadline = time.monotonic() + timeout_s
-        while client.xlen(RESULTS.name) < count:
+        while (done := _outcomes(client)) < count:
             if time.monotonic() > deadline:
-                raise TimeoutError(f"only {client.xlen(RESULTS.name)} of {count} outcomes")
+                raise TimeoutError(f"only {done} of {count} outcomes")
             time.sleep(0.1)
     finally:
         client.close()

@@ -117,7 +117,15 @@ def test_only_the_monitor_reads_pods_and_metrics_across_the_cluster(tmp_path: Pa
     worker = _cluster_wide_rules(objects, "k8s-worker")
     monitor = _cluster_wide_rules(objects, "akros-monitor")
 
-    assert worker == [{"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]}]
+    # Nodes for the fail-fast check, storage classes to name the one a Pending claim lacks.
+    assert worker == [
+        {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
+        {
+            "apiGroups": ["storage.k8s.io"],
+            "resources": ["storageclasses"],
+            "verbs": ["list", "watch"],
+        },
+    ]
     for resource in ("nodes", "pods"):
         assert _allows(monitor, "", resource, "watch")
         assert _allows(monitor, "metrics.k8s.io", resource, "list")

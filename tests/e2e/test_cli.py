@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from akros_cli.main import create_body, environment_rows, parse, usage_rows
+from akros_cli.main import create_body, environment_rows, parse, progress_line, usage_rows
 from tests.e2e.conftest import Running
 
 AKROS = str(Path(sys.executable).parent / "akros")
@@ -133,3 +133,17 @@ def test_an_environments_usage_prints_its_latest_points_against_requests() -> No
     rows = usage_rows([point])
     assert rows[1].split() == ["2026-11-29T10:05:00", "0.25/4", "2.0/16", "5%"]
     assert usage_rows([]) == ["no usage sampled yet"]
+
+
+def test_a_pending_create_says_its_stage_and_what_it_waits_for() -> None:
+    pulling = {
+        "status": "pending",
+        "stage": "pulling image",
+        "progress": "retrying the pull of registry.local/cuda:12: ErrImagePull (timeout)",
+    }
+    assert progress_line(pulling) == (
+        "pending: pulling image (retrying the pull of registry.local/cuda:12: ErrImagePull "
+        "(timeout))"
+    )
+    assert progress_line({"status": "pending"}) == "pending"
+    assert progress_line({"status": "applied", "stage": "ready", "progress": None}) == "applied"

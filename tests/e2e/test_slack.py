@@ -59,12 +59,23 @@ def test_create_opens_the_modal_then_the_message_goes_from_pending_to_ready(run:
 
     answer = run.submit(ALICE, opened[0].args["view"], "VCREATE1", create_form_values("lab"))
     assert (answer.status_code, answer.text) == (200, "")
-    calls = run.slack.wait_for(_has("chat.update"))
+    calls = run.slack.wait_for(
+        lambda calls: any(
+            c.method == "chat.update" and c.args["text"].startswith(":white_check_mark:")
+            for c in calls
+        )
+    )
 
-    posted, updated = _message_calls(calls)[1:]
+    posted, *progress, updated = _message_calls(calls)[1:]
     assert posted.method == "chat.postMessage"
     assert posted.args["channel"] == ALICE
     assert posted.args["text"] == (":hourglass_flowing_sand: Creating *lab* (2 CPU, 8Gi memory)…")
+    # On its way, the same message says the stage the start is at (a start ready within its
+    # first second, as here on a warm node, shows none).
+    for step in progress:
+        assert step.method == "chat.update"
+        assert step.args["ts"] == posted.answer["ts"]
+        assert step.args["text"].startswith(":hourglass_flowing_sand: Creating *lab*: ")
     assert updated.method == "chat.update"
     assert (updated.args["channel"], updated.args["ts"]) == (
         posted.answer["channel"],
@@ -234,22 +245,23 @@ def test_shrink_recreates_the_environment_smaller_through_delete_then_create(
             lambda calls: any("is ready" in c.args.get("text", "") for c in calls), timeout_s=20
         )
     )
-    assert [c.method for c in calls] == [
+    opened_call, posted, recreating, *progress, ready = calls
+    assert [opened_call.method, posted.method, recreating.method, ready.method] == [
         "views.open",
         "chat.postMessage",
         "chat.update",
         "chat.update",
     ]
+    assert posted.args["text"] == ":hourglass_flowing_sand: Shrinking *big* to 4 CPU, 16Gi memory…"
     assert (
-        calls[1].args["text"] == ":hourglass_flowing_sand: Shrinking *big* to 4 CPU, 16Gi memory…"
-    )
-    assert (
-        calls[2].args["text"]
+        recreating.args["text"]
         == ":hourglass_flowing_sand: Recreating *big* with 4 CPU, 16Gi memory…"
     )
-    assert (
-        calls[3].args["text"].startswith(":white_check_mark: *big* is ready (4 CPU, 16Gi memory)")
-    )
+    # The recreated environment's stages, in the same message, then its outcome.
+    for step in progress:
+        assert step.method == "chat.update"
+        assert step.args["text"].startswith(":hourglass_flowing_sand: Creating *big*: ")
+    assert ready.args["text"].startswith(":white_check_mark: *big* is ready (4 CPU, 16Gi memory)")
     assert "alice-big" in run.deployment_names()
 
 

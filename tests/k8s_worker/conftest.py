@@ -1,5 +1,6 @@
 """A worker process between a real Redis and kubesim, driven by publishing commands."""
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from kubernetes import client, config
 from akros_bus.wire import DATA_FIELD
 from akros_devtools import ChildProcess, wait_until
 from akros_kubesim.testing import RunningKubesim, run_kubesim
-from akros_msgs import Actor, Message, Role, Source
+from akros_msgs import Actor, EnvironmentStarting, Message, Role, Source
 from akros_msgs.streams import RESULTS, stream_of
 from akros_readmodel.views import RequestState, RequestView
 
@@ -66,6 +67,17 @@ class WorkerHarness:
         self.redis.set(f"akros:rm:req:{request_id}", view.model_dump_json())
 
     def results(self) -> list[Message]:
+        """The outcomes on the results stream (not the stages of starts on their way)."""
+        return [m for m in self._results_stream() if not isinstance(m, EnvironmentStarting)]
+
+    def stages(self, request_id: str) -> list[EnvironmentStarting]:
+        return [
+            m
+            for m in self._results_stream()
+            if isinstance(m, EnvironmentStarting) and m.request_id == request_id
+        ]
+
+    def _results_stream(self) -> list[Message]:
         entries = cast(list[tuple[bytes, dict[bytes, bytes]]], self.redis.xrange(RESULTS.name))
         return [RESULTS.parse(fields[DATA_FIELD]) for _, fields in entries]
 
@@ -88,29 +100,46 @@ class WorkerHarness:
         return "\n".join(w.log_text() for w in self.workers)
 
 
-@pytest.fixture
-def harness(tmp_path: Path, redis_url: str) -> Iterator[WorkerHarness]:
-    (tmp_path / "catalog.yaml").write_text(CATALOG)
-    (tmp_path / "quotas.yaml").write_text(QUOTAS)
+@contextlib.contextmanager
+def worker_harness(
+    directory: Path,
+    redis_url: str,
+    *,
+    catalog: str = CATALOG,
+    cluster_file: Path | None = None,
+    time_factor: float = 0.01,
+) -> Iterator[WorkerHarness]:
+    """Redis, kubesim (of ``cluster_file``, else the default cluster) and the environment
+    of a worker; the workers it starts are stopped at the end."""
+    (directory / "catalog.yaml").write_text(catalog)
+    (directory / "quotas.yaml").write_text(QUOTAS)
     connection = redis.Redis.from_url(redis_url)
-    with run_kubesim(pod_start_seconds=0.2) as kubesim:
+    with run_kubesim(
+        cluster_file=cluster_file, pod_start_seconds=0.2, time_factor=time_factor
+    ) as kubesim:
         env = {
             "AKROS_REDIS_URL": redis_url,
             "AKROS_KUBECONFIG": str(kubesim.kubeconfig),
-            "AKROS_CATALOG_FILE": str(tmp_path / "catalog.yaml"),
-            "AKROS_QUOTA_FILE": str(tmp_path / "quotas.yaml"),
+            "AKROS_CATALOG_FILE": str(directory / "catalog.yaml"),
+            "AKROS_QUOTA_FILE": str(directory / "quotas.yaml"),
             "AKROS_START_TIMEOUT_S": "30",
             "AKROS_RECLAIM_IDLE_MS": "1000",
             "AKROS_RECLAIM_INTERVAL_MS": "200",
             "AKROS_POLL_INTERVAL_MS": "50",
         }
-        harness = WorkerHarness(connection, kubesim, tmp_path, env)
+        harness = WorkerHarness(connection, kubesim, directory, env)
         try:
             yield harness
         finally:
             for worker in harness.workers:
                 worker.stop()
             connection.close()
+
+
+@pytest.fixture
+def harness(tmp_path: Path, redis_url: str) -> Iterator[WorkerHarness]:
+    with worker_harness(tmp_path, redis_url) as harness:
+        yield harness
 
 
 @pytest.fixture

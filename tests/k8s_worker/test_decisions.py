@@ -2,57 +2,8 @@
 
 from typing import Any
 
-from akros_k8s_worker.decisions import (
-    Failed,
-    Running,
-    Waiting,
-    cluster_holding,
-    never_fits,
-    pod_outcome,
-)
-from akros_msgs import FailureCode, Resources
-
-
-def _pod(phase: str, **status: Any) -> dict[str, Any]:
-    return {"spec": {"nodeName": "gpu-1"}, "status": {"phase": phase, **status}}
-
-
-def test_a_running_pod_is_ready_on_its_node() -> None:
-    assert pod_outcome(_pod("Running")) == Running(node="gpu-1")
-
-
-def test_an_image_that_cannot_be_pulled_fails_with_the_reason() -> None:
-    pod = _pod(
-        "Pending",
-        containerStatuses=[
-            {
-                "image": "registry.local/broken:1",
-                "state": {"waiting": {"reason": "ErrImagePull", "message": "not found"}},
-            }
-        ],
-    )
-    outcome = pod_outcome(pod)
-    assert isinstance(outcome, Failed)
-    assert outcome.code is FailureCode.IMAGE_PULL
-    assert "registry.local/broken:1" in outcome.reason
-    assert "not found" in outcome.reason
-
-
-def test_an_unschedulable_pod_keeps_waiting_and_says_why() -> None:
-    pod = _pod(
-        "Pending",
-        conditions=[
-            {
-                "type": "PodScheduled",
-                "status": "False",
-                "reason": "Unschedulable",
-                "message": "0/4 nodes are available: 4 Insufficient nvidia.com/gpu.",
-            }
-        ],
-    )
-    assert pod_outcome(pod) == Waiting(
-        "waiting for room in the cluster: 0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
-    )
+from akros_k8s_worker.decisions import cluster_holding, never_fits
+from akros_msgs import Resources
 
 
 def _node(name: str, cpu: str, memory: str, gpus: int, model: str | None = None) -> dict[str, Any]:

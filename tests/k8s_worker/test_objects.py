@@ -81,6 +81,7 @@ def test_a_cpu_environment_is_one_deployment_with_a_retained_claim_service_ingre
                             "name": "workspace",
                             "image": "registry.local/pytorch:1",
                             "ports": [{"name": "http", "containerPort": 8888, "protocol": "TCP"}],
+                            "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 2},
                             "resources": {
                                 "requests": {"cpu": "4", "memory": "16Gi"},
                                 "limits": {"memory": "16Gi"},

@@ -2,12 +2,12 @@
 
 import json
 import signal
+import time
 
 from kubernetes import client
 
 from akros_bus.wire import DATA_FIELD
 from akros_devtools import wait_until
-from akros_k8s_worker.starts import StartRecord
 from akros_msgs import (
     CommandFailed,
     CreateEnvironment,
@@ -19,7 +19,8 @@ from akros_msgs import (
     Groups,
     VolumeDeleted,
 )
-from akros_msgs.streams import ENVIRONMENT_COMMANDS, SCALE_COMMANDS, SERVICE_COMMANDS
+from akros_msgs.streams import ENVIRONMENT_COMMANDS, RESULTS, SCALE_COMMANDS, SERVICE_COMMANDS
+from akros_readmodel import StartRecord
 from tests.dead_letters import unknown_type_reason, wait_for_dead_letter, write_unknown_type
 from tests.k8s_worker.conftest import ALICE, NAMESPACE, WorkerHarness
 
@@ -163,12 +164,14 @@ def test_sixty_four_gpus_fail_at_once_saying_why(harness: WorkerHarness) -> None
 def test_an_image_that_cannot_be_pulled_fails_and_frees_the_workload(
     harness: WorkerHarness, kube: client.ApiClient
 ) -> None:
+    harness.env["AKROS_PULL_TIMEOUT_S"] = "3"
     harness.start_worker()
     harness.send(_create("req-broken", "broken", image="broken"))
     failed = harness.wait_for_result("req-broken")
     assert isinstance(failed, CommandFailed), harness.logs()
     assert failed.code is FailureCode.IMAGE_PULL
     assert "registry.invalid/research/broken:1" in failed.reason
+    assert "did not get past pulling image within 3s" in failed.reason
     view = harness.view("alice", "broken")
     assert view is not None
     assert view["status"] == "failed"
@@ -248,7 +251,7 @@ def test_a_start_that_finds_no_room_fails_after_the_timeout_saying_why(
     failed = harness.wait_for_result("no-room", timeout_s=15)
     assert isinstance(failed, CommandFailed), harness.logs()
     assert failed.code is FailureCode.UNSCHEDULABLE
-    assert "did not start within 3s" in failed.reason
+    assert "did not get past scheduling within 3s" in failed.reason
     assert "nvidia.com/gpu" in failed.reason
     selector = "akros.io/env=waiting"
     assert (
@@ -278,19 +281,23 @@ def test_a_create_whose_deliveries_run_out_ends_failed_not_pending(
     assert view["status"] == "failed"
 
 
-def test_a_start_whose_reporter_died_is_reported_by_the_sweep(harness: WorkerHarness) -> None:
-    harness.start_worker()
+def test_a_start_whose_reporter_died_is_reported_by_the_resync(harness: WorkerHarness) -> None:
+    first = harness.start_worker("first")
     harness.send(_create("req-first", "exp"))
     assert isinstance(harness.wait_for_result("req-first"), EnvironmentReady)
-    # A worker claimed this start (its pod runs) and was killed before reporting it: the
-    # record stays with a lease that ran out long ago, and no pod event will come again.
+    first.stop()
+    # As if that worker had claimed the start (its pod is Ready) and was killed before
+    # reporting it: the record stays with a lease that ran out long ago, and no pod event
+    # will come again.
     record = StartRecord(
-        owner="alice", name="exp", request_id="req-orphan", actor=ALICE, deadline=2e9
+        owner="alice", name="exp", request_id="req-first", actor=ALICE, stage_since=time.time()
     )
     harness.redis.hset("akros:worker:starting", "alice/exp", record.model_dump_json())
     harness.redis.hset("akros:worker:settling", "alice/exp", "1.0")
+    harness.redis.delete(RESULTS.name)
 
-    reported = harness.wait_for_result("req-orphan", timeout_s=15)
+    harness.start_worker("second")
+    reported = harness.wait_for_result("req-first", timeout_s=15)
     assert isinstance(reported, EnvironmentReady), harness.logs()
     assert not harness.redis.hexists("akros:worker:starting", "alice/exp")
 

@@ -6,6 +6,7 @@ from akros_msgs import (
     SYSTEM_ACTOR,
     CommandFailed,
     EnvironmentReady,
+    EnvironmentStarting,
     FailureCode,
     Resources,
     UnderusedEnvironment,
@@ -146,6 +147,23 @@ def test_a_ready_environment_replaces_the_pending_message_with_its_url() -> None
                 },
             }
         ],
+    )
+
+
+def test_a_start_on_its_way_says_its_stage_and_what_it_waits_for() -> None:
+    event = EnvironmentStarting(
+        request_id="r1",
+        actor=SYSTEM_ACTOR,
+        owner="alice",
+        name="lab",
+        stage="pulling image",
+        progress="pulling registry.local/cuda:12",
+    )
+    text = (
+        ":hourglass_flowing_sand: Creating *lab*: pulling image (pulling registry.local/cuda:12)…"
+    )
+    assert blocks.progress_message(event) == blocks.SlackMessage(
+        text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     )
 
 

@@ -61,13 +61,14 @@ def _parser() -> argparse.ArgumentParser:
 def _follow(
     gateway: Gateway, request_id: str, timeout_s: float, say: Callable[[str], None]
 ) -> dict[str, Any]:
-    """Poll the request until it is applied or failed, saying each change of state."""
+    """Poll the request until it is applied or failed, saying each change of state, and of
+    an environment's start stage (pulling image, ...) while it is pending."""
     deadline = time.monotonic() + timeout_s
     said = ""
     while True:
         request: dict[str, Any] = gateway.call("GET", f"/v1/requests/{request_id}")
-        if request["status"] != said:
-            said = request["status"]
+        if (now := progress_line(request)) != said:
+            said = now
             say(f"  {said}")
         if request["status"] != "pending":
             return request
@@ -76,6 +77,16 @@ def _follow(
                 0, f"still pending after {timeout_s:.0f}s; follow /v1/requests/{request_id}"
             )
         time.sleep(POLL_S)
+
+
+def progress_line(request: dict[str, Any]) -> str:
+    """`pending`, `pending: pulling image (pulling registry/...:1)`, `applied`, ..."""
+    status = str(request["status"])
+    stage = request.get("stage")
+    if status != "pending" or not stage:
+        return status
+    progress = request.get("progress")
+    return f"{status}: {stage}" + (f" ({progress})" if progress else "")
 
 
 _CREATE_OPTIONS = (

@@ -22,6 +22,18 @@ class EnvironmentReady(Message):
     resources: Resources
 
 
+class EnvironmentStarting(Message):
+    """An environment's start reached a new stage (scheduling, attaching volume, pulling
+    image, starting) or now waits for something else; its request is still pending. Progress,
+    not an outcome: EnvironmentReady or CommandFailed still ends the request."""
+
+    type: Literal["environment_starting"] = "environment_starting"
+    owner: UserId
+    name: ResourceName
+    stage: str = Field(max_length=40)
+    progress: str = Field(default="", max_length=2000, description="What it waits for")
+
+
 class EnvironmentDeleted(Message):
     """An environment is gone; ``volume_kept`` says whether its work volume survives."""
 

@@ -25,6 +25,7 @@ from akros_msgs.events import (
     DeploymentScaled,
     EnvironmentDeleted,
     EnvironmentReady,
+    EnvironmentStarting,
     MessageDeadLettered,
     UnderusedEnvironment,
     VolumeDeleted,
@@ -38,6 +39,7 @@ EnvironmentCommand: TypeAlias = CreateEnvironment | DeleteEnvironment | DeleteVo
 ServiceCommand: TypeAlias = DeployService | DeleteService
 CommandResult: TypeAlias = (
     EnvironmentReady
+    | EnvironmentStarting
     | EnvironmentDeleted
     | VolumeDeleted
     | DeploymentScaled
@@ -108,9 +110,11 @@ SCALE_COMMANDS: Stream[ScaleDeployment] = Stream(
 )
 RESULTS: Stream[CommandResult] = Stream(
     name="akros.events.results",
-    description="Outcomes of commands: applied or failed, with the reason.",
+    description="Outcomes of commands: applied or failed, with the reason; and the stages "
+    "of an environment's start on its way to one.",
     messages=(
         EnvironmentReady,
+        EnvironmentStarting,
         EnvironmentDeleted,
         VolumeDeleted,
         DeploymentScaled,

@@ -1,5 +1,6 @@
 """The read model in Redis: environments, volumes and request outcomes."""
 
+from akros_readmodel.starts import SETTLE_LEASE_S, StartBook, StartRecord
 from akros_readmodel.store import (
     CLUSTER_KEY,
     EnvironmentKeys,
@@ -27,6 +28,7 @@ from akros_readmodel.views import (
 
 __all__ = [
     "CLUSTER_KEY",
+    "SETTLE_LEASE_S",
     "AutoscalerState",
     "ClusterView",
     "EnvironmentKeys",
@@ -39,6 +41,8 @@ __all__ = [
     "RequestView",
     "ServiceStatus",
     "ServiceView",
+    "StartBook",
+    "StartRecord",
     "UsagePoint",
     "VolumeView",
     "environment_keys",

@@ -35,6 +35,12 @@ class EnvironmentView(BaseModel):
     url: str | None = None
     node: str | None = None
     reason: str | None = Field(default=None, description="Why it failed, for people")
+    stage: str | None = Field(
+        default=None,
+        description="Where its start is: scheduling, attaching volume, pulling image, "
+        "starting, ready",
+    )
+    progress: str | None = Field(default=None, description="What its start waits for now")
     request_id: str
     created_at: AwareDatetime = Field(default_factory=utc_now)
     updated_at: AwareDatetime = Field(default_factory=utc_now)
@@ -82,6 +88,12 @@ class RequestView(BaseModel):
     name: str | None = None
     code: FailureCode | None = None
     reason: str | None = None
+    stage: str | None = Field(
+        default=None,
+        description="An environment create's stage: scheduling, attaching volume, pulling "
+        "image, starting, ready",
+    )
+    progress: str | None = Field(default=None, description="What the start waits for now")
     accepted_at: AwareDatetime = Field(default_factory=utc_now)
     updated_at: AwareDatetime = Field(default_factory=utc_now)
 

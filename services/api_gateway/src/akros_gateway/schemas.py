@@ -128,6 +128,14 @@ class RequestStatus(BaseModel):
     name: str | None
     code: str | None = Field(description="Why it failed, for programs")
     reason: str | None = Field(description="Why it failed, for people")
+    stage: str | None = Field(
+        default=None,
+        description="An environment create's stage: scheduling, attaching volume, pulling "
+        "image, starting, ready",
+    )
+    progress: str | None = Field(
+        default=None, description="What the environment's start waits for now, for people"
+    )
     accepted_at: datetime
     updated_at: datetime
 
@@ -141,6 +149,8 @@ class RequestStatus(BaseModel):
             name=view.name,
             code=view.code.value if view.code else None,
             reason=view.reason,
+            stage=view.stage,
+            progress=view.progress,
             accepted_at=view.accepted_at,
             updated_at=view.updated_at,
         )

@@ -1,67 +1,12 @@
 """Pure decisions of the worker over objects as the API returns them (plain dicts)."""
 
-from dataclasses import dataclass
 from typing import Any
 
 from akros_k8s_worker.objects import GPU_PRODUCT_LABEL, GPU_RESOURCE
-from akros_msgs import FailureCode, Resources
+from akros_msgs import Resources
 from akros_msgs.quantity import QuantityError, cpu_millicores, memory_bytes
 from akros_policy import Holding
 from akros_policy.naming import LABEL_ENV
-
-# Waiting reasons after which a container will not start without someone changing the spec.
-_HOPELESS_WAITING = {
-    "ErrImagePull": FailureCode.IMAGE_PULL,
-    "ImagePullBackOff": FailureCode.IMAGE_PULL,
-    "InvalidImageName": FailureCode.IMAGE_PULL,
-    "CreateContainerConfigError": FailureCode.INVALID,
-    "CreateContainerError": FailureCode.INVALID,
-    "CrashLoopBackOff": FailureCode.INTERNAL,
-}
-
-
-@dataclass(frozen=True)
-class Running:
-    node: str
-
-
-@dataclass(frozen=True)
-class Failed:
-    code: FailureCode
-    reason: str
-
-
-@dataclass(frozen=True)
-class Waiting:
-    reason: str
-
-
-PodOutcome = Running | Failed | Waiting
-
-
-def pod_outcome(pod: dict[str, Any]) -> PodOutcome:
-    """Where an environment's pod stands: running, failed for good, or still on its way.
-
-    An unschedulable pod is still on its way: auto-inference may be shrinking to make room.
-    Only the start timeout turns waiting into failure.
-    """
-    status = pod.get("status") or {}
-    for container in status.get("containerStatuses") or []:
-        waiting = (container.get("state") or {}).get("waiting") or {}
-        if (code := _HOPELESS_WAITING.get(waiting.get("reason", ""))) is not None:
-            image = container.get("image", "the image")
-            detail = waiting.get("message") or waiting["reason"]
-            return Failed(code, f"{image} could not start: {waiting['reason']} ({detail})")
-    phase = status.get("phase")
-    if phase == "Running":
-        return Running(node=(pod.get("spec") or {}).get("nodeName", ""))
-    if phase in {"Failed", "Succeeded"}:
-        return Failed(FailureCode.INTERNAL, f"the pod stopped ({phase}): {status.get('reason')}")
-    for condition in status.get("conditions") or []:
-        if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
-            message = condition.get("message") or condition.get("reason") or "no node fits"
-            return Waiting(f"waiting for room in the cluster: {message}")
-    return Waiting("starting")
 
 
 def node_allocatable(node: dict[str, Any]) -> Resources:

@@ -1,7 +1,6 @@
 """Applying environment commands: create, delete, delete a kept volume, and settle starts."""
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, assert_never
@@ -9,14 +8,7 @@ from typing import Any, assert_never
 from pydantic import ValidationError
 
 from akros_bus import Bus, get_logger
-from akros_k8s_worker.decisions import (
-    Failed,
-    Running,
-    Waiting,
-    cluster_holding,
-    never_fits,
-    pod_outcome,
-)
+from akros_k8s_worker.decisions import cluster_holding, never_fits
 from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.lanes import Lanes
 from akros_k8s_worker.objects import (
@@ -32,7 +24,8 @@ from akros_k8s_worker.outcomes import (
     settle_request,
     unreadable_command,
 )
-from akros_k8s_worker.starts import StartBook, StartRecord
+from akros_k8s_worker.reconcile import Stage, StageTimeouts
+from akros_k8s_worker.reconciler import StartReconciler
 from akros_kube import AlreadyExistsError, Cluster
 from akros_msgs import (
     SYSTEM_ACTOR,
@@ -43,6 +36,7 @@ from akros_msgs import (
     EnvironmentCommand,
     EnvironmentDeleted,
     EnvironmentReady,
+    EnvironmentStarting,
     FailureCode,
     Message,
     VolumeDeleted,
@@ -52,15 +46,15 @@ from akros_policy import Catalog, QuotaPolicy, check_quota, may_act_on
 from akros_policy.naming import (
     ANNOTATION_REQUEST_ID,
     LABEL_ENV,
-    LABEL_OWNER,
     environment_object_name,
-    environment_selector,
 )
 from akros_readmodel import (
     EnvironmentStatus,
     EnvironmentView,
     ReadModel,
     RequestState,
+    StartBook,
+    StartRecord,
     VolumeView,
     pending_environment,
     utc_now,
@@ -80,11 +74,25 @@ class EnvironmentService:
     catalog: Catalog
     quotas: QuotaPolicy
     platform: EnvironmentPlatform
-    start_timeout_s: float
+    timeouts: StageTimeouts
     index: EnvironmentIndex
     node_cache_s: float = 5.0
+    purge_wait_s: float = 120.0
     lanes: Lanes = field(default_factory=Lanes)
+    resync_s: float = 5.0
+    reconciler: StartReconciler = field(init=False)
     _nodes: tuple[float, list[Manifest]] | None = None
+
+    def __post_init__(self) -> None:
+        self.reconciler = StartReconciler(
+            starts=self.starts,
+            timeouts=self.timeouts,
+            report_ready=self._ready,
+            report_failed=self._start_failed,
+            announce_stage=self._announce_stage,
+            lanes=self.lanes,
+            resync_s=self.resync_s,
+        )
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -162,14 +170,16 @@ class EnvironmentService:
                 remembered = True
                 # Recorded before anything is applied: the pod may run before apply returns,
                 # and a crash in between must still end in a reported outcome (the
-                # redelivered command converges; the sweep catches the rest).
+                # redelivered command converges; the reconciler's resync finds the rest).
                 recorded = await self.starts.expect(
                     StartRecord(
                         owner=command.owner,
                         name=command.name,
                         request_id=command.request_id,
                         actor=command.actor,
-                        deadline=time.time() + self.start_timeout_s,
+                        stage=Stage.SCHEDULING.value,
+                        stage_since=picked_up,
+                        started_at=picked_up,
                     ),
                     # Created when the gateway accepted it, whichever delivery writes it.
                     pending_environment(command, created_at=command.occurred_at),
@@ -185,7 +195,7 @@ class EnvironmentService:
                 )
                 first_write_next()
                 claim_written = asyncio.create_task(self._write_claim(objects))
-            reapplied = await self._apply(objects, claim_written)
+            await self._apply(objects, claim_written)
         except BaseException:
             if claim_written is not None and not claim_written.done():
                 claim_written.cancel()
@@ -200,9 +210,8 @@ class EnvironmentService:
         if already_ready:
             return  # a redelivered command for an environment that is up: nothing to report
         _log.info("environment applied", owner=command.owner, name=command.name)
-        if reapplied:
-            # Its pod may be running already and send no new event: settle from what is there.
-            await self._settle_from_pods(command.owner, command.name)
+        # Its pod may be running already (a redelivered command) and send no new event.
+        self.reconciler.command_touched(command.owner, command.name)
 
     async def _admit(self, command: CreateEnvironment) -> EnvironmentObjects:
         """The checks that need neither the index nor Redis, and the objects to apply."""
@@ -258,17 +267,28 @@ class EnvironmentService:
                 )
 
     async def _write_claim(self, objects: EnvironmentObjects) -> None:
-        """Create the claim; an existing one is a kept volume being reattached."""
-        with contextlib.suppress(AlreadyExistsError):
+        """Create the claim; an existing one is a kept volume being reattached, unless it is
+        still being deleted (a purge whose claim a Terminating pod still holds): reusing it
+        would leave the new environment without a volume once it goes."""
+        try:
             await self.cluster.create(objects.volume_claim)
+        except AlreadyExistsError:
+            metadata = objects.volume_claim["metadata"]
+            claim = await self.cluster.find(
+                "PersistentVolumeClaim", metadata["name"], metadata["namespace"]
+            )
+            if claim is not None and (claim.get("metadata") or {}).get("deletionTimestamp"):
+                raise CommandRefusedError(
+                    FailureCode.CONFLICT,
+                    "The volume of that name is still being deleted; try again in a minute.",
+                ) from None
 
     async def _apply(
         self, objects: EnvironmentObjects, claim_written: "asyncio.Task[None]"
-    ) -> bool:
+    ) -> None:
         """After the claim, create each object or bring an existing one to the desired state,
-        the Deployment last; True when it existed already (a redelivered command)."""
+        the Deployment last."""
         await claim_written
-        existed = False
         for manifest in (
             objects.service,
             objects.ingress,
@@ -276,8 +296,7 @@ class EnvironmentService:
             objects.deployment,
         ):
             async with self.lanes.background():
-                existed = await self._create_or_patch(manifest)
-        return existed
+                await self._create_or_patch(manifest)
 
     async def _create_or_patch(self, manifest: Manifest) -> bool:
         """True when the object existed already (and was patched)."""
@@ -297,6 +316,14 @@ class EnvironmentService:
         claim = await self.cluster.find("PersistentVolumeClaim", name, namespace)
         if claim is not None and command.purge_volume:
             await self.cluster.delete("PersistentVolumeClaim", name, namespace)
+            # Reported deleted only once it is gone: the claim stays while the old pod
+            # terminates (pvc-protection), and a re-create must not find it then.
+            if not await self.reconciler.claim_gone(command.owner, command.name, self.purge_wait_s):
+                raise CommandRefusedError(
+                    FailureCode.TIMEOUT,
+                    f"The environment is deleted, but its volume was still being deleted after "
+                    f"{self.purge_wait_s:.0f}s; it will go once nothing uses it.",
+                )
         volume_kept = claim is not None and not command.purge_volume
         if volume_kept and claim is not None:
             await self._record_kept_volume(command.owner, command.name, claim)
@@ -354,53 +381,19 @@ class EnvironmentService:
             ),
         )
 
-    # -- starts ------------------------------------------------------------------------------
+    # -- starts (settled by the reconciler, reconciler.py) -------------------------------
 
-    async def on_pod(self, pod: dict[str, Any]) -> None:
-        """Settle the start of the environment this pod belongs to, if one is expected."""
-        labels = (pod.get("metadata") or {}).get("labels") or {}
-        owner, name = labels.get(LABEL_OWNER), labels.get(LABEL_ENV)
-        if not owner or not name:
-            return
-        record = await self.starts.get(owner, name)
-        if record is None:
-            return
-        outcome = pod_outcome(pod)
-        if isinstance(outcome, Waiting):
-            await self.starts.note(record, outcome.reason)
-        elif await self.starts.claim(owner, name):
-            if isinstance(outcome, Running):
-                await self._ready(record, outcome.node)
-            elif isinstance(outcome, Failed):
-                await self._start_failed(record, outcome.code, outcome.reason)
-            await self.starts.settled(owner, name)
-
-    async def _settle_from_pods(self, owner: str, name: str) -> None:
-        """Settle a start from the environment's pods as they are now (no event will come)."""
-        pods, _ = await self.cluster.list(
-            "Pod", self.platform.namespace, environment_selector(owner, name)
+    async def _announce_stage(self, record: StartRecord) -> None:
+        await self.bus.publish(
+            EnvironmentStarting(
+                request_id=record.request_id,
+                actor=record.actor,
+                owner=record.owner,
+                name=record.name,
+                stage=record.stage,
+                progress=record.detail[:_MAX_REASON],
+            )
         )
-        for pod in pods:
-            await self.on_pod(pod)
-
-    async def expire_overdue_starts(self) -> None:
-        """Settle the starts whose reporter died (again, from their pods), then fail those
-        past their deadline."""
-        due = await self.starts.due()
-        if due.abandoned:  # rare: a reporter died; settling them changes the records
-            for record in due.abandoned:
-                await self._settle_from_pods(record.owner, record.name)
-            due = await self.starts.due()
-        for record in due.overdue:
-            if await self.starts.claim(record.owner, record.name):
-                waiting_for_room = record.last_reason.startswith("waiting for room")
-                code = FailureCode.UNSCHEDULABLE if waiting_for_room else FailureCode.TIMEOUT
-                await self._start_failed(
-                    record,
-                    code,
-                    f"It did not start within {self.start_timeout_s:.0f}s: {record.last_reason}.",
-                )
-                await self.starts.settled(record.owner, record.name)
 
     async def _ready(self, record: StartRecord, node: str) -> None:
         view = await self.read_model.environment(record.owner, record.name)
@@ -414,11 +407,13 @@ class EnvironmentService:
                     "url": url,
                     "node": node,
                     "reason": None,
+                    "stage": Stage.READY.value,
+                    "progress": None,
                     "updated_at": utc_now(),
                 }
             )
         )
-        await self._settle_request(record.request_id, RequestState.APPLIED)
+        await self._settle_request(record.request_id, RequestState.APPLIED, stage=Stage.READY)
         await self.bus.publish(
             EnvironmentReady(
                 request_id=record.request_id,
@@ -515,5 +510,13 @@ class EnvironmentService:
         *,
         code: FailureCode | None = None,
         reason: str | None = None,
+        stage: Stage | None = None,
     ) -> None:
-        await settle_request(self.read_model, request_id, state, code=code, reason=reason)
+        await settle_request(
+            self.read_model,
+            request_id,
+            state,
+            code=code,
+            reason=reason,
+            stage=None if stage is None else stage.value,
+        )

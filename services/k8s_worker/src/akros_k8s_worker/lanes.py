@@ -68,6 +68,12 @@ class Lanes:
         finally:
             end()
 
+    async def calm(self) -> None:
+        """Return once no command is on its urgent way (at once when none is). The watches
+        wait for it before each event: reading and decoding a burst's pod events in
+        between would stand in front of the next command's first write."""
+        await self._calm.wait()
+
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
         """Wait for a background slot and for no urgent work, then run the enclosed step.

@@ -1,6 +1,7 @@
-"""The worker process: consume commands, watch environment pods, expire stuck starts."""
+"""The worker process: consume commands; watch environments' pods, claims and the storage
+classes into the start reconciler's caches; run the reconciler."""
 
-import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from akros_bus import Bus, configure_logging, get_logger
@@ -10,20 +11,14 @@ from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.scaling import ScalingService
 from akros_k8s_worker.services import ServiceDeployer
 from akros_k8s_worker.settings import WorkerSettings
-from akros_k8s_worker.starts import StartBook
 from akros_kube import Cluster, ForbiddenError
 from akros_msgs import EnvironmentCommand, Groups, ScaleDeployment, ServiceCommand
 from akros_msgs.streams import ENVIRONMENT_COMMANDS, SCALE_COMMANDS, SERVICE_COMMANDS
 from akros_policy import load_catalog, load_quotas
 from akros_policy.naming import LABEL_KIND, WorkloadKind
-from akros_readmodel import ReadModel
+from akros_readmodel import ReadModel, StartBook
 
 _log = get_logger("akros.worker")
-SWEEP_INTERVAL_S = 1.0
-
-
-# About 30 s in all: longer than a Redis restart, short enough not to hold the watch long.
-_POD_EVENT_RETRY_PAUSES_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 10.0)
 
 
 class Worker:
@@ -74,33 +69,30 @@ class Worker:
             raise RuntimeError("the worker has not started")
         await self._scaling.handle(command)
 
-    async def _watch_environment_pods(self) -> None:
+    async def _watch_environment_objects(
+        self, kind: str, feed: Callable[[str, dict[str, Any]], None]
+    ) -> None:
+        """Into the reconciler's cache: no Redis, so a Redis outage never holds the watch;
+        only commands on their urgent way do, for the milliseconds they take (lanes.py)."""
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
         namespace = self.settings.environments_namespace
-        async for event, pod in self.environments.cluster.watch("Pod", namespace, selector):
-            if event not in {"ADDED", "MODIFIED"}:
-                continue
-            await self._settle_pod(pod)
+        lanes = self.environments.lanes
+        async for event, manifest in self.environments.cluster.watch(kind, namespace, selector):
+            await lanes.calm()
+            feed(event, manifest)
 
-    async def _settle_pod(self, pod: Any) -> None:
-        """Settle one pod event, retrying while it fails (Redis away, typically).
+    async def _watch_environment_pods(self) -> None:
+        await self._watch_environment_objects("Pod", self.environments.reconciler.on_pod_event)
 
-        The watch will not send this pod's readiness again, so an event dropped during a
-        Redis restart left its environment pending until the start timeout failed it.
-        """
-        for pause_s in _POD_EVENT_RETRY_PAUSES_S:
-            try:
-                async with self.environments.lanes.background():
-                    await self.environments.on_pod(pod)
-            except Exception as error:
-                _log.warning("could not settle a pod event; retrying", error=repr(error))
-                await asyncio.sleep(pause_s)
-            else:
-                return
-        try:
-            await self.environments.on_pod(pod)
-        except Exception:
-            _log.exception("could not settle a pod event")
+    async def _watch_environment_claims(self) -> None:
+        await self._watch_environment_objects(
+            "PersistentVolumeClaim", self.environments.reconciler.on_claim_event
+        )
+
+    async def _watch_storage_classes(self) -> None:
+        reconciler = self.environments.reconciler
+        async for event, storage_class in self.environments.cluster.watch("StorageClass", None, ""):
+            reconciler.on_storage_class_event(event, storage_class)
 
     async def _watch_environment_deployments(self) -> None:
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
@@ -110,14 +102,6 @@ class Worker:
             "Deployment", namespace, selector
         ):
             index.observe(event, deployment)
-
-    async def _expire_overdue_starts(self) -> None:
-        while True:
-            try:
-                await self.environments.expire_overdue_starts()
-            except Exception:
-                _log.exception("could not expire overdue starts")
-            await asyncio.sleep(SWEEP_INTERVAL_S)
 
     async def run(self) -> None:
         settings = self.settings
@@ -141,7 +125,9 @@ class Worker:
                 catalog=load_catalog(settings.catalog_file),
                 quotas=load_quotas(settings.quota_file),
                 platform=settings.platform(),
-                start_timeout_s=settings.start_timeout_s,
+                timeouts=settings.stage_timeouts(),
+                purge_wait_s=settings.purge_wait_s,
+                resync_s=settings.start_resync_s,
                 node_cache_s=settings.node_cache_s,
                 index=EnvironmentIndex(),
             )
@@ -158,7 +144,9 @@ class Worker:
                 background=[
                     self._watch_environment_deployments,
                     self._watch_environment_pods,
-                    self._expire_overdue_starts,
+                    self._watch_environment_claims,
+                    self._watch_storage_classes,
+                    self._environments.reconciler.run,
                     self._services.watch_deployments,
                     self._services.watch_autoscalers,
                 ],

@@ -123,6 +123,8 @@ def _pod_spec(
         "name": "workspace",
         "image": image.image,
         "ports": [{"name": "http", "containerPort": image.port, "protocol": "TCP"}],
+        # Ready means the app answers on the catalog's port, not that the process started.
+        "readinessProbe": {"tcpSocket": {"port": "http"}, "periodSeconds": 2},
         "resources": container_resources(command),
         "volumeMounts": [{"name": WORK_VOLUME, "mountPath": platform.work_mount_path}],
         "securityContext": restricted_container(),

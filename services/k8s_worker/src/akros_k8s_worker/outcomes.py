@@ -18,15 +18,20 @@ async def settle_request(
     *,
     code: FailureCode | None = None,
     reason: str | None = None,
+    stage: str | None = None,
 ) -> None:
     view = await read_model.request(request_id)
     if view is None:
         return  # not a request the gateway recorded (e.g. published by another tool)
-    await read_model.put_request(
-        view.model_copy(
-            update={"state": state, "code": code, "reason": reason, "updated_at": utc_now()}
-        )
-    )
+    changes: dict[str, object] = {
+        "state": state,
+        "code": code,
+        "reason": reason,
+        "updated_at": utc_now(),
+    }
+    if stage is not None:
+        changes.update(stage=stage, progress=None)
+    await read_model.put_request(view.model_copy(update=changes))
 
 
 _MAX_COMMAND_TYPE = 100

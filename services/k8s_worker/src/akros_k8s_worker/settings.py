@@ -6,6 +6,7 @@ from pydantic import Field
 
 from akros_bus import BusSettings
 from akros_k8s_worker.objects import EnvironmentPlatform
+from akros_k8s_worker.reconcile import StageTimeouts
 from akros_k8s_worker.service_objects import ServicePlatform
 
 
@@ -28,7 +29,24 @@ class WorkerSettings(BusSettings):
     run_as_user: int = Field(default=1000, ge=1)
     run_as_group: int = Field(default=100, ge=1)
     environment_priority_class: str | None = None
-    start_timeout_s: float = Field(default=300, gt=0, description="Pod start deadline")
+    start_timeout_s: float = Field(
+        default=300,
+        gt=0,
+        description="How long a start may stay scheduling, attaching its volume or starting "
+        "(each stage its own clock)",
+    )
+    pull_timeout_s: float = Field(
+        default=1800,
+        gt=0,
+        description="How long pulling the image may take (a multi-GB CUDA image's first pull "
+        "takes minutes, and transient pull errors are retried)",
+    )
+    purge_wait_s: float = Field(
+        default=120, gt=0, description="How long a purge waits for the claim to be gone"
+    )
+    start_resync_s: float = Field(
+        default=5.0, gt=0, description="How often every open start is reconciled again"
+    )
     command_concurrency: int = Field(
         default=1024,
         ge=1,
@@ -44,6 +62,14 @@ class WorkerSettings(BusSettings):
     )
     catalog_file: Path | None = None
     quota_file: Path | None = None
+
+    def stage_timeouts(self) -> StageTimeouts:
+        return StageTimeouts(
+            scheduling_s=self.start_timeout_s,
+            attaching_volume_s=self.start_timeout_s,
+            pulling_image_s=self.pull_timeout_s,
+            starting_s=self.start_timeout_s,
+        )
 
     def platform(self) -> EnvironmentPlatform:
         return EnvironmentPlatform(

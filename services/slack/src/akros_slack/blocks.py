@@ -6,7 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from akros_msgs import CommandFailed, EnvironmentDeleted, EnvironmentReady, UnderusedEnvironment
+from akros_msgs import (
+    CommandFailed,
+    EnvironmentDeleted,
+    EnvironmentReady,
+    EnvironmentStarting,
+    UnderusedEnvironment,
+)
 from akros_policy import Catalog, Holding, Quota
 from akros_readmodel import EnvironmentStatus, EnvironmentView
 from akros_slack import forms
@@ -251,6 +257,13 @@ def usage_message(holding: Holding, quota: Quota) -> SlackMessage:
 def pending_message(action: str, name: str, detail: str) -> SlackMessage:
     """The message a request starts with; its outcome replaces it in place."""
     text = f":hourglass_flowing_sand: {action} *{name}*{detail}…"
+    return SlackMessage(text, [_section(text)])
+
+
+def progress_message(event: EnvironmentStarting) -> SlackMessage:
+    """A create's message while its environment starts: the stage, and what it waits for."""
+    waiting = f" ({event.progress})" if event.progress else ""
+    text = f":hourglass_flowing_sand: Creating *{event.name}*: {event.stage}{waiting}…"
     return SlackMessage(text, [_section(text)])
 
 

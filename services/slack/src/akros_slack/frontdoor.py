@@ -17,12 +17,13 @@ from akros_msgs import (
     DeleteEnvironment,
     EnvironmentDeleted,
     EnvironmentReady,
+    EnvironmentStarting,
     UnderusedEnvironment,
 )
 from akros_msgs.events import DeploymentScaled, VolumeDeleted
 from akros_msgs.services import ServiceDeleted, ServiceDeployed
 from akros_policy import Catalog
-from akros_readmodel import ReadModel
+from akros_readmodel import ReadModel, RequestState
 from akros_slack import blocks, forms
 from akros_slack.blocks import SlackMessage
 from akros_slack.identity import Directory
@@ -125,6 +126,9 @@ class FrontDoor:
         """Replace the request's message with its outcome, then refresh the owner's Home."""
         outcome: SlackMessage
         match event:
+            case EnvironmentStarting():
+                await self._show_progress(event)
+                return
             case EnvironmentReady():
                 outcome = blocks.ready_message(event)
             case CommandFailed():
@@ -144,6 +148,18 @@ class FrontDoor:
             await self.update(ref, outcome)
         if event.owner is not None:
             await self.refresh_home(event.owner)
+
+    async def _show_progress(self, event: EnvironmentStarting) -> None:
+        """The pending message says the stage the start is at. Events are handled
+        concurrently, so a stage that arrives after the outcome must not replace it: only a
+        request still pending is updated."""
+        ref = await self.store.message(event.request_id)
+        if ref is None:
+            return
+        request = await self.read_model.request(event.request_id)
+        if request is None or request.state is not RequestState.PENDING:
+            return
+        await self.update(ref, blocks.progress_message(event))
 
     async def _recreate(self, deleted: EnvironmentDeleted, create: CreateEnvironment) -> None:
         """The second half of a shrink, reported in the same message as the first."""

@@ -6,10 +6,17 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from akros_k8s_worker.starts import SETTLE_LEASE_S, StartBook, StartRecord
-from akros_msgs import Resources
-from akros_readmodel import EnvironmentStatus, EnvironmentView, ReadModel
-from tests.k8s_worker.conftest import ALICE
+from akros_msgs import Actor, Resources, Role, Source
+from akros_readmodel import (
+    SETTLE_LEASE_S,
+    EnvironmentStatus,
+    EnvironmentView,
+    ReadModel,
+    StartBook,
+    StartRecord,
+)
+
+ALICE = Actor(user_id="alice", source=Source.HTTP, role=Role.RESEARCHER)
 
 
 @pytest.fixture
@@ -19,9 +26,9 @@ async def book(redis_url: str) -> AsyncIterator[StartBook]:
     await client.aclose()
 
 
-def _record(deadline: float = 2e9, request_id: str = "r1") -> StartRecord:
+def _record(request_id: str = "r1") -> StartRecord:
     return StartRecord(
-        owner="alice", name="exp", request_id=request_id, actor=ALICE, deadline=deadline
+        owner="alice", name="exp", request_id=request_id, actor=ALICE, stage_since=100.0
     )
 
 
@@ -78,37 +85,54 @@ async def test_only_one_of_many_claimants_settles_a_start(book: StartBook) -> No
     assert claims.count(True) == 1
 
 
-async def test_noting_a_reason_does_not_revive_a_settled_start(book: StartBook) -> None:
+async def test_recording_a_stage_does_not_revive_a_settled_start(book: StartBook) -> None:
     record = _record()
     await book.expect(record, _pending())
     assert await book.claim("alice", "exp")
     await book.settled("alice", "exp")
-    await book.note(record, "waiting for room in the cluster")
+    assert await book.record_stage(record, "pulling image", "img:1", since=101.0) is None
     assert await book.get("alice", "exp") is None
+    assert await book.all() == []
 
 
-async def test_a_start_whose_claimant_died_is_abandoned_once_its_lease_runs_out(
+async def test_a_stage_never_overwrites_a_start_being_reported(
+    book: StartBook, redis_url: str
+) -> None:
+    record = _record()
+    await book.expect(record, _pending())
+    assert await book.claim("alice", "exp")
+    assert await book.record_stage(record, "starting", "waiting", since=101.0) is None
+    assert await book.get("alice", "exp") == record
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        view = await ReadModel(client).environment("alice", "exp")
+        assert view is not None
+        assert view.stage is None
+    finally:
+        await client.aclose()
+
+
+async def test_a_recorded_stage_shows_in_the_view(book: StartBook, redis_url: str) -> None:
+    record = _record()
+    await book.expect(record, _pending())
+    await book.record_stage(record, "pulling image", "pulling img:1", since=101.0)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        view = await ReadModel(client).environment("alice", "exp")
+        assert view is not None
+        assert (view.stage, view.progress) == ("pulling image", "pulling img:1")
+    finally:
+        await client.aclose()
+
+
+async def test_a_start_whose_claimant_died_can_be_claimed_once_its_lease_runs_out(
     book: StartBook,
 ) -> None:
     await book.expect(_record(), _pending())
     assert await book.claim("alice", "exp", now=100.0)
     assert not await book.claim("alice", "exp", now=101.0), "the lease holds"
-    assert (await book.due(now=101.0)).abandoned == []
     later = 100.0 + SETTLE_LEASE_S + 1
-    [abandoned] = (await book.due(now=later)).abandoned
-    assert abandoned.request_id == "r1"
     assert await book.claim("alice", "exp", now=later), "claimed again after the lease"
-
-
-async def test_a_start_being_reported_is_not_overdue_and_a_settled_one_is_gone(
-    book: StartBook,
-) -> None:
-    await book.expect(_record(deadline=1.0), _pending())
-    assert await book.claim("alice", "exp", now=2.0)
-    assert (await book.due(now=3.0)).overdue == []
-    await book.settled("alice", "exp")
-    assert (await book.due(now=3.0)).overdue == []
-    assert (await book.due(now=1e10)).abandoned == []
 
 
 async def test_expecting_a_start_again_drops_a_dead_claimants_lease(book: StartBook) -> None:
@@ -118,9 +142,15 @@ async def test_expecting_a_start_again_drops_a_dead_claimants_lease(book: StartB
     assert await book.claim("alice", "exp", now=101.0)
 
 
-async def test_a_noted_reason_is_kept_for_the_timeout_message(book: StartBook) -> None:
-    record = _record(deadline=1.0)
+async def test_a_recorded_stage_is_kept_for_the_reconciler(book: StartBook) -> None:
+    record = _record()
     await book.expect(record, _pending())
-    await book.note(record, "waiting for room in the cluster: 0/4 nodes")
-    [overdue] = (await book.due(now=2.0)).overdue
-    assert overdue.last_reason == "waiting for room in the cluster: 0/4 nodes"
+    updated = await book.record_stage(record, "pulling image", "pulling img:1", since=105.0)
+    assert updated is not None
+    assert await book.get("alice", "exp") == updated
+    assert await book.all() == [updated]
+    assert (updated.stage, updated.detail, updated.stage_since) == (
+        "pulling image",
+        "pulling img:1",
+        105.0,
+    )

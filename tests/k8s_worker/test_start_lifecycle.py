@@ -1,0 +1,240 @@
+"""An environment's start as a real cluster has it (kubesim's kubelet: pulls that fail and are
+retried, crash loops, readiness probes, Terminating pods, claims without a provisioner), the
+worker as a real process."""
+
+import json
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from akros_devtools import wait_until
+from akros_msgs import (
+    CommandFailed,
+    CreateEnvironment,
+    DeleteEnvironment,
+    EnvironmentDeleted,
+    EnvironmentReady,
+    FailureCode,
+)
+from tests.k8s_worker.conftest import ALICE, CATALOG, NAMESPACE, WorkerHarness, worker_harness
+
+LIFECYCLE_CATALOG = (
+    CATALOG
+    + """
+  crashy: {image: "registry.local/research/crashy:1"}
+  flaky: {image: "registry.local/research/flaky:1"}
+  jupyter: {image: "registry.local/research/jupyter:1"}
+"""
+)
+IMAGES = [
+    {"pattern": "flaky", "failTransiently": 2},
+    # Crashes while initialising, before it answers on its port (as a CUDA error does).
+    {
+        "pattern": "crashy",
+        "crash": {"exitCode": 3, "message": "CUDA error", "afterSeconds": 5},
+        "readinessSeconds": 10,
+    },
+    {"pattern": "jupyter", "readinessSeconds": 3, "stopSeconds": 2},
+]
+
+
+def _cluster_file(directory: Path, *, storage_classes: bool = True) -> Path:
+    cluster = yaml.safe_load(
+        resources.files("akros_kubesim").joinpath("default_cluster.yaml").read_text()
+    )
+    cluster["images"] = IMAGES
+    if not storage_classes:
+        cluster["objects"] = [o for o in cluster["objects"] if o["kind"] != "StorageClass"]
+    path = directory / "cluster.yaml"
+    path.write_text(yaml.safe_dump(cluster))
+    return path
+
+
+@pytest.fixture
+def lifecycle(tmp_path: Path, redis_url: str) -> Iterator[WorkerHarness]:
+    with worker_harness(
+        tmp_path, redis_url, catalog=LIFECYCLE_CATALOG, cluster_file=_cluster_file(tmp_path)
+    ) as harness:
+        yield harness
+
+
+@pytest.fixture
+def real_time(tmp_path: Path, redis_url: str) -> Iterator[WorkerHarness]:
+    """The kubelet's durations as on a cluster (a pod takes 30 s to terminate, say)."""
+    with worker_harness(
+        tmp_path,
+        redis_url,
+        catalog=LIFECYCLE_CATALOG,
+        cluster_file=_cluster_file(tmp_path),
+        time_factor=1.0,
+    ) as harness:
+        yield harness
+
+
+def _create(request_id: str, name: str, image: str = "pytorch") -> CreateEnvironment:
+    return CreateEnvironment.model_validate(
+        {
+            "request_id": request_id,
+            "actor": ALICE,
+            "owner": "alice",
+            "name": name,
+            "image": image,
+            "cpu": "2",
+            "memory": "8Gi",
+        }
+    )
+
+
+def _request(harness: WorkerHarness, request_id: str) -> dict[str, Any]:
+    raw = harness.redis.get(f"akros:rm:req:{request_id}")
+    return {} if raw is None else dict(json.loads(raw))
+
+
+def _core(harness: WorkerHarness) -> client.CoreV1Api:
+    configuration = client.Configuration()
+    config.load_kube_config(str(harness.kubesim.kubeconfig), client_configuration=configuration)
+    return client.CoreV1Api(client.ApiClient(configuration))
+
+
+def test_a_crash_loop_fails_the_start_with_the_exit_code_and_message(
+    lifecycle: WorkerHarness,
+) -> None:
+    lifecycle.start_worker()
+    lifecycle.send(_create("req-crash", "crash", image="crashy"))
+    failed = lifecycle.wait_for_result("req-crash")
+    assert isinstance(failed, CommandFailed), lifecycle.logs()
+    assert "exited with code 3: CUDA error" in failed.reason
+    assert "crash loop" in failed.reason
+    view = lifecycle.view("alice", "crash")
+    assert view is not None
+    assert view["status"] == "failed"
+
+
+def test_a_transient_pull_error_is_retried_and_the_environment_becomes_ready(
+    lifecycle: WorkerHarness,
+) -> None:
+    lifecycle.start_worker()
+    lifecycle.send(_create("req-flaky", "flaky", image="flaky"))
+    ready = lifecycle.wait_for_result("req-flaky")
+    assert isinstance(ready, EnvironmentReady), lifecycle.logs()
+    request = _request(lifecycle, "req-flaky")
+    assert (request["state"], request["stage"]) == ("applied", "ready")
+
+
+def test_a_pull_that_keeps_failing_shows_its_stage_then_fails_naming_it(
+    lifecycle: WorkerHarness,
+) -> None:
+    lifecycle.env["AKROS_PULL_TIMEOUT_S"] = "4"
+    lifecycle.start_worker()
+    lifecycle.send(_create("req-broken", "broken", image="broken"))
+    wait_until(
+        lambda: "retrying" in (_request(lifecycle, "req-broken").get("progress") or ""),
+        timeout_s=10,
+        what="the request to show the pull being retried",
+    )
+    request = _request(lifecycle, "req-broken")
+    assert (request["state"], request["stage"]) == ("pending", "pulling image")
+    assert "retrying the pull of registry.invalid/research/broken:1" in request["progress"]
+    view = lifecycle.view("alice", "broken")
+    assert view is not None
+    assert view["stage"] == "pulling image"
+
+    failed = lifecycle.wait_for_result("req-broken")
+    assert isinstance(failed, CommandFailed)
+    assert failed.code is FailureCode.IMAGE_PULL
+    assert "did not get past pulling image within 4s" in failed.reason
+
+
+def test_a_pod_is_ready_only_once_its_readiness_probe_passes(real_time: WorkerHarness) -> None:
+    real_time.start_worker()
+    real_time.send(_create("req-jupyter", "notebook", image="jupyter"))
+    wait_until(
+        lambda: _request(real_time, "req-jupyter").get("stage") == "starting",
+        timeout_s=20,
+        what="the request to show the starting stage",
+    )
+    assert _request(real_time, "req-jupyter")["state"] == "pending"
+    ready = real_time.wait_for_result("req-jupyter", timeout_s=30)
+    assert isinstance(ready, EnvironmentReady), real_time.logs()
+    [pod] = (
+        _core(real_time)
+        .list_namespaced_pod(NAMESPACE, label_selector="akros.io/env=notebook")
+        .items
+    )
+    conditions = {c.type: c.status for c in pod.status.conditions}
+    assert conditions["Ready"] == "True"
+
+
+def test_a_terminating_pod_of_the_same_name_never_settles_a_new_request(
+    real_time: WorkerHarness,
+) -> None:
+    real_time.start_worker()
+    real_time.send(_create("req-old", "exp"))
+    assert isinstance(real_time.wait_for_result("req-old", timeout_s=30), EnvironmentReady)
+    real_time.send(DeleteEnvironment(request_id="req-del", actor=ALICE, owner="alice", name="exp"))
+    assert isinstance(real_time.wait_for_result("req-del"), EnvironmentDeleted)
+    core = _core(real_time)
+    # The old pod ignores SIGTERM: it stays Terminating for its 30 s grace period.
+    [old] = core.list_namespaced_pod(NAMESPACE, label_selector="akros.io/env=exp").items
+    assert old.metadata.deletion_timestamp is not None
+
+    real_time.send(_create("req-new", "exp"))
+    ready = real_time.wait_for_result("req-new", timeout_s=30)
+    assert isinstance(ready, EnvironmentReady), real_time.logs()
+    pods = core.list_namespaced_pod(NAMESPACE, label_selector="akros.io/env=exp").items
+    new = [p for p in pods if p.metadata.annotations.get("akros.io/request-id") == "req-new"]
+    assert len(new) == 1
+    assert new[0].metadata.deletion_timestamp is None
+    assert {c.type: c.status for c in new[0].status.conditions}["Ready"] == "True"
+
+
+def test_a_purge_waits_for_the_claim_to_be_gone_and_a_re_create_gets_a_new_one(
+    real_time: WorkerHarness,
+) -> None:
+    real_time.start_worker()
+    real_time.send(_create("req-first", "nb", image="jupyter"))
+    assert isinstance(real_time.wait_for_result("req-first", timeout_s=30), EnvironmentReady)
+    core = _core(real_time)
+    [first_claim] = core.list_namespaced_persistent_volume_claim(
+        NAMESPACE, label_selector="akros.io/env=nb"
+    ).items
+    real_time.send(
+        DeleteEnvironment(
+            request_id="req-purge", actor=ALICE, owner="alice", name="nb", purge_volume=True
+        )
+    )
+    assert isinstance(real_time.wait_for_result("req-purge", timeout_s=30), EnvironmentDeleted)
+    claims = core.list_namespaced_persistent_volume_claim(
+        NAMESPACE, label_selector="akros.io/env=nb"
+    )
+    assert claims.items == [], "reported deleted while its claim was still there"
+
+    real_time.send(_create("req-again", "nb", image="jupyter"))
+    assert isinstance(real_time.wait_for_result("req-again", timeout_s=30), EnvironmentReady)
+    [claim] = core.list_namespaced_persistent_volume_claim(
+        NAMESPACE, label_selector="akros.io/env=nb"
+    ).items
+    assert claim.metadata.uid != first_claim.metadata.uid
+    assert claim.metadata.deletion_timestamp is None
+
+
+def test_a_claim_whose_storage_class_is_missing_fails_the_start_naming_the_class(
+    tmp_path: Path, redis_url: str
+) -> None:
+    with worker_harness(
+        tmp_path,
+        redis_url,
+        cluster_file=_cluster_file(tmp_path, storage_classes=False),
+    ) as harness:
+        harness.env.update({"AKROS_STORAGE_CLASS": "local-path", "AKROS_START_TIMEOUT_S": "2"})
+        harness.start_worker()
+        harness.send(_create("req-nosc", "exp"))
+        failed = harness.wait_for_result("req-nosc")
+        assert isinstance(failed, CommandFailed), harness.logs()
+        assert "storage class 'local-path' does not exist" in failed.reason
+        assert "attaching volume" in failed.reason
