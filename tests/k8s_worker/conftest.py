@@ -99,6 +99,7 @@ def harness(tmp_path: Path, redis_url: str) -> Iterator[WorkerHarness]:
             "AKROS_KUBECONFIG": str(kubesim.kubeconfig),
             "AKROS_CATALOG_FILE": str(tmp_path / "catalog.yaml"),
             "AKROS_QUOTA_FILE": str(tmp_path / "quotas.yaml"),
+            "AKROS_STORAGE_CLASS": "local-path",
             "AKROS_START_TIMEOUT_S": "30",
             "AKROS_RECLAIM_IDLE_MS": "1000",
             "AKROS_RECLAIM_INTERVAL_MS": "200",

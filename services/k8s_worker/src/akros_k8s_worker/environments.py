@@ -33,6 +33,7 @@ from akros_k8s_worker.outcomes import (
     unreadable_command,
 )
 from akros_k8s_worker.starts import StartBook, StartRecord
+from akros_k8s_worker.volumes import volume_nodes
 from akros_kube import AlreadyExistsError, Cluster
 from akros_msgs import (
     SYSTEM_ACTOR,
@@ -56,6 +57,7 @@ from akros_policy.naming import (
     environment_object_name,
     environment_selector,
 )
+from akros_policy.placement import claim_volume_name
 from akros_readmodel import (
     EnvironmentStatus,
     EnvironmentView,
@@ -214,8 +216,9 @@ class EnvironmentService:
                 FailureCode.INVALID,
                 f"There is no image '{command.image}'; choose one of {choices}.",
             )
-        nodes = await self._node_list()
-        if reason := never_fits(command.resources, command.gpu_model, nodes):
+        nodes, volume = await asyncio.gather(self._node_list(), self._kept_volume(command))
+        pinned_to = volume_nodes(volume, nodes)
+        if reason := never_fits(command.resources, command.gpu_model, nodes, pinned_to):
             raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
         return environment_objects(command, image, self.platform)
 
@@ -230,6 +233,15 @@ class EnvironmentService:
         )
         if not decision.allowed:
             raise CommandRefusedError(FailureCode.QUOTA_EXCEEDED, decision.reason)
+
+    async def _kept_volume(self, command: CreateEnvironment) -> Manifest | None:
+        """The volume a kept claim of this environment is bound to, if there is one."""
+        name = environment_object_name(command.owner, command.name)
+        claim = await self.cluster.find("PersistentVolumeClaim", name, self.platform.namespace)
+        volume_name = None if claim is None else claim_volume_name(claim)
+        if volume_name is None:
+            return None
+        return await self.cluster.find("PersistentVolume", volume_name)
 
     async def _node_list(self) -> list[Manifest]:
         """The cluster's nodes, reused for ``node_cache_s``: nodes come and go rarely, and a
