@@ -121,9 +121,11 @@ def test_only_the_monitor_reads_pods_and_metrics_across_the_cluster(tmp_path: Pa
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
         {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["get"]},
     ]
-    for resource in ("nodes", "pods", "persistentvolumeclaims", "persistentvolumes"):
+    for resource in ("nodes", "pods"):
         assert _allows(monitor, "", resource, "watch")
         assert _allows(monitor, "metrics.k8s.io", resource, "list")
+    for resource in ("persistentvolumeclaims", "persistentvolumes"):
+        assert _allows(monitor, "", resource, "watch")
     assert {verb for rule in monitor for verb in rule["verbs"]} <= {"get", "list", "watch"}
 
 
