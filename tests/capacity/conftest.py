@@ -58,8 +58,9 @@ class CapacityLoop:
         raw = cast(dict[bytes, bytes], self.redis.hgetall("akros:poller:status"))
         return {k.decode(): v.decode() for k, v in raw.items()}
 
-    def researcher_pod(self, name: str, gpus: int) -> None:
-        """A pod labelled as a researcher's environment, taking ``gpus``."""
+    def researcher_pod(self, name: str, gpus: int, **spec: Any) -> None:
+        """A pod labelled as a researcher's environment, taking ``gpus``; ``spec``: more of
+        the pod's spec (tolerations, a node selector, volumes)."""
         body: dict[str, Any] = {
             "metadata": {"name": name, "labels": {"akros.io/kind": "environment"}},
             "spec": {
@@ -72,7 +73,8 @@ class CapacityLoop:
                             "limits": {"nvidia.com/gpu": str(gpus)},
                         },
                     }
-                ]
+                ],
+                **spec,
             },
         }
         self.core.create_namespaced_pod("default", body)

@@ -133,3 +133,46 @@ def test_a_relist_replaces_the_view_and_only_demand_changes_wake_the_publisher()
     view.observe_pod(SYNCED, {})
     assert view.changed.is_set()
     assert view.capacity().requested == ResourceUse(inference=Resources(gpus=1))
+
+
+def _pinned_volume(name: str, node: str) -> dict[str, Any]:
+    hostname = {"key": "kubernetes.io/hostname", "operator": "In", "values": [node]}
+    return {
+        "metadata": {"name": name},
+        "spec": {"nodeAffinity": {"required": {"nodeSelectorTerms": [
+            {"matchExpressions": [hostname]}
+        ]}}},
+    }  # fmt: skip
+
+
+def _with_node_hostname(node: dict[str, Any]) -> dict[str, Any]:
+    node["metadata"]["labels"]["kubernetes.io/hostname"] = node["metadata"]["name"]
+    return node
+
+
+def test_a_waiting_environment_whose_volume_is_stored_on_one_node_is_counted_on_that_node() -> None:
+    view = ClusterView()
+    for name in ("gpu-1", "gpu-2"):
+        view.observe_node("ADDED", _with_node_hostname(_node(name, "64", "512Gi", gpus=8)))
+    pinned = _pod("kept", "environment", {"cpu": "2", "nvidia.com/gpu": "4"}, unschedulable=True)
+    pinned["spec"]["volumes"] = [{"name": "work", "persistentVolumeClaim": {"claimName": "kept"}}]
+    free = _pod("new", "environment", {"cpu": "1", "nvidia.com/gpu": "1"}, unschedulable=True)
+    view.observe_pod("ADDED", pinned)
+    view.observe_pod("ADDED", free)
+    unpinned = view.capacity()
+    assert [n.pending_researchers for n in unpinned.nodes] == [Resources(), Resources()]
+
+    view.observe_claim(
+        "ADDED",
+        {
+            "metadata": {"name": "kept", "namespace": "ns"},
+            "spec": {"volumeName": "pvc-1"},
+            "status": {"phase": "Bound"},
+        },
+    )
+    view.observe_volume("ADDED", _pinned_volume("pvc-1", "gpu-2"))
+
+    capacity = view.capacity()
+    assert capacity.pending_researchers == Resources(cpu_millis=3000, gpus=5)
+    by_node = {n.node: n.pending_researchers for n in capacity.nodes}
+    assert by_node == {"gpu-1": Resources(), "gpu-2": Resources(cpu_millis=2000, gpus=4)}

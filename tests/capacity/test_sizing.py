@@ -102,3 +102,15 @@ def _times(resources: Resources, count: int) -> Resources:
     for _ in range(count):
         total = total + resources
     return total
+
+
+def test_a_waiting_environment_pinned_to_a_full_node_leaves_the_other_nodes_to_inference() -> None:
+    """Its volume is stored on node a, which researchers fill: room on b is no use to it."""
+    pinned = gpu_node("a", researchers=gpus(8)).model_copy(update={"pending_researchers": gpus(4)})
+    capacity = _capacity(pinned, gpu_node("b"), pending_researchers=gpus(4))
+    assert replicas_that_fit(capacity, POLICY) == 8
+    inference_on_its_node = gpu_node(
+        "a", inference=Resources(cpu_millis=16_000, memory_bytes=128 * GI, gpus=4)
+    ).model_copy(update={"pending_researchers": gpus(4)})
+    capacity = _capacity(inference_on_its_node, gpu_node("b"), pending_researchers=gpus(4))
+    assert replicas_that_fit(capacity, POLICY) == 12, "the 4 GPUs it needs are freed on a"

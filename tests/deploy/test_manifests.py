@@ -117,7 +117,8 @@ def test_only_the_monitor_reads_pods_and_metrics_across_the_cluster(tmp_path: Pa
     worker = _cluster_wide_rules(objects, "k8s-worker")
     monitor = _cluster_wide_rules(objects, "akros-monitor")
 
-    # Nodes for the fail-fast check, storage classes to name the one a Pending claim lacks.
+    # Nodes for the fail-fast check, storage classes to name the one a Pending claim lacks,
+    # a kept volume's node affinity for the never-fits check.
     assert worker == [
         {"apiGroups": [""], "resources": ["nodes"], "verbs": ["list"]},
         {
@@ -125,10 +126,13 @@ def test_only_the_monitor_reads_pods_and_metrics_across_the_cluster(tmp_path: Pa
             "resources": ["storageclasses"],
             "verbs": ["list", "watch"],
         },
+        {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["get"]},
     ]
     for resource in ("nodes", "pods"):
         assert _allows(monitor, "", resource, "watch")
         assert _allows(monitor, "metrics.k8s.io", resource, "list")
+    for resource in ("persistentvolumeclaims", "persistentvolumes"):
+        assert _allows(monitor, "", resource, "watch")
     assert {verb for rule in monitor for verb in rule["verbs"]} <= {"get", "list", "watch"}
 
 
@@ -211,3 +215,20 @@ def test_the_local_path_provisioner_install_applies_to_a_cluster(
         assert storage_class.provisioner == "rancher.io/local-path"
         deployments = client.AppsV1Api(api).list_namespaced_deployment("local-path-storage")
         assert [d.metadata.name for d in deployments.items] == ["local-path-provisioner"]
+
+
+@pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
+def test_every_rendering_names_the_storage_class_that_the_rke2_install_creates(
+    kustomization: str, tmp_path: Path
+) -> None:
+    """The worker has no default class, so a rendering without one would not start."""
+    [installed] = [o for o in _local_path_storage() if o["kind"] == "StorageClass"]
+    [worker] = [
+        o
+        for o in _render(kustomization, tmp_path)
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "k8s-worker"  # type: ignore[index]
+    ]
+    [container] = worker["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+    assert {"name": "AKROS_STORAGE_CLASS", "value": installed["metadata"]["name"]} in container[
+        "env"
+    ]

@@ -122,6 +122,7 @@ def worker_harness(
             "AKROS_KUBECONFIG": str(kubesim.kubeconfig),
             "AKROS_CATALOG_FILE": str(directory / "catalog.yaml"),
             "AKROS_QUOTA_FILE": str(directory / "quotas.yaml"),
+            "AKROS_STORAGE_CLASS": "local-path",
             "AKROS_START_TIMEOUT_S": "30",
             "AKROS_RECLAIM_IDLE_MS": "1000",
             "AKROS_RECLAIM_INTERVAL_MS": "200",

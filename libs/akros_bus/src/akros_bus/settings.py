@@ -3,8 +3,9 @@
 import os
 import socket
 import uuid
+from typing import TypeVar
 
-from pydantic import Field, RedisDsn
+from pydantic import Field, RedisDsn, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,6 +14,9 @@ def unique_consumer_name() -> str:
     replicas never share a consumer and a restarted process never inherits a dead one's
     pending list by accident (those are reclaimed explicitly instead)."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+SettingsT = TypeVar("SettingsT", bound=BaseSettings)
 
 
 class BusSettings(BaseSettings):
@@ -45,3 +49,26 @@ class BusSettings(BaseSettings):
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
     health_host: str = "127.0.0.1"
     health_port: int = Field(default=0, ge=0, le=65535, description="0 disables the endpoint")
+
+
+def settings_problems(settings_class: type[BaseSettings], error: ValidationError) -> str:
+    """What is wrong with the environment, one line per variable, named as it is set
+    (AKROS_STORAGE_CLASS, not storage_class), with the setting's description."""
+    prefix = str(settings_class.model_config.get("env_prefix", ""))
+    lines = [f"{settings_class.__name__}: invalid or missing settings"]
+    for problem in error.errors():
+        field_name = str(problem["loc"][0]) if problem["loc"] else ""
+        variable = (prefix + field_name).upper()
+        info = settings_class.model_fields.get(field_name)
+        about = f" ({info.description})" if info is not None and info.description else ""
+        lines.append(f"  {variable}: {problem['msg']}{about}")
+    return "\n".join(lines)
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """The service's settings from the environment, or exit at once saying which variable is
+    wrong: a traceback from deep in pydantic names the field, not what to set."""
+    try:
+        return settings_class()
+    except ValidationError as error:
+        raise SystemExit(settings_problems(settings_class, error)) from None

@@ -39,6 +39,7 @@ PLATFORM_MANIFESTS = tuple(
 # The default class of the team's cluster (deploy/rke2/local-path-storage.yaml) and of kubesim's
 # default cluster, as cluster-file YAML: a cluster file of nodes alone has no class, and there,
 # as on a real cluster without a provisioner, the environments' claims never bind.
+LOCAL_PATH_CLASS_NAME = "local-path"
 LOCAL_PATH_STORAGE_CLASS = """objects:
   - apiVersion: storage.k8s.io/v1
     kind: StorageClass
@@ -134,6 +135,8 @@ class Platform:
             "AKROS_DASHBOARD_GATEWAY_URL": self.gateway_url,
             "AKROS_DASHBOARD_PORT": str(self.dashboard_port),
             "AKROS_MONITOR_METRICS_PORT": str(self.monitor_metrics_port),
+            # kubesim's default cluster and the benchmarks' cluster files have this class.
+            "AKROS_STORAGE_CLASS": LOCAL_PATH_CLASS_NAME,
             **self.options.environment,
         }
 

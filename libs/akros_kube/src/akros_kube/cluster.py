@@ -139,6 +139,7 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "Service": ("/api/v1", "services", True),
     "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
     "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses", False),
+    "PersistentVolume": ("/api/v1", "persistentvolumes", False),
     "Deployment": ("/apis/apps/v1", "deployments", True),
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
     "Ingress": ("/apis/networking.k8s.io/v1", "ingresses", True),

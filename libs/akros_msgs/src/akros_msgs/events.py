@@ -111,6 +111,13 @@ class NodeCapacity(BaseModel):
     requested: ResourceUse
     schedulable: bool = True
     labels: dict[str, str] = Field(default_factory=dict)
+    pending_researchers: Resources = Field(
+        default=Resources(),
+        description=(
+            "The part of the event's ``pending_researchers`` that only this node can take: "
+            "the pods' bound volumes are stored on it (local storage)"
+        ),
+    )
 
 
 class CapacityChanged(Message):

@@ -22,12 +22,16 @@ def node_allocatable(node: dict[str, Any]) -> Resources:
 
 
 def never_fits(
-    request: Resources, gpu_model: str | None, nodes: list[dict[str, Any]]
+    request: Resources,
+    gpu_model: str | None,
+    nodes: list[dict[str, Any]],
+    volume_nodes: frozenset[str] | None = None,
 ) -> str | None:
     """Why no node of the cluster could ever hold ``request``, even empty; None if one could.
 
     Checked before creating anything, so an impossible request fails in a second with a reason
-    instead of waiting for the start timeout.
+    instead of waiting for the start timeout. ``volume_nodes``: the only nodes a reattached
+    volume can be mounted on (its node affinity; see akros_k8s_worker.volumes), None if any.
     """
     candidates = [
         node
@@ -37,6 +41,8 @@ def never_fits(
     ]
     if not candidates:
         return f"no node has GPUs of model {gpu_model}"
+    if volume_nodes is not None:
+        return pinned_never_fits(request, gpu_model, candidates, volume_nodes)
     if any(request.fits_within(node_allocatable(node)) for node in candidates):
         return None
     largest = max((node_allocatable(node) for node in candidates), key=_size_order(request))
@@ -44,6 +50,28 @@ def never_fits(
     return (
         f"no node can ever fit {asked}; the largest node offers {largest.describe()}. "
         "Ask for less, or split the work across environments."
+    )
+
+
+def pinned_never_fits(
+    request: Resources,
+    gpu_model: str | None,
+    candidates: list[dict[str, Any]],
+    volume_nodes: frozenset[str],
+) -> str | None:
+    """``never_fits`` when the kept work volume is stored on ``volume_nodes`` alone."""
+    where = ", ".join(sorted(volume_nodes)) or "no node of the cluster"
+    delete = "or delete the volume (purge it) to start on any node."
+    pinned = [n for n in candidates if (n.get("metadata") or {}).get("name") in volume_nodes]
+    if not pinned:
+        having = f"GPUs of model {gpu_model}" if gpu_model else "room for it"
+        return f"the kept work volume is stored on {where}, which has no {having}; {delete}"
+    if any(request.fits_within(node_allocatable(node)) for node in pinned):
+        return None
+    largest = max((node_allocatable(node) for node in pinned), key=_size_order(request))
+    return (
+        f"the kept work volume is stored on {where}, which can never fit {request.describe()}; "
+        f"it offers {largest.describe()}. Ask for what it offers, {delete}"
     )
 
 

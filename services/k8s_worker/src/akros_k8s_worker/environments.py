@@ -26,6 +26,7 @@ from akros_k8s_worker.outcomes import (
 )
 from akros_k8s_worker.reconcile import Stage, StageTimeouts
 from akros_k8s_worker.reconciler import StartReconciler
+from akros_k8s_worker.volumes import volume_nodes
 from akros_kube import AlreadyExistsError, Cluster
 from akros_msgs import (
     SYSTEM_ACTOR,
@@ -48,6 +49,7 @@ from akros_policy.naming import (
     LABEL_ENV,
     environment_object_name,
 )
+from akros_policy.placement import claim_volume_name
 from akros_readmodel import (
     EnvironmentStatus,
     EnvironmentView,
@@ -223,8 +225,9 @@ class EnvironmentService:
                 FailureCode.INVALID,
                 f"There is no image '{command.image}'; choose one of {choices}.",
             )
-        nodes = await self._node_list()
-        if reason := never_fits(command.resources, command.gpu_model, nodes):
+        nodes, volume = await asyncio.gather(self._node_list(), self._kept_volume(command))
+        pinned_to = volume_nodes(volume, nodes)
+        if reason := never_fits(command.resources, command.gpu_model, nodes, pinned_to):
             raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
         return environment_objects(command, image, self.platform)
 
@@ -239,6 +242,22 @@ class EnvironmentService:
         )
         if not decision.allowed:
             raise CommandRefusedError(FailureCode.QUOTA_EXCEEDED, decision.reason)
+
+    async def _kept_volume(self, command: CreateEnvironment) -> Manifest | None:
+        """The volume a kept claim of this environment is bound to, if there is one.
+
+        Asked of the cluster only when the read model records a kept volume of that name: a
+        Redis read, where two API reads on every create put 100-create bursts' time to the
+        first write up by tens of ms on kubesim (bench/env_pipeline.py).
+        """
+        if await self.read_model.volume(command.owner, command.name) is None:
+            return None
+        name = environment_object_name(command.owner, command.name)
+        claim = await self.cluster.find("PersistentVolumeClaim", name, self.platform.namespace)
+        volume_name = None if claim is None else claim_volume_name(claim)
+        if volume_name is None:
+            return None
+        return await self.cluster.find("PersistentVolume", volume_name)
 
     async def _node_list(self) -> list[Manifest]:
         """The cluster's nodes, reused for ``node_cache_s``: nodes come and go rarely, and a

@@ -6,6 +6,7 @@ from typing import Any
 
 from akros_bus import Bus, configure_logging, get_logger
 from akros_bus.runner import run_forever, serve
+from akros_bus.settings import load_settings
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.scaling import ScalingService
@@ -156,7 +157,7 @@ class Worker:
 
 
 def main() -> None:
-    settings = WorkerSettings()
+    settings = load_settings(WorkerSettings)
     configure_logging(settings.service_name, settings.log_level)
     run_forever(Worker(settings).run())
 

@@ -41,7 +41,7 @@ class EnvironmentPlatform:
     domain: str
     ingress_class: str | None
     ingress_controller_namespace: str
-    storage_class: str | None
+    storage_class: str
     work_mount_path: str
     run_as_user: int
     run_as_group: int
@@ -172,9 +172,8 @@ def environment_objects(
     claim_spec: Manifest = {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": command.volume_size}},
+        "storageClassName": platform.storage_class,
     }
-    if platform.storage_class:
-        claim_spec["storageClassName"] = platform.storage_class
     # The claim has no owner reference on purpose: the work must outlive the environment.
     volume_claim: Manifest = {
         "apiVersion": "v1",

@@ -24,7 +24,13 @@ class WorkerSettings(BusSettings):
     ingress_controller_namespace: str = Field(
         default="kube-system", description="Where the ingress controller runs (RKE2: kube-system)"
     )
-    storage_class: str | None = None
+    storage_class: str = Field(
+        min_length=1,
+        description=(
+            "The StorageClass of the environments' work volumes; no default, because a cluster"
+            " without that class (RKE2 ships none) leaves every claim Pending"
+        ),
+    )
     work_mount_path: str = "/home/researcher/work"
     run_as_user: int = Field(default=1000, ge=1)
     run_as_group: int = Field(default=100, ge=1)

@@ -8,7 +8,7 @@ same reductions per node for the read model's cluster view (the dashboard's).
 """
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from typing import Any
 from akros_msgs import SYSTEM_ACTOR, CapacityChanged, NodeCapacity, Resources, ResourceUse
 from akros_msgs.quantity import QuantityError, cpu_millicores, memory_bytes
 from akros_policy.naming import LABEL_KIND, WorkloadKind
+from akros_policy.placement import NodeSelectorTerms, nodes_allowed
 from akros_readmodel import NodeView
 
 GPU_RESOURCE = "nvidia.com/gpu"
@@ -42,6 +43,9 @@ class PodDemand:
     owner: str
     amounts: Amounts
     node: str = ""
+    claims: tuple[str, ...] = ()
+    """A waiting researcher's claims ("namespace/name"): a bound local volume pins the pod
+    to the node it is stored on, so only that node's room can take it."""
 
 
 @dataclass(frozen=True)
@@ -113,12 +117,54 @@ def pod_demand(pod: Mapping[str, Any]) -> PodDemand | None:
     node = str((pod.get("spec") or {}).get("nodeName") or "")
     if not node and not _is_unschedulable(status):
         return None
-    labels = (pod.get("metadata") or {}).get("labels") or {}
+    metadata = pod.get("metadata") or {}
+    owner = _OWNER_OF_KIND.get(str((metadata.get("labels") or {}).get(LABEL_KIND, "")), OTHER)
     return PodDemand(
-        owner=_OWNER_OF_KIND.get(str(labels.get(LABEL_KIND, "")), OTHER),
+        owner=owner,
         amounts=pod_requests(pod),
         node=node,
+        claims=_claim_keys(pod, metadata) if not node and owner == RESEARCHERS else (),
     )
+
+
+def _claim_keys(pod: Mapping[str, Any], metadata: Mapping[str, Any]) -> tuple[str, ...]:
+    namespace = metadata.get("namespace", "")
+    return tuple(
+        f"{namespace}/{claim['claimName']}"
+        for volume in (pod.get("spec") or {}).get("volumes") or []
+        if (claim := volume.get("persistentVolumeClaim")) and claim.get("claimName")
+    )
+
+
+PinnedNode = Callable[[PodDemand], str | None]
+"""The one node a waiting pod's bound volumes allow, or None (any node, or several)."""
+
+
+def pinned_node_of(
+    nodes: Iterable[NodeInfo],
+    claim_volumes: Mapping[str, str],
+    volume_selectors: Mapping[str, NodeSelectorTerms],
+) -> PinnedNode:
+    """``PinnedNode`` from the claims ("namespace/name" -> bound volume's name) and the
+    volumes' node affinity (volume name -> required terms) the monitor watches."""
+    named = [(node.name, node.labels) for node in nodes]
+
+    def pinned(demand: PodDemand) -> str | None:
+        selectors = [
+            volume_selectors[volume]
+            for claim in demand.claims
+            if (volume := claim_volumes.get(claim)) is not None and volume in volume_selectors
+        ]
+        if not selectors:
+            return None
+        allowed = nodes_allowed(selectors, named)
+        return next(iter(allowed)) if len(allowed) == 1 else None
+
+    return pinned
+
+
+def _no_pins(_: PodDemand) -> str | None:
+    return None
 
 
 def _is_ready(status: Mapping[str, Any]) -> bool:
@@ -173,13 +219,17 @@ def _use(by_owner: Mapping[str, Amounts]) -> ResourceUse:
     )
 
 
-def summarise(nodes: Iterable[NodeInfo], demands: Iterable[PodDemand]) -> ClusterCapacity:
-    """Per node and in total: allocatable, requested by owner, and pending demand.
+def summarise(
+    nodes: Iterable[NodeInfo], demands: Iterable[PodDemand], pinned: PinnedNode = _no_pins
+) -> ClusterCapacity:
+    """Per node and in total: allocatable, requested by owner, and pending demand, with the
+    part of researchers' pending demand that only one node can take (``pinned``) per node.
 
     A pod bound to a node the monitor does not know (yet) counts in the totals only.
     """
     known = sorted(nodes, key=lambda n: n.name)
     per_node: dict[str, dict[str, Amounts]] = {node.name: {} for node in known}
+    pinned_pending: dict[str, Amounts] = {}
     in_total: dict[str, Amounts] = {}
     pending: Amounts = (0, 0, 0)
     pending_researchers: Amounts = (0, 0, 0)
@@ -197,6 +247,10 @@ def summarise(nodes: Iterable[NodeInfo], demands: Iterable[PodDemand]) -> Cluste
             pending = add_amounts(pending, demand.amounts)
             if demand.owner == RESEARCHERS:
                 pending_researchers = add_amounts(pending_researchers, demand.amounts)
+                if demand.claims and (node_name := pinned(demand)) in per_node:
+                    pinned_pending[node_name] = add_amounts(
+                        pinned_pending.get(node_name, (0, 0, 0)), demand.amounts
+                    )
     allocatable: Amounts = (0, 0, 0)
     for node in known:
         allocatable = add_amounts(allocatable, node.allocatable)
@@ -208,6 +262,7 @@ def summarise(nodes: Iterable[NodeInfo], demands: Iterable[PodDemand]) -> Cluste
                 requested=_use(per_node[node.name]),
                 schedulable=node.schedulable,
                 labels=dict(node.labels),
+                pending_researchers=resources(pinned_pending.get(node.name, (0, 0, 0))),
             )
             for node in known
         ),

@@ -2,9 +2,9 @@
 model's cluster view; sample usage, publish WorkloadUsage and nudge the owners of under-used
 environments.
 
-Two watches (never a call per pod) keep the view current; one publisher turns changes into
-events, at most one per ``capacity_min_interval_s`` and at least one per
-``capacity_heartbeat_s``. The first change after a quiet spell is published after only
+Watches of nodes, pods, claims and volumes (never a call per pod) keep the view current; one
+publisher turns changes into events, at most one per ``capacity_min_interval_s`` and at least
+one per ``capacity_heartbeat_s``. The first change after a quiet spell is published after only
 ``capacity_settle_s``, time for the rest of its burst to arrive, so a lone change costs no
 coalescing delay. The same publisher writes the read model's cluster view (GET /v1/cluster)
 with a published change, at most once per ``cluster_view_interval_s``: a change that comes
@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
@@ -146,6 +147,16 @@ class Monitor:
             self.view.observe_pod(event, pod)
             if event == SYNCED:
                 _release_freed_memory()
+
+    async def _follow(self, kind: str, observe: Callable[[str, dict[str, Any]], None]) -> None:
+        async for event, obj in self.cluster.watch(kind, None, ""):
+            observe(event, obj)
+
+    async def _watch_claims(self) -> None:
+        await self._follow("PersistentVolumeClaim", self.view.observe_claim)
+
+    async def _watch_volumes(self) -> None:
+        await self._follow("PersistentVolume", self.view.observe_volume)
 
     async def _publish_capacity(self) -> None:
         """Publish capacity on a change (coalesced) or a heartbeat, and write the cluster view
@@ -392,6 +403,8 @@ class Monitor:
                 background=[
                     self._watch_nodes,
                     self._watch_pods,
+                    self._watch_claims,
+                    self._watch_volumes,
                     self._publish_capacity,
                     self._sample_usage_forever,
                 ],

@@ -18,10 +18,12 @@ from akros_monitor.capacity import (
     PodDemand,
     node_info,
     node_views,
+    pinned_node_of,
     pod_demand,
     summarise,
 )
 from akros_monitor.usage import EnvironmentPod, environment_pod
+from akros_policy.placement import NodeSelectorTerms, claim_volume_name, volume_node_selector
 
 T = TypeVar("T")
 
@@ -64,10 +66,22 @@ class WatchedSet(Generic[T]):
         return changed
 
 
+def _bound_volume_key(claim: Mapping[str, Any]) -> str | None:
+    """A bound claim reduced to its volume's key in ``ClusterView.volumes``."""
+    volume = claim_volume_name(claim)
+    return None if volume is None else _key({"metadata": {"name": volume}})
+
+
 @dataclass
 class ClusterView:
     nodes: WatchedSet[NodeInfo] = field(default_factory=lambda: WatchedSet(node_info))
     pods: WatchedSet[PodDemand] = field(default_factory=lambda: WatchedSet(pod_demand))
+    claims: WatchedSet[str] = field(default_factory=lambda: WatchedSet(_bound_volume_key))
+    volumes: WatchedSet[NodeSelectorTerms] = field(
+        default_factory=lambda: WatchedSet(volume_node_selector)
+    )
+    """Claims and volumes only where a volume is pinned: a waiting researcher's pod whose
+    local volume is stored on one node needs room on that node (see capacity.PodDemand)."""
     environment_pods: WatchedSet[EnvironmentPod] = field(
         default_factory=lambda: WatchedSet(environment_pod)
     )
@@ -83,12 +97,25 @@ class ClusterView:
         if self.pods.observe(event, pod):
             self.changed.set()
 
+    # Claims and volumes wake nobody: every environment's create binds one of each, which
+    # would double the capacity events of a burst; a reattached volume exists before its pod,
+    # whose own change (found unschedulable) publishes, and the heartbeat covers the rest.
+    def observe_claim(self, event: str, claim: Mapping[str, Any]) -> None:
+        self.claims.observe(event, claim)
+
+    def observe_volume(self, event: str, volume: Mapping[str, Any]) -> None:
+        self.volumes.observe(event, volume)
+
     @property
     def synced(self) -> bool:
+        """Nodes and pods are listed; claims and volumes only refine where pending demand
+        must go, so capacity is published without them (as before they are listed)."""
         return self.nodes.synced and self.pods.synced
 
     def capacity(self) -> ClusterCapacity:
-        return summarise(self.nodes.items.values(), self.pods.items.values())
+        nodes = self.nodes.items.values()
+        pinned = pinned_node_of(nodes, self.claims.items, self.volumes.items)
+        return summarise(nodes, self.pods.items.values(), pinned)
 
     def read_model_view(
         self, node_usage: Mapping[str, tuple[int, int]] | None

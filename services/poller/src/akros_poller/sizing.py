@@ -60,20 +60,23 @@ def replicas_that_fit(capacity: CapacityChanged, policy: InferencePolicy) -> int
     ``headroom`` free and room for researchers' pending pods, within min and max.
 
     Counted both per node (a replica cannot span nodes) and in total (headroom and pending
-    demand are cluster-wide); the smaller count wins.
+    demand are cluster-wide); the smaller count wins. Pending demand that only one node can
+    take (its volume is stored there) is kept free on that node, not anywhere: room on
+    another node is no use to it.
     """
     per_node = 0
     room = Resources()
+    pinned = Resources()
     for node in capacity.nodes:
+        pinned = pinned + node.pending_researchers
         if not _may_host(node, policy):
             continue
         others = node.requested.total.minus(node.requested.inference)
-        free = node.allocatable.minus(others)
+        free = node.allocatable.minus(others).minus(node.pending_researchers)
         per_node += _copies(free, policy.per_replica)
         room = room + free
-    in_total = _copies(
-        room.minus(capacity.pending_researchers).minus(policy.headroom), policy.per_replica
-    )
+    anywhere = capacity.pending_researchers.minus(pinned)
+    in_total = _copies(room.minus(anywhere).minus(policy.headroom), policy.per_replica)
     return max(policy.min_replicas, min(policy.max_replicas, per_node, in_total))
 
 
