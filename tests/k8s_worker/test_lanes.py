@@ -99,3 +99,27 @@ async def test_a_cancelled_wait_for_an_urgent_slot_gives_nothing_back_twice() ->
     # The one slot is free again, exactly once.
     async with lanes.urgent():
         assert lanes.urgent_now == 1
+
+
+async def test_the_watches_wait_for_a_command_on_its_urgent_way_but_never_for_a_stuck_one() -> None:
+    lanes = Lanes()
+    stuck = asyncio.Event()  # never set: a command whose Redis call hangs
+
+    async def stuck_command() -> None:
+        async with lanes.urgent():
+            await stuck.wait()
+
+    command = asyncio.create_task(stuck_command())
+    await asyncio.sleep(0)
+    assert lanes.urgent_now == 1
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    await asyncio.wait_for(lanes.calm(at_most_s=0.05), timeout=1)
+    assert loop.time() - began >= 0.05
+    assert lanes.urgent_now == 1  # it is still stuck; the watch went on without it
+    command.cancel()
+    await asyncio.gather(command, return_exceptions=True)
+    # With no command on its way, calm returns at once.
+    began = loop.time()
+    await lanes.calm(at_most_s=10)
+    assert loop.time() - began < 1

@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Callable
 
 DEFAULT_URGENT_SLOTS = 4
 DEFAULT_BACKGROUND_SLOTS = 8
+# A command's urgent way takes milliseconds; one that takes longer is stuck on a blip.
+MAX_CALM_WAIT_S = 0.5
 
 
 class Lanes:
@@ -68,11 +70,14 @@ class Lanes:
         finally:
             end()
 
-    async def calm(self) -> None:
-        """Return once no command is on its urgent way (at once when none is). The watches
-        wait for it before each event: reading and decoding a burst's pod events in
-        between would stand in front of the next command's first write."""
-        await self._calm.wait()
+    async def calm(self, at_most_s: float = MAX_CALM_WAIT_S) -> None:
+        """Return once no command is on its urgent way (at once when none is), or after
+        ``at_most_s``. The watches wait for it before each event: reading and decoding a
+        burst's pod events in between would stand in front of the next command's first write.
+        The bound is for a command whose urgent way is stuck (Redis or the API down while it
+        records its start): it delays the watch by that much, never holds it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._calm.wait(), at_most_s)
 
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:

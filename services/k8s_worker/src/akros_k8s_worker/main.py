@@ -74,7 +74,8 @@ class Worker:
         self, kind: str, feed: Callable[[str, dict[str, Any]], None]
     ) -> None:
         """Into the reconciler's cache: no Redis, so a Redis outage never holds the watch;
-        only commands on their urgent way do, for the milliseconds they take (lanes.py)."""
+        commands on their urgent way delay it, for the milliseconds they take and at most
+        lanes.MAX_CALM_WAIT_S if one is stuck (lanes.py)."""
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
         namespace = self.settings.environments_namespace
         lanes = self.environments.lanes
