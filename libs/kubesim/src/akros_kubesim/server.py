@@ -129,8 +129,13 @@ def _encoded(document: Any) -> bytes:
     return orjson.dumps(document, option=orjson.OPT_APPEND_NEWLINE)
 
 
+def _warning_headers(warnings: list[str] | None) -> dict[str, str] | None:
+    """The API server's warnings as HTTP Warning headers (code 299, as in RFC 7234)."""
+    return {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+
+
 def _json(document: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+    headers = _warning_headers(warnings)
     return web.Response(body=_encoded(document), status=status, content_type=JSON, headers=headers)
 
 
@@ -144,7 +149,7 @@ def _respond(
     has_protobuf = isinstance(document, dict) and _protobuf_kind(document)
     if media.output_media_type(accept, has_protobuf) == media.JSON:
         return _json(document, status, warnings)
-    headers = {"Warning": ", ".join(f'299 - "{w}"' for w in warnings)} if warnings else None
+    headers = _warning_headers(warnings)
     return web.Response(
         body=protobuf.encode(document),
         status=status,
