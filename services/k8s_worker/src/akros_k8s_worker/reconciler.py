@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from akros_bus import get_logger
 from akros_k8s_worker.lanes import Lanes
@@ -48,15 +48,24 @@ def key_of(manifest: Manifest) -> Key | None:
     return (owner, name) if owner and name else None
 
 
-@dataclass
-class _Cache:
-    """Objects of one kind by environment, kept by a watch (a relist replaces it whole)."""
+def _name_of(manifest: Manifest) -> str | None:
+    return str((manifest.get("metadata") or {}).get("name", "")) or None
 
-    by_key: dict[Key, dict[str, Manifest]] = field(default_factory=dict)
-    _listing: dict[Key, dict[str, Manifest]] | None = None
+
+K = TypeVar("K")
+
+
+@dataclass
+class _Cache(Generic[K]):
+    """Objects of one kind by key (an environment's, or the object's own name), kept by a
+    watch (a relist replaces it whole)."""
+
+    key_of: Callable[[Manifest], K | None]
+    by_key: dict[K, dict[str, Manifest]] = field(default_factory=dict)
+    _listing: dict[K, dict[str, Manifest]] | None = None
     synced: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def observe(self, event: str, manifest: Manifest) -> set[Key]:
+    def observe(self, event: str, manifest: Manifest) -> set[K]:
         """Apply one watch event; the keys whose objects changed."""
         if event == LISTING:
             self._listing = {}
@@ -65,7 +74,7 @@ class _Cache:
             before, self.by_key, self._listing = self.by_key, self._listing or {}, None
             self.synced.set()
             return set(before) | set(self.by_key)
-        key = key_of(manifest)
+        key = self.key_of(manifest)
         if key is None:
             return set()
         name = str((manifest.get("metadata") or {}).get("name", ""))
@@ -79,7 +88,7 @@ class _Cache:
             target.setdefault(key, {})[name] = manifest
         return {key}
 
-    def of(self, key: Key) -> list[Manifest]:
+    def of(self, key: K) -> list[Manifest]:
         return list(self.by_key.get(key, {}).values())
 
 
@@ -94,11 +103,9 @@ class StartReconciler:
     workers: int = DEFAULT_WORKERS
     resync_s: float = DEFAULT_RESYNC_S
     queue: WorkQueue[Key] = field(default_factory=WorkQueue)
-    pods: _Cache = field(default_factory=_Cache)
-    claims: _Cache = field(default_factory=_Cache)
-    storage_classes: set[str] = field(default_factory=set)
-    classes_synced: asyncio.Event = field(default_factory=asyncio.Event)
-    _listing_classes: set[str] | None = None
+    pods: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
+    claims: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
+    storage_classes: _Cache[str] = field(default_factory=lambda: _Cache(_name_of))
     _claim_changes: dict[Key, asyncio.Event] = field(default_factory=dict)
 
     # -- feeding the queue ----------------------------------------------------------------
@@ -114,18 +121,9 @@ class StartReconciler:
                 changed.set()
 
     def on_storage_class_event(self, event: str, storage_class: Manifest) -> None:
-        name = str((storage_class.get("metadata") or {}).get("name", ""))
-        if event == LISTING:
-            self._listing_classes = set()
-        elif event == SYNCED:
-            self.storage_classes, self._listing_classes = self._listing_classes or set(), None
-            self.classes_synced.set()
-        elif self._listing_classes is not None:
-            self._listing_classes.add(name)
-        elif event == "DELETED":
-            self.storage_classes.discard(name)
-        else:
-            self.storage_classes.add(name)
+        # No key to queue: a class made for a Pending claim binds it, and the claim's
+        # event queues its environment.
+        self.storage_classes.observe(event, storage_class)
 
     def command_touched(self, owner: str, name: str) -> None:
         """A command changed what this environment should be: reconcile it first."""
@@ -168,7 +166,7 @@ class StartReconciler:
     async def _work(self) -> None:
         await self.pods.synced.wait()
         await self.claims.synced.wait()
-        await self.classes_synced.wait()
+        await self.storage_classes.synced.wait()
         while True:
             key = await self.queue.get()
             try:
@@ -190,7 +188,7 @@ class StartReconciler:
     def observed(self, key: Key) -> Observed:
         pods: tuple[PodState, ...] = tuple(observe_pod(p) for p in self.pods.of(key))
         claims = self.claims.of(key)
-        classes = frozenset(self.storage_classes)
+        classes = frozenset(self.storage_classes.by_key)
         return Observed(pods=pods, claim=observe_claim(claims[0], classes) if claims else None)
 
     async def reconcile(self, key: Key) -> None:
