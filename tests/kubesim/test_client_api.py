@@ -637,7 +637,14 @@ def test_pod_logs_are_served_once_the_container_runs(
         "talker", namespace
     )
     core.create_namespaced_pod(namespace, _pod("mute", image="registry.invalid/x:1"))
-    eventually(lambda: core.read_namespaced_pod("mute", namespace).status.container_statuses)
+
+    def pull_failed() -> bool:
+        statuses = core.read_namespaced_pod("mute", namespace).status.container_statuses or []
+        waiting = statuses[0].state.waiting if statuses else None
+        return waiting is not None and waiting.reason in ("ErrImagePull", "ImagePullBackOff")
+
+    # Not just any status: until the first pull fails the container waits ContainerCreating.
+    eventually(pull_failed)
     with pytest.raises(ApiException) as raised:
         core.read_namespaced_pod_log("mute", namespace)
     assert raised.value.status == 400
