@@ -210,3 +210,32 @@ def test_an_answer_that_is_no_exposition_leaves_its_node_unknown() -> None:
     readings = gpu_readings({GpuExporter("gpu-1", "gpu-operator", "dcgm-a"): "{not prometheus"})
     assert readings.per_pod == {}
     assert readings.silent_nodes == {"gpu-1"}
+
+
+def test_one_pod_of_unknown_gpu_use_makes_its_whole_environment_unknown() -> None:
+    """Two pods of one environment on two GPU nodes, one node's exporter silent: the known
+    pod's idle GPU must not speak for the unknown one, or an unknown GPU leads to a nudge."""
+    pods = {}
+    for name in ("lab-0", "lab-1"):
+        pod = environment_pod(_pod(name))
+        assert pod is not None
+        pods[f"akros-ada/{name}"] = pod
+    used = pod_usage([_metrics("lab-0", "10m", "1Gi"), _metrics("lab-1", "10m", "1Gi")])
+    for only_known in ({"akros-ada/lab-0": 0.0}, {"akros-ada/lab-1": 0.0}):
+        use = environment_uses(pods, used, only_known, EXEMPT_PROFILES)[("ada", "lab")]
+        assert use.gpus == 2
+        assert use.gpu_utilisation is None
+
+
+def test_gpu_use_is_weighted_by_the_gpus_of_the_pods_that_hold_them() -> None:
+    cpu_only = _pod("lab-0")
+    cpu_only["spec"]["containers"][0]["resources"]["requests"].pop("nvidia.com/gpu")
+    pods = {}
+    for name, raw in (("lab-0", cpu_only), ("lab-1", _pod("lab-1")), ("lab-2", _pod("lab-2"))):
+        pod = environment_pod(raw)
+        assert pod is not None
+        pods[f"akros-ada/{name}"] = pod
+    used = pod_usage([_metrics(n, "10m", "1Gi") for n in ("lab-0", "lab-1", "lab-2")])
+    gpu = {"akros-ada/lab-1": 0.2, "akros-ada/lab-2": 0.6}
+    use = environment_uses(pods, used, gpu, EXEMPT_PROFILES)[("ada", "lab")]
+    assert use.gpu_utilisation == pytest.approx(0.4)

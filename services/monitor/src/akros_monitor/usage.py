@@ -229,9 +229,9 @@ def environment_uses(
     gpu: Mapping[str, float],
     exempt_profiles: Set[str],
 ) -> dict[EnvironmentKey, EnvironmentUse]:
-    """Each measured environment's use, its pods added up (GPU utilisation averaged over the
-    pods that report it); the oldest pod's start counts, and any exempt pod (``is_exempt``,
-    with the catalog's ``exempt_profiles``) exempts it."""
+    """Each measured environment's use, its pods added up (GPU utilisation averaged over its
+    GPUs, unknown when any of them is); the oldest pod's start counts, and any exempt pod
+    (``is_exempt``, with the catalog's ``exempt_profiles``) exempts it."""
     uses: dict[EnvironmentKey, EnvironmentUse] = {}
     for key, pod in pods.items():
         if key not in used:
@@ -263,10 +263,15 @@ def environment_uses(
 
 
 def _weighted_gpu(known: EnvironmentUse, gpus: int, utilisation: float | None) -> float | None:
-    if utilisation is None:
+    """The GPU use of ``known`` and one more pod of ``gpus`` GPUs at ``utilisation``, weighted
+    by GPUs. One GPU of unknown use makes the whole environment's unknown: a known idle GPU
+    must not speak for one whose exporter did not answer."""
+    if not gpus:
         return known.gpu_utilisation
-    if known.gpu_utilisation is None:
+    if not known.gpus:
         return utilisation
+    if utilisation is None or known.gpu_utilisation is None:
+        return None
     return (known.gpu_utilisation * known.gpus + utilisation * gpus) / (known.gpus + gpus)
 
 
