@@ -1,13 +1,19 @@
-"""The start reconciler's plan, by value: what it does for what it sees."""
+"""The lifecycle reconciler's plan, by value: what it does for what it sees."""
 
 from akros_k8s_worker.reconcile import (
+    ApplyObjects,
     ClaimState,
+    DeleteClaim,
+    DeleteWorkload,
+    Deletion,
     Desired,
+    FailDeletion,
     FailStart,
     MarkReady,
     Observed,
     PodState,
     RecordStage,
+    ReportDeleted,
     RequeueAfter,
     Stage,
     StageTimeouts,
@@ -18,7 +24,9 @@ from akros_k8s_worker.reconcile import (
 )
 from akros_msgs import FailureCode
 
-TIMEOUTS = StageTimeouts(scheduling_s=30, attaching_volume_s=20, pulling_image_s=600, starting_s=60)
+TIMEOUTS = StageTimeouts(
+    scheduling_s=30, attaching_volume_s=20, pulling_image_s=600, starting_s=60, purging_s=120
+)
 BOUND = ClaimState(phase="Bound", storage_class="local-path", class_exists=True)
 
 
@@ -209,3 +217,81 @@ def test_observing_a_pod_as_the_api_returns_it() -> None:
     assert observe_claim(claim, frozenset({"local-path"})) == ClaimState(
         phase="Pending", storage_class="fast", class_exists=False
     )
+
+
+def test_a_recorded_create_writes_its_objects_first_whatever_the_pods_say() -> None:
+    desired = Desired(
+        request_id="req-1", stage=Stage.SCHEDULING, stage_since=100.0, objects_pending=True
+    )
+    # A Ready pod of an earlier request of this name is no reason to skip the writes.
+    earlier = _pod(request_id="req-0", ready=True)
+    assert plan(desired, Observed(pods=(earlier,)), 101.0, TIMEOUTS) == [ApplyObjects()]
+
+
+def test_writes_that_keep_failing_end_the_start_at_the_scheduling_timeout_saying_why() -> None:
+    desired = Desired(
+        request_id="req-1",
+        stage=Stage.SCHEDULING,
+        stage_since=100.0,
+        detail="could not write its objects to the cluster yet (500)",
+        objects_pending=True,
+    )
+    assert plan(desired, Observed(), 130.0, TIMEOUTS) == [
+        FailStart(
+            FailureCode.INTERNAL,
+            "It did not get past scheduling within 30s: could not write its objects to the "
+            "cluster yet (500).",
+        )
+    ]
+
+
+def _deletion(**fields: object) -> Deletion:
+    values: dict[str, object] = {"request_id": "del-1", "requested_at": 100.0}
+    values.update(fields)
+    return Deletion(**values)  # type: ignore[arg-type]
+
+
+def test_a_deletion_deletes_the_workload_first() -> None:
+    assert plan(_deletion(), Observed(claim=BOUND), 100.0, TIMEOUTS) == [DeleteWorkload()]
+
+
+def test_a_deletion_that_keeps_the_volume_reports_it_kept_once_the_workload_is_gone() -> None:
+    done = _deletion(workload_deleted=True)
+    assert plan(done, Observed(claim=BOUND), 101.0, TIMEOUTS) == [ReportDeleted(volume_kept=True)]
+    assert plan(done, Observed(), 101.0, TIMEOUTS) == [ReportDeleted(volume_kept=False)]
+
+
+def test_a_purge_deletes_the_claim_and_waits_for_it_to_be_gone() -> None:
+    purge = _deletion(workload_deleted=True, purge_volume=True)
+    terminating = ClaimState(
+        phase="Bound", storage_class="local-path", class_exists=True, terminating=True
+    )
+    assert plan(purge, Observed(claim=BOUND), 101.0, TIMEOUTS) == [
+        DeleteClaim(),
+        RequeueAfter(119.0),
+    ]
+    assert plan(purge, Observed(claim=terminating), 150.0, TIMEOUTS) == [RequeueAfter(70.0)]
+    assert plan(purge, Observed(), 150.0, TIMEOUTS) == [ReportDeleted(volume_kept=False)]
+
+
+def test_a_purge_whose_claim_outlives_the_wait_fails_saying_what_is_left() -> None:
+    purge = _deletion(workload_deleted=True, purge_volume=True)
+    terminating = ClaimState(
+        phase="Bound", storage_class="local-path", class_exists=True, terminating=True
+    )
+    assert plan(purge, Observed(claim=terminating), 220.0, TIMEOUTS) == [
+        FailDeletion(
+            FailureCode.TIMEOUT,
+            "The environment is deleted, but its volume was still being deleted after 120s; "
+            "it will go once nothing uses it.",
+        )
+    ]
+
+
+def test_a_volumes_deletion_touches_no_workload() -> None:
+    volume = _deletion(volume_only=True, purge_volume=True)
+    assert plan(volume, Observed(claim=BOUND), 100.0, TIMEOUTS) == [
+        DeleteClaim(),
+        RequeueAfter(120.0),
+    ]
+    assert plan(volume, Observed(), 101.0, TIMEOUTS) == [ReportDeleted(volume_kept=False)]

@@ -263,11 +263,15 @@ def test_a_start_that_finds_no_room_fails_after_the_timeout_saying_why(
 def test_a_create_whose_deliveries_run_out_ends_failed_not_pending(
     harness: WorkerHarness, kube: client.ApiClient
 ) -> None:
-    harness.env.update({"AKROS_MAX_DELIVERIES": "2", "AKROS_RECLAIM_IDLE_MS": "300"})
+    """A command the worker cannot even check (every API read fails, so it cannot list the
+    nodes) is redelivered, then dead-lettered, and its request still ends."""
+    harness.env.update(
+        {"AKROS_MAX_DELIVERIES": "2", "AKROS_RECLAIM_IDLE_MS": "300", "AKROS_NODE_CACHE_S": "0"}
+    )
     harness.start_worker()
     harness.send(_create("req-warmup", "warmup"))
     assert isinstance(harness.wait_for_result("req-warmup"), EnvironmentReady)
-    harness.kubesim.set_faults(errorRate=1.0, errorStatus=500)
+    harness.kubesim.set_faults(errorRate=1.0, errorStatus=500, scope="all")
     harness.send(_create("req-doomed", "doomed"))
 
     failed = harness.wait_for_result("req-doomed", timeout_s=60)
@@ -276,9 +280,51 @@ def test_a_create_whose_deliveries_run_out_ends_failed_not_pending(
     assert failed.code is FailureCode.INTERNAL
     assert "handler failed on all 2 deliveries" in failed.reason
     assert harness.request_state("req-doomed") == "failed"
+
+
+def test_a_create_whose_writes_the_cluster_keeps_refusing_fails_at_its_deadline_saying_why(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    """The reconciler retries the writes with back-off (the watch and other environments go
+    on), shows the error as the start's progress, and ends the start at the scheduling
+    stage's deadline with what the last attempt said; the failed view stays."""
+    harness.env["AKROS_START_TIMEOUT_S"] = "3"
+    harness.start_worker()
+    harness.send(_create("req-warmup", "warmup"))
+    assert isinstance(harness.wait_for_result("req-warmup"), EnvironmentReady)
+    harness.kubesim.set_faults(errorRate=1.0, errorStatus=500)
+    harness.record_pending("req-doomed", "create_environment", "alice")
+    harness.send(_create("req-doomed", "doomed"))
+
+    def progress() -> str:
+        raw = harness.redis.get("akros:rm:req:req-doomed")
+        return str(json.loads(raw).get("progress") or "") if raw else ""
+
+    wait_until(
+        lambda: "could not write its objects to the cluster yet" in progress(),
+        timeout_s=10,
+        what="the write's error as the start's progress",
+    )
+    # Past the deadline the reconciler stops writing and reports the failure, which first
+    # deletes what was written: that needs the API back.
+    wait_until(
+        lambda: "could not report the outcome yet" in harness.logs(),
+        timeout_s=30,
+        what="the deadline to end the writes",
+    )
+    harness.kubesim.clear_faults()
+    failed = harness.wait_for_result("req-doomed", timeout_s=30)
+    assert isinstance(failed, CommandFailed), harness.logs()
+    assert failed.code is FailureCode.INTERNAL
+    assert "did not get past scheduling within 3s" in failed.reason
+    assert "could not write its objects to the cluster yet" in failed.reason
+    assert "injected by kubesim" in failed.reason
     view = harness.view("alice", "doomed")
     assert view is not None
     assert view["status"] == "failed"
+    selector = "akros.io/env=doomed"
+    apps = client.AppsV1Api(kube)
+    assert apps.list_namespaced_deployment(NAMESPACE, label_selector=selector).items == []
 
 
 def test_a_start_whose_reporter_died_is_reported_by_the_resync(harness: WorkerHarness) -> None:

@@ -48,3 +48,52 @@ async def test_a_failing_key_backs_off_and_success_resets_it() -> None:
     queue.succeeded("k")
     assert queue.failed("k") == 0.05
     assert retry_backoff_s(50) == 10.0
+
+
+async def test_other_keys_wait_while_a_command_is_on_its_way_to_its_first_write() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("command", urgent=True)
+    queue.add("event")
+    assert await queue.get() == "command"
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0.05)
+    assert not waiting.done(), "an event's key is handed out before the command's first write"
+    queue.first_write_next("command")
+    assert await asyncio.wait_for(waiting, 1) == "event"
+
+
+async def test_a_command_held_up_on_a_blip_delays_other_keys_only_for_a_bounded_time() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    release = queue.pressing()  # a command in hand that never finishes its way
+    queue.add("event")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await asyncio.wait_for(queue.get(), 2) == "event"
+    assert 0.4 <= loop.time() - started < 1.5
+    release()
+
+
+async def test_a_worker_waiting_for_calm_still_takes_a_commands_key_at_once() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    release = queue.pressing()
+    queue.add("event")
+    waiting = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0.05)
+    queue.add("command", urgent=True)
+    assert await asyncio.wait_for(waiting, 0.3) == "command"
+    release()
+
+
+async def test_room_is_always_kept_for_a_commands_key() -> None:
+    queue: WorkQueue[str] = WorkQueue(most_other_at_once=2)
+    for index in range(4):
+        queue.add(f"event-{index}")
+    taken = [await queue.get(), await queue.get()]
+    third = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0.05)
+    assert not third.done(), "more than two event keys at once"
+    queue.add("command", urgent=True)
+    assert await asyncio.wait_for(third, 0.3) == "command"
+    queue.first_write_next("command")
+    queue.done(taken[0])
+    assert await asyncio.wait_for(queue.get(), 0.3) == "event-2"

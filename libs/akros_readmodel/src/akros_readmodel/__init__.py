@@ -1,6 +1,13 @@
 """The read model in Redis: environments, volumes and request outcomes."""
 
-from akros_readmodel.starts import SETTLE_LEASE_S, StartBook, StartRecord
+from akros_readmodel.lifecycle import (
+    SETTLE_LEASE_S,
+    DeletionRecord,
+    Expected,
+    Intent,
+    LifecycleBook,
+    StartRecord,
+)
 from akros_readmodel.store import (
     CLUSTER_KEY,
     EnvironmentKeys,
@@ -31,9 +38,13 @@ __all__ = [
     "SETTLE_LEASE_S",
     "AutoscalerState",
     "ClusterView",
+    "DeletionRecord",
     "EnvironmentKeys",
     "EnvironmentStatus",
     "EnvironmentView",
+    "Expected",
+    "Intent",
+    "LifecycleBook",
     "LockTimeoutError",
     "NodeView",
     "ReadModel",
@@ -41,7 +52,6 @@ __all__ = [
     "RequestView",
     "ServiceStatus",
     "ServiceView",
-    "StartBook",
     "StartRecord",
     "UsagePoint",
     "VolumeView",

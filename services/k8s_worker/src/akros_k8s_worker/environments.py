@@ -1,4 +1,10 @@
-"""Applying environment commands: create, delete, delete a kept volume, and settle starts."""
+"""Environment commands and the effects of their reconcile.
+
+A command is checked here (who may act, the image, whether it can ever fit, the quota, the
+name), recorded as what the reconciler owes (akros_readmodel.lifecycle) and its key queued
+first; everything it asks of the cluster happens in the reconciler (reconciler.py), through
+the effects below: write the objects, report the stages and the outcome, delete the workload
+and the claim, report the deletion."""
 
 import asyncio
 import time
@@ -10,7 +16,6 @@ from pydantic import ValidationError
 from akros_bus import Bus, get_logger
 from akros_k8s_worker.decisions import cluster_holding, never_fits
 from akros_k8s_worker.index import EnvironmentIndex
-from akros_k8s_worker.lanes import Lanes
 from akros_k8s_worker.objects import (
     EnvironmentObjects,
     EnvironmentPlatform,
@@ -25,7 +30,7 @@ from akros_k8s_worker.outcomes import (
     unreadable_command,
 )
 from akros_k8s_worker.reconcile import Stage, StageTimeouts
-from akros_k8s_worker.reconciler import StartReconciler
+from akros_k8s_worker.reconciler import LifecycleReconciler
 from akros_k8s_worker.volumes import volume_nodes
 from akros_kube import AlreadyExistsError, Cluster
 from akros_msgs import (
@@ -51,11 +56,13 @@ from akros_policy.naming import (
 )
 from akros_policy.placement import claim_volume_name
 from akros_readmodel import (
+    DeletionRecord,
     EnvironmentStatus,
     EnvironmentView,
+    Expected,
+    LifecycleBook,
     ReadModel,
     RequestState,
-    StartBook,
     StartRecord,
     VolumeView,
     pending_environment,
@@ -72,28 +79,23 @@ class EnvironmentService:
     cluster: Cluster
     bus: Bus
     read_model: ReadModel
-    starts: StartBook
+    book: LifecycleBook
     catalog: Catalog
     quotas: QuotaPolicy
     platform: EnvironmentPlatform
     timeouts: StageTimeouts
     index: EnvironmentIndex
     node_cache_s: float = 5.0
-    purge_wait_s: float = 120.0
-    lanes: Lanes = field(default_factory=Lanes)
     resync_s: float = 5.0
-    reconciler: StartReconciler = field(init=False)
+    reconciler: LifecycleReconciler = field(init=False)
     _nodes: tuple[float, list[Manifest]] | None = None
+    # The objects a create's checks built, by request, for its reconcile's writes (built
+    # once, not three times, on a busy worker); rebuilt from the record when absent.
+    _built: dict[str, EnvironmentObjects] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.reconciler = StartReconciler(
-            starts=self.starts,
-            timeouts=self.timeouts,
-            report_ready=self._ready,
-            report_failed=self._start_failed,
-            announce_stage=self._announce_stage,
-            lanes=self.lanes,
-            resync_s=self.resync_s,
+        self.reconciler = LifecycleReconciler(
+            book=self.book, timeouts=self.timeouts, effects=self, resync_s=self.resync_s
         )
 
     # -- commands ---------------------------------------------------------------------------
@@ -126,7 +128,7 @@ class EnvironmentService:
             return
         if isinstance(command, CreateEnvironment):
             # Its start must not be reported again when its deadline passes.
-            await self.starts.settled(command.owner, command.name)
+            await self.book.settled(command.owner, command.name)
         await self._failed(
             command,
             FailureCode.INTERNAL,
@@ -145,12 +147,7 @@ class EnvironmentService:
                 assert_never(command)
 
     async def create(self, command: CreateEnvironment) -> None:
-        """Check, record, then apply: the claim first, the Deployment last.
-
-        Everything up to the first write runs in the urgent lane (see lanes.py), the rest in
-        the background. The Deployment comes last so its pod never runs before the Service,
-        Ingress and NetworkPolicy exist: a running pod means a working URL and an isolated
-        environment.
+        """Check, then record the start for the reconciler and queue it first.
 
         The quota check against the cluster and counting the new Deployment in the index
         happen with no await between them, so no other command of this worker can check in
@@ -160,60 +157,52 @@ class EnvironmentService:
         owner against the read model's pending views, is what keeps concurrent requests
         within the quota.)"""
         picked_up = time.time()
-        remembered = False
-        replaced: Manifest | None = None
-        claim_written: asyncio.Task[None] | None = None
+        release = self.reconciler.queue.pressing()
         try:
-            async with self.lanes.urgent() as first_write_next:
-                objects = await self._admit(command)
-                await self.index.synced.wait()
-                self._check_room(command)
-                replaced = self.index.remember(objects.deployment)
-                remembered = True
-                # Recorded before anything is applied: the pod may run before apply returns,
-                # and a crash in between must still end in a reported outcome (the
-                # redelivered command converges; the reconciler's resync finds the rest).
-                recorded = await self.starts.expect(
-                    StartRecord(
-                        owner=command.owner,
-                        name=command.name,
-                        request_id=command.request_id,
-                        actor=command.actor,
-                        stage=Stage.SCHEDULING.value,
-                        stage_since=picked_up,
-                        started_at=picked_up,
-                    ),
-                    # Created when the gateway accepted it, whichever delivery writes it.
-                    pending_environment(command, created_at=command.occurred_at),
-                )
-                already_ready = not recorded
-                accepted_at = command.occurred_at.timestamp()
-                _log.info(
-                    "applying environment",
-                    owner=command.owner,
-                    name=command.name,
-                    since_accepted_ms=round((time.time() - accepted_at) * 1000, 2),
-                    queued_ms=round((picked_up - accepted_at) * 1000, 2),
-                )
-                first_write_next()
-                claim_written = asyncio.create_task(self._write_claim(objects))
-            await self._apply(objects, claim_written)
+            await self._create(command, picked_up)
+        finally:
+            release()
+
+    async def _create(self, command: CreateEnvironment, picked_up: float) -> None:
+        objects = await self._admit(command)
+        await self.index.synced.wait()
+        self._check_room(command)
+        replaced = self.index.remember(objects.deployment)
+        try:
+            # Recorded before anything is applied, with the pending view, in one step: from
+            # here the reconciler owes the start an outcome, whatever crashes (a redelivered
+            # command records it again; the resync finds one whose queue died).
+            record = StartRecord(
+                owner=command.owner,
+                name=command.name,
+                request_id=command.request_id,
+                actor=command.actor,
+                stage=Stage.SCHEDULING.value,
+                stage_since=picked_up,
+                started_at=picked_up,
+                spec=command,
+            )
+            expected = await self.book.expect(
+                record,
+                # Created when the gateway accepted it, whichever delivery writes it.
+                pending_environment(command, created_at=command.occurred_at),
+            )
         except BaseException:
-            if claim_written is not None and not claim_written.done():
-                claim_written.cancel()
-            if remembered:
-                # Not created after all (a redelivery or a retry counts it again); a
-                # redelivered create's existing Deployment keeps counting.
-                self.index.withdraw(objects.deployment, replaced)
+            # Not created after all (a redelivery or a retry counts it again); a
+            # redelivered create's existing Deployment keeps counting.
+            self.index.withdraw(objects.deployment, replaced)
             raise
-        async with self.lanes.background():
-            # A kept volume of this name is in use again (the claim was reattached).
-            await self.read_model.remove_volume(command.owner, command.name)
-        if already_ready:
-            return  # a redelivered command for an environment that is up: nothing to report
-        _log.info("environment applied", owner=command.owner, name=command.name)
-        # Its pod may be running already (a redelivered command) and send no new event.
-        self.reconciler.command_touched(command.owner, command.name)
+        if expected is Expected.BEING_DELETED:
+            self.index.withdraw(objects.deployment, replaced)
+            raise CommandRefusedError(
+                FailureCode.CONFLICT,
+                f"Your environment '{command.name}' is still being deleted; try again once "
+                "it is gone.",
+            )
+        if expected is Expected.RECORDED:
+            # (ALREADY_READY: a redelivered command for an environment that is up.)
+            self._built[command.request_id] = objects
+            self.reconciler.command_touched(command.owner, command.name, record)
 
     async def _admit(self, command: CreateEnvironment) -> EnvironmentObjects:
         """The checks that need neither the index nor Redis, and the objects to apply."""
@@ -285,6 +274,62 @@ class EnvironmentService:
                     f"You already have an environment named '{command.name}'.",
                 )
 
+    # -- the reconciler's effects (reconciler.LifecycleEffects) -----------------------------
+
+    async def write_claim(self, record: StartRecord) -> None:
+        objects = self._built.get(record.request_id) or self._objects(record)
+        if objects is not None:
+            self._log_first_write(record)
+            await self._write_claim(objects)
+
+    async def apply_objects(self, record: StartRecord, claim_written: bool) -> None:
+        """Create each object or bring an existing one to the desired state: the claim
+        first, the Deployment last, so its pod never runs before the Service, Ingress and
+        NetworkPolicy exist (a running pod means a working URL and an isolated
+        environment). Every step is idempotent: a retry after a failure, or another
+        replica doing the same, converges."""
+        objects = self._built.pop(record.request_id, None) or self._objects(record)
+        if objects is None:
+            return
+        if not claim_written:
+            self._log_first_write(record)
+            await self._write_claim(objects)
+        for manifest in (
+            objects.service,
+            objects.ingress,
+            objects.network_policy,
+            objects.deployment,
+        ):
+            await self._create_or_patch(manifest)
+        # A kept volume of this name is in use again (the claim was reattached).
+        await self.read_model.remove_volume(record.owner, record.name)
+        _log.info("environment applied", owner=record.owner, name=record.name)
+
+    def _objects(self, record: StartRecord) -> EnvironmentObjects | None:
+        command = record.spec
+        if command is None:
+            return None
+        image = self.catalog.images.get(command.image)
+        if image is None:
+            raise CommandRefusedError(
+                FailureCode.INVALID, f"The image '{command.image}' is no longer in the catalog."
+            )
+        return environment_objects(command, image, self.platform)
+
+    @staticmethod
+    def _log_first_write(record: StartRecord) -> None:
+        """bench/env_pipeline.py measures the platform's overhead by this line."""
+        if record.spec is None:
+            return
+        now = time.time()
+        _log.info(
+            "applying environment",
+            owner=record.owner,
+            name=record.name,
+            since_accepted_ms=round((now - record.spec.occurred_at.timestamp()) * 1000, 2),
+            queued_ms=round((now - record.started_at) * 1000, 2),
+        )
+
     async def _write_claim(self, objects: EnvironmentObjects) -> None:
         """Create the claim; an existing one is a kept volume being reattached, unless it is
         still being deleted (a purge whose claim a Terminating pod still holds): reusing it
@@ -302,63 +347,91 @@ class EnvironmentService:
                     "The volume of that name is still being deleted; try again in a minute.",
                 ) from None
 
-    async def _apply(
-        self, objects: EnvironmentObjects, claim_written: "asyncio.Task[None]"
-    ) -> None:
-        """After the claim, create each object or bring an existing one to the desired state,
-        the Deployment last."""
-        await claim_written
-        for manifest in (
-            objects.service,
-            objects.ingress,
-            objects.network_policy,
-            objects.deployment,
-        ):
-            async with self.lanes.background():
-                await self._create_or_patch(manifest)
-
-    async def _create_or_patch(self, manifest: Manifest) -> bool:
-        """True when the object existed already (and was patched)."""
+    async def _create_or_patch(self, manifest: Manifest) -> None:
         try:
             await self.cluster.create(manifest)
         except AlreadyExistsError:
             await self.cluster.patch(manifest)
-            return True
-        return False
 
-    async def delete(self, command: DeleteEnvironment) -> None:
-        self._check_actor(command, command.owner)
-        await self.starts.settled(command.owner, command.name)  # nobody waits for it now
-        name = environment_object_name(command.owner, command.name)
-        namespace = self.platform.namespace
-        await self._delete_workload(command.owner, command.name)
-        claim = await self.cluster.find("PersistentVolumeClaim", name, namespace)
-        if claim is not None and command.purge_volume:
-            await self.cluster.delete("PersistentVolumeClaim", name, namespace)
-            # Reported deleted only once it is gone: the claim stays while the old pod
-            # terminates (pvc-protection), and a re-create must not find it then.
-            if not await self.reconciler.claim_gone(command.owner, command.name, self.purge_wait_s):
-                raise CommandRefusedError(
-                    FailureCode.TIMEOUT,
-                    f"The environment is deleted, but its volume was still being deleted after "
-                    f"{self.purge_wait_s:.0f}s; it will go once nothing uses it.",
-                )
-        volume_kept = claim is not None and not command.purge_volume
-        if volume_kept and claim is not None:
-            await self._record_kept_volume(command.owner, command.name, claim)
-        elif claim is None or command.purge_volume:
-            await self.read_model.remove_volume(command.owner, command.name)
-        await self.read_model.remove_environment(command.owner, command.name)
+    async def delete_workload(self, record: DeletionRecord) -> None:
+        await self._delete_workload(record.owner, record.name)
+
+    async def delete_claim(self, record: DeletionRecord) -> None:
+        name = environment_object_name(record.owner, record.name)
+        await self.cluster.delete("PersistentVolumeClaim", name, self.platform.namespace)
+
+    async def report_deleted(self, record: DeletionRecord, kept_claim: Manifest | None) -> None:
+        owner, name = record.owner, record.name
+        if record.volume_only:
+            await self.read_model.remove_volume(owner, name)
+            await self._applied(
+                record.request_id,
+                VolumeDeleted(
+                    request_id=record.request_id, actor=record.actor, owner=owner, name=name
+                ),
+            )
+            return
+        if kept_claim is not None:
+            await self._record_kept_volume(owner, name, kept_claim)
+        else:
+            await self.read_model.remove_volume(owner, name)
+        await self.read_model.remove_environment(owner, name)
         await self._applied(
-            command,
+            record.request_id,
             EnvironmentDeleted(
-                request_id=command.request_id,
-                actor=command.actor,
-                owner=command.owner,
-                name=command.name,
-                volume_kept=volume_kept,
+                request_id=record.request_id,
+                actor=record.actor,
+                owner=owner,
+                name=name,
+                volume_kept=kept_claim is not None,
             ),
         )
+
+    async def report_deletion_failed(
+        self, record: DeletionRecord, code: FailureCode, reason: str
+    ) -> None:
+        """What was deleted stays deleted (the workload; the claim goes once nothing holds
+        it), so the views of it go too; the request says what is left."""
+        await self.read_model.remove_volume(record.owner, record.name)
+        if not record.volume_only:
+            await self.read_model.remove_environment(record.owner, record.name)
+        await self._publish_failure(
+            record.request_id,
+            record.actor,
+            "delete_volume" if record.volume_only else "delete_environment",
+            code,
+            reason,
+            owner=record.owner,
+            name=record.name,
+        )
+
+    # -- deleting -----------------------------------------------------------------------------
+
+    async def delete(self, command: DeleteEnvironment) -> None:
+        """Record the deletion for the reconciler (dropping any start of the name: nobody
+        waits for it now) and queue it first."""
+        self._check_actor(command, command.owner)
+        await self._expect_deletion(command, purge_volume=command.purge_volume)
+
+    async def _expect_deletion(
+        self, command: DeleteEnvironment | DeleteVolume, *, purge_volume: bool
+    ) -> None:
+        recorded = await self.book.expect_deletion(
+            DeletionRecord(
+                owner=command.owner,
+                name=command.name,
+                request_id=command.request_id,
+                actor=command.actor,
+                requested_at=time.time(),
+                purge_volume=purge_volume,
+                volume_only=isinstance(command, DeleteVolume),
+            )
+        )
+        if not recorded:
+            raise CommandRefusedError(
+                FailureCode.CONFLICT, f"'{command.name}' is being deleted already."
+            )
+        self.reconciler.command_touched(command.owner, command.name)
 
     async def _delete_workload(self, owner: str, env: str) -> None:
         """Everything of an environment but its volume."""
@@ -383,26 +456,16 @@ class EnvironmentService:
                 f"The volume '{command.name}' is in use by your environment of that name; "
                 "delete the environment first.",
             )
-        deleted = await self.cluster.delete("PersistentVolumeClaim", name, namespace)
-        known = await self.read_model.volume(command.owner, command.name)
-        if not deleted and known is None:
+        claim = await self.cluster.find("PersistentVolumeClaim", name, namespace)
+        if claim is None and await self.read_model.volume(command.owner, command.name) is None:
             raise CommandRefusedError(
                 FailureCode.NOT_FOUND, f"There is no volume '{command.name}'."
             )
-        await self.read_model.remove_volume(command.owner, command.name)
-        await self._applied(
-            command,
-            VolumeDeleted(
-                request_id=command.request_id,
-                actor=command.actor,
-                owner=command.owner,
-                name=command.name,
-            ),
-        )
+        await self._expect_deletion(command, purge_volume=True)
 
-    # -- starts (settled by the reconciler, reconciler.py) -------------------------------
+    # -- starts' outcomes (reconciler.LifecycleEffects) ------------------------------------
 
-    async def _announce_stage(self, record: StartRecord) -> None:
+    async def announce_stage(self, record: StartRecord) -> None:
         await self.bus.publish(
             EnvironmentStarting(
                 request_id=record.request_id,
@@ -414,7 +477,7 @@ class EnvironmentService:
             )
         )
 
-    async def _ready(self, record: StartRecord, node: str) -> None:
+    async def report_ready(self, record: StartRecord, node: str) -> None:
         view = await self.read_model.environment(record.owner, record.name)
         if view is None:
             return  # deleted meanwhile
@@ -446,9 +509,12 @@ class EnvironmentService:
         )
         _log.info("environment ready", owner=record.owner, name=record.name, node=node)
 
-    async def _start_failed(self, record: StartRecord, code: FailureCode, reason: str) -> None:
+    async def report_start_failed(
+        self, record: StartRecord, code: FailureCode, reason: str
+    ) -> None:
         """The workload is removed (it would hold resources or pull forever); the volume and a
         failed view stay, so the person sees why and can delete or retry."""
+        self._built.pop(record.request_id, None)
         await self._delete_workload(record.owner, record.name)
         view = await self.read_model.environment(record.owner, record.name)
         if view is not None:
@@ -476,8 +542,8 @@ class EnvironmentService:
 
     # -- outcomes ----------------------------------------------------------------------------
 
-    async def _applied(self, command: Message, event: Message) -> None:
-        await self._settle_request(command.request_id, RequestState.APPLIED)
+    async def _applied(self, request_id: str, event: Message) -> None:
+        await self._settle_request(request_id, RequestState.APPLIED)
         await self.bus.publish(event)
 
     async def _failed(self, command: Message, code: FailureCode, reason: str) -> None:

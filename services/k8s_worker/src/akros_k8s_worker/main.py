@@ -17,7 +17,7 @@ from akros_msgs import EnvironmentCommand, Groups, ScaleDeployment, ServiceComma
 from akros_msgs.streams import ENVIRONMENT_COMMANDS, SCALE_COMMANDS, SERVICE_COMMANDS
 from akros_policy import load_catalog, load_quotas
 from akros_policy.naming import LABEL_KIND, WorkloadKind
-from akros_readmodel import ReadModel, StartBook
+from akros_readmodel import LifecycleBook, ReadModel
 
 _log = get_logger("akros.worker")
 
@@ -74,13 +74,13 @@ class Worker:
         self, kind: str, feed: Callable[[str, dict[str, Any]], None]
     ) -> None:
         """Into the reconciler's cache: no Redis, so a Redis outage never holds the watch;
-        commands on their urgent way delay it, for the milliseconds they take and at most
-        lanes.MAX_CALM_WAIT_S if one is stuck (lanes.py)."""
+        commands on their way to their first write delay it, for the milliseconds they take
+        and at most workqueue.MAX_CALM_WAIT_S if one is stuck (workqueue.py)."""
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
         namespace = self.settings.environments_namespace
-        lanes = self.environments.lanes
+        queue = self.environments.reconciler.queue
         async for event, manifest in self.environments.cluster.watch(kind, namespace, selector):
-            await lanes.calm()
+            await queue.calm()
             feed(event, manifest)
 
     async def _watch_environment_pods(self) -> None:
@@ -123,12 +123,11 @@ class Worker:
                 cluster=cluster,
                 bus=self.bus,
                 read_model=ReadModel(self.bus.redis),
-                starts=StartBook(self.bus.redis),
+                book=LifecycleBook(self.bus.redis),
                 catalog=load_catalog(settings.catalog_file),
                 quotas=load_quotas(settings.quota_file),
                 platform=settings.platform(),
                 timeouts=settings.stage_timeouts(),
-                purge_wait_s=settings.purge_wait_s,
                 resync_s=settings.start_resync_s,
                 node_cache_s=settings.node_cache_s,
                 index=EnvironmentIndex(),

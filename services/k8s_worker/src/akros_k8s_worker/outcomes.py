@@ -77,15 +77,25 @@ class CommandRefusedError(Exception):
         self.reason = reason
 
 
+def refusal_of(error: BaseException) -> CommandRefusedError | None:
+    """The refusal an error stands for: ours, or the cluster's (invalid, forbidden); None for
+    an error that may pass (the API or Redis away), which is retried."""
+    if isinstance(error, CommandRefusedError):
+        return error
+    if isinstance(error, (InvalidError, ForbiddenError)):
+        code = FailureCode.FORBIDDEN if isinstance(error, ForbiddenError) else FailureCode.INVALID
+        return CommandRefusedError(code, f"The cluster refused it: {error.message}")
+    return None
+
+
 async def apply_or_refuse(
     apply: Awaitable[None], refuse: Callable[[FailureCode, str], Awaitable[None]]
 ) -> None:
-    """Run ``apply``; a refusal, ours or the cluster's (invalid, forbidden), goes to ``refuse``
-    with its code and reason. Transient errors propagate, so the bus redelivers the command."""
+    """Run ``apply``; a refusal (``refusal_of``) goes to ``refuse`` with its code and reason.
+    Transient errors propagate, so the bus redelivers the command."""
     try:
         await apply
-    except CommandRefusedError as refusal:
+    except Exception as error:
+        if (refusal := refusal_of(error)) is None:
+            raise
         await refuse(refusal.code, refusal.reason)
-    except (InvalidError, ForbiddenError) as error:
-        code = FailureCode.FORBIDDEN if isinstance(error, ForbiddenError) else FailureCode.INVALID
-        await refuse(code, f"The cluster refused it: {error.message}")

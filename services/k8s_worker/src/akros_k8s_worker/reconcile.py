@@ -1,8 +1,9 @@
-"""The environment start as a level-triggered reconciler's pure decision.
+"""An environment's life as a level-triggered reconciler's pure decision.
 
-`plan(desired, observed, now)` looks at what should be (a start this worker owes an outcome)
-and what is (the environment's pods and claim, as the watches last saw them) and returns what
-to do now: record the stage it has reached, report it ready, fail it, or look again later.
+`plan(desired, observed, now)` looks at what should be (a start or a deletion this worker owes
+an outcome) and what is (the environment's pods and claim, as the watches last saw them) and
+returns what to do now: write the objects, record the stage the start has reached, report it
+ready, fail it, delete the workload or the claim, report the deletion, or look again later.
 It never remembers an event: called twice on the same inputs it answers the same, so a lost,
 repeated or reordered watch event changes nothing, and the executor may call it whenever it
 likes (an event, a deadline, a retry after an error).
@@ -82,6 +83,7 @@ class ClaimState:
     storage_class: str | None
     class_exists: bool
     terminating: bool = False
+    size: str = ""
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,20 @@ class Desired:
     stage_since: float
     detail: str = ""
     started_at: float = 0.0
+    objects_pending: bool = False
+    """Its objects are still to be written (the create's command only recorded it)."""
+
+
+@dataclass(frozen=True)
+class Deletion:
+    """A deletion this worker owes an outcome: of the environment's workload (and its claim
+    when ``purge_volume``), or of the claim alone (``volume_only``)."""
+
+    request_id: str
+    requested_at: float
+    purge_volume: bool = False
+    volume_only: bool = False
+    workload_deleted: bool = False
 
 
 # A start that is ready this soon shows no stages: each would be a write to the read model
@@ -112,6 +128,8 @@ class StageTimeouts:
     attaching_volume_s: float = 300.0
     pulling_image_s: float = 1800.0
     starting_s: float = 300.0
+    purging_s: float = 120.0
+    """How long a purge (or a volume's deletion) waits for the claim to be gone."""
 
     def of(self, stage: Stage) -> float:
         return {
@@ -120,6 +138,11 @@ class StageTimeouts:
             Stage.PULLING_IMAGE: self.pulling_image_s,
             Stage.STARTING: self.starting_s,
         }.get(stage, float("inf"))
+
+
+@dataclass(frozen=True)
+class ApplyObjects:
+    """Write every object of the start, creating or patching each, the Deployment last."""
 
 
 @dataclass(frozen=True)
@@ -144,15 +167,60 @@ class RequeueAfter:
     seconds: float
 
 
-Action = RecordStage | MarkReady | FailStart | RequeueAfter
+@dataclass(frozen=True)
+class DeleteWorkload:
+    """Delete everything of the environment but its claim."""
+
+
+@dataclass(frozen=True)
+class DeleteClaim:
+    pass
+
+
+@dataclass(frozen=True)
+class ReportDeleted:
+    volume_kept: bool
+
+
+@dataclass(frozen=True)
+class FailDeletion:
+    code: FailureCode
+    reason: str
+
+
+Action = (
+    ApplyObjects
+    | RecordStage
+    | MarkReady
+    | FailStart
+    | RequeueAfter
+    | DeleteWorkload
+    | DeleteClaim
+    | ReportDeleted
+    | FailDeletion
+)
 
 
 def plan(
-    desired: Desired | None, observed: Observed, now: float, timeouts: StageTimeouts
+    desired: Desired | Deletion | None, observed: Observed, now: float, timeouts: StageTimeouts
 ) -> list[Action]:
-    """What to do about one environment's start now (see the module's docstring)."""
+    """What to do about one environment now (see the module's docstring)."""
     if desired is None:
         return []
+    if isinstance(desired, Deletion):
+        return _plan_deletion(desired, observed, now, timeouts)
+    if desired.objects_pending:
+        # Written first, whatever the pods say: a pod of this request cannot exist before its
+        # Deployment. A write that keeps failing (the API refusing, away) ends at the
+        # scheduling stage's timeout, with what the last attempt said.
+        if now - desired.stage_since >= timeouts.of(Stage.SCHEDULING):
+            return [
+                FailStart(
+                    FailureCode.INTERNAL,
+                    _timeout_reason(Stage.SCHEDULING, timeouts, desired.detail or "not written"),
+                )
+            ]
+        return [ApplyObjects()]
     mine = [p for p in observed.pods if p.request_id == desired.request_id and not p.terminating]
     for pod in mine:
         if pod.ready and pod.node:
@@ -173,6 +241,36 @@ def plan(
     left = since + timeouts.of(stage) - now
     if left <= 0:
         return [FailStart(_TIMEOUT_CODES[stage], _timeout_reason(stage, timeouts, detail))]
+    actions.append(RequeueAfter(left))
+    return actions
+
+
+def _plan_deletion(
+    deletion: Deletion, observed: Observed, now: float, timeouts: StageTimeouts
+) -> list[Action]:
+    """The workload goes first; a purged claim is deleted and waited for (the claim stays
+    while the old pod terminates, and a re-create must not find it then); the deletion is
+    reported once nothing of it is left to go."""
+    if not deletion.volume_only and not deletion.workload_deleted:
+        return [DeleteWorkload()]
+    claim = observed.claim
+    if not deletion.purge_volume:
+        return [ReportDeleted(volume_kept=claim is not None and not claim.terminating)]
+    if claim is None:
+        return [ReportDeleted(volume_kept=False)]
+    left = deletion.requested_at + timeouts.purging_s - now
+    if left <= 0:
+        what = "The environment is deleted, but its volume"
+        if deletion.volume_only:
+            what = "The volume"
+        return [
+            FailDeletion(
+                FailureCode.TIMEOUT,
+                f"{what} was still being deleted after {timeouts.purging_s:.0f}s; it will go "
+                "once nothing uses it.",
+            )
+        ]
+    actions: list[Action] = [] if claim.terminating else [DeleteClaim()]
     actions.append(RequeueAfter(left))
     return actions
 
@@ -294,9 +392,11 @@ def observe_pod(pod: Mapping[str, Any]) -> PodState:
 def observe_claim(claim: Mapping[str, Any], storage_classes: frozenset[str]) -> ClaimState:
     spec = claim.get("spec") or {}
     class_name = spec.get("storageClassName")
+    requests = (spec.get("resources") or {}).get("requests") or {}
     return ClaimState(
         phase=str((claim.get("status") or {}).get("phase", "Pending")),
         storage_class=class_name,
         class_exists=class_name in storage_classes,
         terminating=(claim.get("metadata") or {}).get("deletionTimestamp") is not None,
+        size=str(requests.get("storage", "")),
     )

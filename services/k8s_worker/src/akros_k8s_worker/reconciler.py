@@ -1,5 +1,7 @@
-"""The executor of the start reconciler: watches fill caches and queue keys; workers take a
-key, `plan` what to do from the start record and the caches, and do it.
+"""The executor of the environment lifecycle: commands record what is owed and queue their
+environment's key first; watches fill caches and queue keys; requeue-after timers queue keys
+at deadlines and retries. Workers take a key, `plan` what to do from its record (a start or a
+deletion, akros_readmodel.lifecycle) and the caches, and do it through the effects.
 
 The watches never wait for Redis: an event updates a cache in memory and adds its
 environment's key to the queue, nothing more. So Redis away, or the API refusing a write,
@@ -8,20 +10,27 @@ event is lost: a reconcile reads the latest state, not the event that queued it.
 """
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from akros_bus import get_logger
-from akros_k8s_worker.lanes import Lanes
+from akros_k8s_worker.outcomes import refusal_of
 from akros_k8s_worker.reconcile import (
+    ApplyObjects,
+    DeleteClaim,
+    DeleteWorkload,
+    Deletion,
     Desired,
+    FailDeletion,
     FailStart,
     MarkReady,
     Observed,
     PodState,
     RecordStage,
+    ReportDeleted,
     RequeueAfter,
     Stage,
     StageTimeouts,
@@ -33,12 +42,17 @@ from akros_k8s_worker.workqueue import WorkQueue
 from akros_kube import LISTING, SYNCED
 from akros_msgs import FailureCode
 from akros_policy.naming import LABEL_ENV, LABEL_OWNER
-from akros_readmodel import SETTLE_LEASE_S, StartBook, StartRecord
+from akros_readmodel import SETTLE_LEASE_S, DeletionRecord, Intent, LifecycleBook, StartRecord
 
 _log = get_logger("akros.reconciler")
 Key = tuple[str, str]  # (owner, environment)
 Manifest = dict[str, Any]
-DEFAULT_WORKERS = 8
+# Reconciles in flight at once (controller-runtime's MaxConcurrentReconciles), of which at
+# most OTHER_AT_ONCE for keys not a command's: the rest are always free for a command's
+# key, so its first write never waits for a worker (bench/env_pipeline.py: with every worker
+# busy with earlier creates' later writes, the next command's first write waited seconds).
+DEFAULT_WORKERS = 12
+OTHER_AT_ONCE = 8
 DEFAULT_RESYNC_S = 5.0
 
 
@@ -92,21 +106,55 @@ class _Cache(Generic[K]):
         return list(self.by_key.get(key, {}).values())
 
 
+class LifecycleEffects(Protocol):
+    """What the executor does to the cluster, the read model and the bus (environments.py)."""
+
+    async def write_claim(self, record: StartRecord) -> None:
+        """The start's first write: its volume claim (a kept one is reattached). Raises
+        CommandRefusedError for what must be reported, anything else to be retried."""
+
+    async def apply_objects(self, record: StartRecord, claim_written: bool) -> None:
+        """Create or patch every object of the start (the claim too unless
+        ``claim_written``), the Deployment last; raises as ``write_claim``."""
+
+    async def announce_stage(self, record: StartRecord) -> None: ...
+
+    async def report_ready(self, record: StartRecord, node: str) -> None: ...
+
+    async def report_start_failed(
+        self, record: StartRecord, code: FailureCode, reason: str
+    ) -> None: ...
+
+    async def delete_workload(self, record: DeletionRecord) -> None: ...
+
+    async def delete_claim(self, record: DeletionRecord) -> None: ...
+
+    async def report_deleted(self, record: DeletionRecord, kept_claim: Manifest | None) -> None:
+        """Report the deletion; ``kept_claim`` is the claim that stays, if one does."""
+
+    async def report_deletion_failed(
+        self, record: DeletionRecord, code: FailureCode, reason: str
+    ) -> None: ...
+
+
 @dataclass
-class StartReconciler:
-    starts: StartBook
+class LifecycleReconciler:
+    book: LifecycleBook
     timeouts: StageTimeouts
-    report_ready: Callable[[StartRecord, str], Awaitable[None]]
-    report_failed: Callable[[StartRecord, FailureCode, str], Awaitable[None]]
-    announce_stage: Callable[[StartRecord], Awaitable[None]]
-    lanes: Lanes
+    effects: LifecycleEffects
     workers: int = DEFAULT_WORKERS
     resync_s: float = DEFAULT_RESYNC_S
-    queue: WorkQueue[Key] = field(default_factory=WorkQueue)
+    queue: WorkQueue[Key] = field(default_factory=lambda: WorkQueue(OTHER_AT_ONCE))
     pods: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
     claims: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
     storage_classes: _Cache[str] = field(default_factory=lambda: _Cache(_name_of))
-    _claim_changes: dict[Key, asyncio.Event] = field(default_factory=dict)
+    # Keys whose claim a command's reconcile wrote, for the next reconcile to skip: a hint
+    # only (lost with the process, the claim's write is idempotent).
+    _claims_written: set[Key] = field(default_factory=set)
+    # The record a command just wrote, for its own reconcile to use instead of reading it
+    # back: a round trip to Redis costs a turn of a busy event loop on a command's way to
+    # its first write. Later reconciles read the record.
+    _fresh: dict[Key, Intent] = field(default_factory=dict)
 
     # -- feeding the queue ----------------------------------------------------------------
 
@@ -117,33 +165,21 @@ class StartReconciler:
     def on_claim_event(self, event: str, claim: Manifest) -> None:
         for key in self.claims.observe(event, claim):
             self.queue.add(key)
-            if (changed := self._claim_changes.pop(key, None)) is not None:
-                changed.set()
 
     def on_storage_class_event(self, event: str, storage_class: Manifest) -> None:
         # No key to queue: a class made for a Pending claim binds it, and the claim's
         # event queues its environment.
         self.storage_classes.observe(event, storage_class)
 
-    def command_touched(self, owner: str, name: str) -> None:
-        """A command changed what this environment should be: reconcile it first."""
-        self.queue.add((owner, name), urgent=True)
-
-    async def claim_gone(self, owner: str, name: str, timeout_s: float) -> bool:
-        """Wait (by the claim watch, not by polling) until the environment has no claim."""
+    def command_touched(self, owner: str, name: str, record: Intent | None = None) -> None:
+        """A command changed what this environment should be (to ``record``, which it just
+        wrote): reconcile it first."""
         key = (owner, name)
-        deadline = time.monotonic() + timeout_s
-        await self.claims.synced.wait()
-        while self.claims.of(key):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            changed = self._claim_changes.setdefault(key, asyncio.Event())
-            try:
-                await asyncio.wait_for(changed.wait(), left)
-            except TimeoutError:
-                return False
-        return True
+        if record is None:
+            self._fresh.pop(key, None)
+        else:
+            self._fresh[key] = record
+        self.queue.add(key, urgent=True)
 
     # -- working ----------------------------------------------------------------------------
 
@@ -151,16 +187,17 @@ class StartReconciler:
         await asyncio.gather(self._resync(), *(self._work() for _ in range(self.workers)))
 
     async def _resync(self) -> None:
-        """Queue now and then every open start this worker is not following already (no
-        timer, not queued): one another replica recorded and whose timers died with it, or
-        one recorded while this worker was down."""
+        """Queue now and then every open record this worker is not following already (no
+        timer, not queued): one another replica recorded and whose timers died with it, one
+        recorded while this worker was down, or one whose command's worker died after
+        recording it."""
         while True:
             try:
-                for key in await self.starts.open_starts():
+                for key in await self.book.open_keys():
                     if not self.queue.tracks(key):
                         self.queue.add(key)
             except Exception as error:
-                _log.warning("could not read the starts to resync", error=repr(error))
+                _log.warning("could not read the open records to resync", error=repr(error))
             await asyncio.sleep(self.resync_s)
 
     async def _work(self) -> None:
@@ -170,8 +207,7 @@ class StartReconciler:
         while True:
             key = await self.queue.get()
             try:
-                async with self.lanes.background():
-                    await self.reconcile(key)
+                await self.reconcile(key)
             except Exception as error:
                 delay = self.queue.failed(key)
                 _log.warning(
@@ -192,48 +228,142 @@ class StartReconciler:
         return Observed(pods=pods, claim=observe_claim(claims[0], classes) if claims else None)
 
     async def reconcile(self, key: Key) -> None:
-        owner, name = key
-        record = await self.starts.get(owner, name)
+        record = self._fresh.pop(key, None)
+        if record is None or not self.queue.is_pressing(key):
+            record = await self.book.intent(*key)
         if record is None:
             self.queue.forget_timer(key)
-            return
-        desired = Desired(
-            request_id=record.request_id,
-            stage=_stage(record.stage),
-            stage_since=record.stage_since,
-            detail=record.detail,
-            started_at=record.started_at,
-        )
+        elif isinstance(record, DeletionRecord):
+            await self._reconcile_deletion(key, record)
+        else:
+            await self._reconcile_start(key, record)
+
+    async def _reconcile_start(self, key: Key, record: StartRecord) -> None:
         now = time.time()
-        for action in plan(desired, self.observed(key), now, self.timeouts):
+        for action in plan(_desired(record), self.observed(key), now, self.timeouts):
             match action:
+                case ApplyObjects():
+                    applied = await self._apply_objects(key, record)
+                    if applied is not None:
+                        await self._reconcile_start(key, applied)  # its pods may be up already
+                    return
                 case RecordStage():
                     since = now if action.stage.value != record.stage else record.stage_since
-                    recorded = await self.starts.record_stage(
+                    recorded = await self.book.record_stage(
                         record, action.stage.value, action.detail, since
                     )
                     if recorded is None:
                         return  # settled meanwhile (or another replica is reporting it)
                     record = recorded
-                    await self.announce_stage(record)
+                    await self.effects.announce_stage(record)
                 case MarkReady():
-                    if await self._claim(key):
-                        await self.report_ready(record, action.node)
-                        await self.starts.settled(owner, name)
+                    await self._report(key, record, self.effects.report_ready(record, action.node))
                 case FailStart():
-                    if await self._claim(key):
-                        await self.report_failed(record, action.code, action.reason)
-                        await self.starts.settled(owner, name)
+                    await self._fail_start(key, record, action.code, action.reason)
                 case RequeueAfter():
                     self.queue.add_after(key, action.seconds)
+                case DeleteWorkload() | DeleteClaim() | ReportDeleted() | FailDeletion():
+                    raise AssertionError(f"a start was planned a deletion's action: {action}")
 
-    async def _claim(self, key: Key) -> bool:
-        """The right to report, once across replicas (then report, then ``settled``);
-        when another has it, look again once its lease may have run out (it died)."""
-        if await self.starts.claim(*key):
-            return True
-        self.queue.add_after(key, SETTLE_LEASE_S)
-        return False
+    async def _apply_objects(self, key: Key, record: StartRecord) -> StartRecord | None:
+        """Write the objects; the record as it is after, or None when it is settled (failed
+        here, or meanwhile)."""
+        try:
+            if self.queue.is_pressing(key):
+                # A command's: only its first write now, the rest once the queue is calm
+                # (workqueue.py), so the next command's first write does not wait for it.
+                self.queue.first_write_next(key)
+                await self.effects.write_claim(record)
+                self._claims_written.add(key)
+                self.queue.add(key)
+                return None
+            claim_written = key in self._claims_written
+            self._claims_written.discard(key)
+            await self.effects.apply_objects(record, claim_written)
+        except Exception as error:
+            if (refusal := refusal_of(error)) is not None:
+                await self._fail_start(key, record, refusal.code, refusal.reason)
+                return None
+            # Kept as the start's detail, for the timeout's reason should the writes keep
+            # failing; then retried after the queue's back-off.
+            note = f"could not write its objects to the cluster yet ({error})"[:500]
+            with contextlib.suppress(Exception):  # Redis may be what failed
+                await self.book.record_stage(record, record.stage, note, record.stage_since)
+            raise
+        return await self.book.record_applied(record)
+
+    async def _fail_start(
+        self, key: Key, record: StartRecord, code: FailureCode, reason: str
+    ) -> None:
+        await self._report(key, record, self.effects.report_start_failed(record, code, reason))
+
+    async def _report(
+        self, key: Key, record: StartRecord | DeletionRecord, report: Coroutine[Any, Any, None]
+    ) -> None:
+        """Report once across replicas: claim, report, settle. When another replica has the
+        claim, look again once its lease may have run out (it died); a report that fails
+        (the API or Redis away) gives the claim up, so its retry need not wait out the lease."""
+        book = self.book
+        deletion = isinstance(record, DeletionRecord)
+        claim = book.claim_deletion if deletion else book.claim
+        release = book.release_deletion if deletion else book.release
+        settled = book.deletion_settled if deletion else book.settled
+        if not await claim(*key):
+            report.close()
+            self.queue.add_after(key, SETTLE_LEASE_S)
+            return
+        try:
+            await report
+        except BaseException as error:
+            _log.warning("could not report the outcome yet", key="/".join(key), error=repr(error))
+            with contextlib.suppress(Exception):
+                await release(*key)
+            raise
+        await settled(*key)
+
+    async def _reconcile_deletion(self, key: Key, record: DeletionRecord) -> None:
+        observed = self.observed(key)
+        for action in plan(_deletion(record), observed, time.time(), self.timeouts):
+            match action:
+                case DeleteWorkload():
+                    await self.effects.delete_workload(record)
+                    updated = await self.book.record_workload_deleted(record)
+                    if updated is not None:
+                        await self._reconcile_deletion(key, updated)
+                    return
+                case DeleteClaim():
+                    await self.effects.delete_claim(record)
+                case ReportDeleted():
+                    kept = self.claims.of(key)[0] if action.volume_kept else None
+                    await self._report(key, record, self.effects.report_deleted(record, kept))
+                case FailDeletion():
+                    failed = self.effects.report_deletion_failed(record, action.code, action.reason)
+                    await self._report(key, record, failed)
+                case RequeueAfter():
+                    self.queue.add_after(key, action.seconds)
+                case ApplyObjects() | RecordStage() | MarkReady() | FailStart():
+                    raise AssertionError(f"a deletion was planned a start's action: {action}")
+
+
+def _desired(record: StartRecord) -> Desired:
+    return Desired(
+        request_id=record.request_id,
+        stage=_stage(record.stage),
+        stage_since=record.stage_since,
+        detail=record.detail,
+        started_at=record.started_at,
+        objects_pending=record.objects_pending,
+    )
+
+
+def _deletion(record: DeletionRecord) -> Deletion:
+    return Deletion(
+        request_id=record.request_id,
+        requested_at=record.requested_at,
+        purge_volume=record.purge_volume,
+        volume_only=record.volume_only,
+        workload_deleted=record.workload_deleted,
+    )
 
 
 def _stage(value: str) -> Stage:

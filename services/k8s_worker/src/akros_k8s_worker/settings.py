@@ -57,7 +57,8 @@ class WorkerSettings(BusSettings):
         default=1024,
         ge=1,
         le=4096,
-        description="Commands in hand at once (their first writes go a few at a time)",
+        description="Commands in hand at once (each is checked and recorded, then its key "
+        "is queued for the reconciler ahead of every other key)",
     )
     node_cache_s: float = Field(
         default=5.0, ge=0, description="How long the node list is reused for feasibility checks"
@@ -75,6 +76,7 @@ class WorkerSettings(BusSettings):
             attaching_volume_s=self.start_timeout_s,
             pulling_image_s=self.pull_timeout_s,
             starting_s=self.start_timeout_s,
+            purging_s=self.purge_wait_s,
         )
 
     def platform(self) -> EnvironmentPlatform:

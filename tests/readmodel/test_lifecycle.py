@@ -1,4 +1,4 @@
-"""Start records in Redis: each start is settled exactly once."""
+"""The reconciler's records in Redis: each start and each deletion is settled exactly once."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -9,10 +9,12 @@ import redis.asyncio as aioredis
 from akros_msgs import Actor, Resources, Role, Source
 from akros_readmodel import (
     SETTLE_LEASE_S,
+    DeletionRecord,
     EnvironmentStatus,
     EnvironmentView,
+    Expected,
+    LifecycleBook,
     ReadModel,
-    StartBook,
     StartRecord,
 )
 
@@ -20,9 +22,9 @@ ALICE = Actor(user_id="alice", source=Source.HTTP, role=Role.RESEARCHER)
 
 
 @pytest.fixture
-async def book(redis_url: str) -> AsyncIterator[StartBook]:
+async def book(redis_url: str) -> AsyncIterator[LifecycleBook]:
     client = aioredis.Redis.from_url(redis_url)
-    yield StartBook(client)
+    yield LifecycleBook(client)
     await client.aclose()
 
 
@@ -45,10 +47,10 @@ def _pending(request_id: str = "r1") -> EnvironmentView:
 
 
 async def test_a_start_is_recorded_with_its_pending_view_in_one_step(
-    book: StartBook, redis_url: str
+    book: LifecycleBook, redis_url: str
 ) -> None:
     pending = _pending()
-    assert await book.expect(_record(), pending)
+    assert await book.expect(_record(), pending) is Expected.RECORDED
     assert await book.get("alice", "exp") == _record()
     client = aioredis.Redis.from_url(redis_url)
     try:
@@ -60,18 +62,19 @@ async def test_a_start_is_recorded_with_its_pending_view_in_one_step(
 
 
 async def test_a_redelivered_create_of_a_ready_environment_records_nothing(
-    book: StartBook, redis_url: str
+    book: LifecycleBook, redis_url: str
 ) -> None:
     client = aioredis.Redis.from_url(redis_url)
     try:
         model = ReadModel(client)
         ready = _pending().model_copy(update={"status": EnvironmentStatus.READY})
         await model.put_environment(ready)
-        assert not await book.expect(_record(), _pending())
+        assert await book.expect(_record(), _pending()) is Expected.ALREADY_READY
         assert await model.environment("alice", "exp") == ready
         assert await book.get("alice", "exp") is None
         # Another request's ready view under this name is no reason to skip this one.
-        assert await book.expect(_record(request_id="r2"), _pending(request_id="r2"))
+        recorded = await book.expect(_record(request_id="r2"), _pending(request_id="r2"))
+        assert recorded is Expected.RECORDED
         view = await model.environment("alice", "exp")
         assert view is not None
         assert (view.status, view.request_id) == (EnvironmentStatus.PENDING, "r2")
@@ -79,13 +82,13 @@ async def test_a_redelivered_create_of_a_ready_environment_records_nothing(
         await client.aclose()
 
 
-async def test_only_one_of_many_claimants_settles_a_start(book: StartBook) -> None:
+async def test_only_one_of_many_claimants_settles_a_start(book: LifecycleBook) -> None:
     await book.expect(_record(), _pending())
     claims = await asyncio.gather(*(book.claim("alice", "exp") for _ in range(10)))
     assert claims.count(True) == 1
 
 
-async def test_recording_a_stage_does_not_revive_a_settled_start(book: StartBook) -> None:
+async def test_recording_a_stage_does_not_revive_a_settled_start(book: LifecycleBook) -> None:
     record = _record()
     await book.expect(record, _pending())
     assert await book.claim("alice", "exp")
@@ -96,7 +99,7 @@ async def test_recording_a_stage_does_not_revive_a_settled_start(book: StartBook
 
 
 async def test_a_stage_never_overwrites_a_start_being_reported(
-    book: StartBook, redis_url: str
+    book: LifecycleBook, redis_url: str
 ) -> None:
     record = _record()
     await book.expect(record, _pending())
@@ -112,7 +115,7 @@ async def test_a_stage_never_overwrites_a_start_being_reported(
         await client.aclose()
 
 
-async def test_a_recorded_stage_shows_in_the_view(book: StartBook, redis_url: str) -> None:
+async def test_a_recorded_stage_shows_in_the_view(book: LifecycleBook, redis_url: str) -> None:
     record = _record()
     await book.expect(record, _pending())
     await book.record_stage(record, "pulling image", "pulling img:1", since=101.0)
@@ -126,7 +129,7 @@ async def test_a_recorded_stage_shows_in_the_view(book: StartBook, redis_url: st
 
 
 async def test_a_start_whose_claimant_died_can_be_claimed_once_its_lease_runs_out(
-    book: StartBook,
+    book: LifecycleBook,
 ) -> None:
     await book.expect(_record(), _pending())
     assert await book.claim("alice", "exp", now=100.0)
@@ -135,14 +138,14 @@ async def test_a_start_whose_claimant_died_can_be_claimed_once_its_lease_runs_ou
     assert await book.claim("alice", "exp", now=later), "claimed again after the lease"
 
 
-async def test_expecting_a_start_again_drops_a_dead_claimants_lease(book: StartBook) -> None:
+async def test_expecting_a_start_again_drops_a_dead_claimants_lease(book: LifecycleBook) -> None:
     await book.expect(_record(), _pending())
     assert await book.claim("alice", "exp", now=100.0)
     await book.expect(_record(), _pending())
     assert await book.claim("alice", "exp", now=101.0)
 
 
-async def test_a_recorded_stage_is_kept_for_the_reconciler(book: StartBook) -> None:
+async def test_a_recorded_stage_is_kept_for_the_reconciler(book: LifecycleBook) -> None:
     record = _record()
     await book.expect(record, _pending())
     updated = await book.record_stage(record, "pulling image", "pulling img:1", since=105.0)
@@ -154,3 +157,59 @@ async def test_a_recorded_stage_is_kept_for_the_reconciler(book: StartBook) -> N
         "pulling img:1",
         105.0,
     )
+
+
+def _deletion(request_id: str = "d1", **changes: object) -> DeletionRecord:
+    return DeletionRecord(
+        owner="alice", name="exp", request_id=request_id, actor=ALICE, requested_at=200.0
+    ).model_copy(update=changes)
+
+
+async def test_a_deletion_drops_the_start_of_its_name_and_supersedes_it(
+    book: LifecycleBook,
+) -> None:
+    await book.expect(_record(), _pending())
+    assert await book.claim("alice", "exp")
+    assert await book.expect_deletion(_deletion())
+    assert await book.get("alice", "exp") is None
+    assert await book.intent("alice", "exp") == _deletion()
+    assert await book.open_keys() == [("alice", "exp")]
+
+
+async def test_no_start_is_recorded_while_a_deletion_of_its_name_is_under_way(
+    book: LifecycleBook,
+) -> None:
+    assert await book.expect_deletion(_deletion())
+    assert await book.expect(_record(request_id="r9"), _pending("r9")) is Expected.BEING_DELETED
+    assert await book.get("alice", "exp") is None
+    await book.deletion_settled("alice", "exp")
+    assert await book.expect(_record(request_id="r9"), _pending("r9")) is Expected.RECORDED
+
+
+async def test_a_second_deletion_of_a_name_is_refused_and_a_redelivered_one_keeps_its_progress(
+    book: LifecycleBook,
+) -> None:
+    assert await book.expect_deletion(_deletion())
+    progressed = await book.record_workload_deleted(_deletion())
+    assert progressed is not None
+    assert await book.expect_deletion(_deletion()), "the same request, redelivered"
+    assert await book.deletion("alice", "exp") == progressed
+    assert not await book.expect_deletion(_deletion(request_id="d2"))
+
+
+async def test_progress_is_never_written_over_another_requests_record(
+    book: LifecycleBook,
+) -> None:
+    await book.expect(_record("r1"), _pending("r1"))
+    await book.settled("alice", "exp")
+    await book.expect(_record("r2"), _pending("r2"))
+    assert await book.record_applied(_record("r1")) is None
+    current = await book.get("alice", "exp")
+    assert current is not None
+    assert (current.request_id, current.applied) == ("r2", False)
+
+
+async def test_only_one_of_many_claimants_reports_a_deletion(book: LifecycleBook) -> None:
+    await book.expect_deletion(_deletion())
+    claims = await asyncio.gather(*(book.claim_deletion("alice", "exp") for _ in range(10)))
+    assert claims.count(True) == 1

@@ -1,0 +1,349 @@
+"""What the worker's reconciler owes each environment: a start or a deletion, in Redis.
+
+A record is the desired side of the reconcile. A create's command writes a start record
+(with the pending view, in one step); a delete's command writes a deletion record (and drops
+any start of that name, in one step). The reconciler reads the record with what the cluster
+shows, does the next step (write the objects, record the stage reached, delete the workload,
+wait for a purged claim to go), keeps its progress in the record, and removes the record once
+it reported the outcome. The records live in Redis, not in the worker, so any replica can
+carry one on and a restarted worker finds every outcome it still owes.
+
+Every replica of the worker reconciles; whoever claims a record first reports the outcome,
+then removes the record. A claim is a lease: a worker that dies between claiming and
+reporting (SIGKILL, a lost node) leaves the record behind with its lease running out, and the
+reconciler's resync settles it again. So each outcome is reported, and once unless its
+reporter died in the few milliseconds between publishing and removing the record.
+"""
+
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+
+from pydantic import BaseModel, ConfigDict
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from akros_msgs import Actor, CreateEnvironment
+from akros_readmodel.store import REQUEST_TTL_S, _load, _request_key, environment_keys
+from akros_readmodel.views import EnvironmentStatus, EnvironmentView, RequestView
+
+_STARTING = "akros:worker:starting"
+_SETTLING = "akros:worker:settling"  # field -> until when its claimant may report the start
+_DELETING = "akros:worker:deleting"
+_DELETION_LEASES = "akros:worker:deleting:leases"
+SETTLE_LEASE_S = 30.0
+# KEYS: the records, their leases. ARGV: field, now, until.
+_CLAIM = """
+if redis.call('hexists', KEYS[1], ARGV[1]) == 0 then return 0 end
+local leased_until = tonumber(redis.call('hget', KEYS[2], ARGV[1]) or '0')
+if leased_until > tonumber(ARGV[2]) then return 0 end
+redis.call('hset', KEYS[2], ARGV[1], ARGV[3])
+return 1
+"""
+# KEYS: starting, settling, the view, the owner's index, the owners, deleting.
+# ARGV: field, start record, pending view, request id, owner, name, the ready status.
+# Returns 1 recorded, 0 this request is ready already, -1 a deletion of the name is under way.
+_EXPECT = """
+if redis.call('hexists', KEYS[6], ARGV[1]) == 1 then return -1 end
+local existing = redis.call('get', KEYS[3])
+if existing then
+  local view = cjson.decode(existing)
+  if view.request_id == ARGV[4] and view.status == ARGV[7] then return 0 end
+end
+redis.call('set', KEYS[3], ARGV[3])
+redis.call('sadd', KEYS[4], ARGV[6])
+redis.call('sadd', KEYS[5], ARGV[5])
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+redis.call('hdel', KEYS[2], ARGV[1])
+return 1
+"""
+# KEYS: the records, their leases, the view, the request. ARGV: field, record, view ('' to
+# leave it), request ('' to leave it), now, the request's TTL, the record's request id.
+# Nothing is written once the record is settled, being reported or another request's: a
+# progress note must never overwrite an outcome.
+_RECORD_PROGRESS = """
+local current = redis.call('hget', KEYS[1], ARGV[1])
+if not current then return 0 end
+if cjson.decode(current).request_id ~= ARGV[7] then return 0 end
+local leased_until = tonumber(redis.call('hget', KEYS[2], ARGV[1]) or '0')
+if leased_until > tonumber(ARGV[5]) then return 0 end
+redis.call('hset', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[3] ~= '' then redis.call('set', KEYS[3], ARGV[3]) end
+if ARGV[4] ~= '' then redis.call('set', KEYS[4], ARGV[4], 'EX', ARGV[6]) end
+return 1
+"""
+# KEYS: deleting, starting, settling. ARGV: field, deletion record, request id.
+# Returns 1 recorded (any start of the name dropped: nobody waits for it now), 0 another
+# request's deletion of the name is under way.
+_EXPECT_DELETION = """
+local current = redis.call('hget', KEYS[1], ARGV[1])
+if current and cjson.decode(current).request_id ~= ARGV[3] then return 0 end
+if not current then redis.call('hset', KEYS[1], ARGV[1], ARGV[2]) end
+redis.call('hdel', KEYS[2], ARGV[1])
+redis.call('hdel', KEYS[3], ARGV[1])
+return 1
+"""
+
+
+class StartRecord(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str
+    name: str
+    request_id: str
+    actor: Actor
+    stage: str = "scheduling"
+    stage_since: float
+    """When the start entered ``stage``: each stage's timeout runs from here."""
+    detail: str = ""
+    started_at: float = 0.0
+    spec: CreateEnvironment | None = None
+    """The create whose objects the reconciler writes; None for a start whose objects are
+    written already by other means."""
+    applied: bool = False
+    """Every object of ``spec`` has been written to the cluster."""
+
+    @property
+    def objects_pending(self) -> bool:
+        return self.spec is not None and not self.applied
+
+
+class DeletionRecord(BaseModel):
+    """A delete the reconciler owes an outcome: of the environment (its workload, and its
+    volume when ``purge_volume``), or of its kept volume alone (``volume_only``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str
+    name: str
+    request_id: str
+    actor: Actor
+    requested_at: float
+    purge_volume: bool = False
+    volume_only: bool = False
+    workload_deleted: bool = False
+
+
+class Expected(Enum):
+    RECORDED = 1
+    ALREADY_READY = 0
+    BEING_DELETED = -1
+
+
+Intent = StartRecord | DeletionRecord
+
+
+@dataclass(frozen=True)
+class LifecycleBook:
+    redis: Redis
+    # On the way to a create's first write: sent by its SHA (EVALSHA), not its text.
+    _expect_script: AsyncScript = field(init=False, repr=False, compare=False)
+    _progress_script: AsyncScript = field(init=False, repr=False, compare=False)
+    _deletion_script: AsyncScript = field(init=False, repr=False, compare=False)
+    _claim_script: AsyncScript = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, text in (
+            ("_expect_script", _EXPECT),
+            ("_progress_script", _RECORD_PROGRESS),
+            ("_deletion_script", _EXPECT_DELETION),
+            ("_claim_script", _CLAIM),
+        ):
+            object.__setattr__(self, name, self.redis.register_script(text))
+
+    @staticmethod
+    def _field(owner: str, name: str) -> str:
+        return f"{owner}/{name}"
+
+    # -- starts ---------------------------------------------------------------------------
+
+    async def expect(self, record: StartRecord, pending: EnvironmentView) -> Expected:
+        """Record a start and its environment's ``pending`` view, in one step (again, for a
+        redelivered create: any lease of a dead claimant goes). Nothing is written when this
+        very request's environment is ready already (its start was reported) or a deletion
+        of the name is under way."""
+        field = self._field(record.owner, record.name)
+        keys = environment_keys(record.owner, record.name)
+        answer = await self._expect_script(
+            keys=[_STARTING, _SETTLING, keys.view, keys.owner_index, keys.owners, _DELETING],
+            args=[
+                field,
+                record.model_dump_json(),
+                pending.model_dump_json(),
+                record.request_id,
+                record.owner,
+                record.name,
+                EnvironmentStatus.READY.value,
+            ],
+        )
+        return Expected(int(answer))
+
+    async def get(self, owner: str, name: str) -> StartRecord | None:
+        raw = await self.redis.hget(_STARTING, self._field(owner, name))
+        return None if raw is None else StartRecord.model_validate_json(raw)
+
+    async def intent(self, owner: str, name: str) -> Intent | None:
+        """What is owed for this environment, from one round trip: its deletion when one is
+        under way (it supersedes any start), else its start, else None."""
+        field = self._field(owner, name)
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            pipeline.hget(_DELETING, field)
+            pipeline.hget(_STARTING, field)
+            deleting, starting = await pipeline.execute()
+        if deleting is not None:
+            return DeletionRecord.model_validate_json(deleting)
+        return None if starting is None else StartRecord.model_validate_json(starting)
+
+    async def record_stage(
+        self, record: StartRecord, stage: str, detail: str, since: float
+    ) -> StartRecord | None:
+        """Keep the stage the start has reached and what it waits for, in its record, its
+        environment's view and its request (where people look), in two round trips. Returns
+        the record as it is now, or None (nothing written) when the start was settled, is
+        being reported or was replaced meanwhile."""
+        updated = record.model_copy(update={"stage": stage, "detail": detail, "stage_since": since})
+        keys = environment_keys(record.owner, record.name)
+        request_key = _request_key(record.request_id)
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            pipeline.get(keys.view)
+            pipeline.get(request_key)
+            raw_view, raw_request = await pipeline.execute()
+        changes = {"stage": stage, "progress": detail}
+        view = _load(EnvironmentView, raw_view)
+        request = _load(RequestView, raw_request)
+        written = await self._progress(
+            _STARTING,
+            _SETTLING,
+            updated,
+            view=view.model_copy(update=changes)
+            if view is not None and view.request_id == record.request_id
+            else None,
+            request=request.model_copy(update=changes) if request else None,
+        )
+        return updated if written else None
+
+    async def record_applied(self, record: StartRecord) -> StartRecord | None:
+        """Every object of the start is written; None when it was settled meanwhile."""
+        updated = record.model_copy(update={"applied": True})
+        return updated if await self._progress(_STARTING, _SETTLING, updated) else None
+
+    async def claim(self, owner: str, name: str, *, now: float | None = None) -> bool:
+        """Take the right to report this start for SETTLE_LEASE_S: True for one caller at a
+        time. Report, then call ``settled``."""
+        return await self._claim(_STARTING, _SETTLING, owner, name, now)
+
+    async def release(self, owner: str, name: str) -> None:
+        """Give up the claim on a start whose report failed, so a retry (this worker's or
+        another's) may report it at once rather than after the lease."""
+        await self.redis.hdel(_SETTLING, self._field(owner, name))
+
+    async def settled(self, owner: str, name: str) -> None:
+        """Its outcome is reported (or no longer wanted)."""
+        await self._remove(_STARTING, _SETTLING, owner, name)
+
+    async def all(self) -> list[StartRecord]:
+        """Every start some worker owes an outcome, from one read."""
+        starting = await self.redis.hgetall(_STARTING)
+        return [StartRecord.model_validate_json(raw) for raw in starting.values()]
+
+    # -- deletions --------------------------------------------------------------------------
+
+    async def expect_deletion(self, record: DeletionRecord) -> bool:
+        """Record a deletion and drop any start of the name (nobody waits for it now), in one
+        step. False, and nothing written, when another request's deletion of the name is under
+        way; a redelivered one keeps the progress recorded."""
+        return bool(
+            await self._deletion_script(
+                keys=[_DELETING, _STARTING, _SETTLING],
+                args=[
+                    self._field(record.owner, record.name),
+                    record.model_dump_json(),
+                    record.request_id,
+                ],
+            )
+        )
+
+    async def deletion(self, owner: str, name: str) -> DeletionRecord | None:
+        raw = await self.redis.hget(_DELETING, self._field(owner, name))
+        return None if raw is None else DeletionRecord.model_validate_json(raw)
+
+    async def record_workload_deleted(self, record: DeletionRecord) -> DeletionRecord | None:
+        updated = record.model_copy(update={"workload_deleted": True})
+        written = await self._progress(_DELETING, _DELETION_LEASES, updated)
+        return updated if written else None
+
+    async def claim_deletion(self, owner: str, name: str, *, now: float | None = None) -> bool:
+        return await self._claim(_DELETING, _DELETION_LEASES, owner, name, now)
+
+    async def release_deletion(self, owner: str, name: str) -> None:
+        await self.redis.hdel(_DELETION_LEASES, self._field(owner, name))
+
+    async def deletion_settled(self, owner: str, name: str) -> None:
+        await self._remove(_DELETING, _DELETION_LEASES, owner, name)
+
+    # -- both -------------------------------------------------------------------------------
+
+    async def open_keys(self) -> list[tuple[str, str]]:
+        """(owner, name) of every environment some worker owes an outcome: the fields alone,
+        for the reconciler's resync, which reads each record when it reconciles it."""
+        async with self.redis.pipeline(transaction=False) as pipeline:
+            pipeline.hkeys(_STARTING)
+            pipeline.hkeys(_DELETING)
+            starting, deleting = await pipeline.execute()
+        return sorted({_split(_text(f)) for f in [*starting, *deleting]})
+
+    async def _progress(
+        self,
+        records: str,
+        leases: str,
+        record: Intent,
+        *,
+        view: EnvironmentView | None = None,
+        request: RequestView | None = None,
+    ) -> bool:
+        return bool(
+            await self._progress_script(
+                keys=[
+                    records,
+                    leases,
+                    environment_keys(record.owner, record.name).view,
+                    _request_key(record.request_id),
+                ],
+                args=[
+                    self._field(record.owner, record.name),
+                    record.model_dump_json(),
+                    "" if view is None else view.model_dump_json(),
+                    "" if request is None else request.model_dump_json(),
+                    time.time(),
+                    REQUEST_TTL_S,
+                    record.request_id,
+                ],
+            )
+        )
+
+    async def _claim(
+        self, records: str, leases: str, owner: str, name: str, now: float | None
+    ) -> bool:
+        moment = time.time() if now is None else now
+        return bool(
+            await self._claim_script(
+                keys=[records, leases],
+                args=[self._field(owner, name), moment, moment + SETTLE_LEASE_S],
+            )
+        )
+
+    async def _remove(self, records: str, leases: str, owner: str, name: str) -> None:
+        field = self._field(owner, name)
+        async with self.redis.pipeline(transaction=True) as pipeline:
+            pipeline.hdel(records, field)
+            pipeline.hdel(leases, field)
+            await pipeline.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _split(field: str) -> tuple[str, str]:
+    owner, _, name = field.partition("/")
+    return owner, name
