@@ -89,9 +89,10 @@ class EnvironmentService:
     resync_s: float = 5.0
     reconciler: LifecycleReconciler = field(init=False)
     _nodes: tuple[float, list[Manifest]] | None = None
-    # The objects a create's checks built, by request, for its reconcile's writes (built
-    # once, not three times, on a busy worker); rebuilt from the record when absent.
-    _built: dict[str, EnvironmentObjects] = field(default_factory=dict)
+    # The objects a create's checks built, with its request id, for its reconcile's writes
+    # (built once, not three times, on a busy worker); rebuilt from the record when absent
+    # or another request's. One entry per environment at most.
+    _built: dict[tuple[str, str], tuple[str, EnvironmentObjects]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.reconciler = LifecycleReconciler(
@@ -201,7 +202,7 @@ class EnvironmentService:
             )
         if expected is Expected.RECORDED:
             # (ALREADY_READY: a redelivered command for an environment that is up.)
-            self._built[command.request_id] = objects
+            self._built[(command.owner, command.name)] = (command.request_id, objects)
             self.reconciler.command_touched(command.owner, command.name, record)
 
     async def _admit(self, command: CreateEnvironment) -> EnvironmentObjects:
@@ -277,7 +278,7 @@ class EnvironmentService:
     # -- the reconciler's effects (reconciler.LifecycleEffects) -----------------------------
 
     async def write_claim(self, record: StartRecord) -> None:
-        objects = self._built.get(record.request_id) or self._objects(record)
+        objects = self._objects(record, keep=True)
         if objects is not None:
             self._log_first_write(record)
             await self._write_claim(objects)
@@ -288,7 +289,7 @@ class EnvironmentService:
         NetworkPolicy exist (a running pod means a working URL and an isolated
         environment). Every step is idempotent: a retry after a failure, or another
         replica doing the same, converges."""
-        objects = self._built.pop(record.request_id, None) or self._objects(record)
+        objects = self._objects(record, keep=False)
         if objects is None:
             return
         if not claim_written:
@@ -305,7 +306,13 @@ class EnvironmentService:
         await self.read_model.remove_volume(record.owner, record.name)
         _log.info("environment applied", owner=record.owner, name=record.name)
 
-    def _objects(self, record: StartRecord) -> EnvironmentObjects | None:
+    def _objects(self, record: StartRecord, *, keep: bool) -> EnvironmentObjects | None:
+        """The start's objects: those its command built (kept for a later write when
+        ``keep``), else built from its spec."""
+        key = (record.owner, record.name)
+        built = self._built.get(key) if keep else self._built.pop(key, None)
+        if built is not None and built[0] == record.request_id:
+            return built[1]
         command = record.spec
         if command is None:
             return None
@@ -514,7 +521,7 @@ class EnvironmentService:
     ) -> None:
         """The workload is removed (it would hold resources or pull forever); the volume and a
         failed view stay, so the person sees why and can delete or retry."""
-        self._built.pop(record.request_id, None)
+        self._built.pop((record.owner, record.name), None)
         await self._delete_workload(record.owner, record.name)
         view = await self.read_model.environment(record.owner, record.name)
         if view is not None:

@@ -16,7 +16,7 @@ is True, which with the readiness probe on the image's port means the app answer
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, overload
 
 from akros_msgs import FailureCode
 from akros_policy.naming import ANNOTATION_REQUEST_ID
@@ -188,27 +188,36 @@ class FailDeletion:
     reason: str
 
 
-Action = (
-    ApplyObjects
-    | RecordStage
-    | MarkReady
-    | FailStart
-    | RequeueAfter
-    | DeleteWorkload
-    | DeleteClaim
-    | ReportDeleted
-    | FailDeletion
-)
+StartAction = ApplyObjects | RecordStage | MarkReady | FailStart | RequeueAfter
+DeletionAction = DeleteWorkload | DeleteClaim | ReportDeleted | FailDeletion | RequeueAfter
+
+
+@overload
+def plan(
+    desired: Deletion, observed: Observed, now: float, timeouts: StageTimeouts
+) -> list[DeletionAction]: ...
+
+
+@overload
+def plan(
+    desired: Desired | None, observed: Observed, now: float, timeouts: StageTimeouts
+) -> list[StartAction]: ...
 
 
 def plan(
     desired: Desired | Deletion | None, observed: Observed, now: float, timeouts: StageTimeouts
-) -> list[Action]:
+) -> list[StartAction] | list[DeletionAction]:
     """What to do about one environment now (see the module's docstring)."""
     if desired is None:
         return []
     if isinstance(desired, Deletion):
         return _plan_deletion(desired, observed, now, timeouts)
+    return _plan_start(desired, observed, now, timeouts)
+
+
+def _plan_start(
+    desired: Desired, observed: Observed, now: float, timeouts: StageTimeouts
+) -> list[StartAction]:
     if desired.objects_pending:
         # Written first, whatever the pods say: a pod of this request cannot exist before its
         # Deployment. A write that keeps failing (the API refusing, away) ends at the
@@ -232,7 +241,7 @@ def plan(
     quiet_left = desired.started_at + QUIET_S - now
     if quiet_left > 0:
         return [RequeueAfter(quiet_left)]
-    actions: list[Action] = []
+    actions: list[StartAction] = []
     since = desired.stage_since
     if (stage, detail) != (desired.stage, desired.detail):
         actions.append(RecordStage(stage, detail))
@@ -247,7 +256,7 @@ def plan(
 
 def _plan_deletion(
     deletion: Deletion, observed: Observed, now: float, timeouts: StageTimeouts
-) -> list[Action]:
+) -> list[DeletionAction]:
     """The workload goes first; a purged claim is deleted and waited for (the claim stays
     while the old pod terminates, and a re-create must not find it then); the deletion is
     reported once nothing of it is left to go."""
@@ -270,7 +279,7 @@ def _plan_deletion(
                 "once nothing uses it.",
             )
         ]
-    actions: list[Action] = [] if claim.terminating else [DeleteClaim()]
+    actions: list[DeletionAction] = [] if claim.terminating else [DeleteClaim()]
     actions.append(RequeueAfter(left))
     return actions
 

@@ -148,9 +148,10 @@ class LifecycleReconciler:
     pods: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
     claims: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
     storage_classes: _Cache[str] = field(default_factory=lambda: _Cache(_name_of))
-    # Keys whose claim a command's reconcile wrote, for the next reconcile to skip: a hint
-    # only (lost with the process, the claim's write is idempotent).
-    _claims_written: set[Key] = field(default_factory=set)
+    # The request whose claim a command's reconcile wrote, by key, for the next reconcile of
+    # that request to skip: a hint only (lost with the process, the claim's write is
+    # idempotent), and never taken for another request of the same name.
+    _claims_written: dict[Key, str] = field(default_factory=dict)
     # The record a command just wrote, for its own reconcile to use instead of reading it
     # back: a round trip to Redis costs a turn of a busy event loop on a command's way to
     # its first write. Later reconciles read the record.
@@ -262,8 +263,6 @@ class LifecycleReconciler:
                     await self._fail_start(key, record, action.code, action.reason)
                 case RequeueAfter():
                     self.queue.add_after(key, action.seconds)
-                case DeleteWorkload() | DeleteClaim() | ReportDeleted() | FailDeletion():
-                    raise AssertionError(f"a start was planned a deletion's action: {action}")
 
     async def _apply_objects(self, key: Key, record: StartRecord) -> StartRecord | None:
         """Write the objects; the record as it is after, or None when it is settled (failed
@@ -274,11 +273,10 @@ class LifecycleReconciler:
                 # (workqueue.py), so the next command's first write does not wait for it.
                 self.queue.first_write_next(key)
                 await self.effects.write_claim(record)
-                self._claims_written.add(key)
+                self._claims_written[key] = record.request_id
                 self.queue.add(key)
                 return None
-            claim_written = key in self._claims_written
-            self._claims_written.discard(key)
+            claim_written = self._claims_written.pop(key, None) == record.request_id
             await self.effects.apply_objects(record, claim_written)
         except Exception as error:
             if (refusal := refusal_of(error)) is not None:
@@ -341,8 +339,6 @@ class LifecycleReconciler:
                     await self._report(key, record, failed)
                 case RequeueAfter():
                     self.queue.add_after(key, action.seconds)
-                case ApplyObjects() | RecordStage() | MarkReady() | FailStart():
-                    raise AssertionError(f"a deletion was planned a start's action: {action}")
 
 
 def _desired(record: StartRecord) -> Desired:
