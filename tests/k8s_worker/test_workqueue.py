@@ -64,24 +64,22 @@ async def test_other_keys_wait_while_a_command_is_on_its_way_to_its_first_write(
 
 async def test_a_command_held_up_on_a_blip_delays_other_keys_only_for_a_bounded_time() -> None:
     queue: WorkQueue[str] = WorkQueue()
-    release = queue.pressing()  # a command in hand that never finishes its way
-    queue.add("event")
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    assert await asyncio.wait_for(queue.get(), 2) == "event"
-    assert 0.4 <= loop.time() - started < 1.5
-    release()
+    async with queue.pressing():  # a command in hand that never finishes its way
+        queue.add("event")
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        assert await asyncio.wait_for(queue.get(), 2) == "event"
+        assert 0.4 <= loop.time() - started < 1.5
 
 
 async def test_a_worker_waiting_for_calm_still_takes_a_commands_key_at_once() -> None:
     queue: WorkQueue[str] = WorkQueue()
-    release = queue.pressing()
-    queue.add("event")
-    waiting = asyncio.ensure_future(queue.get())
-    await asyncio.sleep(0.05)
-    queue.add("command", urgent=True)
-    assert await asyncio.wait_for(waiting, 0.3) == "command"
-    release()
+    async with queue.pressing():
+        queue.add("event")
+        waiting = asyncio.ensure_future(queue.get())
+        await asyncio.sleep(0.05)
+        queue.add("command", urgent=True)
+        assert await asyncio.wait_for(waiting, 0.3) == "command"
 
 
 async def test_room_is_always_kept_for_a_commands_key() -> None:
@@ -97,3 +95,44 @@ async def test_room_is_always_kept_for_a_commands_key() -> None:
     queue.first_write_next("command")
     queue.done(taken[0])
     assert await asyncio.wait_for(queue.get(), 0.3) == "event-2"
+
+
+async def test_a_command_takes_its_key_out_of_turn_unless_a_worker_has_it() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("alice/exp")  # queued by a pod event
+    queue.add("bob/lab")
+    assert queue.take("alice/exp")
+    assert len(queue) == 1, "the taken key is still queued as well"
+    assert not queue.take("alice/exp"), "taken twice"
+    busy = await queue.get()
+    assert not queue.take(busy)
+    queue.done("alice/exp")
+    queue.done(busy)
+
+
+async def test_only_a_few_commands_are_on_their_way_at_once_until_their_first_write() -> None:
+    queue: WorkQueue[str] = WorkQueue(command_slots=2)
+    first_writes: dict[str, asyncio.Event] = {}
+    order: list[str] = []
+
+    async def command(name: str) -> None:
+        async with queue.pressing() as first_write_next:
+            order.append(name)
+            assert queue.take(name, first_write_next)
+            first_writes[name] = asyncio.Event()
+            await first_writes[name].wait()
+            queue.first_write_next(name)  # hands its slot to the next command
+            queue.done(name)
+
+    tasks = [asyncio.ensure_future(command(f"c{index}")) for index in range(3)]
+    while len(order) < 2:
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    assert order == ["c0", "c1"], "a third command ran while two held the slots"
+    first_writes["c0"].set()
+    while len(order) < 3:
+        await asyncio.sleep(0.01)
+    assert order == ["c0", "c1", "c2"]
+    first_writes["c1"].set()
+    first_writes["c2"].set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 1)

@@ -8,6 +8,7 @@ import redis.asyncio as aioredis
 
 from akros_msgs import Actor, Resources, Role, Source
 from akros_readmodel import (
+    ALIVE_TTL_S,
     SETTLE_LEASE_S,
     DeletionRecord,
     EnvironmentStatus,
@@ -138,6 +139,40 @@ async def test_a_start_whose_claimant_died_can_be_claimed_once_its_lease_runs_ou
     assert await book.claim("alice", "exp", now=later), "claimed again after the lease"
 
 
+async def test_a_lease_ends_with_its_holder_before_its_time_runs_out(
+    book: LifecycleBook, redis_url: str
+) -> None:
+    await book.expect(_record(), _pending())
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        dead = LifecycleBook(client, holder="killed-worker")
+        alive = LifecycleBook(client, holder="next-worker")
+        assert await dead.claim("alice", "exp", now=100.0)
+        assert not await alive.claim("alice", "exp", now=101.0), "its holder is alive"
+        await client.delete("akros:worker:alive:killed-worker")  # its key ran out: it died
+        assert await alive.claim("alice", "exp", now=102.0), "the dead holder's lease held"
+        assert not await dead.claim("alice", "exp", now=103.0), "the new lease is not held"
+    finally:
+        await client.aclose()
+
+
+async def test_a_worker_keeps_its_key_alive_while_it_runs(
+    book: LifecycleBook, redis_url: str
+) -> None:
+    beating = asyncio.ensure_future(book.keep_alive())
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        key = f"akros:worker:alive:{book.holder}"
+        for _ in range(100):
+            if await client.exists(key):
+                break
+            await asyncio.sleep(0.01)
+        assert 0 < await client.ttl(key) <= ALIVE_TTL_S
+    finally:
+        beating.cancel()
+        await client.aclose()
+
+
 async def test_expecting_a_start_again_drops_a_dead_claimants_lease(book: LifecycleBook) -> None:
     await book.expect(_record(), _pending())
     assert await book.claim("alice", "exp", now=100.0)
@@ -203,10 +238,10 @@ async def test_progress_is_never_written_over_another_requests_record(
     await book.expect(_record("r1"), _pending("r1"))
     await book.settled("alice", "exp")
     await book.expect(_record("r2"), _pending("r2"))
-    assert await book.record_applied(_record("r1")) is None
+    assert await book.record_stage(_record("r1"), "pulling_image", "late news", 1.0) is None
     current = await book.get("alice", "exp")
     assert current is not None
-    assert (current.request_id, current.applied) == ("r2", False)
+    assert (current.request_id, current.stage) == ("r2", "scheduling")
 
 
 async def test_only_one_of_many_claimants_reports_a_deletion(book: LifecycleBook) -> None:

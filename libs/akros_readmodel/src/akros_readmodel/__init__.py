@@ -1,6 +1,7 @@
 """The read model in Redis: environments, volumes and request outcomes."""
 
 from akros_readmodel.lifecycle import (
+    ALIVE_TTL_S,
     SETTLE_LEASE_S,
     DeletionRecord,
     Expected,
@@ -34,6 +35,7 @@ from akros_readmodel.views import (
 )
 
 __all__ = [
+    "ALIVE_TTL_S",
     "CLUSTER_KEY",
     "SETTLE_LEASE_S",
     "AutoscalerState",

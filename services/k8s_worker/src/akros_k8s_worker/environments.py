@@ -8,6 +8,7 @@ and the claim, report the deletion."""
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, assert_never
 
@@ -158,13 +159,12 @@ class EnvironmentService:
         owner against the read model's pending views, is what keeps concurrent requests
         within the quota.)"""
         picked_up = time.time()
-        release = self.reconciler.queue.pressing()
-        try:
-            await self._create(command, picked_up)
-        finally:
-            release()
+        async with self.reconciler.queue.pressing() as first_write_next:
+            await self._create(command, picked_up, first_write_next)
 
-    async def _create(self, command: CreateEnvironment, picked_up: float) -> None:
+    async def _create(
+        self, command: CreateEnvironment, picked_up: float, first_write_next: Callable[[], None]
+    ) -> None:
         objects = await self._admit(command)
         await self.index.synced.wait()
         self._check_room(command)
@@ -203,7 +203,7 @@ class EnvironmentService:
         if expected is Expected.RECORDED:
             # (ALREADY_READY: a redelivered command for an environment that is up.)
             self._built[(command.owner, command.name)] = (command.request_id, objects)
-            self.reconciler.command_touched(command.owner, command.name, record)
+            await self.reconciler.reconcile_command(record, first_write_next)
 
     async def _admit(self, command: CreateEnvironment) -> EnvironmentObjects:
         """The checks that need neither the index nor Redis, and the objects to apply."""
@@ -295,13 +295,18 @@ class EnvironmentService:
         if not claim_written:
             self._log_first_write(record)
             await self._write_claim(objects)
+        queue = self.reconciler.queue
         for manifest in (
             objects.service,
             objects.ingress,
             objects.network_policy,
             objects.deployment,
         ):
-            await self._create_or_patch(manifest)
+            # Each write waits for the commands on their way to their first, and for its
+            # turn (workqueue.py): four writes' responses would each take a turn of the loop
+            # in front of them.
+            async with queue.background():
+                await self._create_or_patch(manifest)
         # A kept volume of this name is in use again (the claim was reattached).
         await self.read_model.remove_volume(record.owner, record.name)
         _log.info("environment applied", owner=record.owner, name=record.name)

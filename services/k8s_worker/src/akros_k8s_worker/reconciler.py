@@ -42,7 +42,7 @@ from akros_k8s_worker.workqueue import WorkQueue
 from akros_kube import LISTING, SYNCED
 from akros_msgs import FailureCode
 from akros_policy.naming import LABEL_ENV, LABEL_OWNER
-from akros_readmodel import SETTLE_LEASE_S, DeletionRecord, Intent, LifecycleBook, StartRecord
+from akros_readmodel import ALIVE_TTL_S, DeletionRecord, Intent, LifecycleBook, StartRecord
 
 _log = get_logger("akros.reconciler")
 Key = tuple[str, str]  # (owner, environment)
@@ -115,7 +115,8 @@ class LifecycleEffects(Protocol):
 
     async def apply_objects(self, record: StartRecord, claim_written: bool) -> None:
         """Create or patch every object of the start (the claim too unless
-        ``claim_written``), the Deployment last; raises as ``write_claim``."""
+        ``claim_written``), the Deployment last, each once the queue is calm; raises as
+        ``write_claim``."""
 
     async def announce_stage(self, record: StartRecord) -> None: ...
 
@@ -148,14 +149,13 @@ class LifecycleReconciler:
     pods: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
     claims: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
     storage_classes: _Cache[str] = field(default_factory=lambda: _Cache(_name_of))
-    # The request whose claim a command's reconcile wrote, by key, for the next reconcile of
-    # that request to skip: a hint only (lost with the process, the claim's write is
-    # idempotent), and never taken for another request of the same name.
-    _claims_written: dict[Key, str] = field(default_factory=dict)
-    # The record a command just wrote, for its own reconcile to use instead of reading it
-    # back: a round trip to Redis costs a turn of a busy event loop on a command's way to
-    # its first write. Later reconciles read the record.
-    _fresh: dict[Key, Intent] = field(default_factory=dict)
+    # What this worker has written of a start's objects, by key: the request, and whether
+    # everything (else only the claim, a command's first write). A hint, not a record: lost
+    # with the process, after which the objects are written again (each write is
+    # idempotent), and never taken for another request of the same name. Keeping it in
+    # Redis cost a round trip per create and bought nothing but the repeat of writes that
+    # change nothing.
+    _written: dict[Key, tuple[str, bool]] = field(default_factory=dict)
 
     # -- feeding the queue ----------------------------------------------------------------
 
@@ -172,20 +172,30 @@ class LifecycleReconciler:
         # event queues its environment.
         self.storage_classes.observe(event, storage_class)
 
-    def command_touched(self, owner: str, name: str, record: Intent | None = None) -> None:
-        """A command changed what this environment should be (to ``record``, which it just
-        wrote): reconcile it first."""
-        key = (owner, name)
-        if record is None:
-            self._fresh.pop(key, None)
-        else:
-            self._fresh[key] = record
-        self.queue.add(key, urgent=True)
+    def command_touched(self, owner: str, name: str) -> None:
+        """A command changed what this environment should be: reconcile it first."""
+        self.queue.add((owner, name), urgent=True)
+
+    async def reconcile_command(
+        self, record: StartRecord, on_first_write: Callable[[], None]
+    ) -> None:
+        """A create's own reconcile of the start it just recorded, in its handler and with
+        that record (no worker to wait for, no read back): its first write happens in the
+        command's turn, as the command's slot allows (workqueue.py), and its later writes
+        each once the queue is calm. When a worker has the key already, or the caches are
+        not filled yet, the key is queued first instead."""
+        key = (record.owner, record.name)
+        if not self._synced() or not self.queue.take(key, on_first_write):
+            self.command_touched(*key)
+            return
+        await self._reconcile_held(key, record)
 
     # -- working ----------------------------------------------------------------------------
 
     async def run(self) -> None:
-        await asyncio.gather(self._resync(), *(self._work() for _ in range(self.workers)))
+        await asyncio.gather(
+            self.book.keep_alive(), self._resync(), *(self._work() for _ in range(self.workers))
+        )
 
     async def _resync(self) -> None:
         """Queue now and then every open record this worker is not following already (no
@@ -201,26 +211,31 @@ class LifecycleReconciler:
                 _log.warning("could not read the open records to resync", error=repr(error))
             await asyncio.sleep(self.resync_s)
 
+    def _synced(self) -> bool:
+        return all(
+            cache.synced.is_set() for cache in (self.pods, self.claims, self.storage_classes)
+        )
+
     async def _work(self) -> None:
         await self.pods.synced.wait()
         await self.claims.synced.wait()
         await self.storage_classes.synced.wait()
         while True:
-            key = await self.queue.get()
-            try:
-                await self.reconcile(key)
-            except Exception as error:
-                delay = self.queue.failed(key)
-                _log.warning(
-                    "reconcile failed; retrying",
-                    key="/".join(key),
-                    after_s=delay,
-                    error=repr(error),
-                )
-            else:
-                self.queue.succeeded(key)
-            finally:
-                self.queue.done(key)
+            await self._reconcile_held(await self.queue.get())
+
+    async def _reconcile_held(self, key: Key, record: Intent | None = None) -> None:
+        """Reconcile a key taken from the queue, and give it back."""
+        try:
+            await self.reconcile(key, record)
+        except Exception as error:
+            delay = self.queue.failed(key)
+            _log.warning(
+                "reconcile failed; retrying", key="/".join(key), after_s=delay, error=repr(error)
+            )
+        else:
+            self.queue.succeeded(key)
+        finally:
+            self.queue.done(key)
 
     def observed(self, key: Key) -> Observed:
         pods: tuple[PodState, ...] = tuple(observe_pod(p) for p in self.pods.of(key))
@@ -228,10 +243,13 @@ class LifecycleReconciler:
         classes = frozenset(self.storage_classes.by_key)
         return Observed(pods=pods, claim=observe_claim(claims[0], classes) if claims else None)
 
-    async def reconcile(self, key: Key) -> None:
-        record = self._fresh.pop(key, None)
-        if record is None or not self.queue.is_pressing(key):
+    async def reconcile(self, key: Key, record: Intent | None = None) -> None:
+        """Reconcile ``key`` from its record as the book has it, or as ``record`` (the one
+        its command just wrote)."""
+        if record is None:
             record = await self.book.intent(*key)
+        if record is None or record.request_id != self._written.get(key, (None,))[0]:
+            self._written.pop(key, None)
         if record is None:
             self.queue.forget_timer(key)
         elif isinstance(record, DeletionRecord):
@@ -241,12 +259,14 @@ class LifecycleReconciler:
 
     async def _reconcile_start(self, key: Key, record: StartRecord) -> None:
         now = time.time()
-        for action in plan(_desired(record), self.observed(key), now, self.timeouts):
+        desired = _desired(
+            record, objects_written=self._written.get(key) == (record.request_id, True)
+        )
+        for action in plan(desired, self.observed(key), now, self.timeouts):
             match action:
                 case ApplyObjects():
-                    applied = await self._apply_objects(key, record)
-                    if applied is not None:
-                        await self._reconcile_start(key, applied)  # its pods may be up already
+                    if await self._apply_objects(key, record):
+                        await self._reconcile_start(key, record)  # its pods may be up already
                     return
                 case RecordStage():
                     since = now if action.stage.value != record.stage else record.stage_since
@@ -264,31 +284,30 @@ class LifecycleReconciler:
                 case RequeueAfter():
                     self.queue.add_after(key, action.seconds)
 
-    async def _apply_objects(self, key: Key, record: StartRecord) -> StartRecord | None:
-        """Write the objects; the record as it is after, or None when it is settled (failed
-        here, or meanwhile)."""
+    async def _apply_objects(self, key: Key, record: StartRecord) -> bool:
+        """Write the objects; whether they are all written (else the start is failed here)."""
         try:
             if self.queue.is_pressing(key):
-                # A command's: only its first write now, the rest once the queue is calm
-                # (workqueue.py), so the next command's first write does not wait for it.
+                # A command's: its first write in its own turn, the rest as the queue is
+                # calm (``apply_objects`` waits for it before each write), so the next
+                # command's first write does not wait behind them (workqueue.py).
                 self.queue.first_write_next(key)
                 await self.effects.write_claim(record)
-                self._claims_written[key] = record.request_id
-                self.queue.add(key)
-                return None
-            claim_written = self._claims_written.pop(key, None) == record.request_id
+                self._written[key] = (record.request_id, False)
+            claim_written = self._written.get(key) == (record.request_id, False)
             await self.effects.apply_objects(record, claim_written)
+            self._written[key] = (record.request_id, True)
         except Exception as error:
             if (refusal := refusal_of(error)) is not None:
                 await self._fail_start(key, record, refusal.code, refusal.reason)
-                return None
+                return False
             # Kept as the start's detail, for the timeout's reason should the writes keep
             # failing; then retried after the queue's back-off.
             note = f"could not write its objects to the cluster yet ({error})"[:500]
             with contextlib.suppress(Exception):  # Redis may be what failed
                 await self.book.record_stage(record, record.stage, note, record.stage_since)
             raise
-        return await self.book.record_applied(record)
+        return True
 
     async def _fail_start(
         self, key: Key, record: StartRecord, code: FailureCode, reason: str
@@ -298,9 +317,9 @@ class LifecycleReconciler:
     async def _report(
         self, key: Key, record: StartRecord | DeletionRecord, report: Coroutine[Any, Any, None]
     ) -> None:
-        """Report once across replicas: claim, report, settle. When another replica has the
-        claim, look again once its lease may have run out (it died); a report that fails
-        (the API or Redis away) gives the claim up, so its retry need not wait out the lease."""
+        """Report once across replicas: claim, report, settle. When another worker has the
+        claim, look again once it would have lost it by dying (its key's TTL); a report that
+        fails (the API or Redis away) gives the claim up, so its retry need not wait."""
         book = self.book
         deletion = isinstance(record, DeletionRecord)
         claim = book.claim_deletion if deletion else book.claim
@@ -308,7 +327,7 @@ class LifecycleReconciler:
         settled = book.deletion_settled if deletion else book.settled
         if not await claim(*key):
             report.close()
-            self.queue.add_after(key, SETTLE_LEASE_S)
+            self.queue.add_after(key, ALIVE_TTL_S)
             return
         try:
             await report
@@ -318,6 +337,7 @@ class LifecycleReconciler:
                 await release(*key)
             raise
         await settled(*key)
+        self._written.pop(key, None)
 
     async def _reconcile_deletion(self, key: Key, record: DeletionRecord) -> None:
         observed = self.observed(key)
@@ -341,14 +361,14 @@ class LifecycleReconciler:
                     self.queue.add_after(key, action.seconds)
 
 
-def _desired(record: StartRecord) -> Desired:
+def _desired(record: StartRecord, *, objects_written: bool) -> Desired:
     return Desired(
         request_id=record.request_id,
         stage=_stage(record.stage),
         stage_since=record.stage_since,
         detail=record.detail,
         started_at=record.started_at,
-        objects_pending=record.objects_pending,
+        objects_pending=record.spec is not None and not objects_written,
     )
 
 

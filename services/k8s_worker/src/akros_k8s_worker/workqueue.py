@@ -13,20 +13,25 @@ what is there now, and says it is done. So:
 - `failed` counts a key's consecutive failures and gives the back-off before its retry, so an
   error (Redis or the API away) delays that key and nothing else;
 - commands go first all the way to their first cluster write, not only in the queue's order:
-  a command in hand (`pressing`) or a key taken for a command, until its reconcile says its
-  first write is next (`first_write_next`), keeps the queue from being *calm*, and the rest
-  (other keys' reconciles, a reconcile's later writes, the watches' next event) waits for
-  `calm`. On one event loop every runnable step shares each turn: in a burst of 100 creates,
-  the responses to the earlier creates' later writes and their pods' events stood in front of
-  the later creates' first writes for one to two seconds (bench/env_pipeline.py). Nothing
-  starves: `calm` waits at most MAX_CALM_WAIT_S, which only a command stuck on a blip (Redis
-  or the API away) takes.
+  a command in hand (`pressing`) or a key taken for a command (by its handler, `take`, or
+  from the urgent keys), until its reconcile says its first write is next
+  (`first_write_next`), keeps the queue from being *calm*, and the rest (other keys'
+  reconciles, a reconcile's later writes, the watches' next event) waits for `calm`. On one
+  event loop every runnable step shares each turn: in a burst of 100 creates, the responses
+  to the earlier creates' later writes and their pods' events stood in front of the later
+  creates' first writes for one to two seconds (bench/env_pipeline.py). Nothing starves:
+  `calm` waits at most MAX_CALM_WAIT_S, which only a command stuck on a blip (Redis or the
+  API away) takes;
+- only COMMAND_SLOTS commands are on their way at once, first come first served: each of
+  their round trips to Redis costs a turn of the event loop, and a turn is as long as every
+  task runnable in it; with a burst's hundred commands interleaved, a round trip took ~6 ms
+  instead of 0.1, and the first writes of all of them came late together.
 """
 
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -35,6 +40,7 @@ RETRY_FIRST_S = 0.05
 RETRY_MAX_S = 10.0
 # A command's way to its first write takes milliseconds; one that takes longer is stuck.
 MAX_CALM_WAIT_S = 0.5
+COMMAND_SLOTS = 4
 
 
 def retry_backoff_s(failures: int) -> float:
@@ -44,10 +50,16 @@ def retry_backoff_s(failures: int) -> float:
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self, most_other_at_once: int | None = None) -> None:
+    def __init__(
+        self, most_other_at_once: int | None = None, command_slots: int = COMMAND_SLOTS
+    ) -> None:
         """``most_other_at_once``: how many keys not a command's may be reconciled at once,
-        so the workers beyond it are always free for a command's key."""
+        so the workers beyond it are always free for a command's key; ``command_slots``: how
+        many commands are on their way to their first write at once."""
         self._most_other = most_other_at_once
+        self._command_slots = asyncio.Semaphore(command_slots)
+        self._background_slots = asyncio.Semaphore(most_other_at_once or command_slots)
+        self._on_first_write: dict[K, Callable[[], None]] = {}
         self._other_active: set[K] = set()
         self._urgent: deque[K] = deque()
         self._normal: deque[K] = deque()
@@ -83,26 +95,54 @@ class WorkQueue(Generic[K]):
 
     # -- commands first, to their first write ---------------------------------------------
 
-    def pressing(self) -> Callable[[], None]:
-        """A command is in hand: the queue is not calm until the function this returns is
-        called (once it has added its key, or was refused)."""
+    @contextlib.asynccontextmanager
+    async def pressing(self) -> AsyncIterator[Callable[[], None]]:
+        """A command is in hand: the queue is not calm, and the command holds one of the
+        command slots (once it has one), until the enclosed code ends or calls the function
+        this yields (to hand both to ``take``, which gives them up at the first write)."""
         self._pressing += 1
         self._update_calm()
-        released = False
+        holds_slot = released = False
 
         def release() -> None:
             nonlocal released
             if not released:
                 released = True
+                if holds_slot:
+                    self._command_slots.release()
                 self._pressing -= 1
                 self._update_calm()
 
-        return release
+        try:
+            await self._command_slots.acquire()
+            holds_slot = True
+            yield release
+        finally:
+            release()
+
+    def take(self, key: K, on_first_write: Callable[[], None] | None = None) -> bool:
+        """Hand ``key`` to a command's own reconcile, out of its turn (False when a worker
+        has it: then add it, urgent, for that worker to reconcile it again). Until its first
+        write is next, the queue is not calm; ``on_first_write`` is called then, or when it
+        is done, whichever comes first. The caller must call ``done`` with it."""
+        if key in self._active:
+            return False
+        urgent = self._queued.pop(key, None)
+        if urgent is not None:
+            (self._urgent if urgent else self._normal).remove(key)
+        self._active.add(key)
+        self._pressing_keys.add(key)
+        if on_first_write is not None:
+            self._on_first_write[key] = on_first_write
+        self._update_calm()
+        return True
 
     def first_write_next(self, key: K) -> None:
         """The reconcile of a command's key is about to make its first write: from here on
         it waits for calm like everything else."""
         self._pressing_keys.discard(key)
+        if (on_first_write := self._on_first_write.pop(key, None)) is not None:
+            on_first_write()
         self._update_calm()
 
     def is_pressing(self, key: K) -> bool:
@@ -115,6 +155,17 @@ class WorkQueue(Generic[K]):
             return  # the usual case: no task to make for the wait
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._calm.wait(), at_most_s)
+
+    @contextlib.asynccontextmanager
+    async def background(self) -> AsyncIterator[None]:
+        """Run the enclosed step of a reconcile that is not a command's first write (a
+        create's later writes) in one of ``most_other_at_once`` slots, once the queue is
+        calm. The slot comes first, so the steps go in the order they asked: in a burst,
+        the first creates' Deployments are written first, rather than every create's last
+        write waiting for all the others' (their pods, and readiness, all came late)."""
+        async with self._background_slots:
+            await self.calm()
+            yield
 
     def _update_calm(self) -> None:
         if self._pressing or self._pressing_keys or self._urgent:
@@ -213,7 +264,7 @@ class WorkQueue(Generic[K]):
 
     def done(self, key: K) -> None:
         self._active.discard(key)
-        self._pressing_keys.discard(key)
+        self.first_write_next(key)
         if key in self._other_active:
             self._other_active.discard(key)
             if self._normal:
