@@ -29,6 +29,7 @@ sync: tools
 lint: sync
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports --no-logo --no-cache
 
 typecheck: sync
 	$(UV) run --frozen mypy
