@@ -191,11 +191,18 @@ def test_an_image_outside_the_catalog_is_refused_naming_the_field(api: Api, redi
     assert published_commands(redis_url) == []
 
 
-def test_dedicated_cores_with_a_fraction_of_a_cpu_are_refused(api: Api) -> None:
+def test_dedicated_cores_with_a_fraction_of_a_cpu_are_refused_as_an_invalid_body(
+    api: Api,
+) -> None:
     body = create_body(cpu="1.5", dedicated_cores=True)
     answer = api.client.post("/v1/environments", json=body, headers=api.alice)
     assert answer.status_code == 422
-    assert "dedicated cores need a whole number of CPUs" in answer.json()["detail"]
+    message = "cpu: dedicated cores need a whole number of CPUs, e.g. '4'"
+    assert answer.json() == {
+        "detail": f"Invalid request: body: {message}",
+        "code": "invalid",
+        "errors": [{"field": "body", "message": message}],
+    }
 
 
 def test_a_researcher_may_not_create_for_someone_else(api: Api, redis_url: str) -> None:

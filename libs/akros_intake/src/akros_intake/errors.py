@@ -27,10 +27,11 @@ class QuotaExceededError(RefusedError):
 
 
 class InvalidError(RefusedError):
-    """One field of the request is wrong; ``field`` names it as the request spelled it."""
+    """One field of the request is wrong; ``field`` names it as the request spelled it, or is
+    empty when no one field is: the fields are each valid but contradict one another."""
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+        super().__init__(f"{field}: {message}" if field else message)
         self.field = field
         self.message = message
 

@@ -18,13 +18,16 @@ from akros_policy.quota import (
     load_quotas,
 )
 from akros_policy.services import SpecProblem, host_path_problem, may_manage_services
+from akros_policy.settings import CatalogFileSettings, PolicyFileSettings
 
 __all__ = [
     "DEFAULT_CATALOG",
     "DEFAULT_QUOTA",
     "Catalog",
+    "CatalogFileSettings",
     "CatalogImage",
     "Holding",
+    "PolicyFileSettings",
     "Quota",
     "QuotaDecision",
     "QuotaPolicy",

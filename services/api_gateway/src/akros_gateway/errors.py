@@ -2,6 +2,7 @@
 stable ``code`` for programs."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, cast
 
@@ -45,70 +46,49 @@ class ErrorBody(BaseModel):
     errors: list[FieldError] = Field(default_factory=list, description="Invalid fields, if any")
 
 
-class ApiError(Exception):
-    """An error the API answers with ``status`` and an ErrorBody."""
-
-    status = 500
-    code = ErrorCode.HTTP
-
-    def __init__(
-        self,
-        detail: str,
-        *,
-        headers: dict[str, str] | None = None,
-        errors: list[FieldError] | None = None,
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.headers = headers
-        self.errors = errors or []
-
-
-class UnauthenticatedError(ApiError):
-    status = 401
-    code = ErrorCode.UNAUTHENTICATED
+class UnauthenticatedError(Exception):
+    """No valid bearer token. Only the HTTP front door authenticates its callers (Slack
+    verifies the Slack app's), so this is the gateway's own error, not a refusal of the
+    domain."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+        super().__init__(detail)
+        self.detail = detail
 
 
-class ForbiddenError(ApiError):
-    status = 403
-    code = ErrorCode.FORBIDDEN
+@dataclass(frozen=True)
+class Answer:
+    """The HTTP status and error code the API answers with."""
+
+    status: int
+    code: ErrorCode
 
 
-class QuotaExceededError(ApiError):
-    """403, as the Kubernetes API answers "exceeded quota": the request is well formed, the
-    caller's allowance refuses it, and it may succeed once they free resources."""
+UNAUTHENTICATED = Answer(401, ErrorCode.UNAUTHENTICATED)
 
-    status = 403
-    code = ErrorCode.QUOTA_EXCEEDED
+# The API's answer to each refusal of the shared intake: the one place statuses are chosen.
+ANSWERS: dict[type[akros_intake.RefusedError], Answer] = {
+    akros_intake.ForbiddenError: Answer(403, ErrorCode.FORBIDDEN),
+    # 403, as the Kubernetes API answers "exceeded quota": the request is well formed, the
+    # caller's allowance refuses it, and it may succeed once they free resources.
+    akros_intake.QuotaExceededError: Answer(403, ErrorCode.QUOTA_EXCEEDED),
+    akros_intake.NotFoundError: Answer(404, ErrorCode.NOT_FOUND),
+    akros_intake.ConflictError: Answer(409, ErrorCode.CONFLICT),
+    akros_intake.InvalidError: Answer(422, ErrorCode.INVALID),
+    akros_intake.UnavailableError: Answer(503, ErrorCode.UNAVAILABLE),
+}
 
-
-class NotFoundError(ApiError):
-    status = 404
-    code = ErrorCode.NOT_FOUND
-
-
-class ConflictError(ApiError):
-    status = 409
-    code = ErrorCode.CONFLICT
-
-
-class InvalidError(ApiError):
-    status = 422
-    code = ErrorCode.INVALID
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(
-            f"Invalid request: {field}: {message}",
-            errors=[FieldError(field=field, message=message)],
-        )
+# A refusal of a kind the table lacks is a gap in the gateway (a test keeps the table
+# complete), not the caller's fault.
+_UNMAPPED = Answer(500, ErrorCode.HTTP)
 
 
-class UnavailableError(ApiError):
-    status = 503
-    code = ErrorCode.UNAVAILABLE
+def answer_of(kind: type[akros_intake.RefusedError]) -> Answer:
+    """The answer to a refusal of ``kind``: its own entry, or else its nearest base's."""
+    for base in kind.__mro__:
+        if base in ANSWERS:
+            return ANSWERS[base]
+    return _UNMAPPED
 
 
 def field_errors(errors: Sequence[Any]) -> list[FieldError]:
@@ -126,13 +106,29 @@ def _body(detail: str, code: ErrorCode, errors: list[FieldError] | None = None) 
     return ErrorBody(detail=detail, code=code, errors=errors or []).model_dump(mode="json")
 
 
-async def _api_error(_: Request, error: Exception) -> JSONResponse:
-    api_error = cast(ApiError, error)  # registered for ApiError only
+async def _unauthenticated(_: Request, error: Exception) -> JSONResponse:
+    detail = cast(UnauthenticatedError, error).detail  # registered for it only
     return JSONResponse(
-        _body(api_error.detail, api_error.code, api_error.errors),
-        status_code=api_error.status,
-        headers=api_error.headers,
+        _body(detail, UNAUTHENTICATED.code),
+        status_code=UNAUTHENTICATED.status,
+        headers={"WWW-Authenticate": "Bearer"},
     )
+
+
+def body_field(refusal: akros_intake.InvalidError) -> str:
+    """Where in the request the invalid field is: the intake names fields as the body spells
+    them, and no field at all when only their combination is wrong."""
+    return f"body.{refusal.field}" if refusal.field else "body"
+
+
+async def _refused(_: Request, error: Exception) -> JSONResponse:
+    refusal = cast(akros_intake.RefusedError, error)  # registered for the base class only
+    answer = answer_of(type(refusal))
+    if isinstance(refusal, akros_intake.InvalidError):
+        invalid = FieldError(field=body_field(refusal), message=refusal.message)
+        detail = f"Invalid request: {invalid.field}: {invalid.message}"
+        return JSONResponse(_body(detail, answer.code, [invalid]), status_code=answer.status)
+    return JSONResponse(_body(refusal.detail, answer.code), status_code=answer.status)
 
 
 async def _validation_error(_: Request, error: Exception) -> JSONResponse:
@@ -166,26 +162,8 @@ async def _store_unreachable(request: Request, error: Exception) -> JSONResponse
     return JSONResponse(_body(detail, ErrorCode.UNAVAILABLE), status_code=503)
 
 
-def api_error_of(refusal: akros_intake.RefusedError) -> ApiError:
-    """The API's answer to a refusal of the shared intake."""
-    if isinstance(refusal, akros_intake.InvalidError):
-        return InvalidError(f"body.{refusal.field}", refusal.message)
-    kinds: dict[type[akros_intake.RefusedError], type[ApiError]] = {
-        akros_intake.ForbiddenError: ForbiddenError,
-        akros_intake.NotFoundError: NotFoundError,
-        akros_intake.ConflictError: ConflictError,
-        akros_intake.QuotaExceededError: QuotaExceededError,
-        akros_intake.UnavailableError: UnavailableError,
-    }
-    return kinds.get(type(refusal), ApiError)(refusal.detail)
-
-
-async def _refused(request: Request, error: Exception) -> JSONResponse:
-    return await _api_error(request, api_error_of(cast(akros_intake.RefusedError, error)))
-
-
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(UnauthenticatedError, _unauthenticated)
     app.add_exception_handler(akros_intake.RefusedError, _refused)
     for unreachable in (RedisConnectionError, RedisTimeoutError, LockTimeoutError):
         app.add_exception_handler(unreachable, _store_unreachable)
@@ -193,9 +171,12 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
 
 
-def responses(*errors: type[ApiError], accepted: bool = False) -> dict[int | str, dict[str, Any]]:
+def responses(
+    *refusals: type[akros_intake.RefusedError], accepted: bool = False
+) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` documenting the ErrorBody for each status an endpoint can answer
-    (and, for an accepted command, the Location of its request)."""
+    (401 always, then the answer to each kind of refusal it may meet) and, for an accepted
+    command, the Location of its request."""
     documented: dict[int | str, dict[str, Any]] = {}
     if accepted:
         documented[202] = {
@@ -206,10 +187,9 @@ def responses(*errors: type[ApiError], accepted: bool = False) -> dict[int | str
                 }
             }
         }
-    every: tuple[type[ApiError], ...] = (UnauthenticatedError, *errors)
-    for error in every:
-        entry = documented.setdefault(error.status, {"model": ErrorBody, "description": ""})
+    for answer in (UNAUTHENTICATED, *(answer_of(kind) for kind in refusals)):
+        entry = documented.setdefault(answer.status, {"model": ErrorBody, "description": ""})
         entry["description"] = " or ".join(
-            filter(None, [entry["description"], error.code.value.replace("_", " ")])
+            filter(None, [entry["description"], answer.code.value.replace("_", " ")])
         )
     return documented

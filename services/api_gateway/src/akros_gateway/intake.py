@@ -9,9 +9,17 @@ from pydantic import TypeAdapter, ValidationError
 
 from akros_gateway.access import owner_for_create
 from akros_gateway.context import Gateway
-from akros_gateway.errors import ForbiddenError, InvalidError, field_errors
+from akros_gateway.errors import field_errors
 from akros_gateway.schemas import CreateEnvironmentBody
-from akros_intake import Accepted, NotFoundError, check_image, require_access, with_profile
+from akros_intake import (
+    Accepted,
+    ForbiddenError,
+    InvalidError,
+    NotFoundError,
+    check_image,
+    require_access,
+    with_profile,
+)
 from akros_msgs import Actor, CreateEnvironment, DeleteEnvironment, DeleteVolume
 from akros_msgs.names import ResourceName
 from akros_msgs.services import DeleteService, DeployService, ServiceSpec
@@ -23,13 +31,13 @@ def build_create(
 ) -> CreateEnvironment:
     """The command of the body's ``fields`` (its profile applied); the command's own
     cross-field rules (whole CPUs for dedicated cores, a GPU model only with GPUs) are refused
-    as invalid fields of the body."""
+    as an invalid body, no one field being at fault."""
     try:
         return CreateEnvironment(request_id=request_id, actor=actor, owner=owner, **fields)
     except ValidationError as error:
         problems = field_errors(error.errors(include_url=False))
         message = "; ".join(p.message for p in problems)
-        raise InvalidError("body", message) from error
+        raise InvalidError("", message) from error
 
 
 _RESOURCE_NAME: TypeAdapter[str] = TypeAdapter(ResourceName)

@@ -7,11 +7,12 @@ from pydantic_settings import SettingsConfigDict
 
 from akros_bus import BusSettings
 from akros_intake.intake import DEFAULT_ACCEPT_CONCURRENCY
+from akros_policy import PolicyFileSettings
 
 ONE_MIB = 1024 * 1024
 
 
-class GatewaySettings(BusSettings):
+class GatewaySettings(BusSettings, PolicyFileSettings):
     """The backbone settings (AKROS_REDIS_URL, AKROS_LOG_LEVEL, ...) plus the gateway's own.
 
     The catalog and quota files are shared with the k8s_worker (same variable names), so the
@@ -23,12 +24,6 @@ class GatewaySettings(BusSettings):
     service_name: str = "api-gateway"
     gateway_host: str = Field(default="127.0.0.1", description="Address uvicorn binds")
     gateway_port: int = Field(default=8080, ge=1, le=65535)
-    catalog_file: Path | None = Field(
-        default=None, description="YAML catalog of images and profiles; the built-in one if unset"
-    )
-    quota_file: Path | None = Field(
-        default=None, description="YAML default quota and per-user overrides; built-in if unset"
-    )
     bootstrap_admin_token_file: Path | None = Field(
         default=None,
         description="Where to write a first admin token when no admin token exists",

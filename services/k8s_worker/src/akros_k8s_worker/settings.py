@@ -8,9 +8,10 @@ from akros_bus import BusSettings
 from akros_k8s_worker.objects import EnvironmentPlatform
 from akros_k8s_worker.reconcile import StageTimeouts
 from akros_k8s_worker.service_objects import ServicePlatform
+from akros_policy import PolicyFileSettings
 
 
-class WorkerSettings(BusSettings):
+class WorkerSettings(BusSettings, PolicyFileSettings):
     service_name: str = "k8s-worker"
     kubeconfig: Path | None = Field(
         default=None, description="Kubeconfig file; unset: in-cluster config, then ~/.kube/config"
@@ -67,8 +68,6 @@ class WorkerSettings(BusSettings):
     allow_host_path: bool = Field(
         default=False, description="Admins may mount host paths into services (as the gateway)"
     )
-    catalog_file: Path | None = None
-    quota_file: Path | None = None
 
     def stage_timeouts(self) -> StageTimeouts:
         return StageTimeouts(

@@ -5,9 +5,10 @@ from pathlib import Path
 from pydantic import Field
 
 from akros_bus import BusSettings
+from akros_policy import CatalogFileSettings
 
 
-class MonitorSettings(BusSettings):
+class MonitorSettings(BusSettings, CatalogFileSettings):
     service_name: str = "monitor"
     kubeconfig: Path | None = Field(
         default=None, description="Kubeconfig file; unset: in-cluster config, then ~/.kube/config"
@@ -93,11 +94,6 @@ class MonitorSettings(BusSettings):
         default=24 * 3600.0,
         ge=0,
         description="After a notification, the next for the same streak waits at least this long",
-    )
-    catalog_file: Path | None = Field(
-        default=None,
-        description="The YAML catalog the gateway and worker read (same variable), for the "
-        "profiles it marks underuse_exempt; the built-in catalog if unset",
     )
     monitor_metrics_port: int = Field(
         default=9102,

@@ -13,6 +13,7 @@ from pydantic_settings import SettingsConfigDict
 
 from akros_bus import BusSettings
 from akros_msgs.names import UserId
+from akros_policy import PolicyFileSettings
 
 SLACK_API_URL = "https://slack.com/api/"
 
@@ -25,7 +26,7 @@ class SlackMode(StrEnum):
     HTTP = "http"
 
 
-class SlackSettings(BusSettings):
+class SlackSettings(BusSettings, PolicyFileSettings):
     """The backbone settings (AKROS_REDIS_URL, AKROS_LOG_LEVEL, ...) plus the app's own.
 
     The catalog and quota files are the gateway's and the worker's (same variable names), so a
@@ -67,8 +68,6 @@ class SlackSettings(BusSettings):
     keep_hours: float = Field(
         default=72, gt=0, le=24 * 90, description="How long 'keep' exempts from under-use nudges"
     )
-    catalog_file: Path | None = None
-    quota_file: Path | None = None
 
     @model_validator(mode="after")
     def _mode_has_its_credential(self) -> Self:

@@ -7,8 +7,9 @@ watches of nodes and pods; the gateway never talks to the cluster itself.
 from fastapi import APIRouter
 
 from akros_gateway.context import AdminDep, GatewayDep
-from akros_gateway.errors import ForbiddenError, responses
+from akros_gateway.errors import responses
 from akros_gateway.schemas import ClusterOut
+from akros_intake import ForbiddenError
 
 router = APIRouter(prefix="/v1/cluster", tags=["cluster"])
 

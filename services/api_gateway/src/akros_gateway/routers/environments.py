@@ -6,18 +6,18 @@ from fastapi import APIRouter, Query, Response, status
 
 from akros_gateway.access import owners_to_list
 from akros_gateway.context import ActorDep, GatewayDep, RequestIdDep
-from akros_gateway.errors import (
+from akros_gateway.errors import responses
+from akros_gateway.intake import accept_create, accept_delete
+from akros_gateway.routers.accepted import accepted
+from akros_gateway.schemas import Accepted, CreateEnvironmentBody, Environment, EnvironmentList
+from akros_intake import (
     ConflictError,
     ForbiddenError,
     InvalidError,
     NotFoundError,
     QuotaExceededError,
-    responses,
+    require_access,
 )
-from akros_gateway.intake import accept_create, accept_delete
-from akros_gateway.routers.accepted import accepted
-from akros_gateway.schemas import Accepted, CreateEnvironmentBody, Environment, EnvironmentList
-from akros_intake import require_access
 from akros_msgs.names import UserId
 
 router = APIRouter(prefix="/v1/environments", tags=["environments"])

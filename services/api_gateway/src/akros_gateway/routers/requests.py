@@ -3,8 +3,9 @@
 from fastapi import APIRouter
 
 from akros_gateway.context import ActorDep, GatewayDep
-from akros_gateway.errors import ForbiddenError, InvalidError, NotFoundError, responses
+from akros_gateway.errors import responses
 from akros_gateway.schemas import RequestStatus
+from akros_intake import ForbiddenError, InvalidError, NotFoundError
 from akros_policy import may_act_on
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])

@@ -5,16 +5,11 @@ import json
 from fastapi import APIRouter, Response, status
 
 from akros_gateway.context import ActorDep, AdminDep, GatewayDep, RequestIdDep
-from akros_gateway.errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidError,
-    NotFoundError,
-    responses,
-)
+from akros_gateway.errors import responses
 from akros_gateway.intake import accept_deploy, accept_service_delete
 from akros_gateway.routers.accepted import accepted
 from akros_gateway.schemas import Accepted, ServiceList
+from akros_intake import ConflictError, ForbiddenError, InvalidError, NotFoundError
 from akros_msgs.services import ServiceSpec
 from akros_readmodel import ServiceView
 
@@ -96,7 +91,7 @@ async def update_service(
     response: Response,
 ) -> Accepted:
     if spec.name != name:
-        raise InvalidError("body.name", f"must be '{name}', the service this request updates")
+        raise InvalidError("name", f"must be '{name}', the service this request updates")
     request = await accept_deploy(gateway, actor, spec, request_id, update=True)
     return accepted(request, response)
 

@@ -5,8 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Path, status
 
 from akros_gateway.context import AdminDep, GatewayDep
-from akros_gateway.errors import ForbiddenError, InvalidError, NotFoundError, responses
+from akros_gateway.errors import responses
 from akros_gateway.schemas import IssuedTokenOut, Revoked, TokenBody, TokenInfo, TokenList
+from akros_intake import ForbiddenError, InvalidError, NotFoundError
 
 router = APIRouter(prefix="/v1/tokens", tags=["tokens"])
 

@@ -7,10 +7,10 @@ from collections import defaultdict
 from fastapi import APIRouter
 
 from akros_gateway.context import ActorDep, AdminDep, GatewayDep
-from akros_gateway.errors import ForbiddenError, InvalidError, NotFoundError, responses
+from akros_gateway.errors import responses
 from akros_gateway.routers.environments import UserFilter
 from akros_gateway.schemas import EnvironmentUsage, NotificationList, UsageByUser, UserUsage
-from akros_intake import require_access
+from akros_intake import ForbiddenError, InvalidError, NotFoundError, require_access
 from akros_readmodel import UsagePoint
 
 router = APIRouter(tags=["usage"])

@@ -5,17 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from akros_gateway.context import ActorDep, GatewayDep, RequestIdDep
-from akros_gateway.errors import (
-    ConflictError,
-    ForbiddenError,
-    InvalidError,
-    NotFoundError,
-    responses,
-)
+from akros_gateway.errors import responses
 from akros_gateway.intake import accept_volume_delete
 from akros_gateway.routers.accepted import accepted
 from akros_gateway.schemas import Accepted, Volume, VolumeList
-from akros_intake import require_access
+from akros_intake import ConflictError, ForbiddenError, InvalidError, NotFoundError, require_access
 from akros_msgs.names import UserId
 
 router = APIRouter(prefix="/v1/volumes", tags=["volumes"])
