@@ -2,6 +2,7 @@
 
 import asyncio
 
+from akros_k8s_worker.reconciler import waits_for_calm
 from akros_k8s_worker.workqueue import WorkQueue, retry_backoff_s
 
 
@@ -136,3 +137,12 @@ async def test_only_a_few_commands_are_on_their_way_at_once_until_their_first_wr
     first_writes["c1"].set()
     first_writes["c2"].set()
     await asyncio.wait_for(asyncio.gather(*tasks), 1)
+
+
+def test_a_watchs_list_is_fed_at_once_and_its_later_events_wait_for_calm() -> None:
+    listing = False
+    waits = []
+    for event in ("LISTING", "ADDED", "ADDED", "SYNCED", "MODIFIED", "LISTING", "ADDED", "SYNCED"):
+        listing, waited = waits_for_calm(event, listing=listing)
+        waits.append(waited)
+    assert waits == [False, False, False, False, True, False, False, False]

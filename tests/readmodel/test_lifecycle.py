@@ -149,7 +149,9 @@ async def test_a_lease_ends_with_its_holder_before_its_time_runs_out(
         alive = LifecycleBook(client, holder="next-worker")
         assert await dead.claim("alice", "exp", now=100.0)
         assert not await alive.claim("alice", "exp", now=101.0), "its holder is alive"
+        assert 0 < await alive.held_for_s("alice", "exp", now=101.0) <= ALIVE_TTL_S
         await client.delete("akros:worker:alive:killed-worker")  # its key ran out: it died
+        assert await dead.held_for_s("alice", "exp", now=102.0) == 0, "held by the dead"
         assert await alive.claim("alice", "exp", now=102.0), "the dead holder's lease held"
         assert not await dead.claim("alice", "exp", now=103.0), "the new lease is not held"
     finally:

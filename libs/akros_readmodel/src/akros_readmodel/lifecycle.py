@@ -44,14 +44,20 @@ _ALIVE_PREFIX = "akros:worker:alive:"
 # The holder's key is derived here rather than passed in KEYS: who holds a lease is only
 # known once it is read, in the script.
 _LEASE_HELD = f"""
-local function lease_held(leases, field, now)
+local function lease_left_ms(leases, field, now)
   local lease = redis.call('hget', leases, field)
-  if not lease then return false end
+  if not lease then return 0 end
   local until_s, holder = string.match(lease, '^(%S+) ?(%S*)$')
-  if (tonumber(until_s) or 0) <= now then return false end
-  return holder == '' or redis.call('exists', '{_ALIVE_PREFIX}' .. holder) == 1
+  local left = math.floor(((tonumber(until_s) or 0) - now) * 1000)
+  if left <= 0 or holder == '' then return math.max(left, 0) end
+  return math.max(math.min(left, redis.call('pttl', '{_ALIVE_PREFIX}' .. holder)), 0)
+end
+local function lease_held(leases, field, now)
+  return lease_left_ms(leases, field, now) > 0
 end
 """
+# KEYS: the leases. ARGV: field, now. How long the lease of a record still holds, in ms.
+_LEASE_LEFT = _LEASE_HELD + "return lease_left_ms(KEYS[1], ARGV[1], tonumber(ARGV[2]))"
 # KEYS: the records, their leases. ARGV: field, now, until, holder, the holder's TTL.
 # The claimant's key is set with the claim: a lease is never taken by a holder not alive.
 _CLAIM = (
@@ -174,6 +180,7 @@ class LifecycleBook:
     _deletion_script: AsyncScript = field(init=False, repr=False, compare=False)
     _claim_script: AsyncScript = field(init=False, repr=False, compare=False)
     _intent_script: AsyncScript = field(init=False, repr=False, compare=False)
+    _lease_left_script: AsyncScript = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, text in (
@@ -182,6 +189,7 @@ class LifecycleBook:
             ("_deletion_script", _EXPECT_DELETION),
             ("_claim_script", _CLAIM),
             ("_intent_script", _INTENT),
+            ("_lease_left_script", _LEASE_LEFT),
         ):
             object.__setattr__(self, name, self.redis.register_script(text))
 
@@ -263,6 +271,11 @@ class LifecycleBook:
         ``settled``."""
         return await self._claim(_STARTING, _SETTLING, owner, name, now)
 
+    async def held_for_s(self, owner: str, name: str, *, now: float | None = None) -> float:
+        """How long another worker's claim on this start still holds: until its lease runs
+        out or, sooner, its holder's key (0 when nobody holds it)."""
+        return await self._lease_left(_SETTLING, owner, name, now)
+
     async def release(self, owner: str, name: str) -> None:
         """Give up the claim on a start whose report failed, so a retry (this worker's or
         another's) may report it at once rather than after the lease."""
@@ -305,6 +318,11 @@ class LifecycleBook:
 
     async def claim_deletion(self, owner: str, name: str, *, now: float | None = None) -> bool:
         return await self._claim(_DELETING, _DELETION_LEASES, owner, name, now)
+
+    async def deletion_held_for_s(
+        self, owner: str, name: str, *, now: float | None = None
+    ) -> float:
+        return await self._lease_left(_DELETION_LEASES, owner, name, now)
 
     async def release_deletion(self, owner: str, name: str) -> None:
         await self.redis.hdel(_DELETION_LEASES, self._field(owner, name))
@@ -359,6 +377,13 @@ class LifecycleBook:
                 ],
             )
         )
+
+    async def _lease_left(self, leases: str, owner: str, name: str, now: float | None) -> float:
+        moment = time.time() if now is None else now
+        left_ms = await self._lease_left_script(
+            keys=[leases], args=[self._field(owner, name), moment]
+        )
+        return int(left_ms) / 1000
 
     async def _claim(
         self, records: str, leases: str, owner: str, name: str, now: float | None

@@ -9,6 +9,7 @@ from akros_bus.runner import run_forever, serve
 from akros_bus.settings import load_settings
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
+from akros_k8s_worker.reconciler import waits_for_calm
 from akros_k8s_worker.scaling import ScalingService
 from akros_k8s_worker.services import ServiceDeployer
 from akros_k8s_worker.settings import WorkerSettings
@@ -74,13 +75,19 @@ class Worker:
         self, kind: str, feed: Callable[[str, dict[str, Any]], None]
     ) -> None:
         """Into the reconciler's cache: no Redis, so a Redis outage never holds the watch;
-        commands on their way to their first write delay it, for the milliseconds they take
-        and at most workqueue.MAX_CALM_WAIT_S if one is stuck (workqueue.py)."""
+        commands on their way to their first write delay its events, for the milliseconds
+        they take and at most workqueue.MAX_CALM_WAIT_S if one is stuck (workqueue.py).
+        A (re)list is fed at once: commands wait for the caches it fills, so waiting for
+        them to be on their way first would hold both (a restarted worker with 180
+        redelivered creates took 14 s to list its pods, one calm wait per pod)."""
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
         namespace = self.settings.environments_namespace
         queue = self.environments.reconciler.queue
+        listing = False
         async for event, manifest in self.environments.cluster.watch(kind, namespace, selector):
-            await queue.calm()
+            listing, waits = waits_for_calm(event, listing=listing)
+            if waits:
+                await queue.calm()
             feed(event, manifest)
 
     async def _watch_environment_pods(self) -> None:

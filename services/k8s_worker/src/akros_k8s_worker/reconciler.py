@@ -42,7 +42,7 @@ from akros_k8s_worker.workqueue import WorkQueue
 from akros_kube import LISTING, SYNCED
 from akros_msgs import FailureCode
 from akros_policy.naming import LABEL_ENV, LABEL_OWNER
-from akros_readmodel import ALIVE_TTL_S, DeletionRecord, Intent, LifecycleBook, StartRecord
+from akros_readmodel import DeletionRecord, Intent, LifecycleBook, StartRecord
 
 _log = get_logger("akros.reconciler")
 Key = tuple[str, str]  # (owner, environment)
@@ -54,6 +54,8 @@ Manifest = dict[str, Any]
 DEFAULT_WORKERS = 12
 OTHER_AT_ONCE = 8
 DEFAULT_RESYNC_S = 5.0
+# Looking again this long after another worker's claim should have ended, not on the dot.
+_AFTER_LEASE_S = 0.05
 
 
 def key_of(manifest: Manifest) -> Key | None:
@@ -64,6 +66,14 @@ def key_of(manifest: Manifest) -> Key | None:
 
 def _name_of(manifest: Manifest) -> str | None:
     return str((manifest.get("metadata") or {}).get("name", "")) or None
+
+
+def waits_for_calm(event: str, *, listing: bool) -> tuple[bool, bool]:
+    """For a watch feeding a cache: whether a (re)list is under way after ``event``, and
+    whether the event waits for the queue to be calm first. Events of a list do not wait:
+    commands wait for the caches a list fills."""
+    listing = event == LISTING or (listing and event != SYNCED)
+    return listing, not listing and event != SYNCED
 
 
 K = TypeVar("K")
@@ -156,6 +166,9 @@ class LifecycleReconciler:
     # Redis cost a round trip per create and bought nothing but the repeat of writes that
     # change nothing.
     _written: dict[Key, tuple[str, bool]] = field(default_factory=dict)
+    # Commands' reconciles going on after their first write (reconcile_command): held here
+    # so that they are not collected while they run.
+    _going_on: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- feeding the queue ----------------------------------------------------------------
 
@@ -179,16 +192,38 @@ class LifecycleReconciler:
     async def reconcile_command(
         self, record: StartRecord, on_first_write: Callable[[], None]
     ) -> None:
-        """A create's own reconcile of the start it just recorded, in its handler and with
-        that record (no worker to wait for, no read back): its first write happens in the
-        command's turn, as the command's slot allows (workqueue.py), and its later writes
-        each once the queue is calm. When a worker has the key already, or the caches are
-        not filled yet, the key is queued first instead."""
+        """A create's own reconcile of the start it just recorded, with that record (no
+        worker to wait for, no read back), in the command's turn as far as its first write:
+        that is when the command's slot is given up (workqueue.py) and this returns. The
+        rest of the reconcile (the later writes, each once the queue is calm) goes on
+        without the command, which is acknowledged meanwhile: the record, not the command,
+        is what is owed, and a command held through all its writes was redelivered by every
+        restart of a busy worker until its deliveries ran out. When a worker has the key
+        already, or the caches are not filled yet, the key is queued first instead."""
         key = (record.owner, record.name)
         if not self._synced() or not self.queue.take(key, on_first_write):
             self.command_touched(*key)
             return
-        await self._reconcile_held(key, record)
+        await self._reconcile_to_first_write(key, record)
+
+    async def _reconcile_to_first_write(self, key: Key, record: Intent | None = None) -> None:
+        """Reconcile a command's key, taken from the queue, waiting only until its first
+        write is next (or the reconcile ends): the rest goes on in a task of its own, which
+        gives the key back. So neither a command nor a worker waits through the later
+        writes, each of which waits for the queue to be calm: a worker held there could not
+        take the next command's key, and the queue would not turn calm until it did."""
+        first_write_next = asyncio.get_running_loop().create_future()
+
+        def reached(_: object = None) -> None:
+            if not first_write_next.done():
+                first_write_next.set_result(None)
+
+        self.queue.on_first_write(key, reached)
+        reconcile = asyncio.create_task(self._reconcile_held(key, record))
+        self._going_on.add(reconcile)
+        reconcile.add_done_callback(self._going_on.discard)
+        reconcile.add_done_callback(reached)
+        await first_write_next
 
     # -- working ----------------------------------------------------------------------------
 
@@ -221,7 +256,11 @@ class LifecycleReconciler:
         await self.claims.synced.wait()
         await self.storage_classes.synced.wait()
         while True:
-            await self._reconcile_held(await self.queue.get())
+            key = await self.queue.get()
+            if self.queue.is_pressing(key):
+                await self._reconcile_to_first_write(key)
+            else:
+                await self._reconcile_held(key)
 
     async def _reconcile_held(self, key: Key, record: Intent | None = None) -> None:
         """Reconcile a key taken from the queue, and give it back."""
@@ -323,11 +362,14 @@ class LifecycleReconciler:
         book = self.book
         deletion = isinstance(record, DeletionRecord)
         claim = book.claim_deletion if deletion else book.claim
+        held_for_s = book.deletion_held_for_s if deletion else book.held_for_s
         release = book.release_deletion if deletion else book.release
         settled = book.deletion_settled if deletion else book.settled
         if not await claim(*key):
             report.close()
-            self.queue.add_after(key, ALIVE_TTL_S)
+            # Once its holder would have lost it by dying: no sooner (it may be reporting
+            # still), no later (after a SIGKILL the next worker took one TTL, not two).
+            self.queue.add_after(key, await held_for_s(*key) + _AFTER_LEASE_S)
             return
         try:
             await report

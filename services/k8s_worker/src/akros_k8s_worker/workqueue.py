@@ -133,9 +133,22 @@ class WorkQueue(Generic[K]):
         self._active.add(key)
         self._pressing_keys.add(key)
         if on_first_write is not None:
-            self._on_first_write[key] = on_first_write
+            self.on_first_write(key, on_first_write)
         self._update_calm()
         return True
+
+    def on_first_write(self, key: K, call: Callable[[], None]) -> None:
+        """Call ``call`` too when the taken ``key``'s first write is next (or it is done)."""
+        previous = self._on_first_write.get(key)
+        if previous is None:
+            self._on_first_write[key] = call
+            return
+
+        def both() -> None:
+            previous()
+            call()
+
+        self._on_first_write[key] = both
 
     def first_write_next(self, key: K) -> None:
         """The reconcile of a command's key is about to make its first write: from here on
