@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
-from akros_msgs import Resources
+from akros_msgs import FailureCode, Resources
 from akros_readmodel import (
     EnvironmentStatus,
     EnvironmentView,
@@ -16,7 +16,7 @@ from akros_readmodel import (
     RequestView,
     VolumeView,
 )
-from akros_readmodel.store import lock_wait_pauses
+from akros_readmodel.store import REQUEST_TTL_S, lock_wait_pauses
 from tests.concurrency import most_inside_at_once
 
 
@@ -72,6 +72,45 @@ async def test_a_request_id_is_recorded_once(model: ReadModel) -> None:
     stored = await model.request("r1")
     assert stored is not None
     assert stored.command_type == "create_environment"
+
+
+async def test_settling_a_request_gives_it_its_outcome_and_ends_its_progress(
+    model: ReadModel, redis_url: str
+) -> None:
+    await model.add_request(
+        RequestView(
+            request_id="r1",
+            state=RequestState.PENDING,
+            command_type="create_environment",
+            actor="al",
+            stage="pulling image",
+            progress="pulling quant-cpu:1",
+        )
+    )
+    failed = await model.settle_request(
+        "r1", RequestState.FAILED, code=FailureCode.TIMEOUT, reason="pull took too long"
+    )
+    assert failed is not None
+    assert (failed.state, failed.code, failed.reason) == (
+        RequestState.FAILED,
+        FailureCode.TIMEOUT,
+        "pull took too long",
+    )
+    assert (failed.stage, failed.progress) == ("pulling image", "pulling quant-cpu:1")
+    applied = await model.settle_request("r1", RequestState.APPLIED, stage="ready")
+    assert applied == await model.request("r1")
+    assert (applied.state, applied.code, applied.reason) == (RequestState.APPLIED, None, None)
+    assert (applied.stage, applied.progress) == ("ready", None)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        assert 0 < await client.ttl("akros:rm:req:r1") <= REQUEST_TTL_S, "kept with its TTL"
+    finally:
+        await client.aclose()
+
+
+async def test_settling_a_request_nobody_recorded_writes_nothing(model: ReadModel) -> None:
+    assert await model.settle_request("unknown", RequestState.APPLIED) is None
+    assert await model.request("unknown") is None
 
 
 async def test_kept_volumes_are_listed_per_owner(model: ReadModel) -> None:

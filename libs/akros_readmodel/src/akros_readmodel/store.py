@@ -13,11 +13,12 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from akros_msgs import Resources, UnderusedEnvironment
+from akros_msgs import FailureCode, Resources, UnderusedEnvironment
 from akros_policy import Holding
 from akros_readmodel.views import (
     ClusterView,
     EnvironmentView,
+    RequestState,
     RequestView,
     ServiceView,
     UsagePoint,
@@ -174,18 +175,25 @@ class ReadModel:
 
     async def update_service(self, name: str, changes: dict[str, Any]) -> ServiceView | None:
         """Change some fields of a service's view, if it exists, without losing a write made
-        meanwhile (an optimistic transaction: it retries when the view changed under it)."""
-        key = _service_key(name)
+        meanwhile."""
+        return await self._update(ServiceView, _service_key(name), changes)
+
+    async def _update(
+        self, model: type[V], key: str, changes: Mapping[str, Any], *, ttl_s: int | None = None
+    ) -> V | None:
+        """Change some fields of the view at ``key``, if it exists, in one atomic step: an
+        optimistic transaction, retried when the view changed under it, so no write made
+        meanwhile is lost. The view is given ``ttl_s`` anew when set."""
         async with self.redis.pipeline(transaction=True) as pipeline:
             while True:
                 try:
                     await pipeline.watch(key)
-                    view = _load(ServiceView, await pipeline.get(key))
+                    view = _load(model, await pipeline.get(key))
                     if view is None:
                         return None  # leaving the pipeline's block unwatches the key
                     updated = view.model_copy(update=changes)
                     pipeline.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
-                    pipeline.set(key, updated.model_dump_json())
+                    pipeline.set(key, updated.model_dump_json(), ex=ttl_s)
                     await pipeline.execute()
                     return updated
                 except WatchError:
@@ -231,6 +239,31 @@ class ReadModel:
 
     async def request(self, request_id: str) -> RequestView | None:
         return _load(RequestView, await self.redis.get(_request_key(request_id)))
+
+    async def settle_request(
+        self,
+        request_id: str,
+        state: RequestState,
+        *,
+        code: FailureCode | None = None,
+        reason: str | None = None,
+        stage: str | None = None,
+    ) -> RequestView | None:
+        """Give a request its outcome, in one atomic step: its state, and the failure's code
+        and reason (cleared when it was applied); a start's last ``stage``, its progress then
+        cleared. None when there is no such request (one the gateway did not record, e.g.
+        published by another tool, or past its TTL)."""
+        changes: dict[str, object] = {
+            "state": state,
+            "code": code,
+            "reason": reason,
+            "updated_at": utc_now(),
+        }
+        if stage is not None:
+            changes.update(stage=stage, progress=None)
+        return await self._update(
+            RequestView, _request_key(request_id), changes, ttl_s=REQUEST_TTL_S
+        )
 
     # -- under-use exemptions --------------------------------------------------------------
 

@@ -27,7 +27,6 @@ from akros_k8s_worker.objects import (
 from akros_k8s_worker.outcomes import (
     CommandRefusedError,
     apply_or_refuse,
-    settle_request,
     unreadable_command,
 )
 from akros_k8s_worker.reconcile import Stage, StageTimeouts
@@ -609,8 +608,7 @@ class EnvironmentService:
         reason: str | None = None,
         stage: Stage | None = None,
     ) -> None:
-        await settle_request(
-            self.read_model,
+        await self.read_model.settle_request(
             request_id,
             state,
             code=code,

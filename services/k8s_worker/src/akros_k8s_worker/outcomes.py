@@ -1,4 +1,4 @@
-"""Refusing a command, and recording its outcome on the request the gateway accepted it as."""
+"""Refusing a command: what a refusal is, and what can be read of one that is unreadable."""
 
 import json
 from collections.abc import Awaitable, Callable
@@ -8,31 +8,6 @@ from pydantic import ValidationError
 
 from akros_kube import ForbiddenError, InvalidError
 from akros_msgs import Actor, FailureCode, Message
-from akros_readmodel import ReadModel, RequestState, utc_now
-
-
-async def settle_request(
-    read_model: ReadModel,
-    request_id: str,
-    state: RequestState,
-    *,
-    code: FailureCode | None = None,
-    reason: str | None = None,
-    stage: str | None = None,
-) -> None:
-    view = await read_model.request(request_id)
-    if view is None:
-        return  # not a request the gateway recorded (e.g. published by another tool)
-    changes: dict[str, object] = {
-        "state": state,
-        "code": code,
-        "reason": reason,
-        "updated_at": utc_now(),
-    }
-    if stage is not None:
-        changes.update(stage=stage, progress=None)
-    await read_model.put_request(view.model_copy(update=changes))
-
 
 _MAX_COMMAND_TYPE = 100
 

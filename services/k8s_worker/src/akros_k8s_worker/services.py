@@ -10,7 +10,6 @@ from akros_k8s_worker.objects import Manifest
 from akros_k8s_worker.outcomes import (
     CommandRefusedError,
     apply_or_refuse,
-    settle_request,
     unreadable_command,
 )
 from akros_k8s_worker.service_objects import (
@@ -229,7 +228,7 @@ class ServiceDeployer:
     # -- outcomes ----------------------------------------------------------------------------
 
     async def _applied(self, command: Message, event: Message) -> None:
-        await settle_request(self.read_model, command.request_id, RequestState.APPLIED)
+        await self.read_model.settle_request(command.request_id, RequestState.APPLIED)
         await self.bus.publish(event)
 
     async def _failed(self, command: Message, code: FailureCode, reason: str) -> None:
@@ -278,8 +277,8 @@ class ServiceDeployer:
         code: FailureCode,
         reason: str,
     ) -> None:
-        await settle_request(
-            self.read_model, request_id, RequestState.FAILED, code=code, reason=reason
+        await self.read_model.settle_request(
+            request_id, RequestState.FAILED, code=code, reason=reason
         )
         await self.bus.publish(
             CommandFailed(
