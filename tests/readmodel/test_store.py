@@ -98,6 +98,7 @@ async def test_settling_a_request_gives_it_its_outcome_and_ends_its_progress(
     )
     assert (failed.stage, failed.progress) == ("pulling image", "pulling quant-cpu:1")
     applied = await model.settle_request("r1", RequestState.APPLIED, stage="ready")
+    assert applied is not None
     assert applied == await model.request("r1")
     assert (applied.state, applied.code, applied.reason) == (RequestState.APPLIED, None, None)
     assert (applied.stage, applied.progress) == ("ready", None)
