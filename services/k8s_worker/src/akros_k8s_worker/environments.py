@@ -506,7 +506,9 @@ class EnvironmentService:
                 }
             )
         )
-        await self._settle_request(record.request_id, RequestState.APPLIED, stage=Stage.READY)
+        await self.read_model.settle_request(
+            record.request_id, RequestState.APPLIED, stage=Stage.READY.value
+        )
         await self.bus.publish(
             EnvironmentReady(
                 request_id=record.request_id,
@@ -554,7 +556,7 @@ class EnvironmentService:
     # -- outcomes ----------------------------------------------------------------------------
 
     async def _applied(self, request_id: str, event: Message) -> None:
-        await self._settle_request(request_id, RequestState.APPLIED)
+        await self.read_model.settle_request(request_id, RequestState.APPLIED)
         await self.bus.publish(event)
 
     async def _failed(self, command: Message, code: FailureCode, reason: str) -> None:
@@ -586,7 +588,9 @@ class EnvironmentService:
         owner: str | None,
         name: str | None,
     ) -> None:
-        await self._settle_request(request_id, RequestState.FAILED, code=code, reason=reason)
+        await self.read_model.settle_request(
+            request_id, RequestState.FAILED, code=code, reason=reason
+        )
         await self.bus.publish(
             CommandFailed(
                 request_id=request_id,
@@ -597,21 +601,4 @@ class EnvironmentService:
                 owner=owner,
                 name=name,
             )
-        )
-
-    async def _settle_request(
-        self,
-        request_id: str,
-        state: RequestState,
-        *,
-        code: FailureCode | None = None,
-        reason: str | None = None,
-        stage: Stage | None = None,
-    ) -> None:
-        await self.read_model.settle_request(
-            request_id,
-            state,
-            code=code,
-            reason=reason,
-            stage=None if stage is None else stage.value,
         )
