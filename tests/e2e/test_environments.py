@@ -169,3 +169,87 @@ def _admin(running: Running, method: str, document: object) -> None:
         method, running.platform.kubesim_url + "/_kubesim/faults", json=document
     )
     assert answer.status_code < 300, answer.text
+
+
+def _lifecycle_call(running: Running, headers: dict[str, str], name: str, verb: str) -> str:
+    answer = running.http.post(f"/v1/environments/{name}/{verb}", headers=headers)
+    assert answer.status_code == 202, answer.text
+    request_id: str = answer.json()["request_id"]
+    return request_id
+
+
+def _pods_of(running: Running, owner: str, name: str) -> list[client.V1Pod]:
+    selector = f"akros.io/owner={owner},akros.io/env={name}"
+    return list(
+        client.CoreV1Api(running.kube).list_namespaced_pod(NAMESPACE, label_selector=selector).items
+    )
+
+
+def test_a_stopped_environment_keeps_its_volume_url_and_name_and_starts_again(
+    running: Running,
+) -> None:
+    stella = running.token_for("stella")
+    apps, core = client.AppsV1Api(running.kube), client.CoreV1Api(running.kube)
+    created = _create(
+        running, stella, {"name": "nb", "image": "pytorch", "cpu": "2", "memory": "4Gi"}
+    )
+    assert running.settle(created, stella)["status"] == "applied"
+    ready = running.http.get("/v1/environments/nb", headers=stella).json()
+    claim_uid = core.read_namespaced_persistent_volume_claim("stella-nb", NAMESPACE).metadata.uid
+
+    stop = _lifecycle_call(running, stella, "nb", "stop")
+    assert running.settle(stop, stella)["status"] == "applied"
+    stopped = running.http.get("/v1/environments/nb", headers=stella).json()
+    assert (stopped["status"], stopped["url"], stopped["node"]) == ("stopped", ready["url"], None)
+    assert apps.read_namespaced_deployment("stella-nb", NAMESPACE).spec.replicas == 0
+    assert _pods_of(running, "stella", "nb") == [], "reported stopped only once its pod is gone"
+    assert core.read_namespaced_persistent_volume_claim("stella-nb", NAMESPACE).metadata.uid == (
+        claim_uid
+    )
+    holding = running.http.get("/v1/me", headers=stella).json()["holding"]
+    assert holding == {"resources": {"cpu": "0", "memory": "0", "gpus": 0}, "environments": 1}
+    again = running.http.post("/v1/environments/nb/stop", headers=stella)
+    assert again.status_code == 409
+    assert "stopped already" in again.text
+
+    start = _lifecycle_call(running, stella, "nb", "start")
+    assert running.settle(start, stella)["status"] == "applied"
+    started = running.http.get("/v1/environments/nb", headers=stella).json()
+    assert (started["status"], started["url"]) == ("ready", ready["url"])
+    assert started["created_at"] == ready["created_at"]
+    assert apps.read_namespaced_deployment("stella-nb", NAMESPACE).spec.replicas == 1
+    running_pods = [
+        p for p in _pods_of(running, "stella", "nb") if not p.metadata.deletion_timestamp
+    ]
+    assert [p.metadata.annotations["akros.io/request-id"] for p in running_pods] == [start]
+    assert core.read_namespaced_persistent_volume_claim("stella-nb", NAMESPACE).metadata.uid == (
+        claim_uid
+    ), "the same volume, not a new one"
+    running_again = running.http.post("/v1/environments/nb/start", headers=stella)
+    assert running_again.status_code == 409
+    assert "running already" in running_again.text
+
+
+def test_a_stopped_environment_holds_no_quota_until_it_starts_again(running: Running) -> None:
+    """The default quota is 32 CPUs: two 20-CPU environments fit only while one is stopped."""
+    quinn = running.token_for("quinn")
+    body = {"image": "pytorch", "cpu": "20", "memory": "8Gi"}
+    assert running.settle(_create(running, quinn, {"name": "big", **body}), quinn)["status"] == (
+        "applied"
+    )
+    assert (
+        running.settle(_lifecycle_call(running, quinn, "big", "stop"), quinn)["status"] == "applied"
+    )
+    other = _create(running, quinn, {"name": "other", **body})
+    assert running.settle(other, quinn)["status"] == "applied"
+
+    refused = running.http.post("/v1/environments/big/start", headers=quinn)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["code"] == "quota_exceeded"
+    assert running.http.get("/v1/environments/big", headers=quinn).json()["status"] == "stopped"
+
+    deleted = running.http.delete("/v1/environments/other", headers=quinn)
+    assert running.settle(deleted.json()["request_id"], quinn)["status"] == "applied"
+    assert running.settle(_lifecycle_call(running, quinn, "big", "start"), quinn)["status"] == (
+        "applied"
+    )

@@ -9,14 +9,18 @@ from akros_k8s_worker.reconcile import (
     Desired,
     FailDeletion,
     FailStart,
+    FailStop,
     MarkReady,
     Observed,
     PodState,
     RecordStage,
     ReportDeleted,
+    ReportStopped,
     RequeueAfter,
+    ScaleToZero,
     Stage,
     StageTimeouts,
+    Stopping,
     Terminated,
     observe_claim,
     observe_pod,
@@ -25,7 +29,12 @@ from akros_k8s_worker.reconcile import (
 from akros_msgs import FailureCode
 
 TIMEOUTS = StageTimeouts(
-    scheduling_s=30, attaching_volume_s=20, pulling_image_s=600, starting_s=60, purging_s=120
+    scheduling_s=30,
+    attaching_volume_s=20,
+    pulling_image_s=600,
+    starting_s=60,
+    purging_s=120,
+    stopping_s=90,
 )
 BOUND = ClaimState(phase="Bound", storage_class="local-path", class_exists=True)
 
@@ -295,3 +304,44 @@ def test_a_volumes_deletion_touches_no_workload() -> None:
         RequeueAfter(120.0),
     ]
     assert plan(volume, Observed(), 101.0, TIMEOUTS) == [ReportDeleted(volume_kept=False)]
+
+
+def test_a_stop_scales_to_zero_first_whatever_the_pods_say() -> None:
+    stop = Stopping(request_id="s1", requested_at=100.0)
+    assert plan(stop, Observed(pods=(_pod(ready=True),), claim=BOUND), 100.0, TIMEOUTS) == [
+        ScaleToZero()
+    ]
+    assert plan(stop, Observed(), 100.0, TIMEOUTS) == [ScaleToZero()]
+
+
+def test_a_stop_is_reported_once_no_pod_is_left_not_even_a_terminating_one() -> None:
+    stop = Stopping(request_id="s1", requested_at=100.0, scaled=True)
+    going = Observed(pods=(_pod(terminating=True),), claim=BOUND)
+    assert plan(stop, going, 130.0, TIMEOUTS) == [RequeueAfter(60.0)]
+    assert plan(stop, Observed(claim=BOUND), 130.0, TIMEOUTS) == [ReportStopped()]
+
+
+def test_a_pod_that_outlives_the_stops_wait_fails_it_naming_the_pod() -> None:
+    stop = Stopping(request_id="s1", requested_at=100.0, scaled=True)
+    going = Observed(pods=(_pod(terminating=True),), claim=BOUND)
+    [failed] = plan(stop, going, 190.0, TIMEOUTS)
+    assert isinstance(failed, FailStop)
+    assert failed.code is FailureCode.TIMEOUT
+    assert "env-alice-exp-abc" in failed.reason
+    assert "90s" in failed.reason
+
+
+def test_a_resume_scales_its_workload_up_before_it_looks_at_pods() -> None:
+    """A resume's record has no spec (its objects exist); its first write is the scale-up,
+    and a pod left of the request before the stop never makes it ready."""
+    resumed = Desired(
+        request_id="start-2", stage=Stage.SCHEDULING, stage_since=100.0, objects_pending=True
+    )
+    before_the_stop = _pod(ready=True, request_id="req-1")
+    assert plan(resumed, Observed(pods=(before_the_stop,), claim=BOUND), 100.5, TIMEOUTS) == [
+        ApplyObjects()
+    ]
+    written = Desired(request_id="start-2", stage=Stage.SCHEDULING, stage_since=100.0)
+    assert MarkReady("gpu-server-1") not in plan(
+        written, Observed(pods=(before_the_stop,), claim=BOUND), 102.0, TIMEOUTS
+    )

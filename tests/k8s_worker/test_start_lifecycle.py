@@ -19,7 +19,10 @@ from akros_msgs import (
     DeleteEnvironment,
     EnvironmentDeleted,
     EnvironmentReady,
+    EnvironmentStopped,
     FailureCode,
+    StartEnvironment,
+    StopEnvironment,
 )
 from tests.k8s_worker.conftest import ALICE, CATALOG, NAMESPACE, WorkerHarness, worker_harness
 
@@ -238,3 +241,66 @@ def test_a_claim_whose_storage_class_is_missing_fails_the_start_naming_the_class
         assert isinstance(failed, CommandFailed), harness.logs()
         assert "storage class 'local-path' does not exist" in failed.reason
         assert "attaching volume" in failed.reason
+
+
+def _stop(request_id: str, name: str) -> StopEnvironment:
+    return StopEnvironment(request_id=request_id, actor=ALICE, owner="alice", name=name)
+
+
+def test_a_deletion_during_a_stop_ends_the_stops_request_and_deletes_the_environment(
+    real_time: WorkerHarness,
+) -> None:
+    """The notebook takes 2 s to exit on SIGTERM: the stop waits for it, and the deletion
+    comes meanwhile."""
+    real_time.start_worker()
+    real_time.send(_create("req-nb", "nb", image="jupyter"))
+    assert isinstance(real_time.wait_for_result("req-nb", timeout_s=30), EnvironmentReady)
+    real_time.send(_stop("req-stop", "nb"))
+    wait_until(
+        lambda: any(
+            p.metadata.deletion_timestamp
+            for p in _core(real_time)
+            .list_namespaced_pod(NAMESPACE, label_selector="akros.io/env=nb")
+            .items
+        ),
+        timeout_s=10,
+        what="the stop to have the pod terminating",
+    )
+    real_time.send(DeleteEnvironment(request_id="req-del", actor=ALICE, owner="alice", name="nb"))
+
+    assert isinstance(real_time.wait_for_result("req-del", timeout_s=30), EnvironmentDeleted)
+    stop = real_time.wait_for_result("req-stop")
+    assert isinstance(stop, CommandFailed), real_time.logs()
+    assert stop.code is FailureCode.CONFLICT
+    assert "deleted before this was done" in stop.reason
+    assert _request(real_time, "req-stop")["state"] == "failed"
+
+
+def test_a_start_that_cannot_be_scheduled_leaves_the_environment_stopped_saying_why(
+    lifecycle: WorkerHarness,
+) -> None:
+    lifecycle.env["AKROS_START_TIMEOUT_S"] = "3"
+    lifecycle.start_worker()
+    lifecycle.send(_create("req-exp", "exp"))
+    assert isinstance(lifecycle.wait_for_result("req-exp"), EnvironmentReady)
+    lifecycle.send(_stop("req-stop", "exp"))
+    assert isinstance(lifecycle.wait_for_result("req-stop"), EnvironmentStopped), lifecycle.logs()
+    core = _core(lifecycle)
+    for node in core.list_node().items:
+        core.patch_node(node.metadata.name, {"spec": {"unschedulable": True}})
+
+    lifecycle.send(StartEnvironment(request_id="req-start", actor=ALICE, owner="alice", name="exp"))
+    failed = lifecycle.wait_for_result("req-start")
+    assert isinstance(failed, CommandFailed), lifecycle.logs()
+    assert (failed.code, failed.command_type) == (FailureCode.UNSCHEDULABLE, "start_environment")
+    assert "did not get past scheduling within 3s" in failed.reason
+    view = lifecycle.view("alice", "exp")
+    assert view is not None
+    assert view["status"] == "stopped"
+    assert view["reason"].startswith("It could not start: ")
+    apps = client.AppsV1Api(core.api_client)
+    wait_until(
+        lambda: apps.read_namespaced_deployment("alice-exp", NAMESPACE).spec.replicas == 0,
+        timeout_s=5,
+        what="the Deployment scaled back to zero",
+    )

@@ -17,6 +17,8 @@ from akros_readmodel import (
     LifecycleBook,
     ReadModel,
     StartRecord,
+    StopExpected,
+    StopRecord,
 )
 
 ALICE = Actor(user_id="alice", source=Source.HTTP, role=Role.RESEARCHER)
@@ -207,7 +209,7 @@ async def test_a_deletion_drops_the_start_of_its_name_and_supersedes_it(
 ) -> None:
     await book.expect(_record(), _pending())
     assert await book.claim("alice", "exp")
-    assert await book.expect_deletion(_deletion())
+    assert await book.expect_deletion(_deletion()) == (), "its claimant is reporting it"
     assert await book.get("alice", "exp") is None
     assert await book.intent("alice", "exp") == _deletion()
     assert await book.open_keys() == [("alice", "exp")]
@@ -216,7 +218,7 @@ async def test_a_deletion_drops_the_start_of_its_name_and_supersedes_it(
 async def test_no_start_is_recorded_while_a_deletion_of_its_name_is_under_way(
     book: LifecycleBook,
 ) -> None:
-    assert await book.expect_deletion(_deletion())
+    assert await book.expect_deletion(_deletion()) is not None
     assert await book.expect(_record(request_id="r9"), _pending("r9")) is Expected.BEING_DELETED
     assert await book.get("alice", "exp") is None
     await book.deletion_settled("alice", "exp")
@@ -226,12 +228,12 @@ async def test_no_start_is_recorded_while_a_deletion_of_its_name_is_under_way(
 async def test_a_second_deletion_of_a_name_is_refused_and_a_redelivered_one_keeps_its_progress(
     book: LifecycleBook,
 ) -> None:
-    assert await book.expect_deletion(_deletion())
+    assert await book.expect_deletion(_deletion()) is not None
     progressed = await book.record_workload_deleted(_deletion())
     assert progressed is not None
-    assert await book.expect_deletion(_deletion()), "the same request, redelivered"
+    assert await book.expect_deletion(_deletion()) is not None, "the same request, redelivered"
     assert await book.deletion("alice", "exp") == progressed
-    assert not await book.expect_deletion(_deletion(request_id="d2"))
+    assert await book.expect_deletion(_deletion(request_id="d2")) is None
 
 
 async def test_progress_is_never_written_over_another_requests_record(
@@ -250,3 +252,48 @@ async def test_only_one_of_many_claimants_reports_a_deletion(book: LifecycleBook
     await book.expect_deletion(_deletion())
     claims = await asyncio.gather(*(book.claim_deletion("alice", "exp") for _ in range(10)))
     assert claims.count(True) == 1
+
+
+def _stop(request_id: str = "s1") -> StopRecord:
+    return StopRecord(
+        owner="alice", name="exp", request_id=request_id, actor=ALICE, requested_at=300.0
+    )
+
+
+async def test_a_deletion_ends_the_starts_and_stops_it_drops_that_nobody_reports(
+    book: LifecycleBook,
+) -> None:
+    await book.expect(_record("r1"), _pending("r1"))
+    assert await book.expect_deletion(_deletion("d1")) == ("r1",)
+    await book.deletion_settled("alice", "exp")
+    assert await book.expect_stop(_stop("s1")) is StopExpected.RECORDED
+    assert await book.expect_deletion(_deletion("d2")) == ("s1",)
+    assert await book.intent("alice", "exp") == _deletion("d2")
+
+
+async def test_a_stop_waits_for_no_start_or_deletion_and_comes_before_a_start(
+    book: LifecycleBook,
+) -> None:
+    await book.expect(_record("r1"), _pending("r1"))
+    assert await book.expect_stop(_stop()) is StopExpected.STARTING
+    await book.settled("alice", "exp")
+    assert await book.expect_stop(_stop()) is StopExpected.RECORDED
+    assert await book.expect_stop(_stop()) is StopExpected.RECORDED, "redelivered"
+    assert await book.expect_stop(_stop("s2")) is StopExpected.ANOTHER_STOP
+    assert await book.expect(_record("r2"), _pending("r2")) is Expected.BEING_STOPPED
+    assert await book.intent("alice", "exp") == _stop()
+    assert await book.open_keys() == [("alice", "exp")]
+
+    scaled = await book.record_scaled(_stop())
+    assert scaled is not None
+    assert scaled.scaled
+    assert await book.claim_stop("alice", "exp")
+    assert not await book.claim_stop("alice", "exp"), "one claimant at a time"
+    assert await book.stop_held_for_s("alice", "exp") > 0
+    await book.stop_settled("alice", "exp")
+    assert await book.intent("alice", "exp") is None
+    assert await book.expect(_record("r2"), _pending("r2")) is Expected.RECORDED
+
+    await book.settled("alice", "exp")
+    await book.expect_deletion(_deletion())
+    assert await book.expect_stop(_stop("s3")) is StopExpected.BEING_DELETED

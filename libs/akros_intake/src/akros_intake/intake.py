@@ -32,7 +32,15 @@ from akros_intake.errors import (
     QuotaExceededError,
     UnavailableError,
 )
-from akros_msgs import Actor, CreateEnvironment, DeleteEnvironment, DeleteVolume, FailureCode
+from akros_msgs import (
+    Actor,
+    CreateEnvironment,
+    DeleteEnvironment,
+    DeleteVolume,
+    FailureCode,
+    StartEnvironment,
+    StopEnvironment,
+)
 from akros_msgs.quantity import cpu_millicores, memory_bytes
 from akros_msgs.services import DeleteService, DeployService
 from akros_policy import (
@@ -45,18 +53,23 @@ from akros_policy import (
 )
 from akros_readmodel import (
     EnvironmentStatus,
+    EnvironmentView,
     ReadModel,
     RequestState,
     RequestView,
     ServiceStatus,
     ServiceView,
+    holding_of,
     pending_environment,
+    resuming_environment,
     utc_now,
 )
 
 T = TypeVar("T")
 Step = Callable[[], Awaitable[None]]
-EnvironmentCommand = CreateEnvironment | DeleteEnvironment | DeleteVolume
+EnvironmentCommand = (
+    CreateEnvironment | DeleteEnvironment | DeleteVolume | StopEnvironment | StartEnvironment
+)
 ServiceCommand = DeployService | DeleteService
 # One lock for every change to services: admins change them rarely, and a name is checked
 # and taken under it. The colon keeps it apart from any user's lock (user ids have none).
@@ -174,6 +187,31 @@ def pending_service_request(command: ServiceCommand) -> RequestView:
     )
 
 
+def _not_stoppable(view: EnvironmentView) -> str:
+    """Why an environment that is not ready cannot be stopped now."""
+    name = f"'{view.name}'"
+    return {
+        EnvironmentStatus.PENDING: f"{name} is still starting; stop it once it is ready.",
+        EnvironmentStatus.STOPPING: f"{name} is being stopped already.",
+        EnvironmentStatus.STOPPED: f"{name} is stopped already.",
+        EnvironmentStatus.DELETING: f"{name} is being deleted.",
+        EnvironmentStatus.FAILED: f"{name} failed and has nothing running; delete it, or "
+        "create it again.",
+    }.get(view.status, f"{name} is {view.status.value}.")
+
+
+def _not_startable(view: EnvironmentView) -> str:
+    """Why an environment that is not stopped cannot be started."""
+    name = f"'{view.name}'"
+    return {
+        EnvironmentStatus.READY: f"{name} is running already.",
+        EnvironmentStatus.PENDING: f"{name} is starting already.",
+        EnvironmentStatus.STOPPING: f"{name} is still being stopped; start it once it is stopped.",
+        EnvironmentStatus.DELETING: f"{name} is being deleted.",
+        EnvironmentStatus.FAILED: f"{name} failed; delete it, or create it again.",
+    }.get(view.status, f"{name} is {view.status.value}.")
+
+
 def _reused_key(request_id: str) -> ConflictError:
     return ConflictError(
         f"Request id '{request_id}' was already used for another request; "
@@ -251,6 +289,77 @@ class Intake:
                 await read_model.put_environment(view)
 
             return await self._record_and_publish(pending, command, write_view, undo)
+
+    async def stop(self, command: StopEnvironment) -> Accepted:
+        """Queue the stop of a ready environment; it holds its resources until the worker
+        reports it stopped (its pod may take its grace period to go)."""
+        return await self._change_environment(
+            command,
+            EnvironmentStatus.READY,
+            _not_stoppable,
+            lambda view: view.model_copy(
+                update={
+                    "status": EnvironmentStatus.STOPPING,
+                    "request_id": command.request_id,
+                    "updated_at": utc_now(),
+                }
+            ),
+        )
+
+    async def start(self, command: StartEnvironment) -> Accepted:
+        """Queue the start of a stopped environment, if the owner's quota has room again for
+        what it reserves (it still counts as one of their environments)."""
+
+        async def room_for(view: EnvironmentView) -> None:
+            owner = command.owner
+            others = [e for e in await self.read_model.environments(owner) if e.name != view.name]
+            decision = check_quota(holding_of(others), view.resources, self.quotas.for_user(owner))
+            if not decision.allowed:
+                raise QuotaExceededError(decision.reason)
+
+        return await self._change_environment(
+            command,
+            EnvironmentStatus.STOPPED,
+            _not_startable,
+            lambda view: resuming_environment(view, command.request_id),
+            check=room_for,
+        )
+
+    async def _change_environment(
+        self,
+        command: StopEnvironment | StartEnvironment,
+        from_status: EnvironmentStatus,
+        refusal: Callable[[EnvironmentView], str],
+        changed: Callable[[EnvironmentView], EnvironmentView],
+        check: Callable[[EnvironmentView], Awaitable[None]] | None = None,
+    ) -> Accepted:
+        """Accept a command that moves an environment from ``from_status`` (else a conflict,
+        saying ``refusal``) to its ``changed`` view, once ``check`` passes."""
+        require_access(command.actor, command.owner)
+        pending = pending_request(command)
+
+        async with self._turn(command.owner):
+            if replayed := await self._replay(pending):
+                return Accepted(replayed, replayed=True)
+            view = await self._environment(command.owner, command.name)
+            if view.status is not from_status:
+                raise ConflictError(refusal(view))
+            if check is not None:
+                await check(view)
+
+            async def write_view() -> None:
+                await self.read_model.put_environment(changed(view))
+
+            async def undo() -> None:
+                await self.read_model.put_environment(view)
+
+            return await self._record_and_publish(pending, command, write_view, undo)
+
+    async def _environment(self, owner: str, name: str) -> EnvironmentView:
+        view = await self.read_model.environment(owner, name)
+        if view is None:
+            raise NotFoundError(f"{owner} has no environment named '{name}'.")
+        return view
 
     async def delete_volume(self, command: DeleteVolume) -> Accepted:
         require_access(command.actor, command.owner)

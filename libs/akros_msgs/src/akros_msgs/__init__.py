@@ -1,6 +1,13 @@
 """The Akros message contract: every command and event, the envelope and the streams."""
 
-from akros_msgs.commands import CreateEnvironment, DeleteEnvironment, DeleteVolume, ScaleDeployment
+from akros_msgs.commands import (
+    CreateEnvironment,
+    DeleteEnvironment,
+    DeleteVolume,
+    ScaleDeployment,
+    StartEnvironment,
+    StopEnvironment,
+)
 from akros_msgs.envelope import (
     SCHEMA_VERSION,
     SYSTEM_ACTOR,
@@ -17,6 +24,7 @@ from akros_msgs.events import (
     EnvironmentDeleted,
     EnvironmentReady,
     EnvironmentStarting,
+    EnvironmentStopped,
     FailureCode,
     MessageDeadLettered,
     NodeCapacity,
@@ -56,6 +64,7 @@ __all__ = [
     "EnvironmentDeleted",
     "EnvironmentReady",
     "EnvironmentStarting",
+    "EnvironmentStopped",
     "FailureCode",
     "Groups",
     "Message",
@@ -69,6 +78,8 @@ __all__ = [
     "ServiceDeleted",
     "ServiceDeployed",
     "Source",
+    "StartEnvironment",
+    "StopEnvironment",
     "Stream",
     "UnderusedEnvironment",
     "UsageSample",

@@ -74,6 +74,30 @@ class DeleteEnvironment(Message):
     purge_volume: bool = False
 
 
+class StopEnvironment(Message):
+    """Stop an environment: its workload is scaled to zero, and its definition, volume, URL
+    and name are kept. A stopped environment holds no CPU, memory or GPUs, and still counts
+    toward its owner's number of environments; StartEnvironment brings it back."""
+
+    type: Literal["stop_environment"] = "stop_environment"
+    owner: UserId
+    name: ResourceName
+    reason: str = Field(
+        default="",
+        max_length=500,
+        description="Why, for the owner, when it is not their own request (expiry, idle stop)",
+    )
+
+
+class StartEnvironment(Message):
+    """Start a stopped environment again, with the same volume, URL and name; reported like a
+    create (its stages, then EnvironmentReady or CommandFailed)."""
+
+    type: Literal["start_environment"] = "start_environment"
+    owner: UserId
+    name: ResourceName
+
+
 class DeleteVolume(Message):
     """Delete a kept work volume; refused while an environment still uses it."""
 

@@ -43,6 +43,15 @@ class EnvironmentDeleted(Message):
     volume_kept: bool
 
 
+class EnvironmentStopped(Message):
+    """An environment is stopped: no pod of it is left, and its volume, URL and name stay."""
+
+    type: Literal["environment_stopped"] = "environment_stopped"
+    owner: UserId
+    name: ResourceName
+    reason: str = Field(default="", max_length=500, description="Why, when not asked by its owner")
+
+
 class VolumeDeleted(Message):
     """A kept work volume was deleted for good."""
 

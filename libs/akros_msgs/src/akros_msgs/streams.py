@@ -17,7 +17,14 @@ from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
 from pydantic import Field, TypeAdapter
 
-from akros_msgs.commands import CreateEnvironment, DeleteEnvironment, DeleteVolume, ScaleDeployment
+from akros_msgs.commands import (
+    CreateEnvironment,
+    DeleteEnvironment,
+    DeleteVolume,
+    ScaleDeployment,
+    StartEnvironment,
+    StopEnvironment,
+)
 from akros_msgs.envelope import Message
 from akros_msgs.events import (
     CapacityChanged,
@@ -26,6 +33,7 @@ from akros_msgs.events import (
     EnvironmentDeleted,
     EnvironmentReady,
     EnvironmentStarting,
+    EnvironmentStopped,
     MessageDeadLettered,
     UnderusedEnvironment,
     VolumeDeleted,
@@ -35,11 +43,14 @@ from akros_msgs.services import DeleteService, DeployService, ServiceDeleted, Se
 
 M = TypeVar("M", bound=Message)
 
-EnvironmentCommand: TypeAlias = CreateEnvironment | DeleteEnvironment | DeleteVolume
+EnvironmentCommand: TypeAlias = (
+    CreateEnvironment | DeleteEnvironment | DeleteVolume | StopEnvironment | StartEnvironment
+)
 ServiceCommand: TypeAlias = DeployService | DeleteService
 CommandResult: TypeAlias = (
     EnvironmentReady
     | EnvironmentStarting
+    | EnvironmentStopped
     | EnvironmentDeleted
     | VolumeDeleted
     | DeploymentScaled
@@ -92,8 +103,15 @@ class Stream(Generic[M]):
 
 ENVIRONMENT_COMMANDS: Stream[EnvironmentCommand] = Stream(
     name="akros.commands.environments",
-    description="Create and delete research environments and their kept volumes.",
-    messages=(CreateEnvironment, DeleteEnvironment, DeleteVolume),
+    description="Create, stop, start and delete research environments, and delete their kept "
+    "volumes.",
+    messages=(
+        CreateEnvironment,
+        DeleteEnvironment,
+        DeleteVolume,
+        StopEnvironment,
+        StartEnvironment,
+    ),
     consumer_groups=(Groups.K8S_WORKER,),
 )
 SERVICE_COMMANDS: Stream[ServiceCommand] = Stream(
@@ -115,6 +133,7 @@ RESULTS: Stream[CommandResult] = Stream(
     messages=(
         EnvironmentReady,
         EnvironmentStarting,
+        EnvironmentStopped,
         EnvironmentDeleted,
         VolumeDeleted,
         DeploymentScaled,

@@ -8,6 +8,8 @@ from akros_readmodel.lifecycle import (
     Intent,
     LifecycleBook,
     StartRecord,
+    StopExpected,
+    StopRecord,
 )
 from akros_readmodel.store import (
     CLUSTER_KEY,
@@ -31,6 +33,7 @@ from akros_readmodel.views import (
     UsagePoint,
     VolumeView,
     pending_environment,
+    resuming_environment,
     utc_now,
 )
 
@@ -55,11 +58,14 @@ __all__ = [
     "ServiceStatus",
     "ServiceView",
     "StartRecord",
+    "StopExpected",
+    "StopRecord",
     "UsagePoint",
     "VolumeView",
     "environment_keys",
     "holding_of",
     "pending_environment",
+    "resuming_environment",
     "underuse_exemption_key",
     "utc_now",
 ]

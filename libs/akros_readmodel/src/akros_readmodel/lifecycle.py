@@ -1,8 +1,9 @@
-"""What the worker's reconciler owes each environment: a start or a deletion, in Redis.
+"""What the worker's reconciler owes each environment: a start, a stop or a deletion, in Redis.
 
-A record is the desired side of the reconcile. A create's command writes a start record
-(with the pending view, in one step); a delete's command writes a deletion record (and drops
-any start of that name, in one step). The reconciler reads the record with what the cluster
+A record is the desired side of the reconcile. A create's command (or a start's, resuming a
+stopped environment) writes a start record (with the pending view, in one step); a stop's
+command writes a stop record; a delete's command writes a deletion record (and drops any
+start or stop of that name, in one step). The reconciler reads the record with what the cluster
 shows, does the next step (write the objects, record the stage reached, delete the workload,
 wait for a purged claim to go), keeps its progress in the record, and removes the record once
 it reported the outcome. The records live in Redis, not in the worker, so any replica can
@@ -37,6 +38,8 @@ _STARTING = "akros:worker:starting"
 _SETTLING = "akros:worker:settling"  # field -> until when its claimant may report the start
 _DELETING = "akros:worker:deleting"
 _DELETION_LEASES = "akros:worker:deleting:leases"
+_STOPPING = "akros:worker:stopping"
+_STOP_LEASES = "akros:worker:stopping:leases"
 SETTLE_LEASE_S = 30.0
 ALIVE_TTL_S = 10
 _ALIVE_PREFIX = "akros:worker:alive:"
@@ -70,11 +73,13 @@ redis.call('set', '{_ALIVE_PREFIX}' .. ARGV[4], '1', 'EX', ARGV[5])
 return 1
 """
 )
-# KEYS: starting, settling, the view, the owner's index, the owners, deleting.
+# KEYS: starting, settling, the view, the owner's index, the owners, deleting, stopping.
 # ARGV: field, start record, pending view, request id, owner, name, the ready status.
-# Returns 1 recorded, 0 this request is ready already, -1 a deletion of the name is under way.
+# Returns 1 recorded, 0 this request is ready already, -1 a deletion of the name is under
+# way, -2 a stop of the name is.
 _EXPECT = """
 if redis.call('hexists', KEYS[6], ARGV[1]) == 1 then return -1 end
+if redis.call('hexists', KEYS[7], ARGV[1]) == 1 then return -2 end
 local existing = redis.call('get', KEYS[3])
 if existing then
   local view = cjson.decode(existing)
@@ -104,24 +109,50 @@ if ARGV[4] ~= '' then redis.call('set', KEYS[4], ARGV[4], 'EX', ARGV[6]) end
 return 1
 """
 )
-# KEYS: deleting, starting. ARGV: field. One command where a pipeline of two HGETs cost the
-# client a fifth more CPU, on every reconcile.
+# KEYS: deleting, starting, stopping. ARGV: field. One command where a pipeline of HGETs
+# cost the client a fifth more CPU, on every reconcile.
 _INTENT = """
 local deleting = redis.call('hget', KEYS[1], ARGV[1])
 if deleting then return {'deletion', deleting} end
+local stopping = redis.call('hget', KEYS[3], ARGV[1])
+if stopping then return {'stop', stopping} end
 local starting = redis.call('hget', KEYS[2], ARGV[1])
 if starting then return {'start', starting} end
 return false
 """
-# KEYS: deleting, starting, settling. ARGV: field, deletion record, request id.
-# Returns 1 recorded (any start of the name dropped: nobody waits for it now), 0 another
-# request's deletion of the name is under way.
-_EXPECT_DELETION = """
+# KEYS: deleting, starting, settling, stopping, stop leases. ARGV: field, deletion record,
+# request id, now. Returns false when another request's deletion of the name is under way;
+# else the deletion is recorded and any start or stop of the name dropped (nobody waits for
+# it now), and the answer lists the requests of those dropped that nobody is reporting (a
+# record whose lease is held is being reported: its outcome is on its way).
+_EXPECT_DELETION = (
+    _LEASE_HELD
+    + """
+local current = redis.call('hget', KEYS[1], ARGV[1])
+if current and cjson.decode(current).request_id ~= ARGV[3] then return false end
+if not current then redis.call('hset', KEYS[1], ARGV[1], ARGV[2]) end
+local superseded = {}
+for i, records in ipairs({KEYS[2], KEYS[4]}) do
+  local leases = ({KEYS[3], KEYS[5]})[i]
+  local raw = redis.call('hget', records, ARGV[1])
+  if raw and not lease_held(leases, ARGV[1], tonumber(ARGV[4])) then
+    table.insert(superseded, cjson.decode(raw).request_id)
+  end
+  redis.call('hdel', records, ARGV[1])
+  redis.call('hdel', leases, ARGV[1])
+end
+return {'recorded', unpack(superseded)}
+"""
+)
+# KEYS: stopping, deleting, starting. ARGV: field, stop record, request id.
+# Returns 1 recorded (a redelivered stop keeps its progress), 0 another request's stop of
+# the name is under way, -1 a deletion is, -2 a start is (it must be reported first).
+_EXPECT_STOP = """
+if redis.call('hexists', KEYS[2], ARGV[1]) == 1 then return -1 end
+if redis.call('hexists', KEYS[3], ARGV[1]) == 1 then return -2 end
 local current = redis.call('hget', KEYS[1], ARGV[1])
 if current and cjson.decode(current).request_id ~= ARGV[3] then return 0 end
 if not current then redis.call('hset', KEYS[1], ARGV[1], ARGV[2]) end
-redis.call('hdel', KEYS[2], ARGV[1])
-redis.call('hdel', KEYS[3], ARGV[1])
 return 1
 """
 
@@ -142,6 +173,9 @@ class StartRecord(BaseModel):
     """The create whose objects the reconciler writes (each write is idempotent, so a worker
     that does not know whether they are written writes them again); None for a start whose
     objects are written already by other means."""
+    resume: bool = False
+    """A stopped environment started again: its objects exist, and its Deployment is scaled
+    back to one with this request's id on its pods."""
 
 
 class DeletionRecord(BaseModel):
@@ -160,13 +194,36 @@ class DeletionRecord(BaseModel):
     workload_deleted: bool = False
 
 
+class StopRecord(BaseModel):
+    """A stop the reconciler owes an outcome: the Deployment scaled to zero (``scaled``), then
+    reported once no pod of it is left."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    owner: str
+    name: str
+    request_id: str
+    actor: Actor
+    requested_at: float
+    reason: str = ""
+    scaled: bool = False
+
+
 class Expected(Enum):
     RECORDED = 1
     ALREADY_READY = 0
     BEING_DELETED = -1
+    BEING_STOPPED = -2
 
 
-Intent = StartRecord | DeletionRecord
+class StopExpected(Enum):
+    RECORDED = 1
+    ANOTHER_STOP = 0
+    BEING_DELETED = -1
+    STARTING = -2
+
+
+Intent = StartRecord | DeletionRecord | StopRecord
 
 
 @dataclass(frozen=True)
@@ -181,6 +238,7 @@ class LifecycleBook:
     _claim_script: AsyncScript = field(init=False, repr=False, compare=False)
     _intent_script: AsyncScript = field(init=False, repr=False, compare=False)
     _lease_left_script: AsyncScript = field(init=False, repr=False, compare=False)
+    _stop_script: AsyncScript = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name, text in (
@@ -190,6 +248,7 @@ class LifecycleBook:
             ("_claim_script", _CLAIM),
             ("_intent_script", _INTENT),
             ("_lease_left_script", _LEASE_LEFT),
+            ("_stop_script", _EXPECT_STOP),
         ):
             object.__setattr__(self, name, self.redis.register_script(text))
 
@@ -207,7 +266,15 @@ class LifecycleBook:
         field = self._field(record.owner, record.name)
         keys = environment_keys(record.owner, record.name)
         answer = await self._expect_script(
-            keys=[_STARTING, _SETTLING, keys.view, keys.owner_index, keys.owners, _DELETING],
+            keys=[
+                _STARTING,
+                _SETTLING,
+                keys.view,
+                keys.owner_index,
+                keys.owners,
+                _DELETING,
+                _STOPPING,
+            ],
             args=[
                 field,
                 record.model_dump_json(),
@@ -226,16 +293,15 @@ class LifecycleBook:
 
     async def intent(self, owner: str, name: str) -> Intent | None:
         """What is owed for this environment, from one round trip: its deletion when one is
-        under way (it supersedes any start), else its start, else None."""
+        under way (it supersedes anything else), else its stop, else its start, else None."""
         found = await self._intent_script(
-            keys=[_DELETING, _STARTING], args=[self._field(owner, name)]
+            keys=[_DELETING, _STARTING, _STOPPING], args=[self._field(owner, name)]
         )
         if not found:
             return None
         kind, raw = found
-        if _text(kind) == "deletion":
-            return DeletionRecord.model_validate_json(raw)
-        return StartRecord.model_validate_json(raw)
+        kinds: dict[str, type[Intent]] = {"deletion": DeletionRecord, "stop": StopRecord}
+        return kinds.get(_text(kind), StartRecord).model_validate_json(raw)
 
     async def record_stage(
         self, record: StartRecord, stage: str, detail: str, since: float
@@ -292,20 +358,26 @@ class LifecycleBook:
 
     # -- deletions --------------------------------------------------------------------------
 
-    async def expect_deletion(self, record: DeletionRecord) -> bool:
-        """Record a deletion and drop any start of the name (nobody waits for it now), in one
-        step. False, and nothing written, when another request's deletion of the name is under
-        way; a redelivered one keeps the progress recorded."""
-        return bool(
-            await self._deletion_script(
-                keys=[_DELETING, _STARTING, _SETTLING],
-                args=[
-                    self._field(record.owner, record.name),
-                    record.model_dump_json(),
-                    record.request_id,
-                ],
-            )
+    async def expect_deletion(
+        self, record: DeletionRecord, *, now: float | None = None
+    ) -> tuple[str, ...] | None:
+        """Record a deletion and drop any start or stop of the name (nobody waits for it
+        now), in one step. None, and nothing written, when another request's deletion of the
+        name is under way; a redelivered one keeps the progress recorded. Else the request
+        ids of the starts and stops it dropped whose outcome nobody is reporting: they end
+        here, so their requests are the caller's to settle."""
+        answer = await self._deletion_script(
+            keys=[_DELETING, _STARTING, _SETTLING, _STOPPING, _STOP_LEASES],
+            args=[
+                self._field(record.owner, record.name),
+                record.model_dump_json(),
+                record.request_id,
+                time.time() if now is None else now,
+            ],
         )
+        if not answer:
+            return None
+        return tuple(_text(request_id) for request_id in answer[1:])
 
     async def deletion(self, owner: str, name: str) -> DeletionRecord | None:
         raw = await self.redis.hget(_DELETING, self._field(owner, name))
@@ -330,7 +402,39 @@ class LifecycleBook:
     async def deletion_settled(self, owner: str, name: str) -> None:
         await self._remove(_DELETING, _DELETION_LEASES, owner, name)
 
-    # -- both -------------------------------------------------------------------------------
+    # -- stops ------------------------------------------------------------------------------
+
+    async def expect_stop(self, record: StopRecord) -> StopExpected:
+        """Record a stop, unless a deletion or a start of the name is under way, or another
+        request's stop; a redelivered one keeps the progress recorded."""
+        answer = await self._stop_script(
+            keys=[_STOPPING, _DELETING, _STARTING],
+            args=[
+                self._field(record.owner, record.name),
+                record.model_dump_json(),
+                record.request_id,
+            ],
+        )
+        return StopExpected(int(answer))
+
+    async def record_scaled(self, record: StopRecord) -> StopRecord | None:
+        updated = record.model_copy(update={"scaled": True})
+        written = await self._progress(_STOPPING, _STOP_LEASES, updated)
+        return updated if written else None
+
+    async def claim_stop(self, owner: str, name: str, *, now: float | None = None) -> bool:
+        return await self._claim(_STOPPING, _STOP_LEASES, owner, name, now)
+
+    async def stop_held_for_s(self, owner: str, name: str, *, now: float | None = None) -> float:
+        return await self._lease_left(_STOP_LEASES, owner, name, now)
+
+    async def release_stop(self, owner: str, name: str) -> None:
+        await self.redis.hdel(_STOP_LEASES, self._field(owner, name))
+
+    async def stop_settled(self, owner: str, name: str) -> None:
+        await self._remove(_STOPPING, _STOP_LEASES, owner, name)
+
+    # -- all of them ------------------------------------------------------------------------
 
     async def keep_alive(self) -> None:
         """Renew this worker's key, for its leases to count, until cancelled; a Redis blip
@@ -344,10 +448,10 @@ class LifecycleBook:
         """(owner, name) of every environment some worker owes an outcome: the fields alone,
         for the reconciler's resync, which reads each record when it reconciles it."""
         async with self.redis.pipeline(transaction=False) as pipeline:
-            pipeline.hkeys(_STARTING)
-            pipeline.hkeys(_DELETING)
-            starting, deleting = await pipeline.execute()
-        return sorted({_split(_text(f)) for f in [*starting, *deleting]})
+            for records in (_STARTING, _DELETING, _STOPPING):
+                pipeline.hkeys(records)
+            fields = await pipeline.execute()
+        return sorted({_split(_text(f)) for of_one in fields for f in of_one})
 
     async def _progress(
         self,

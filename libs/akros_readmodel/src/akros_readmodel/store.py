@@ -97,11 +97,11 @@ def _request_key(request_id: str) -> str:
 
 
 def holding_of(environments: Sequence[EnvironmentView]) -> Holding:
-    """What a user holds, from their environments' views (failed ones hold nothing)."""
-    holding = [env for env in environments if env.holds_resources]
+    """What a user holds, from their environments' views: failed ones hold nothing, stopped
+    ones count as environments but hold no resources."""
     return Holding(
-        resources=sum((env.resources for env in holding), Resources()),
-        environments=len(holding),
+        resources=sum((env.resources for env in environments if env.holds_resources), Resources()),
+        environments=sum(1 for env in environments if env.counts),
     )
 
 

@@ -19,6 +19,8 @@ class EnvironmentStatus(StrEnum):
     READY = "ready"
     FAILED = "failed"
     DELETING = "deleting"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
 
 
 class EnvironmentView(BaseModel):
@@ -34,7 +36,7 @@ class EnvironmentView(BaseModel):
     volume_size: str
     url: str | None = None
     node: str | None = None
-    reason: str | None = Field(default=None, description="Why it failed, for people")
+    reason: str | None = Field(default=None, description="Why it failed or was stopped, for people")
     stage: str | None = Field(
         default=None,
         description="Where its start is: scheduling, attaching volume, pulling image, "
@@ -47,9 +49,16 @@ class EnvironmentView(BaseModel):
     expires_at: AwareDatetime | None = None
 
     @property
-    def holds_resources(self) -> bool:
-        """Counts against the quota: everything but a failed environment."""
+    def counts(self) -> bool:
+        """Counts toward the owner's number of environments: everything but a failed one
+        (its workload is gone; only its view and volume stay, to say why)."""
         return self.status is not EnvironmentStatus.FAILED
+
+    @property
+    def holds_resources(self) -> bool:
+        """Its CPU, memory and GPUs count against the quota: a stopped environment's do not
+        (it has no pod), a stopping one's do until its pod is gone."""
+        return self.counts and self.status is not EnvironmentStatus.STOPPED
 
 
 def pending_environment(
@@ -68,6 +77,22 @@ def pending_environment(
         request_id=command.request_id,
         created_at=created_at or utc_now(),
         expires_at=command.expires_at,
+    )
+
+
+def resuming_environment(view: EnvironmentView, request_id: str) -> EnvironmentView:
+    """The view of a stopped environment whose start (request ``request_id``) is on its way:
+    pending again, as a create is, keeping its URL, creation time and resources."""
+    return view.model_copy(
+        update={
+            "status": EnvironmentStatus.PENDING,
+            "request_id": request_id,
+            "reason": None,
+            "node": None,
+            "stage": None,
+            "progress": None,
+            "updated_at": utc_now(),
+        }
     )
 
 

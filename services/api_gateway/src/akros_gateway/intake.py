@@ -20,7 +20,14 @@ from akros_intake import (
     require_access,
     with_profile,
 )
-from akros_msgs import Actor, CreateEnvironment, DeleteEnvironment, DeleteVolume
+from akros_msgs import (
+    Actor,
+    CreateEnvironment,
+    DeleteEnvironment,
+    DeleteVolume,
+    StartEnvironment,
+    StopEnvironment,
+)
 from akros_msgs.names import ResourceName
 from akros_msgs.services import DeleteService, DeployService, ServiceSpec
 from akros_readmodel import RequestView
@@ -85,6 +92,23 @@ async def accept_delete(
         request_id=request_id, actor=actor, owner=owner, name=name, purge_volume=purge_volume
     )
     return _counted(gateway, await gateway.intake.delete(command))
+
+
+async def accept_stop_or_start(
+    gateway: Gateway,
+    actor: Actor,
+    owner: str,
+    name: str,
+    request_id: str,
+    kind: type[StopEnvironment] | type[StartEnvironment],
+) -> RequestView:
+    require_access(actor, owner)
+    require_nameable(name, f"{owner} has no environment named '{name}'.")
+    command = kind(request_id=request_id, actor=actor, owner=owner, name=name)
+    intake = gateway.intake
+    if isinstance(command, StopEnvironment):
+        return _counted(gateway, await intake.stop(command))
+    return _counted(gateway, await intake.start(command))
 
 
 async def accept_volume_delete(

@@ -100,15 +100,21 @@ def deployment_requests(deployment: dict[str, Any]) -> Resources:
     return total
 
 
+def is_stopped(deployment: dict[str, Any]) -> bool:
+    """Scaled to zero: a stopped environment (StopEnvironment)."""
+    return bool((deployment.get("spec") or {}).get("replicas", 1) == 0)
+
+
 def cluster_holding(deployments: list[dict[str, Any]], excluding: str) -> Holding:
     """What an owner holds according to the cluster, not counting environment ``excluding``
-    (the one being applied, so a redelivered command is not refused by its own objects)."""
+    (the one being applied, so a redelivered command is not refused by its own objects). A
+    stopped environment counts as one, and holds no resources."""
     counted = [
         d
         for d in deployments
         if ((d.get("metadata") or {}).get("labels") or {}).get(LABEL_ENV) != excluding
     ]
     return Holding(
-        resources=sum((deployment_requests(d) for d in counted), Resources()),
+        resources=sum((deployment_requests(d) for d in counted if not is_stopped(d)), Resources()),
         environments=len(counted),
     )

@@ -3,10 +3,12 @@
 A command is checked here (who may act, the image, whether it can ever fit, the quota, the
 name), recorded as what the reconciler owes (akros_readmodel.lifecycle) and its key queued
 first; everything it asks of the cluster happens in the reconciler (reconciler.py), through
-the effects below: write the objects, report the stages and the outcome, delete the workload
-and the claim, report the deletion."""
+the effects below: write the objects (or scale a stopped environment back up), report the
+stages and the outcome, scale the workload to zero and report it stopped, delete the
+workload and the claim, report the deletion."""
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,7 +17,7 @@ from typing import Any, assert_never
 from pydantic import ValidationError
 
 from akros_bus import Bus, get_logger
-from akros_k8s_worker.decisions import cluster_holding, never_fits
+from akros_k8s_worker.decisions import cluster_holding, deployment_requests, is_stopped, never_fits
 from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.objects import (
     EnvironmentObjects,
@@ -32,7 +34,7 @@ from akros_k8s_worker.outcomes import (
 from akros_k8s_worker.reconcile import Stage, StageTimeouts
 from akros_k8s_worker.reconciler import LifecycleReconciler
 from akros_k8s_worker.volumes import volume_nodes
-from akros_kube import AlreadyExistsError, Cluster
+from akros_kube import AlreadyExistsError, Cluster, NotFoundError
 from akros_msgs import (
     SYSTEM_ACTOR,
     CommandFailed,
@@ -43,8 +45,11 @@ from akros_msgs import (
     EnvironmentDeleted,
     EnvironmentReady,
     EnvironmentStarting,
+    EnvironmentStopped,
     FailureCode,
     Message,
+    StartEnvironment,
+    StopEnvironment,
     VolumeDeleted,
 )
 from akros_msgs.streams import ENVIRONMENT_COMMANDS
@@ -64,8 +69,11 @@ from akros_readmodel import (
     ReadModel,
     RequestState,
     StartRecord,
+    StopExpected,
+    StopRecord,
     VolumeView,
     pending_environment,
+    resuming_environment,
     utc_now,
 )
 
@@ -144,6 +152,10 @@ class EnvironmentService:
                 await self.delete(command)
             case DeleteVolume():
                 await self.delete_volume(command)
+            case StopEnvironment():
+                await self.stop(command)
+            case StartEnvironment():
+                await self.start(command)
             case _:
                 assert_never(command)
 
@@ -241,12 +253,7 @@ class EnvironmentService:
         """
         if await self.read_model.volume(command.owner, command.name) is None:
             return None
-        name = environment_object_name(command.owner, command.name)
-        claim = await self.cluster.find("PersistentVolumeClaim", name, self.platform.namespace)
-        volume_name = None if claim is None else claim_volume_name(claim)
-        if volume_name is None:
-            return None
-        return await self.cluster.find("PersistentVolume", volume_name)
+        return await self._claimed_volume(command.owner, command.name)
 
     async def _node_list(self) -> list[Manifest]:
         """The cluster's nodes, reused for ``node_cache_s``: nodes come and go rarely, and a
@@ -277,6 +284,9 @@ class EnvironmentService:
     # -- the reconciler's effects (reconciler.LifecycleEffects) -----------------------------
 
     async def write_claim(self, record: StartRecord) -> None:
+        if record.resume:
+            await self._scale_up(record)
+            return
         objects = self._objects(record, keep=True)
         if objects is not None:
             self._log_first_write(record)
@@ -287,7 +297,12 @@ class EnvironmentService:
         first, the Deployment last, so its pod never runs before the Service, Ingress and
         NetworkPolicy exist (a running pod means a working URL and an isolated
         environment). Every step is idempotent: a retry after a failure, or another
-        replica doing the same, converges."""
+        replica doing the same, converges. A resume's objects exist: its Deployment is
+        scaled back up."""
+        if record.resume:
+            if not claim_written:
+                await self._scale_up(record)
+            return
         objects = self._objects(record, keep=False)
         if objects is None:
             return
@@ -427,7 +442,7 @@ class EnvironmentService:
     async def _expect_deletion(
         self, command: DeleteEnvironment | DeleteVolume, *, purge_volume: bool
     ) -> None:
-        recorded = await self.book.expect_deletion(
+        superseded = await self.book.expect_deletion(
             DeletionRecord(
                 owner=command.owner,
                 name=command.name,
@@ -438,11 +453,31 @@ class EnvironmentService:
                 volume_only=isinstance(command, DeleteVolume),
             )
         )
-        if not recorded:
+        if superseded is None:
             raise CommandRefusedError(
                 FailureCode.CONFLICT, f"'{command.name}' is being deleted already."
             )
         self.reconciler.command_touched(command.owner, command.name)
+        for request_id in superseded:
+            await self._end_superseded(request_id, command)
+
+    async def _end_superseded(
+        self, request_id: str, deletion: DeleteEnvironment | DeleteVolume
+    ) -> None:
+        """A start or stop that the deletion dropped before its outcome: its request ends
+        here, as failed, so nobody waits for it."""
+        request = await self.read_model.request(request_id)
+        if request is None or request.state is not RequestState.PENDING:
+            return
+        await self._publish_failure(
+            request_id,
+            deletion.actor,
+            request.command_type,
+            FailureCode.CONFLICT,
+            f"'{deletion.name}' was deleted before this was done.",
+            owner=deletion.owner,
+            name=deletion.name,
+        )
 
     async def _delete_workload(self, owner: str, env: str) -> None:
         """Everything of an environment but its volume."""
@@ -473,6 +508,181 @@ class EnvironmentService:
                 FailureCode.NOT_FOUND, f"There is no volume '{command.name}'."
             )
         await self._expect_deletion(command, purge_volume=True)
+
+    # -- stopping and starting again ------------------------------------------------------
+
+    async def stop(self, command: StopEnvironment) -> None:
+        """Record the stop for the reconciler and queue it first."""
+        self._check_actor(command, command.owner)
+        expected = await self.book.expect_stop(
+            StopRecord(
+                owner=command.owner,
+                name=command.name,
+                request_id=command.request_id,
+                actor=command.actor,
+                requested_at=time.time(),
+                reason=command.reason,
+            )
+        )
+        refusals = {
+            StopExpected.BEING_DELETED: f"'{command.name}' is being deleted.",
+            StopExpected.STARTING: f"'{command.name}' is still starting; stop it once it is ready.",
+            StopExpected.ANOTHER_STOP: f"'{command.name}' is being stopped already.",
+        }
+        if expected in refusals:
+            raise CommandRefusedError(FailureCode.CONFLICT, refusals[expected])
+        self.reconciler.command_touched(command.owner, command.name)
+
+    async def start(self, command: StartEnvironment) -> None:
+        """Check a stopped environment still fits (the quota, its volume's node), then record
+        its start for the reconciler, which scales it back up (``_scale_up``) and reports it
+        like a create. Counted in the index at once, as a create is (see ``create``)."""
+        picked_up = time.time()
+        self._check_actor(command, command.owner)
+        async with self.reconciler.queue.pressing() as first_write_next:
+            await self._start(command, picked_up, first_write_next)
+
+    async def _start(
+        self, command: StartEnvironment, picked_up: float, first_write_next: Callable[[], None]
+    ) -> None:
+        owner, env = command.owner, command.name
+        view = await self.read_model.environment(owner, env)
+        await self.index.synced.wait()
+        deployment = next(
+            (
+                d
+                for d in self.index.owned_by(owner)
+                if ((d.get("metadata") or {}).get("labels") or {}).get(LABEL_ENV) == env
+            ),
+            None,
+        )
+        if view is None or deployment is None:
+            raise CommandRefusedError(FailureCode.NOT_FOUND, f"There is no environment '{env}'.")
+        annotations = (deployment.get("metadata") or {}).get("annotations") or {}
+        if not is_stopped(deployment) and annotations.get(ANNOTATION_REQUEST_ID) != (
+            command.request_id
+        ):
+            raise CommandRefusedError(FailureCode.CONFLICT, f"'{env}' is running already.")
+        resources = deployment_requests(deployment)
+        nodes = await self._node_list()
+        pinned_to = volume_nodes(await self._claimed_volume(owner, env), nodes)
+        if reason := never_fits(resources, view.gpu_model, nodes, pinned_to):
+            raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
+        decision = check_quota(
+            cluster_holding(self.index.owned_by(owner), excluding=env),
+            resources,
+            self.quotas.for_user(owner),
+        )
+        if not decision.allowed:
+            raise CommandRefusedError(FailureCode.QUOTA_EXCEEDED, decision.reason)
+        running = {**deployment, "spec": {**(deployment.get("spec") or {}), "replicas": 1}}
+        replaced = self.index.remember(running)
+        record = StartRecord(
+            owner=owner,
+            name=env,
+            request_id=command.request_id,
+            actor=command.actor,
+            stage=Stage.SCHEDULING.value,
+            stage_since=picked_up,
+            started_at=picked_up,
+            resume=True,
+        )
+        try:
+            expected = await self.book.expect(record, resuming_environment(view, record.request_id))
+        except BaseException:
+            self.index.withdraw(running, replaced)
+            raise
+        if expected in {Expected.BEING_DELETED, Expected.BEING_STOPPED}:
+            self.index.withdraw(running, replaced)
+            doing = "deleted" if expected is Expected.BEING_DELETED else "stopped"
+            raise CommandRefusedError(
+                FailureCode.CONFLICT,
+                f"'{env}' is still being {doing}; try again once it is.",
+            )
+        if expected is Expected.RECORDED:
+            await self.reconciler.reconcile_command(record, first_write_next)
+
+    async def _claimed_volume(self, owner: str, env: str) -> Manifest | None:
+        """The volume the environment's claim is bound to, if it is bound."""
+        name = environment_object_name(owner, env)
+        claim = await self.cluster.find("PersistentVolumeClaim", name, self.platform.namespace)
+        volume_name = None if claim is None else claim_volume_name(claim)
+        return (
+            None
+            if volume_name is None
+            else await self.cluster.find("PersistentVolume", volume_name)
+        )
+
+    async def _scale_up(self, record: StartRecord) -> None:
+        """One replica again, its pods carrying this request's id: the readiness the plan
+        waits for is that of this start's pod, never of one left from before the stop."""
+        request = {ANNOTATION_REQUEST_ID: record.request_id}
+        await self.cluster.patch(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {
+                    "name": environment_object_name(record.owner, record.name),
+                    "namespace": self.platform.namespace,
+                    "annotations": request,
+                },
+                "spec": {"replicas": 1, "template": {"metadata": {"annotations": request}}},
+            }
+        )
+
+    async def scale_to_zero(self, record: StopRecord) -> None:
+        await self._scale_to_zero(record.owner, record.name)
+
+    async def _scale_to_zero(self, owner: str, env: str) -> None:
+        name = environment_object_name(owner, env)
+        with contextlib.suppress(NotFoundError):  # nothing runs: there is nothing to stop
+            await self.cluster.scale(self.platform.namespace, name, 0)
+
+    async def report_stopped(self, record: StopRecord) -> None:
+        view = await self.read_model.environment(record.owner, record.name)
+        if view is not None:
+            await self._mark_stopped(view, record.reason or None)
+        await self._applied(
+            record.request_id,
+            EnvironmentStopped(
+                request_id=record.request_id,
+                actor=record.actor,
+                owner=record.owner,
+                name=record.name,
+                reason=record.reason,
+            ),
+        )
+        _log.info("environment stopped", owner=record.owner, name=record.name)
+
+    async def report_stop_failed(self, record: StopRecord, code: FailureCode, reason: str) -> None:
+        """Stopped as far as the platform goes (scaled to zero); the request says what is
+        left: a pod that is still going."""
+        view = await self.read_model.environment(record.owner, record.name)
+        if view is not None:
+            await self._mark_stopped(view, reason)
+        await self._publish_failure(
+            record.request_id,
+            record.actor,
+            "stop_environment",
+            code,
+            reason,
+            owner=record.owner,
+            name=record.name,
+        )
+
+    async def _mark_stopped(self, view: EnvironmentView, reason: str | None) -> None:
+        await self.read_model.put_environment(
+            view.model_copy(
+                update={
+                    "status": EnvironmentStatus.STOPPED,
+                    "node": None,
+                    "stage": None,
+                    "progress": None,
+                    "reason": reason,
+                    "updated_at": utc_now(),
+                }
+            )
+        )
 
     # -- starts' outcomes (reconciler.LifecycleEffects) ------------------------------------
 
@@ -526,20 +736,42 @@ class EnvironmentService:
         self, record: StartRecord, code: FailureCode, reason: str
     ) -> None:
         """The workload is removed (it would hold resources or pull forever); the volume and a
-        failed view stay, so the person sees why and can delete or retry."""
+        failed view stay, so the person sees why and can delete or retry. A resume that
+        fails is stopped again, keeping everything, and says why."""
         self._built.pop((record.owner, record.name), None)
-        await self._delete_workload(record.owner, record.name)
         view = await self.read_model.environment(record.owner, record.name)
-        if view is not None:
-            await self._mark_failed(view, reason)
+        if record.resume:
+            await self._scale_to_zero(record.owner, record.name)
+            if view is not None:
+                await self._mark_stopped(view, f"It could not start: {reason}")
+        else:
+            await self._delete_workload(record.owner, record.name)
+            if view is not None:
+                await self._mark_failed(view, reason)
         await self._publish_failure(
             record.request_id,
             record.actor,
-            "create_environment",
+            "start_environment" if record.resume else "create_environment",
             code,
             reason,
             owner=record.owner,
             name=record.name,
+        )
+
+    async def _restore_view(self, command: StopEnvironment | StartEnvironment) -> None:
+        """A refused stop leaves the environment ready, a refused start leaves it stopped:
+        what each was when the front door accepted it (it accepts a stop of a ready one and
+        a start of a stopped one only)."""
+        view = await self.read_model.environment(command.owner, command.name)
+        if view is None or view.request_id != command.request_id:
+            return
+        status = (
+            EnvironmentStatus.READY
+            if isinstance(command, StopEnvironment)
+            else EnvironmentStatus.STOPPED
+        )
+        await self.read_model.put_environment(
+            view.model_copy(update={"status": status, "updated_at": utc_now()})
         )
 
     async def _mark_failed(self, view: EnvironmentView, reason: str) -> None:
@@ -566,6 +798,8 @@ class EnvironmentService:
             view = await self.read_model.environment(command.owner, command.name)
             if view is not None and view.request_id == command.request_id:
                 await self._mark_failed(view, reason)
+        if isinstance(command, StopEnvironment | StartEnvironment):
+            await self._restore_view(command)
         await self._publish_failure(
             command.request_id,
             command.actor,

@@ -1,9 +1,10 @@
 """An environment's life as a level-triggered reconciler's pure decision.
 
-`plan(desired, observed, now)` looks at what should be (a start or a deletion this worker owes
-an outcome) and what is (the environment's pods and claim, as the watches last saw them) and
-returns what to do now: write the objects, record the stage the start has reached, report it
-ready, fail it, delete the workload or the claim, report the deletion, or look again later.
+`plan(desired, observed, now)` looks at what should be (a start, a stop or a deletion this
+worker owes an outcome) and what is (the environment's pods and claim, as the watches last
+saw them) and returns what to do now: write the objects, record the stage the start has
+reached, report it ready, fail it, scale the workload to zero, report it stopped, delete the
+workload or the claim, report the deletion, or look again later.
 It never remembers an event: called twice on the same inputs it answers the same, so a lost,
 repeated or reordered watch event changes nothing, and the executor may call it whenever it
 likes (an event, a deadline, a retry after an error).
@@ -117,6 +118,15 @@ class Deletion:
     workload_deleted: bool = False
 
 
+@dataclass(frozen=True)
+class Stopping:
+    """A stop this worker owes an outcome: the workload scaled to zero, then no pod left."""
+
+    request_id: str
+    requested_at: float
+    scaled: bool = False
+
+
 # A start that is ready this soon shows no stages: each would be a write to the read model
 # and an event, for a message nobody reads that fast (most starts on a warm node).
 QUIET_S = 1.0
@@ -130,6 +140,8 @@ class StageTimeouts:
     starting_s: float = 300.0
     purging_s: float = 120.0
     """How long a purge (or a volume's deletion) waits for the claim to be gone."""
+    stopping_s: float = 120.0
+    """How long a stop waits for the pod to be gone (its grace period, a node's kubelet)."""
 
     def of(self, stage: Stage) -> float:
         return {
@@ -188,8 +200,25 @@ class FailDeletion:
     reason: str
 
 
+@dataclass(frozen=True)
+class ScaleToZero:
+    """Scale the Deployment to zero; everything else of the environment stays."""
+
+
+@dataclass(frozen=True)
+class ReportStopped:
+    pass
+
+
+@dataclass(frozen=True)
+class FailStop:
+    code: FailureCode
+    reason: str
+
+
 StartAction = ApplyObjects | RecordStage | MarkReady | FailStart | RequeueAfter
 DeletionAction = DeleteWorkload | DeleteClaim | ReportDeleted | FailDeletion | RequeueAfter
+StopAction = ScaleToZero | ReportStopped | FailStop | RequeueAfter
 
 
 @overload
@@ -200,18 +229,29 @@ def plan(
 
 @overload
 def plan(
+    desired: Stopping, observed: Observed, now: float, timeouts: StageTimeouts
+) -> list[StopAction]: ...
+
+
+@overload
+def plan(
     desired: Desired | None, observed: Observed, now: float, timeouts: StageTimeouts
 ) -> list[StartAction]: ...
 
 
 def plan(
-    desired: Desired | Deletion | None, observed: Observed, now: float, timeouts: StageTimeouts
-) -> list[StartAction] | list[DeletionAction]:
+    desired: Desired | Deletion | Stopping | None,
+    observed: Observed,
+    now: float,
+    timeouts: StageTimeouts,
+) -> list[StartAction] | list[DeletionAction] | list[StopAction]:
     """What to do about one environment now (see the module's docstring)."""
     if desired is None:
         return []
     if isinstance(desired, Deletion):
         return _plan_deletion(desired, observed, now, timeouts)
+    if isinstance(desired, Stopping):
+        return _plan_stop(desired, observed, now, timeouts)
     return _plan_start(desired, observed, now, timeouts)
 
 
@@ -282,6 +322,29 @@ def _plan_deletion(
     actions: list[DeletionAction] = [] if claim.terminating else [DeleteClaim()]
     actions.append(RequeueAfter(left))
     return actions
+
+
+def _plan_stop(
+    stop: Stopping, observed: Observed, now: float, timeouts: StageTimeouts
+) -> list[StopAction]:
+    """Scaled to zero first; reported stopped once no pod of the environment is left, a
+    Terminating one included: until it is gone it holds its node's resources, and a start
+    right after would wait for its ReadWriteOnce volume."""
+    if not stop.scaled:
+        return [ScaleToZero()]
+    if not observed.pods:
+        return [ReportStopped()]
+    left = stop.requested_at + timeouts.stopping_s - now
+    if left <= 0:
+        names = ", ".join(sorted(p.name for p in observed.pods))
+        return [
+            FailStop(
+                FailureCode.TIMEOUT,
+                f"It is scaled to zero, but its pod ({names}) was still going after "
+                f"{timeouts.stopping_s:.0f}s; it holds its resources until it is gone.",
+            )
+        ]
+    return [RequeueAfter(left)]
 
 
 def _failure(pod: PodState) -> FailStart | None:

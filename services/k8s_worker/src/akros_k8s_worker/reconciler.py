@@ -1,7 +1,8 @@
 """The executor of the environment lifecycle: commands record what is owed and queue their
 environment's key first; watches fill caches and queue keys; requeue-after timers queue keys
-at deadlines and retries. Workers take a key, `plan` what to do from its record (a start or a
-deletion, akros_readmodel.lifecycle) and the caches, and do it through the effects.
+at deadlines and retries. Workers take a key, `plan` what to do from its record (a start, a
+stop or a deletion, akros_readmodel.lifecycle) and the caches, and do it through the
+effects.
 
 The watches never wait for Redis: an event updates a cache in memory and adds its
 environment's key to the queue, nothing more. So Redis away, or the API refusing a write,
@@ -26,14 +27,18 @@ from akros_k8s_worker.reconcile import (
     Desired,
     FailDeletion,
     FailStart,
+    FailStop,
     MarkReady,
     Observed,
     PodState,
     RecordStage,
     ReportDeleted,
+    ReportStopped,
     RequeueAfter,
+    ScaleToZero,
     Stage,
     StageTimeouts,
+    Stopping,
     observe_claim,
     observe_pod,
     plan,
@@ -42,7 +47,7 @@ from akros_k8s_worker.workqueue import WorkQueue
 from akros_kube import LISTING, SYNCED
 from akros_msgs import FailureCode
 from akros_policy.naming import LABEL_ENV, LABEL_OWNER
-from akros_readmodel import DeletionRecord, Intent, LifecycleBook, StartRecord
+from akros_readmodel import DeletionRecord, Intent, LifecycleBook, StartRecord, StopRecord
 
 _log = get_logger("akros.reconciler")
 Key = tuple[str, str]  # (owner, environment)
@@ -120,8 +125,9 @@ class LifecycleEffects(Protocol):
     """What the executor does to the cluster, the read model and the bus (environments.py)."""
 
     async def write_claim(self, record: StartRecord) -> None:
-        """The start's first write: its volume claim (a kept one is reattached). Raises
-        CommandRefusedError for what must be reported, anything else to be retried."""
+        """The start's first write: its volume claim (a kept one is reattached), or a
+        resume's Deployment scaled back up. Raises CommandRefusedError for what must be
+        reported, anything else to be retried."""
 
     async def apply_objects(self, record: StartRecord, claim_written: bool) -> None:
         """Create or patch every object of the start (the claim too unless
@@ -145,6 +151,14 @@ class LifecycleEffects(Protocol):
 
     async def report_deletion_failed(
         self, record: DeletionRecord, code: FailureCode, reason: str
+    ) -> None: ...
+
+    async def scale_to_zero(self, record: StopRecord) -> None: ...
+
+    async def report_stopped(self, record: StopRecord) -> None: ...
+
+    async def report_stop_failed(
+        self, record: StopRecord, code: FailureCode, reason: str
     ) -> None: ...
 
 
@@ -293,6 +307,8 @@ class LifecycleReconciler:
             self.queue.forget_timer(key)
         elif isinstance(record, DeletionRecord):
             await self._reconcile_deletion(key, record)
+        elif isinstance(record, StopRecord):
+            await self._reconcile_stop(key, record)
         else:
             await self._reconcile_start(key, record)
 
@@ -353,18 +369,24 @@ class LifecycleReconciler:
     ) -> None:
         await self._report(key, record, self.effects.report_start_failed(record, code, reason))
 
-    async def _report(
-        self, key: Key, record: StartRecord | DeletionRecord, report: Coroutine[Any, Any, None]
-    ) -> None:
+    async def _report(self, key: Key, record: Intent, report: Coroutine[Any, Any, None]) -> None:
         """Report once across replicas: claim, report, settle. When another worker has the
         claim, look again once it would have lost it by dying (its key's TTL); a report that
         fails (the API or Redis away) gives the claim up, so its retry need not wait."""
         book = self.book
-        deletion = isinstance(record, DeletionRecord)
-        claim = book.claim_deletion if deletion else book.claim
-        held_for_s = book.deletion_held_for_s if deletion else book.held_for_s
-        release = book.release_deletion if deletion else book.release
-        settled = book.deletion_settled if deletion else book.settled
+        if isinstance(record, DeletionRecord):
+            claim, held_for_s = book.claim_deletion, book.deletion_held_for_s
+            release, settled = book.release_deletion, book.deletion_settled
+        elif isinstance(record, StopRecord):
+            claim, held_for_s = book.claim_stop, book.stop_held_for_s
+            release, settled = book.release_stop, book.stop_settled
+        else:
+            claim, held_for_s, release, settled = (
+                book.claim,
+                book.held_for_s,
+                book.release,
+                book.settled,
+            )
         if not await claim(*key):
             report.close()
             # Once its holder would have lost it by dying: no sooner (it may be reporting
@@ -402,6 +424,24 @@ class LifecycleReconciler:
                 case RequeueAfter():
                     self.queue.add_after(key, action.seconds)
 
+    async def _reconcile_stop(self, key: Key, record: StopRecord) -> None:
+        stopping = Stopping(record.request_id, record.requested_at, scaled=record.scaled)
+        for action in plan(stopping, self.observed(key), time.time(), self.timeouts):
+            match action:
+                case ScaleToZero():
+                    await self.effects.scale_to_zero(record)
+                    updated = await self.book.record_scaled(record)
+                    if updated is not None:
+                        await self._reconcile_stop(key, updated)
+                    return
+                case ReportStopped():
+                    await self._report(key, record, self.effects.report_stopped(record))
+                case FailStop():
+                    failed = self.effects.report_stop_failed(record, action.code, action.reason)
+                    await self._report(key, record, failed)
+                case RequeueAfter():
+                    self.queue.add_after(key, action.seconds)
+
 
 def _desired(record: StartRecord, *, objects_written: bool) -> Desired:
     return Desired(
@@ -410,7 +450,7 @@ def _desired(record: StartRecord, *, objects_written: bool) -> Desired:
         stage_since=record.stage_since,
         detail=record.detail,
         started_at=record.started_at,
-        objects_pending=record.spec is not None and not objects_written,
+        objects_pending=(record.spec is not None or record.resume) and not objects_written,
     )
 
 

@@ -51,6 +51,12 @@ class WorkerSettings(BusSettings, PolicyFileSettings):
     purge_wait_s: float = Field(
         default=120, gt=0, description="How long a purge waits for the claim to be gone"
     )
+    stop_wait_s: float = Field(
+        default=120,
+        gt=0,
+        description="How long a stop waits for the environment's pod to be gone (Kubernetes "
+        "gives a pod 30 s of grace by default)",
+    )
     start_resync_s: float = Field(
         default=5.0, gt=0, description="How often every open start is reconciled again"
     )
@@ -76,6 +82,7 @@ class WorkerSettings(BusSettings, PolicyFileSettings):
             pulling_image_s=self.pull_timeout_s,
             starting_s=self.start_timeout_s,
             purging_s=self.purge_wait_s,
+            stopping_s=self.stop_wait_s,
         )
 
     def platform(self) -> EnvironmentPlatform:

@@ -11,6 +11,7 @@ from akros_msgs import (
     EnvironmentDeleted,
     EnvironmentReady,
     EnvironmentStarting,
+    EnvironmentStopped,
     UnderusedEnvironment,
 )
 from akros_policy import Catalog, Holding, Quota
@@ -45,6 +46,8 @@ _STATUS_EMOJI = {
     EnvironmentStatus.READY: ":large_green_circle:",
     EnvironmentStatus.FAILED: ":red_circle:",
     EnvironmentStatus.DELETING: ":wastebasket:",
+    EnvironmentStatus.STOPPING: ":double_vertical_bar:",
+    EnvironmentStatus.STOPPED: ":double_vertical_bar:",
 }
 
 
@@ -288,6 +291,14 @@ def failed_message(event: CommandFailed) -> SlackMessage:
 def deleted_message(event: EnvironmentDeleted) -> SlackMessage:
     volume = "its volume is kept" if event.volume_kept else "its volume is gone too"
     return notice(f":wastebasket: *{event.name}* is deleted; {volume}.")
+
+
+def stopped_message(event: EnvironmentStopped) -> SlackMessage:
+    why = f" {event.reason}" if event.reason else ""
+    return notice(
+        f":double_vertical_bar: *{event.name}* is stopped; its volume, URL and name are kept "
+        f"and it holds no resources.{why} Start it again from your Home tab."
+    )
 
 
 def home_view(views: Sequence[EnvironmentView]) -> View:

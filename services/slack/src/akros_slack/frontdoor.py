@@ -18,6 +18,7 @@ from akros_msgs import (
     EnvironmentDeleted,
     EnvironmentReady,
     EnvironmentStarting,
+    EnvironmentStopped,
     UnderusedEnvironment,
 )
 from akros_msgs.events import DeploymentScaled, VolumeDeleted
@@ -133,6 +134,8 @@ class FrontDoor:
                 outcome = blocks.ready_message(event)
             case CommandFailed():
                 outcome = blocks.failed_message(event)
+            case EnvironmentStopped():
+                outcome = blocks.stopped_message(event)
             case EnvironmentDeleted():
                 if follow_up := await self.store.take_deferred_create(event.request_id):
                     await self._recreate(event, follow_up)

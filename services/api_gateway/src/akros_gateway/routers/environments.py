@@ -1,4 +1,4 @@
-"""/v1/environments: create, list, show and delete research environments."""
+"""/v1/environments: create, list, show, stop, start and delete research environments."""
 
 from typing import Annotated
 
@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response, status
 from akros_gateway.access import owners_to_list
 from akros_gateway.context import ActorDep, GatewayDep, RequestIdDep
 from akros_gateway.errors import responses
-from akros_gateway.intake import accept_create, accept_delete
+from akros_gateway.intake import accept_create, accept_delete, accept_stop_or_start
 from akros_gateway.routers.accepted import accepted
 from akros_gateway.schemas import Accepted, CreateEnvironmentBody, Environment, EnvironmentList
 from akros_intake import (
@@ -18,6 +18,7 @@ from akros_intake import (
     QuotaExceededError,
     require_access,
 )
+from akros_msgs import StartEnvironment, StopEnvironment
 from akros_msgs.names import UserId
 
 router = APIRouter(prefix="/v1/environments", tags=["environments"])
@@ -106,4 +107,59 @@ async def delete_environment(
     request = await accept_delete(
         gateway, actor, owner, name, purge_volume=purge_volume, request_id=request_id
     )
+    return accepted(request, response)
+
+
+@router.post(
+    "/{name}/stop",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=responses(ForbiddenError, NotFoundError, ConflictError, InvalidError, accepted=True),
+    summary="Stop an environment",
+    description="Scales its workload to zero and keeps its definition, volume, URL and name: "
+    "once stopped (the request is applied when its pod is gone) it holds no CPU, memory or "
+    "GPUs in the quota, and still counts as one of the owner's environments. Only a ready "
+    "environment can be stopped (409 otherwise, saying what it is doing).",
+)
+async def stop_environment(
+    name: str,
+    actor: ActorDep,
+    gateway: GatewayDep,
+    request_id: RequestIdDep,
+    response: Response,
+    user: UserFilter = None,
+) -> Accepted:
+    owner = user or actor.user_id
+    request = await accept_stop_or_start(gateway, actor, owner, name, request_id, StopEnvironment)
+    return accepted(request, response)
+
+
+@router.post(
+    "/{name}/start",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=responses(
+        ForbiddenError,
+        NotFoundError,
+        ConflictError,
+        QuotaExceededError,
+        InvalidError,
+        accepted=True,
+    ),
+    summary="Start a stopped environment",
+    description="Brings it back with the same volume (on the node the volume is stored on, "
+    "for local storage), URL and name; its request goes through the stages of a create "
+    "(`GET /v1/requests/{id}`). Refused with 403 `quota_exceeded` when the quota no longer "
+    "has room for what it reserves, and 409 unless it is stopped.",
+)
+async def start_environment(
+    name: str,
+    actor: ActorDep,
+    gateway: GatewayDep,
+    request_id: RequestIdDep,
+    response: Response,
+    user: UserFilter = None,
+) -> Accepted:
+    owner = user or actor.user_id
+    request = await accept_stop_or_start(gateway, actor, owner, name, request_id, StartEnvironment)
     return accepted(request, response)
