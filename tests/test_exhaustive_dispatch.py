@@ -5,7 +5,8 @@ Each probe is real consumer code under mypy with one message type added to the s
 source of a dispatch method, copied into a subclass where the stream's union has the extra
 member (its ``assert_never`` default must then fail), and the registration of a handler of a
 one-type stream on that stream widened (the handler cannot take the new type). Every probe is
-also checked unwidened, where mypy must find nothing: the check is not vacuous.
+also checked unwidened, where mypy must find nothing: the check is not vacuous. And a handler
+registered on a stream of other types fails too: ``consume`` is typed with its stream's union.
 """
 
 import inspect
@@ -100,6 +101,28 @@ REGISTRATIONS = {
 }
 
 
+# A consumer's handler registered on a stream that carries other types than it takes: the
+# source, then the type the handler takes and one the stream carries (both in mypy's error).
+MISREGISTRATIONS = {
+    "worker_scale_handler_on_results": (
+        "from akros_k8s_worker.main import Worker\n"
+        "from akros_msgs.streams import RESULTS\n\n\n"
+        "def register(worker: Worker) -> None:\n"
+        "    worker.bus.consume(RESULTS, 'k8s-worker')(worker._on_scale_command)\n",
+        "ScaleDeployment",
+        "CommandFailed",
+    ),
+    "poller_capacity_handler_on_scale_commands": (
+        "from akros_poller.main import Poller\n"
+        "from akros_msgs.streams import SCALE_COMMANDS\n\n\n"
+        "def register(poller: Poller) -> None:\n"
+        "    poller.bus.consume_batch(SCALE_COMMANDS, 'poller')(poller._on_capacity)\n",
+        "list[CapacityChanged]",
+        "list[ScaleDeployment]",
+    ),
+}
+
+
 def _registration_module(name: str, *, widened: bool) -> str:
     imports, member, stream, register = REGISTRATIONS[name]
     if widened:
@@ -127,6 +150,8 @@ def _probes() -> dict[str, str]:
         for widened in (False, True):
             suffix = "widened" if widened else "as_is"
             modules[f"probe_{name}_{suffix}"] = _registration_module(name, widened=widened)
+    for name, (source, _, _) in MISREGISTRATIONS.items():
+        modules[f"probe_{name}"] = source
     return modules
 
 
@@ -173,3 +198,14 @@ def test_a_handler_of_a_one_type_stream_fails_type_checking_when_the_stream_gain
     [error] = mypy_errors[f"probe_{name}_widened"]
     assert "incompatible type" in error
     assert "ResizeRequested" in error
+
+
+@pytest.mark.parametrize("name", sorted(MISREGISTRATIONS))
+def test_a_handler_registered_on_a_stream_of_other_types_fails_type_checking(
+    mypy_errors: dict[str, list[str]], name: str
+) -> None:
+    _, taken, carried = MISREGISTRATIONS[name]
+    [error] = mypy_errors[f"probe_{name}"]
+    assert "incompatible type" in error
+    assert taken in error
+    assert carried in error

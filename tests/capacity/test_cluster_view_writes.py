@@ -1,14 +1,20 @@
 """The monitor's capacity publisher writes the read model's cluster view: in-process, on a
-real Redis, fed watch events by hand. A burst of changes is written at most once per
-interval, and its last change is written when the interval is up, not at the heartbeat."""
+real Redis, fed watch events by hand (the monitor is built by its own lifespan, its cluster
+client pointed at an address nothing listens on, and never used). A burst of changes is
+written at most once per interval, and its last change is written when the interval is up,
+not at the heartbeat."""
 
 import asyncio
 import itertools
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from akros_kube import LISTING, SYNCED
+from akros_kubesim.cli import kubeconfig
 from akros_monitor.main import Monitor
 from akros_monitor.settings import MonitorSettings
 from akros_msgs import Resources
@@ -20,8 +26,8 @@ INTERVAL_S = 0.3
 class RecordingMonitor(Monitor):
     """The monitor, noting when it writes the cluster view."""
 
-    def __init__(self, settings: MonitorSettings) -> None:
-        super().__init__(settings)
+    def __init__(self, settings: MonitorSettings, **resources: Any) -> None:
+        super().__init__(settings, **resources)
         self.writes: list[float] = []
 
     async def _write_cluster_view(self) -> bool:
@@ -54,22 +60,28 @@ async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5
 
 
 async def test_a_burst_is_written_at_most_once_an_interval_and_its_end_soon_after(
-    redis_url: str,
+    redis_url: str, tmp_path: Path
 ) -> None:
+    unused_cluster = tmp_path / "kubeconfig"
+    unused_cluster.write_text(yaml.safe_dump(kubeconfig("http://127.0.0.1:9")))
     settings = MonitorSettings.model_validate(
         {
             "redis_url": redis_url,
+            "kubeconfig": unused_cluster,
             "capacity_heartbeat_s": 60,  # no heartbeat during the test: every write is a change's
             "cluster_view_interval_s": INTERVAL_S,
             "monitor_metrics_port": 0,
         }
     )
-    monitor = RecordingMonitor(settings)
+    async with RecordingMonitor.open(settings) as monitor:
+        await _record_a_burst(monitor)
+
+
+async def _record_a_burst(monitor: RecordingMonitor) -> None:
     for event, obj in ((LISTING, {}), ("ADDED", NODE), (SYNCED, {})):
         monitor.view.observe_node(event, obj)
     for event, obj in ((LISTING, {}), (SYNCED, {})):
         monitor.view.observe_pod(event, obj)
-    await monitor.bus.connect()
     read_model = ReadModel(monitor.bus.redis)
 
     async def written() -> ClusterView | None:
@@ -93,7 +105,6 @@ async def test_a_burst_is_written_at_most_once_an_interval_and_its_end_soon_afte
     finally:
         publisher.cancel()
         await asyncio.gather(publisher, return_exceptions=True)
-        await monitor.bus.stop()
 
     assert first is not None
     assert last is not None

@@ -36,8 +36,6 @@ from akros_bus.wire import DATA_FIELD, JsonMessageFormat, entry_as_text
 from akros_msgs import SYSTEM_ACTOR, Message, MessageDeadLettered, Stream, stream_of
 
 M = TypeVar("M", bound=Message)
-Handler = Callable[[Any], Awaitable[None]]
-BatchHandler = Callable[[list[Any]], Awaitable[None]]
 DeadLetterHandler = Callable[[bytes, str, bool], Awaitable[None]]
 """Told of each entry once it is dead-lettered: its raw body, the reason, and whether it was
 malformed (else its deliveries ran out). A consumer can still answer the request it carried,
@@ -325,9 +323,9 @@ class Bus:
 
     def _subscribe_reclaim(
         self,
-        stream: Stream[Any],
+        stream: Stream[M],
         group: str,
-        handler: Handler,
+        handler: Callable[[M], Awaitable[None]],
     ) -> None:
         async def on_reclaimed(_: object) -> None:
             message: RedisStreamMessage = self._current()
@@ -364,9 +362,9 @@ class Bus:
 
     async def _deliver(
         self,
-        stream: Stream[Any],
+        stream: Stream[M],
         group: str,
-        handler: Handler,
+        handler: Callable[[M], Awaitable[None]],
         entry: _Entry,
         *,
         delivery_count: int,
@@ -397,13 +395,13 @@ class Bus:
 
     async def _deliver_batch(
         self,
-        stream: Stream[Any],
+        stream: Stream[M],
         group: str,
-        handler: BatchHandler,
+        handler: Callable[[list[M]], Awaitable[None]],
         message: RedisBatchStreamMessage,
     ) -> None:
         self.activity.note()
-        valid: list[Message] = []
+        valid: list[M] = []
         valid_ids: list[bytes] = []
         for entry in _Entry.read(message):
             try:
@@ -549,7 +547,12 @@ class Bus:
         )
 
     async def stop(self) -> None:
-        """Stop reading; wait up to graceful_timeout_s for messages in flight, then close."""
+        """Stop reading; wait up to graceful_timeout_s for messages in flight, then close.
+
+        A bus not connected, or stopped already, is left as it is: a service's lifespan stops
+        its bus on the way out whether or not ``serve`` drained it first."""
+        if self._redis is None:
+            return
         for subscriber in self.broker.subscribers:
             await subscriber.stop()
         running = [task for in_flight in self._in_flight for task in in_flight.tasks]

@@ -1,4 +1,14 @@
-"""Running a consumer service: signals, graceful drain, and a liveness endpoint.
+"""Running a service: its lifespan, signals, graceful drain, a liveness endpoint, and the
+event loop every service runs on.
+
+Every consumer service has one shape: a lifespan (an async context manager) creates its
+resources (the cluster client, the connected bus, what is built on them) and yields the fully
+built service, its handlers registered; ``serve`` runs it until a signal and drains it; the
+lifespan's exit closes what it created. The gateway's FastAPI lifespan has the same shape.
+FastStream's own application (``FastStream(broker, lifespan=...)``, its ``on_startup`` hooks)
+is not used: it starts and stops the broker itself, while the Bus creates its consumer groups
+before the broker starts and drains its own in-flight handlers before it stops; and it calls
+the lifespan through FastDepends, which the Bus turns off.
 
 The liveness endpoint is a few lines on asyncio's own server rather than an ASGI server,
 because uvicorn installs its own SIGTERM handling and the graceful drain below must own it.
@@ -8,16 +18,38 @@ import asyncio
 import json
 import signal
 from collections.abc import Callable, Coroutine, Sequence
-from typing import Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 import uvloop
 
 from akros_bus.bus import Bus
 from akros_bus.collector import collect_fully_when_quiet, freeze_startup_objects
 from akros_bus.logs import configure_logging, get_logger
+from akros_bus.settings import BusSettings
 
 _log = get_logger("akros.runner")
 _REQUEST_LINE_LIMIT = 8192
+T = TypeVar("T")
+Background = Sequence[Callable[[], Coroutine[Any, Any, None]]]
+"""Coroutines run beside a service's consumers (watch loops, periodic publishers)."""
+
+EVENT_LOOP: Final[Literal["uvloop"]] = "uvloop"
+"""The event loop of every service, chosen here once: uvloop, for its lower overhead per I/O
+callback, which is what a service with many requests in flight spends its time on.
+``run_until_complete`` runs the consumer services and the gateway's commands on it; the
+gateway hands it to uvicorn as its ``loop`` option."""
+
+
+class Service(Protocol):
+    """A consumer service as its lifespan yields it: built, its handlers registered."""
+
+    @property
+    def bus(self) -> Bus: ...
+
+    def background(self) -> Background:
+        """What runs beside the consumers, cancelled on shutdown before they drain."""
+        ...
 
 
 async def _answer_probe(
@@ -48,7 +80,7 @@ async def _answer_probe(
 async def serve(
     bus: Bus,
     *,
-    background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = (),
+    background: Background = (),
     stop_event: asyncio.Event | None = None,
 ) -> None:
     """Consume until SIGTERM/SIGINT (or ``stop_event``), then drain gracefully.
@@ -87,12 +119,28 @@ async def serve(
         _log.info("stopped")
 
 
-def run_forever(main: Coroutine[Any, Any, None]) -> None:
-    """Run a service's main coroutine on uvloop."""
-    uvloop.run(main)
+def run_until_complete(main: Coroutine[Any, Any, T]) -> T:
+    """Run ``main`` on the services' event loop (``EVENT_LOOP``) and return its result."""
+    return uvloop.run(main)
 
 
-def run(bus: Bus, *, background: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()) -> None:
-    """The body of a consumer service's console entry point."""
+async def serve_within(
+    lifespan: AbstractAsyncContextManager[Service], *, stop_event: asyncio.Event | None = None
+) -> None:
+    """Enter ``lifespan``, serve the service it yields until a signal (or ``stop_event``),
+    drain it, then leave the lifespan."""
+    async with lifespan as service:
+        await serve(service.bus, background=service.background(), stop_event=stop_event)
+
+
+def run_service(settings: BusSettings, lifespan: AbstractAsyncContextManager[Service]) -> None:
+    """The body of a consumer service's console entry point: ``lifespan`` builds the service
+    (it is entered on the event loop, never at import)."""
+    configure_logging(settings.service_name, settings.log_level)
+    run_until_complete(serve_within(lifespan))
+
+
+def run(bus: Bus, *, background: Background = ()) -> None:
+    """The entry point of a service that is a bus alone, its handlers registered at import."""
     configure_logging(bus.settings.service_name, bus.settings.log_level)
-    run_forever(serve(bus, background=background))
+    run_until_complete(serve(bus, background=background))

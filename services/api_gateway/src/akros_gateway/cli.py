@@ -7,7 +7,6 @@ akros-gateway token list
 """
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
 
@@ -16,6 +15,7 @@ from redis.asyncio import Redis
 
 from akros_bus import configure_logging
 from akros_bus.collector import freeze_startup_objects
+from akros_bus.runner import EVENT_LOOP, run_until_complete
 from akros_gateway.app import create_app
 from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore
@@ -70,6 +70,7 @@ def serve(settings: GatewaySettings) -> None:
         app,
         host=settings.gateway_host,
         port=settings.gateway_port,
+        loop=EVENT_LOOP,
         log_config=None,
         # Uvicorn's access log lines carry no headers, so tokens never reach the logs.
         access_log=True,
@@ -80,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     settings = GatewaySettings()
     if arguments.command == "token":
-        return asyncio.run(_token_command(settings, arguments))
+        return run_until_complete(_token_command(settings, arguments))
     serve(settings)
     return 0
 

@@ -1,11 +1,12 @@
 """The worker process: consume commands; watch environments' pods, claims and the storage
 classes into the start reconciler's caches; run the reconciler."""
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Self
 
-from akros_bus import Bus, configure_logging, get_logger
-from akros_bus.runner import run_forever, serve
+from akros_bus import Bus, get_logger
+from akros_bus.runner import Background, run_service
 from akros_bus.settings import load_settings
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
@@ -24,52 +25,91 @@ _log = get_logger("akros.worker")
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings) -> None:
+    """The worker, built by ``open`` on a connected cluster and bus."""
+
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        bus: Bus,
+        environments: EnvironmentService,
+        services: ServiceDeployer,
+        scaling: ScalingService,
+    ) -> None:
         self.settings = settings
-        self.bus = Bus(settings)
-        self._environments: EnvironmentService | None = None
-        self._services: ServiceDeployer | None = None
-        self.bus.consume(
+        self.bus = bus
+        self.environments = environments
+        self.services = services
+        self.scaling = scaling
+        bus.consume(
             ENVIRONMENT_COMMANDS,
             Groups.K8S_WORKER,
             concurrency=settings.command_concurrency,
-            on_dead_letter=self._on_dead_environment_command,
+            on_dead_letter=environments.on_dead_letter,
         )(self._on_environment_command)
-        self.bus.consume(
-            SERVICE_COMMANDS, Groups.K8S_WORKER, on_dead_letter=self._on_dead_service_command
-        )(self._on_service_command)
-        self._scaling: ScalingService | None = None
+        bus.consume(SERVICE_COMMANDS, Groups.K8S_WORKER, on_dead_letter=services.on_dead_letter)(
+            self._on_service_command
+        )
         # One at a time: scale commands for one Deployment must apply in the order sent.
-        self.bus.consume(SCALE_COMMANDS, Groups.K8S_WORKER)(self._on_scale_command)
+        bus.consume(SCALE_COMMANDS, Groups.K8S_WORKER)(self._on_scale_command)
 
-    @property
-    def environments(self) -> EnvironmentService:
-        if self._environments is None:
-            raise RuntimeError("the worker has not started")
-        return self._environments
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: WorkerSettings) -> AsyncIterator[Self]:
+        """The worker's lifespan: connect to the cluster, ensure the namespaces, connect the
+        bus, build the services on them; on the way out stop the bus, close the cluster."""
+        cluster = await Cluster.connect(
+            settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
+        )
+        try:
+            for namespace in (settings.environments_namespace, settings.services_namespace):
+                try:
+                    await cluster.ensure_namespace(namespace)
+                except ForbiddenError:
+                    _log.warning(
+                        "may not create namespaces; expecting it to exist", namespace=namespace
+                    )
+            bus = Bus(settings)
+            await bus.connect()
+            try:
+                yield cls(
+                    settings,
+                    bus=bus,
+                    environments=EnvironmentService(
+                        cluster=cluster,
+                        bus=bus,
+                        read_model=ReadModel(bus.redis),
+                        book=LifecycleBook(bus.redis),
+                        catalog=load_catalog(settings.catalog_file),
+                        quotas=load_quotas(settings.quota_file),
+                        platform=settings.platform(),
+                        timeouts=settings.stage_timeouts(),
+                        resync_s=settings.start_resync_s,
+                        node_cache_s=settings.node_cache_s,
+                        index=EnvironmentIndex(),
+                    ),
+                    services=ServiceDeployer(
+                        cluster=cluster,
+                        bus=bus,
+                        read_model=ReadModel(bus.redis),
+                        platform=settings.service_platform(),
+                        host_paths_enabled=settings.allow_host_path,
+                    ),
+                    scaling=ScalingService(cluster, bus),
+                )
+            finally:
+                await bus.stop()
+        finally:
+            await cluster.close()
 
     async def _on_environment_command(self, command: EnvironmentCommand) -> None:
         await self.environments.handle(command)
 
-    async def _on_dead_environment_command(self, body: bytes, reason: str, malformed: bool) -> None:
-        await self.environments.on_dead_letter(body, reason, malformed)
-
-    @property
-    def services(self) -> ServiceDeployer:
-        if self._services is None:
-            raise RuntimeError("the worker has not started")
-        return self._services
-
     async def _on_service_command(self, command: ServiceCommand) -> None:
         await self.services.handle(command)
 
-    async def _on_dead_service_command(self, body: bytes, reason: str, malformed: bool) -> None:
-        await self.services.on_dead_letter(body, reason, malformed)
-
     async def _on_scale_command(self, command: ScaleDeployment) -> None:
-        if self._scaling is None:
-            raise RuntimeError("the worker has not started")
-        await self._scaling.handle(command)
+        await self.scaling.handle(command)
 
     async def _watch_environment_objects(
         self, kind: str, feed: Callable[[str, dict[str, Any]], None]
@@ -112,61 +152,21 @@ class Worker:
         ):
             index.observe(event, deployment)
 
-    async def run(self) -> None:
-        settings = self.settings
-        cluster = await Cluster.connect(
-            settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
-        )
-        try:
-            for namespace in (settings.environments_namespace, settings.services_namespace):
-                try:
-                    await cluster.ensure_namespace(namespace)
-                except ForbiddenError:
-                    _log.warning(
-                        "may not create namespaces; expecting it to exist", namespace=namespace
-                    )
-            await self.bus.connect()
-            self._environments = EnvironmentService(
-                cluster=cluster,
-                bus=self.bus,
-                read_model=ReadModel(self.bus.redis),
-                book=LifecycleBook(self.bus.redis),
-                catalog=load_catalog(settings.catalog_file),
-                quotas=load_quotas(settings.quota_file),
-                platform=settings.platform(),
-                timeouts=settings.stage_timeouts(),
-                resync_s=settings.start_resync_s,
-                node_cache_s=settings.node_cache_s,
-                index=EnvironmentIndex(),
-            )
-            self._services = ServiceDeployer(
-                cluster=cluster,
-                bus=self.bus,
-                read_model=ReadModel(self.bus.redis),
-                platform=settings.service_platform(),
-                host_paths_enabled=settings.allow_host_path,
-            )
-            self._scaling = ScalingService(cluster, self.bus)
-            await serve(
-                self.bus,
-                background=[
-                    self._watch_environment_deployments,
-                    self._watch_environment_pods,
-                    self._watch_environment_claims,
-                    self._watch_storage_classes,
-                    self._environments.reconciler.run,
-                    self._services.watch_deployments,
-                    self._services.watch_autoscalers,
-                ],
-            )
-        finally:
-            await cluster.close()
+    def background(self) -> Background:
+        return [
+            self._watch_environment_deployments,
+            self._watch_environment_pods,
+            self._watch_environment_claims,
+            self._watch_storage_classes,
+            self.environments.reconciler.run,
+            self.services.watch_deployments,
+            self.services.watch_autoscalers,
+        ]
 
 
 def main() -> None:
     settings = load_settings(WorkerSettings)
-    configure_logging(settings.service_name, settings.log_level)
-    run_forever(Worker(settings).run())
+    run_service(settings, Worker.open(settings))
 
 
 if __name__ == "__main__":

@@ -22,15 +22,16 @@ import ctypes
 import ctypes.util
 import math
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from prometheus_client import start_http_server
 from redis.exceptions import RedisError
 
-from akros_bus import Bus, configure_logging, get_logger
-from akros_bus.runner import serve
+from akros_bus import Bus, get_logger
+from akros_bus.runner import Background, run_service
 from akros_kube import SYNCED, Cluster, KubeError, NotFoundError
 from akros_monitor.metrics import UsageCollector, UsageSnapshot, usage_registry
 from akros_monitor.settings import MonitorSettings
@@ -108,15 +109,41 @@ def underused_event(
     )
 
 
+@asynccontextmanager
+async def _serving_metrics(
+    settings: MonitorSettings, metrics: UsageCollector
+) -> AsyncIterator[None]:
+    """The usage metrics served on ``monitor_metrics_port`` (none when it is 0) while inside."""
+    if not settings.monitor_metrics_port:
+        yield
+        return
+    server, _ = start_http_server(
+        settings.monitor_metrics_port,
+        addr=settings.monitor_metrics_host,
+        registry=usage_registry(metrics),
+    )
+    try:
+        yield
+    finally:
+        # shutdown() waits for the server thread's loop to notice, up to half a second.
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()
+
+
 class Monitor:
+    """The monitor, built by ``open`` on a connected cluster and bus."""
+
     def __init__(
         self,
         settings: MonitorSettings,
         *,
+        cluster: Cluster,
+        bus: Bus,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.settings = settings
-        self.bus = Bus(settings)
+        self.cluster = cluster
+        self.bus = bus
         self.view = ClusterView()
         self.metrics = UsageCollector()
         self.gpu_readings = GpuReadings()
@@ -126,17 +153,30 @@ class Monitor:
         # exempt, or removed) takes effect when the monitor restarts with it.
         self.exempt_profiles = load_catalog(settings.catalog_file).underuse_exempt_profiles()
         self.clock = clock
-        self._cluster: Cluster | None = None
         self.history = HistoryStep()
         self._history_step_started = time.monotonic()
         self.node_usage: dict[str, tuple[int, int]] | None = None
         """Each node's use at the last usage cycle; None until then, or with no metrics server."""
 
-    @property
-    def cluster(self) -> Cluster:
-        if self._cluster is None:
-            raise RuntimeError("the monitor has not started")
-        return self._cluster
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: MonitorSettings) -> AsyncIterator[Self]:
+        """The monitor's lifespan: connect to the cluster and the bus, serve the usage metrics;
+        on the way out stop the bus, close the cluster."""
+        cluster = await Cluster.connect(
+            settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
+        )
+        try:
+            bus = Bus(settings)
+            await bus.connect()
+            try:
+                monitor = cls(settings, cluster=cluster, bus=bus)
+                async with _serving_metrics(settings, monitor.metrics):
+                    yield monitor
+            finally:
+                await bus.stop()
+        finally:
+            await cluster.close()
 
     async def _watch_nodes(self) -> None:
         async for event, node in self.cluster.watch("Node", None, ""):
@@ -386,37 +426,20 @@ class Monitor:
             except (RedisError, OSError, TimeoutError, KubeError) as error:
                 _log.warning("could not sample usage; next cycle retries", error=repr(error))
 
-    async def run(self) -> None:
-        settings = self.settings
-        self._cluster = await Cluster.connect(
-            settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
-        )
-        if settings.monitor_metrics_port:
-            start_http_server(
-                settings.monitor_metrics_port,
-                addr=settings.monitor_metrics_host,
-                registry=usage_registry(self.metrics),
-            )
-        try:
-            await serve(
-                self.bus,
-                background=[
-                    self._watch_nodes,
-                    self._watch_pods,
-                    self._watch_claims,
-                    self._watch_volumes,
-                    self._publish_capacity,
-                    self._sample_usage_forever,
-                ],
-            )
-        finally:
-            await self.cluster.close()
+    def background(self) -> Background:
+        return [
+            self._watch_nodes,
+            self._watch_pods,
+            self._watch_claims,
+            self._watch_volumes,
+            self._publish_capacity,
+            self._sample_usage_forever,
+        ]
 
 
 def main() -> None:
     settings = MonitorSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    asyncio.run(Monitor(settings).run())
+    run_service(settings, Monitor.open(settings))
 
 
 if __name__ == "__main__":

@@ -7,12 +7,15 @@ events stop, the size is held, a warning logged and the status hash says ``holdi
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from typing import Self
 
 from redis.exceptions import RedisError
 
-from akros_bus import Bus, configure_logging, get_logger
-from akros_bus.runner import serve
+from akros_bus import Bus, get_logger
+from akros_bus.runner import Background, run_service
 from akros_msgs import (
     SYSTEM_ACTOR,
     CapacityChanged,
@@ -30,16 +33,30 @@ STATUS_KEY = "akros:poller:status"
 
 
 class Poller:
-    def __init__(self, settings: PollerSettings) -> None:
+    """The poller, built by ``open`` on a connected bus."""
+
+    def __init__(self, settings: PollerSettings, *, bus: Bus) -> None:
         self.settings = settings
         self.policy = settings.policy()
-        self.bus = Bus(settings)
+        self.bus = bus
         self.sizing: Sizing | None = None
+        """The size last decided; None until the first fresh capacity event."""
         self.holding = False
         self._newest_observed_at = 0.0
         self._fresh_at = time.monotonic()
         self._commanded: tuple[int, float] | None = None
-        self.bus.consume_batch(CAPACITY, Groups.POLLER)(self._on_capacity)
+        bus.consume_batch(CAPACITY, Groups.POLLER)(self._on_capacity)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: PollerSettings) -> AsyncIterator[Self]:
+        """The poller's lifespan: connect the bus; on the way out stop it."""
+        bus = Bus(settings)
+        await bus.connect()
+        try:
+            yield cls(settings, bus=bus)
+        finally:
+            await bus.stop()
 
     async def _on_capacity(self, events: list[CapacityChanged]) -> None:
         # The capacity stream carries this one type: a second would fail this registration's
@@ -113,14 +130,13 @@ class Poller:
                 _log.warning("could not write the poller status", error=repr(error))
             await asyncio.sleep(self.settings.status_interval_s)
 
-    async def run(self) -> None:
-        await serve(self.bus, background=[self._report_status])
+    def background(self) -> Background:
+        return [self._report_status]
 
 
 def main() -> None:
     settings = PollerSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    asyncio.run(Poller(settings).run())
+    run_service(settings, Poller.open(settings))
 
 
 if __name__ == "__main__":

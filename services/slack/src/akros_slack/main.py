@@ -1,10 +1,14 @@
 """`akros-slack`: the Slack app beside its event consumers, in Socket Mode or HTTP mode.
 
-Resources (Redis, the Web API client, the bolt app) are created at start, never at import.
+Resources (Redis, the Web API client, the bolt app) are created in the service's lifespan
+(``SlackService.open``), never at import.
 """
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Self
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -12,8 +16,8 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
-from akros_bus import Bus, configure_logging, get_logger
-from akros_bus.runner import serve
+from akros_bus import Bus, get_logger
+from akros_bus.runner import Background, run_service
 from akros_intake import Intake
 from akros_msgs import CommandResult, Groups, UnderusedEnvironment
 from akros_msgs.streams import NOTIFICATIONS, RESULTS
@@ -49,19 +53,60 @@ async def refuse_unreadable_timestamps(
     return await handler(request)
 
 
-class SlackService:
-    def __init__(self, settings: SlackSettings) -> None:
-        self.settings = settings
-        self.bus = Bus(settings)
-        self._door: FrontDoor | None = None
-        self.bus.consume(RESULTS, Groups.SLACK, concurrency=16)(self._on_result)
-        self.bus.consume(NOTIFICATIONS, Groups.SLACK)(self._on_notification)
+def bolt_app(settings: SlackSettings, client: AsyncWebClient) -> AsyncApp:
+    """The bolt app on ``client``; it checks request signatures in HTTP mode only."""
+    secret = settings.slack_signing_secret
+    return AsyncApp(
+        client=client,
+        signing_secret=secret.get_secret_value() if secret else None,
+        # Socket Mode frames come over the app's own authenticated WebSocket, unsigned.
+        request_verification_enabled=settings.slack_mode is SlackMode.HTTP,
+        logger=logging.getLogger("akros.slack.bolt"),
+    )
 
-    @property
-    def door(self) -> FrontDoor:
-        if self._door is None:
-            raise RuntimeError("the Slack app has not started")
-        return self._door
+
+class SlackService:
+    """The Slack app and its consumers, built by ``open`` on a connected bus."""
+
+    def __init__(
+        self, settings: SlackSettings, *, bus: Bus, door: FrontDoor, app: AsyncApp
+    ) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.door = door
+        self.app = app
+        listeners.Listeners(door, settings.slack_channels).register(app)
+        bus.consume(RESULTS, Groups.SLACK, concurrency=16)(self._on_result)
+        bus.consume(NOTIFICATIONS, Groups.SLACK)(self._on_notification)
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, settings: SlackSettings) -> AsyncIterator[Self]:
+        """The Slack app's lifespan: the Web API client, the connected bus, the front door
+        and the bolt app on them; on the way out stop the bus."""
+        client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
+        )
+        bus = Bus(settings)
+        await bus.connect()
+        try:
+            read_model = ReadModel(bus.redis)
+            door = FrontDoor(
+                intake=Intake(
+                    read_model,
+                    bus,
+                    load_catalog(settings.catalog_file),
+                    load_quotas(settings.quota_file),
+                ),
+                read_model=read_model,
+                store=SlackStore(bus.redis),
+                directory=directory_of(settings),
+                client=client,
+                keep_hours=settings.keep_hours,
+            )
+            yield cls(settings, bus=bus, door=door, app=bolt_app(settings, client))
+        finally:
+            await bus.stop()
 
     async def _on_result(self, event: CommandResult) -> None:
         await self.door.on_result(event)
@@ -69,19 +114,9 @@ class SlackService:
     async def _on_notification(self, event: UnderusedEnvironment) -> None:
         await self.door.on_underused(event)
 
-    def _bolt_app(self, client: AsyncWebClient) -> AsyncApp:
-        secret = self.settings.slack_signing_secret
-        return AsyncApp(
-            client=client,
-            signing_secret=secret.get_secret_value() if secret else None,
-            # Socket Mode frames come over the app's own authenticated WebSocket, unsigned.
-            request_verification_enabled=self.settings.slack_mode is SlackMode.HTTP,
-            logger=logging.getLogger("akros.slack.bolt"),
-        )
-
-    async def _serve_http(self, app: AsyncApp) -> None:
+    async def _serve_http(self) -> None:
         settings = self.settings
-        web_app = app.web_app(path=settings.slack_path)
+        web_app = self.app.web_app(path=settings.slack_path)
         web_app.middlewares.append(refuse_unreadable_timestamps)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
@@ -92,11 +127,11 @@ class SlackService:
         finally:
             await runner.cleanup()
 
-    async def _serve_socket(self, app: AsyncApp) -> None:
+    async def _serve_socket(self) -> None:
         token = self.settings.slack_app_token
         if token is None:
             raise RuntimeError("socket mode needs AKROS_SLACK_APP_TOKEN")
-        handler = AsyncSocketModeHandler(app, token.get_secret_value())
+        handler = AsyncSocketModeHandler(self.app, token.get_secret_value())
         await handler.connect_async()  # type: ignore[no-untyped-call]  # slack-bolt leaves it unannotated
         _log.info("slack app listening", mode="socket")
         try:
@@ -104,42 +139,19 @@ class SlackService:
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]  # slack-bolt leaves it unannotated
 
-    async def run(self) -> None:
-        settings = self.settings
-        client = AsyncWebClient(
-            token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
-        )
-        await self.bus.connect()
-        read_model = ReadModel(self.bus.redis)
-        self._door = FrontDoor(
-            intake=Intake(
-                read_model,
-                self.bus,
-                load_catalog(settings.catalog_file),
-                load_quotas(settings.quota_file),
-            ),
-            read_model=read_model,
-            store=SlackStore(self.bus.redis),
-            directory=directory_of(settings),
-            client=client,
-            keep_hours=settings.keep_hours,
-        )
-        app = self._bolt_app(client)
-        listeners.Listeners(self._door, settings.slack_channels).register(app)
+    async def _front_door(self) -> None:
+        if self.settings.slack_mode is SlackMode.HTTP:
+            await self._serve_http()
+        else:
+            await self._serve_socket()
 
-        async def front_door() -> None:
-            if settings.slack_mode is SlackMode.HTTP:
-                await self._serve_http(app)
-            else:
-                await self._serve_socket(app)
-
-        await serve(self.bus, background=[front_door])
+    def background(self) -> Background:
+        return [self._front_door]
 
 
 def main() -> None:
     settings = SlackSettings()
-    configure_logging(settings.service_name, settings.log_level)
-    asyncio.run(SlackService(settings).run())
+    run_service(settings, SlackService.open(settings))
 
 
 if __name__ == "__main__":
