@@ -49,6 +49,30 @@ def test_a_researcher_creates_lists_and_deletes_an_environment_from_the_cli(
 
 
 @pytest.mark.cluster
+def test_a_researcher_stops_and_starts_an_environment_from_the_cli(running: Running) -> None:
+    token = running.token_for("tomas")["Authorization"].removeprefix("Bearer ")
+    created = _akros(
+        running, token, "env", "create", "lab", "--image", "pytorch", "--cpu", "1",
+        "--memory", "2Gi",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+
+    stopped = _akros(running, token, "env", "stop", "lab")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "lab is stopped; `akros env start lab` brings it back" in stopped.stdout
+    listed = _akros(running, token, "env", "list")
+    [row] = [line for line in listed.stdout.splitlines() if line.startswith("lab ")]
+    assert " stopped " in row
+    again = _akros(running, token, "env", "stop", "lab")
+    assert again.returncode == 1
+    assert "stopped already" in again.stderr
+
+    started = _akros(running, token, "env", "start", "lab")
+    assert started.returncode == 0, started.stderr
+    assert "lab is ready at https://lab-tomas.research.akros.local/" in started.stdout
+
+
+@pytest.mark.cluster
 def test_the_cli_says_what_the_gateway_refused_and_exits_non_zero(running: Running) -> None:
     token = running.token_for("ivan")["Authorization"].removeprefix("Bearer ")
     refused = _akros(

@@ -1,4 +1,4 @@
-"""`akros env create|list|delete|usage`."""
+"""`akros env create|list|stop|start|delete|usage`."""
 
 import argparse
 import json
@@ -52,6 +52,17 @@ def _parser() -> argparse.ArgumentParser:
     delete.add_argument("--purge-volume", action="store_true", help="delete the volume too")
     delete.add_argument("--no-wait", action="store_true", help="return once accepted")
     delete.add_argument("--timeout", type=float, default=300)
+
+    stop = env.add_parser(
+        "stop",
+        help="stop an environment: it keeps its volume, URL and name and holds no resources",
+    )
+    start = env.add_parser("start", help="start a stopped environment and wait until it is ready")
+    for parser_of_verb in (stop, start):
+        parser_of_verb.add_argument("name")
+        parser_of_verb.add_argument("--user", help="(admins) someone else's")
+        parser_of_verb.add_argument("--no-wait", action="store_true", help="return once accepted")
+        parser_of_verb.add_argument("--timeout", type=float, default=600)
 
     usage = env.add_parser("usage", help="your quota and holding, or one environment's use")
     usage.add_argument("name", nargs="?", help="an environment: its recent use against requests")
@@ -137,6 +148,25 @@ def _delete(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], Non
     return outcome
 
 
+def _stop_or_start(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], None]) -> Any:
+    verb = args.command
+    params = {"user": args.user} if args.user else {}
+    accepted = gateway.call("POST", f"/v1/environments/{args.name}/{verb}", params=params)
+    doing = "stopping" if verb == "stop" else "starting"
+    say(f"{args.name}: {doing} (request {accepted['request_id']})")
+    if args.no_wait:
+        return accepted
+    outcome = _follow(gateway, accepted["request_id"], args.timeout, say)
+    if outcome["status"] == "failed":
+        raise ApiError(0, f"{doing} {args.name} failed: {outcome['reason']}")
+    environment = gateway.call("GET", f"/v1/environments/{args.name}", params=params)
+    if verb == "stop":
+        say(f"{args.name} is stopped; `akros env start {args.name}` brings it back")
+    else:
+        say(f"{args.name} is ready at {environment['url']} (on {environment['node']})")
+    return environment
+
+
 def environment_rows(environments: list[dict[str, Any]]) -> list[str]:
     """A plain table of environments, one line each."""
     header = f"{'NAME':<24} {'OWNER':<16} {'STATUS':<9} {'CPU':>6} {'MEMORY':>8} {'GPUS':>4}  URL"
@@ -180,6 +210,8 @@ def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
             result = _create(gateway, args, say)
         elif args.command == "delete":
             result = _delete(gateway, args, say)
+        elif args.command in {"stop", "start"}:
+            result = _stop_or_start(gateway, args, say)
         elif args.command == "list":
             params = {"user": args.user} if args.user else {}
             result = gateway.call("GET", "/v1/environments", params=params)
