@@ -6,6 +6,7 @@ from akros_dashboard.shaping import (
     check_spec,
     environment_rows,
     history_rows,
+    lifecycle_choices,
     node_rows,
     spec_diff,
     user_usage_rows,
@@ -94,6 +95,31 @@ def test_environment_filters_combine_and_reservations_sum_per_owner() -> None:
 
     assert [(r["owner"], r["name"]) for r in ready_exp] == [("ann", "exp")]
     assert len(environment_rows(environments)) == 3
+
+
+def test_only_ready_environments_are_offered_to_stop_and_only_stopped_ones_to_start() -> None:
+    def env(owner: str, name: str, status: str, reason: str | None = None) -> dict[str, object]:
+        resources = {"cpu": "1", "memory": "1Gi", "gpus": 0}
+        return {"owner": owner, "name": name, "status": status, "image": "pytorch",
+                "resources": resources, "reason": reason}  # fmt: skip
+
+    rows = environment_rows(
+        [
+            env("ann", "exp", "ready"),
+            env("ann", "idle", "stopped", "Its start failed: no node has 1 free GPU."),
+            env("bob", "exp", "stopped"),
+            env("bob", "new", "pending"),
+            env("bob", "halt", "stopping"),
+            env("cy", "old", "failed", "It crashed."),
+        ]
+    )
+
+    assert lifecycle_choices(rows) == {"stop": ["ann/exp"], "start": ["ann/idle", "bob/exp"]}
+    assert [r["reason"] for r in rows if r["owner"] == "ann"] == [
+        "",
+        "Its start failed: no node has 1 free GPU.",
+    ]
+    assert lifecycle_choices([]) == {"stop": [], "start": []}
 
 
 def test_usage_rows_are_in_cores_gib_and_percent() -> None:

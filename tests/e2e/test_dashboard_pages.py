@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import akros_dashboard
+from akros_dashboard.client import GatewayClient, GatewayError
 from akros_devtools import wait_until
 from tests.e2e.conftest import Running
 
@@ -102,6 +103,34 @@ def test_admins_filter_everybodys_environments_and_delete_one_with_its_volume(
     assert running.http.get("/v1/environments/nb?user=erin", headers=admin).status_code == 404
     volumes = running.http.get("/v1/volumes?user=erin", headers=admin).json()["volumes"]
     assert volumes == []  # purged with it
+
+
+@pytest.mark.usefixtures("gateway_env")
+def test_an_admin_stops_someones_ready_environment_and_starts_it_again(running: Running) -> None:
+    headers = running.token_for("sam")
+    body = {"name": "nb", "image": "pytorch", "cpu": "1", "memory": "1Gi"}
+    answer = running.http.post("/v1/environments", json=body, headers=headers)
+    assert running.settle(answer.json()["request_id"], headers)["status"] == "applied"
+    app = _open(_signed_in(running.platform.admin_token()), "Environments")
+    assert "sam/nb" in app.selectbox(key="env_stop").options
+    assert "sam/nb" not in app.selectbox(key="env_start").options
+    gateway = GatewayClient(running.platform.gateway_url, running.platform.admin_token())
+    with pytest.raises(GatewayError) as refused:  # what the page does not offer, the API refuses
+        gateway.start_environment("sam", "nb")
+    gateway.close()
+    assert (refused.value.status, refused.value.detail) == (409, "'nb' is running already.")
+
+    app.selectbox(key="env_stop").set_value("sam/nb")
+    app.button(key="env_stop_button").click().run()
+    assert "Applied: stop_environment nb" in _texts(app.success)
+    assert running.http.get("/v1/environments/nb", headers=headers).json()["status"] == "stopped"
+
+    app.run()  # the page lists it again: now it is offered to start, not to stop
+    assert "sam/nb" not in app.selectbox(key="env_stop").options
+    app.selectbox(key="env_start").set_value("sam/nb")
+    app.button(key="env_start_button").click().run()
+    assert "Applied: start_environment nb" in _texts(app.success)
+    assert running.http.get("/v1/environments/nb", headers=headers).json()["status"] == "ready"
 
 
 @pytest.mark.usefixtures("gateway_env")

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import redis
+from kubernetes import client
 
 from akros_devtools.platform import SLACK
 from akros_devtools.slack_standin import Call, create_form_values, slash_command_body
@@ -18,7 +19,7 @@ from akros_msgs.streams import NOTIFICATIONS
 from akros_policy import DEFAULT_CATALOG
 from akros_readmodel import underuse_exemption_key
 from akros_slack import blocks
-from tests.e2e.conftest import SLACK_BOT_TOKEN, SlackRun, running_slack
+from tests.e2e.conftest import NAMESPACE, SLACK_BOT_TOKEN, SlackRun, running_slack
 from tests.e2e.conftest import SLACK_SIGNING_SECRET as SECRET
 
 ALICE, BOB = "UALICE", "UBOB"
@@ -263,6 +264,72 @@ def test_shrink_recreates_the_environment_smaller_through_delete_then_create(
         assert step.args["text"].startswith(":hourglass_flowing_sand: Creating *big*: ")
     assert ready.args["text"].startswith(":white_check_mark: *big* is ready (4 CPU, 16Gi memory)")
     assert "alice-big" in run.deployment_names()
+
+
+def _said(start: str) -> Any:
+    """Until a message was posted or changed to one starting with ``start``."""
+    return lambda calls: any(
+        c.method in {"chat.postMessage", "chat.update"} and c.args["text"].startswith(start)
+        for c in calls
+    )
+
+
+def _home_button(calls: list[Call], slack_user: str, name: str, action_id: str) -> Any:
+    """The button ``action_id`` of environment ``name`` on the Home tab last published to
+    ``slack_user``; None when that Home shows no such button."""
+    homes = [c for c in calls if c.method == "views.publish" and c.args["user_id"] == slack_user]
+    if not homes:
+        return None
+    for block in homes[-1].args["view"]["blocks"]:
+        if block.get("block_id") == f"env:{name}":
+            return next((e for e in block["elements"] if e["action_id"] == action_id), None)
+    return None
+
+
+def _replicas(run: SlackRun, deployment: str) -> int:
+    scale = client.AppsV1Api(run.kube).read_namespaced_deployment(deployment, NAMESPACE)
+    return int(scale.spec.replicas)
+
+
+def test_a_researcher_stops_an_environment_from_home_and_starts_it_again(run: SlackRun) -> None:
+    run.create_environment(BOB, "pause")
+    run.slack.wait_for(_said(":white_check_mark: *pause* is ready"))
+    run.slack.wait_for(lambda calls: _home_button(calls, BOB, "pause", blocks.STOP_BUTTON))
+    stop = _home_button(run.slack.made(), BOB, "pause", blocks.STOP_BUTTON)
+    run.slack.settle()
+    run.slack.clear()
+
+    home = {"type": "view", "view_id": "VHOMEBOB"}
+    answer = run.press(BOB, blocks.STOP_BUTTON, stop["value"], home)
+    assert (answer.status_code, answer.text) == (200, "")
+    calls = _message_calls(run.slack.wait_for(_said(":double_vertical_bar: *pause* is stopped")))
+    posted, stopped = calls
+    assert (posted.method, posted.args["channel"]) == ("chat.postMessage", BOB)
+    assert posted.args["text"] == ":hourglass_flowing_sand: Stopping *pause*…"
+    assert (stopped.method, stopped.args["ts"]) == ("chat.update", posted.answer["ts"])
+    assert "its volume, URL and name are kept" in stopped.args["text"]
+    # Scaled to zero, not deleted: the Deployment (with its claim, Service and URL) stays.
+    assert "bob-pause" in run.deployment_names()
+    assert _replicas(run, "bob-pause") == 0
+    run.slack.wait_for(lambda calls: _home_button(calls, BOB, "pause", blocks.START_BUTTON))
+    run.slack.settle()
+    run.slack.clear()
+
+    assert run.command(BOB, "start pause").status_code == 200
+    calls = _message_calls(
+        run.slack.wait_for(_said(":white_check_mark: *pause* is ready"), timeout_s=20)
+    )
+    posted, *progress, ready = calls
+    assert (posted.method, posted.args["text"]) == (
+        "chat.postMessage",
+        ":hourglass_flowing_sand: Starting *pause*…",
+    )
+    for step in progress:  # the start's stages, in the same message, as a create's are
+        assert (step.method, step.args["ts"]) == ("chat.update", posted.answer["ts"])
+        assert step.args["text"].startswith(":hourglass_flowing_sand: Starting *pause*: ")
+    assert (ready.method, ready.args["ts"]) == ("chat.update", posted.answer["ts"])
+    assert _replicas(run, "bob-pause") == 1
+    run.slack.wait_for(lambda calls: _home_button(calls, BOB, "pause", blocks.STOP_BUTTON))
 
 
 def test_neither_the_token_nor_the_signing_secret_reaches_the_logs(run: SlackRun) -> None:

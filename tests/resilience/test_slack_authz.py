@@ -24,7 +24,13 @@ import redis
 from slack_bolt.async_app import AsyncApp
 
 from akros_devtools.slack_standin import Call, SlackStandIn, create_form_values
-from akros_msgs import CreateEnvironment, DeleteEnvironment, Message
+from akros_msgs import (
+    CreateEnvironment,
+    DeleteEnvironment,
+    Message,
+    StartEnvironment,
+    StopEnvironment,
+)
 from akros_policy import DEFAULT_CATALOG
 from akros_readmodel import EnvironmentStatus, underuse_exemption_key
 from akros_slack import blocks, forms
@@ -87,6 +93,8 @@ EXPECTED: dict[SlackAction, tuple[str | None, str | None, str | None, str | None
     SlackAction.LIST: (N, Y, NA, Y),
     SlackAction.USAGE: (N, Y, NA, Y),
     SlackAction.DELETE: (N, Y, N, Y),
+    SlackAction.STOP: (N, Y, N, Y),
+    SlackAction.START: (N, Y, N, Y),
     SlackAction.CREATE_SUBMITTED: (N, Y, NA, Y),
     SlackAction.SHRINK_SUBMITTED: (N, Y, N, Y),
     SlackAction.DELETE_SUBMITTED: (N, Y, N, Y),
@@ -95,8 +103,12 @@ EXPECTED: dict[SlackAction, tuple[str | None, str | None, str | None, str | None
     SlackAction.OPEN_PRESSED: (Y, Y, Y, Y),  # only acknowledged: Slack opens the URL itself
     SlackAction.KEEP_PRESSED: (N, Y, N, Y),
     SlackAction.SHRINK_PRESSED: (N, Y, N, Y),
+    SlackAction.STOP_PRESSED: (N, Y, N, Y),
+    SlackAction.START_PRESSED: (N, Y, N, Y),
     SlackAction.HOME_OPENED: (N, Y, NA, Y),
 }
+# The status everyone's environment has before the action: ready, or stopped for a start.
+STARTING_FROM = {SlackAction.START, SlackAction.START_PRESSED}
 
 
 class _Registrations:
@@ -213,6 +225,8 @@ DRIVE: dict[SlackAction, Callable[[Run, Cell], Awaitable[None]]] = {
     SlackAction.LIST: _typed("list"),
     SlackAction.USAGE: _typed("usage"),
     SlackAction.DELETE: _typed("delete {target}"),
+    SlackAction.STOP: _typed("stop {target}"),
+    SlackAction.START: _typed("start {target}"),
     SlackAction.CREATE_SUBMITTED: _submit_create,
     SlackAction.SHRINK_SUBMITTED: _submit_shrink,
     SlackAction.DELETE_SUBMITTED: _submit_delete,
@@ -221,6 +235,8 @@ DRIVE: dict[SlackAction, Callable[[Run, Cell], Awaitable[None]]] = {
     SlackAction.OPEN_PRESSED: _press_open,
     SlackAction.KEEP_PRESSED: _press("on_keep_pressed"),
     SlackAction.SHRINK_PRESSED: _press("on_shrink_pressed"),
+    SlackAction.STOP_PRESSED: _press("on_stop_pressed"),
+    SlackAction.START_PRESSED: _press("on_start_pressed"),
     SlackAction.HOME_OPENED: _open_home,
 }
 
@@ -277,13 +293,33 @@ async def _create_queued(run: Run, cell: Cell) -> None:
     assert (command.owner, command.name, command.actor.user_id) == (cell.me, "fresh", cell.me)
 
 
-async def _delete_queued(run: Run, cell: Cell) -> None:
-    command = _queued(run)
-    assert isinstance(command, DeleteEnvironment)
-    assert (command.owner, command.name, command.actor.user_id) == (cell.owner, NAME, cell.user)
-    deleting = await run.door.read_model.environment(cell.owner, NAME)
-    assert deleting is not None
-    assert deleting.status is EnvironmentStatus.DELETING
+OwnersCommand = type[DeleteEnvironment] | type[StopEnvironment] | type[StartEnvironment]
+
+
+def _queued_for_owner(
+    kind: OwnersCommand, status: EnvironmentStatus
+) -> Callable[[Run, Cell], Awaitable[None]]:
+    """The effect of a command on the owner's environment: one ``kind`` queued, by the user,
+    and the environment's view ``status`` at once."""
+
+    async def queued(run: Run, cell: Cell) -> None:
+        command = _queued(run)
+        assert isinstance(command, kind)
+        assert (command.owner, command.name, command.actor.user_id) == (
+            cell.owner,
+            NAME,
+            cell.user,
+        )
+        view = await run.door.read_model.environment(cell.owner, NAME)
+        assert view is not None
+        assert view.status is status
+
+    return queued
+
+
+_delete_queued = _queued_for_owner(DeleteEnvironment, EnvironmentStatus.DELETING)
+_stop_queued = _queued_for_owner(StopEnvironment, EnvironmentStatus.STOPPING)
+_start_queued = _queued_for_owner(StartEnvironment, EnvironmentStatus.PENDING)
 
 
 async def _shrink_started(run: Run, cell: Cell) -> None:
@@ -314,6 +350,8 @@ EFFECT: dict[SlackAction, Callable[[Run, Cell], Awaitable[None]]] = {
     SlackAction.LIST: _listed_own,
     SlackAction.USAGE: _usage_answered,
     SlackAction.DELETE: _opened_delete_confirmation,
+    SlackAction.STOP: _stop_queued,
+    SlackAction.START: _start_queued,
     SlackAction.CREATE_SUBMITTED: _create_queued,
     SlackAction.SHRINK_SUBMITTED: _shrink_started,
     SlackAction.DELETE_SUBMITTED: _delete_queued,
@@ -322,6 +360,8 @@ EFFECT: dict[SlackAction, Callable[[Run, Cell], Awaitable[None]]] = {
     SlackAction.OPEN_PRESSED: _only_acknowledged,
     SlackAction.KEEP_PRESSED: _kept,
     SlackAction.SHRINK_PRESSED: _opened_shrink_form,
+    SlackAction.STOP_PRESSED: _stop_queued,
+    SlackAction.START_PRESSED: _start_queued,
     SlackAction.HOME_OPENED: _home_published,
 }
 
@@ -392,8 +432,9 @@ async def test_slack_authorization_matrix(
     cell: Cell,
     outcome: str,
 ) -> None:
+    status = EnvironmentStatus.STOPPED if action in STARTING_FROM else EnvironmentStatus.READY
     for owner, name in ENVIRONMENTS:
-        await put_environment(door, owner, name)
+        await put_environment(door, owner, name, status)
     run = Run(door, standin, redis_url, Ack(standin))
     before = await run.snapshot()
 
@@ -492,15 +533,26 @@ def test_signed_and_forged_requests_for_someone_elses_environment_are_refused(
     shrink = blocks.shrink_modal(DEFAULT_CATALOG, form, "bob")
     answer = signed.submit(RESEARCHER, shrink, "VFORGED2", create_form_values(None, cpu="1"))
     assert answer.json() == {"response_action": "errors", "errors": {forms.IMAGE: not_yours}}
-    for button in (blocks.KEEP_BUTTON, blocks.SHRINK_BUTTON, blocks.DELETE_BUTTON):
+    buttons = (
+        blocks.KEEP_BUTTON,
+        blocks.SHRINK_BUTTON,
+        blocks.DELETE_BUTTON,
+        blocks.STOP_BUTTON,
+        blocks.START_BUTTON,
+    )
+    for button in buttons:
         answer = signed.press(RESEARCHER, button, f"bob/{NAME}", CONTAINER)
         assert (answer.status_code, answer.text) == (200, "")
+    answer = signed.command(RESEARCHER, f"stop bob/{NAME}")
+    assert (answer.status_code, answer.text) == (200, not_yours)
 
-    signed.slack.wait_for(lambda calls: sum(c.method == "chat.postMessage" for c in calls) >= 3)
+    signed.slack.wait_for(
+        lambda calls: sum(c.method == "chat.postMessage" for c in calls) >= len(buttons)
+    )
     signed.slack.settle()
     assert [(c.method, c.args["channel"], c.args["text"]) for c in signed.slack.made()] == [
         ("chat.postMessage", RESEARCHER, not_yours)
-    ] * 3
+    ] * len(buttons)
     assert _published(signed) == published
     assert not _exempt(signed, "bob")
     assert f"bob-{NAME}" in signed.deployment_names()

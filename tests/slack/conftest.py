@@ -80,13 +80,16 @@ async def commands_queued(door: FrontDoor) -> int:
     return int(await door.read_model.redis.xlen(ENVIRONMENT_COMMANDS.name))
 
 
-async def put_environment(door: FrontDoor, owner: str, name: str) -> None:
-    """A ready environment in the read model, as the worker's outcome leaves it."""
+async def put_environment(
+    door: FrontDoor, owner: str, name: str, status: EnvironmentStatus = EnvironmentStatus.READY
+) -> None:
+    """A ready (or ``status``) environment in the read model, as the worker's outcome leaves
+    it."""
     await door.read_model.put_environment(
         EnvironmentView(
             owner=owner,
             name=name,
-            status=EnvironmentStatus.READY,
+            status=status,
             image="pytorch",
             resources=Resources.of("2", "8Gi"),
             volume_size="20Gi",
@@ -94,3 +97,9 @@ async def put_environment(door: FrontDoor, owner: str, name: str) -> None:
             request_id=f"r-{name}",
         )
     )
+
+
+async def status_of(door: FrontDoor, owner: str, name: str) -> EnvironmentStatus | None:
+    """The environment's status in the read model; None when it has no view."""
+    view = await door.read_model.environment(owner, name)
+    return None if view is None else view.status

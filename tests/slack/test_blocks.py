@@ -27,7 +27,9 @@ def _plain(text: str) -> dict[str, object]:
     return {"type": "plain_text", "text": text, "emoji": True}
 
 
-def _view(name: str, status: EnvironmentStatus, url: str | None = None) -> EnvironmentView:
+def _view(
+    name: str, status: EnvironmentStatus, url: str | None = None, reason: str | None = None
+) -> EnvironmentView:
     return EnvironmentView(
         owner="alice",
         name=name,
@@ -36,6 +38,7 @@ def _view(name: str, status: EnvironmentStatus, url: str | None = None) -> Envir
         resources=Resources.of("2", "8Gi"),
         volume_size="20Gi",
         url=url,
+        reason=reason,
         request_id=f"r-{name}",
     )
 
@@ -118,7 +121,7 @@ def test_the_delete_modal_keeps_the_volume_unless_purge_is_ticked() -> None:
     }
 
 
-def test_a_ready_environment_replaces_the_pending_message_with_its_url() -> None:
+def test_a_ready_environment_replaces_the_pending_message_with_its_url_and_a_stop_button() -> None:
     event = EnvironmentReady(
         request_id="r1",
         actor=SYSTEM_ACTOR,
@@ -145,7 +148,19 @@ def test_a_ready_environment_replaces_the_pending_message_with_its_url() -> None
                     "value": "lab",
                     "url": "https://lab-alice.research.akros.local",
                 },
-            }
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": _plain("Stop"),
+                        "action_id": "akros_stop_environment",
+                        # the owner too: an admin's message may be about someone else's
+                        "value": "alice/lab",
+                    }
+                ],
+            },
         ],
     )
 
@@ -165,6 +180,9 @@ def test_a_start_on_its_way_says_its_stage_and_what_it_waits_for() -> None:
     assert blocks.progress_message(event) == blocks.SlackMessage(
         text, [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
     )
+    assert blocks.progress_message(event, "Starting").text == (
+        ":hourglass_flowing_sand: Starting *lab*: pulling image (pulling registry.local/cuda:12)…"
+    )
 
 
 def test_a_failure_says_the_reason() -> None:
@@ -180,10 +198,12 @@ def test_a_failure_says_the_reason() -> None:
     assert blocks.failed_message(event).text == ":x: *lab* failed: No node has 9 GPUs."
 
 
-def test_home_lists_each_environment_with_open_and_delete_buttons_where_they_apply() -> None:
+def test_home_lists_each_environment_with_the_buttons_its_status_allows() -> None:
     home = blocks.home_view(
         [
             _view("lab", EnvironmentStatus.READY, url="https://lab"),
+            _view("idle", EnvironmentStatus.STOPPED, url="https://idle"),
+            _view("halting", EnvironmentStatus.STOPPING, url="https://halting"),
             _view("gone", EnvironmentStatus.DELETING),
         ]
     )
@@ -191,14 +211,31 @@ def test_home_lists_each_environment_with_open_and_delete_buttons_where_they_app
     actions = [b for b in home["blocks"] if b["type"] == "actions"]
     assert [[e["action_id"] for e in a["elements"]] for a in actions] == [
         ["akros_open_create"],
-        ["akros_open_url", "akros_delete_environment"],
+        ["akros_open_url", "akros_stop_environment", "akros_delete_environment"],
+        ["akros_start_environment", "akros_delete_environment"],
+        ["akros_delete_environment"],
     ]
     assert actions[1]["elements"][0]["url"] == "https://lab"
+    assert [a["elements"][-2]["value"] for a in actions[1:3]] == ["lab", "idle"]
     sections = [b["text"]["text"] for b in home["blocks"] if b["type"] == "section"]
     assert sections == [
         ":large_green_circle: *lab* · ready · 2 CPU, 8Gi memory · pytorch\n<https://lab|https://lab>",
+        ":double_vertical_bar: *idle* · stopped · 2 CPU, 8Gi memory · pytorch",
+        ":double_vertical_bar: *halting* · stopping · 2 CPU, 8Gi memory · pytorch",
         ":wastebasket: *gone* · deleting · 2 CPU, 8Gi memory · pytorch",
     ]
+
+
+def test_a_stopped_environment_says_why_when_it_was_not_its_owners_request() -> None:
+    reason = "It did not get past scheduling within 300s: no node has 1 free GPU."
+    [section] = blocks.environments_message(
+        [_view("lab", EnvironmentStatus.STOPPED, reason=reason)]
+    ).blocks
+    assert section["text"]["text"] == (
+        f":double_vertical_bar: *lab* · stopped · 2 CPU, 8Gi memory · pytorch\n{reason}"
+    )
+    [plain] = blocks.environments_message([_view("lab", EnvironmentStatus.STOPPED)]).blocks
+    assert plain["text"]["text"].endswith("· pytorch")
 
 
 def test_an_empty_home_invites_to_create_one() -> None:

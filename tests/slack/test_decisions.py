@@ -23,6 +23,10 @@ ALICE = Actor(user_id="alice", source=Source.SLACK, role=Role.RESEARCHER)
         ("  LIST ", SlashCommand(Verb.LIST)),
         ("delete lab", SlashCommand(Verb.DELETE, name="lab")),
         ("delete bob/lab", SlashCommand(Verb.DELETE, name="lab", owner="bob")),
+        ("stop lab", SlashCommand(Verb.STOP, name="lab")),
+        ("Start bob/lab", SlashCommand(Verb.START, name="lab", owner="bob")),
+        ("stop", SlashCommand(Verb.HELP)),
+        ("start a b", SlashCommand(Verb.HELP)),
         ("usage", SlashCommand(Verb.USAGE)),
         ("help", SlashCommand(Verb.HELP)),
         ("", SlashCommand(Verb.HELP)),
@@ -125,9 +129,10 @@ def test_commands_are_taken_everywhere_unless_channels_are_configured() -> None:
     assert not channel_allowed(frozenset({"CLAB"}), "CRANDOM")
 
 
-def test_a_name_to_delete_that_no_environment_can_have_is_explained_not_acted_on() -> None:
-    parsed = parse_command("delete Lab_1")
-    assert (parsed.name, parsed.owner) == (None, None)
+@pytest.mark.parametrize("verb", ["delete", "stop", "start"])
+def test_a_name_that_no_environment_can_have_is_explained_not_acted_on(verb: str) -> None:
+    parsed = parse_command(f"{verb} Lab_1")
+    assert (parsed.verb, parsed.name, parsed.owner) == (Verb(verb), None, None)
     assert parsed.problem is not None
     assert parsed.problem.startswith("'Lab_1' is not a name: it must consist of lower-case")
 

@@ -5,11 +5,20 @@ import json
 from typing import Any
 
 from akros_devtools.slack_standin import SlackStandIn
+from akros_msgs import Resources, StartEnvironment, StopEnvironment
 from akros_readmodel import EnvironmentStatus
 from akros_slack import blocks
 from akros_slack.frontdoor import FrontDoor
 from akros_slack.listeners import Listeners
-from tests.slack.conftest import Ack, commands_queued, put_environment, respond_to, slash_command
+from tests.gateway.helpers import published_commands
+from tests.slack.conftest import (
+    Ack,
+    commands_queued,
+    put_environment,
+    respond_to,
+    slash_command,
+    status_of,
+)
 
 
 def _delete_view(view_id: str, name: str, owner: str | None = None) -> dict[str, Any]:
@@ -149,3 +158,91 @@ async def test_a_modal_whose_metadata_names_no_environment_is_refused_in_the_mod
         assert shown.startswith(("'' is not a name", "'Lab_1' is not a name"))
     assert standin.methods() == []
     assert await commands_queued(door) == 0
+
+
+async def test_stop_by_slash_command_posts_its_message_then_queues_the_stop(
+    door: FrontDoor, standin: SlackStandIn, redis_url: str
+) -> None:
+    await put_environment(door, "alice", "lab")
+    ack = Ack(standin)
+    command = {**slash_command("UALICE", "stop lab"), "trigger_id": "t-stop"}
+    await Listeners(door, frozenset()).on_akros(ack, command, respond_to(standin))
+
+    assert (ack.body, ack.slack_calls_before) == ("", [])
+    assert standin.methods() == ["chat.postMessage", "views.publish"]
+    assert standin.last("chat.postMessage").args["text"] == (
+        ":hourglass_flowing_sand: Stopping *lab*…"
+    )
+    [stop] = published_commands(redis_url)
+    assert isinstance(stop, StopEnvironment)
+    assert (stop.owner, stop.name, stop.actor.user_id, stop.request_id) == (
+        "alice",
+        "lab",
+        "alice",
+        "slack:t-stop",
+    )
+    assert await status_of(door, "alice", "lab") is EnvironmentStatus.STOPPING
+
+
+async def test_a_stop_the_intake_refuses_replaces_its_message_with_the_reason(
+    door: FrontDoor, standin: SlackStandIn
+) -> None:
+    await put_environment(door, "alice", "lab", EnvironmentStatus.PENDING)
+    await Listeners(door, frozenset()).on_akros(
+        Ack(standin), slash_command("UALICE", "stop lab"), respond_to(standin)
+    )
+    assert [c.method for c in standin.made()] == ["chat.postMessage", "chat.update"]
+    assert standin.last("chat.update").args["text"] == (
+        ":no_entry: 'lab' is still starting; stop it once it is ready."
+    )
+    assert await commands_queued(door) == 0
+
+
+async def test_the_start_button_starts_a_stopped_environment_once_per_press(
+    door: FrontDoor, standin: SlackStandIn, redis_url: str
+) -> None:
+    await put_environment(door, "alice", "lab", EnvironmentStatus.STOPPED)
+    listeners = Listeners(door, frozenset())
+    body = {"user": {"id": "UALICE"}, "trigger_id": "t-start"}
+    for _ in range(2):  # the same press delivered twice
+        await listeners.on_start_pressed(Ack(standin), body, {"value": "lab"})
+
+    [start] = published_commands(redis_url)
+    assert isinstance(start, StartEnvironment)
+    assert (start.owner, start.name) == ("alice", "lab")
+    assert [c.args["text"] for c in standin.made() if c.method == "chat.postMessage"] == [
+        ":hourglass_flowing_sand: Starting *lab*…"
+    ]
+    starting = await door.read_model.environment("alice", "lab")
+    assert starting is not None
+    assert starting.status is EnvironmentStatus.PENDING
+    home = standin.last("views.publish").args
+    assert (home["user_id"], home["view"]) == ("UALICE", blocks.home_view([starting]))
+
+
+async def test_a_start_over_quota_is_refused_in_its_message_and_stays_stopped(
+    door: FrontDoor, standin: SlackStandIn
+) -> None:
+    await put_environment(door, "alice", "lab", EnvironmentStatus.STOPPED)
+    big = await door.read_model.environment("alice", "lab")
+    assert big is not None
+    # While lab was stopped its owner used the room: 31 of 32 CPUs are held by another.
+    await door.read_model.put_environment(
+        big.model_copy(
+            update={
+                "name": "big",
+                "status": EnvironmentStatus.READY,
+                "resources": Resources.of("31", "8Gi"),
+            }
+        )
+    )
+    body = {"user": {"id": "UALICE"}, "trigger_id": "t-over"}
+    await Listeners(door, frozenset()).on_start_pressed(Ack(standin), body, {"value": "lab"})
+
+    assert (
+        standin.last("chat.update")
+        .args["text"]
+        .startswith(":no_entry: Over quota: CPU would be 33 of your 32")
+    )
+    assert await commands_queued(door) == 0
+    assert await status_of(door, "alice", "lab") is EnvironmentStatus.STOPPED

@@ -1,4 +1,5 @@
-"""A create's Slack message follows its environment's start, and never covers its outcome."""
+"""A create's (or a stopped environment's start's) Slack message follows its start, and never
+covers its outcome."""
 
 from akros_devtools.slack_standin import SlackStandIn
 from akros_msgs import SYSTEM_ACTOR, EnvironmentStarting
@@ -19,18 +20,20 @@ def _starting(stage: str, progress: str) -> EnvironmentStarting:
     )
 
 
+async def _pending(door: FrontDoor, command_type: str) -> RequestView:
+    """Request req-1 of ``command_type``, pending, with its message at DALICE 1.000100."""
+    await door.store.remember_message("req-1", MessageRef(channel="DALICE", ts="1.000100"))
+    pending = RequestView(
+        request_id="req-1", state=RequestState.PENDING, command_type=command_type, actor="alice"
+    )
+    await door.read_model.put_request(pending)
+    return pending
+
+
 async def test_the_message_says_each_stage_while_the_request_is_pending(
     door: FrontDoor, standin: SlackStandIn
 ) -> None:
-    ref = MessageRef(channel="DALICE", ts="1.000100")
-    await door.store.remember_message("req-1", ref)
-    pending = RequestView(
-        request_id="req-1",
-        state=RequestState.PENDING,
-        command_type="create_environment",
-        actor="alice",
-    )
-    await door.read_model.put_request(pending)
+    pending = await _pending(door, "create_environment")
 
     pulling = _starting("pulling image", "pulling registry.local/cuda:12")
     await door.on_result(pulling)
@@ -42,3 +45,14 @@ async def test_the_message_says_each_stage_while_the_request_is_pending(
     await door.read_model.put_request(pending.model_copy(update={"state": RequestState.APPLIED}))
     await door.on_result(_starting("starting", "waiting for the app to answer on its port"))
     assert [c.method for c in standin.made()].count("chat.update") == 1
+
+
+async def test_a_stopped_environments_start_says_starting_at_each_stage(
+    door: FrontDoor, standin: SlackStandIn
+) -> None:
+    await _pending(door, "start_environment")
+    await door.on_result(_starting("attaching volume", "waiting for the volume to attach"))
+    assert standin.last("chat.update").args["text"] == (
+        ":hourglass_flowing_sand: Starting *lab*: attaching volume "
+        "(waiting for the volume to attach)…"
+    )

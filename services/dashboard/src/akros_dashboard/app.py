@@ -12,6 +12,7 @@ from akros_dashboard.shaping import (
     check_spec,
     environment_rows,
     history_rows,
+    lifecycle_choices,
     node_rows,
     spec_diff,
     user_usage_rows,
@@ -89,7 +90,9 @@ def environments_page(gateway: GatewayClient, settings: DashboardSettings) -> No
     columns = st.columns(3)
     users = columns[0].multiselect("Users", everyone, key="env_users")
     statuses = columns[1].multiselect(
-        "Status", ["pending", "ready", "failed", "deleting"], key="env_statuses"
+        "Status",
+        ["pending", "ready", "stopping", "stopped", "failed", "deleting"],
+        key="env_statuses",
     )
     name = columns[2].text_input("Name contains", key="env_name")
     rows = environment_rows(environments, users=users, statuses=statuses, name_contains=name)
@@ -97,18 +100,41 @@ def environments_page(gateway: GatewayClient, settings: DashboardSettings) -> No
         st.info("No environments match.")
         return
     st.dataframe(rows, hide_index=True)
+    choices = lifecycle_choices(rows)
+    stop_column, start_column = st.columns(2)
+    to_stop = stop_column.selectbox("Ready environment to stop", choices["stop"], key="env_stop")
+    if stop_column.button("Stop environment", key="env_stop_button") and to_stop:
+        owner, env_name = str(to_stop).split("/", 1)
+        _apply(gateway, settings, lambda: gateway.stop_environment(owner, env_name))
+    to_start = start_column.selectbox(
+        "Stopped environment to start", choices["start"], key="env_start"
+    )
+    if start_column.button("Start environment", key="env_start_button") and to_start:
+        owner, env_name = str(to_start).split("/", 1)
+        _apply(gateway, settings, lambda: gateway.start_environment(owner, env_name))
+
     choice = st.selectbox(
         "Environment to delete", [f"{r['owner']}/{r['name']}" for r in rows], key="env_delete"
     )
     purge = st.checkbox("Delete its work volume too, for good", key="env_purge")
     if st.button("Delete environment", key="env_delete_button") and choice:
         owner, env_name = choice.split("/", 1)
-        try:
-            request_id = gateway.delete_environment(owner, env_name, purge_volume=purge)
-        except GatewayError as error:
-            _show_error(error)
-            return
-        _show_outcome(gateway.follow(request_id, settings.follow_timeout_s))
+        _apply(
+            gateway,
+            settings,
+            lambda: gateway.delete_environment(owner, env_name, purge_volume=purge),
+        )
+
+
+def _apply(gateway: GatewayClient, settings: DashboardSettings, send: Callable[[], str]) -> None:
+    """Send a request about an environment and follow it until applied or failed; a refusal
+    (not ready, not stopped, over quota) is shown as the gateway said it."""
+    try:
+        request_id = send()
+    except GatewayError as error:
+        _show_error(error)
+        return
+    _show_outcome(gateway.follow(request_id, settings.follow_timeout_s))
 
 
 def usage_page(gateway: GatewayClient) -> None:

@@ -65,6 +65,16 @@ class GatewayClient:
         answer = self._call("DELETE", f"/v1/environments/{name}", params=params)
         return str(answer["request_id"])
 
+    def stop_environment(self, owner: str, name: str) -> str:
+        """Queue the stop of a ready environment (409 otherwise); its request id."""
+        answer = self._call("POST", f"/v1/environments/{name}/stop", params={"user": owner})
+        return str(answer["request_id"])
+
+    def start_environment(self, owner: str, name: str) -> str:
+        """Queue the start of a stopped environment (409 otherwise, 403 over quota)."""
+        answer = self._call("POST", f"/v1/environments/{name}/start", params={"user": owner})
+        return str(answer["request_id"])
+
     def usage_by_user(self) -> list[JSON]:
         """Per user, the latest use of all their environments (admins)."""
         return list(self._call("GET", "/v1/usage")["users"])

@@ -132,12 +132,24 @@ def environment_rows(
             "gpus": env["resources"]["gpus"],
             "node": env.get("node") or "",
             "url": env.get("url") or "",
+            "reason": env.get("reason") or "",
         }
         for env in environments
         if (not users or env["owner"] in users)
         and (not statuses or env["status"] in statuses)
         and name_contains.lower() in env["name"].lower()
     ]
+
+
+def lifecycle_choices(rows: Iterable[JSON]) -> dict[str, list[str]]:
+    """The rows (as ``owner/name``) that can be stopped now, and those that can be started:
+    a ready environment stops, a stopped one starts; the gateway refuses any other."""
+    listed = list(rows)
+
+    def named(status: str) -> list[str]:
+        return [f"{row['owner']}/{row['name']}" for row in listed if row["status"] == status]
+
+    return {"stop": named("ready"), "start": named("stopped")}
 
 
 _GIB = 2**30

@@ -3,9 +3,9 @@
 Every listener the app registers answers one or more of the actions below. A Slack user who
 is not linked to a platform user (anonymous) gets the help and is told to ask an admin, never
 an effect. A linked user acts on their own environments; where an action names someone else's
-environment (``/akros delete bob/lab``, a button or form carrying another owner), the rule is
-``akros_policy.may_act_on``, the one the gateway and the intake apply: admins on anyone's,
-researchers on their own only."""
+environment (``/akros delete bob/lab``, ``/akros stop bob/lab``, a button or form carrying
+another owner), the rule is ``akros_policy.may_act_on``, the one the gateway and the intake
+apply: admins on anyone's, researchers on their own only."""
 
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +33,8 @@ class SlackAction(StrEnum):
     LIST = "/akros list"
     USAGE = "/akros usage"
     DELETE = "/akros delete [owner/]name"
+    STOP = "/akros stop [owner/]name"
+    START = "/akros start [owner/]name"
     CREATE_SUBMITTED = "create form submitted"
     SHRINK_SUBMITTED = "shrink form submitted"
     DELETE_SUBMITTED = "delete confirmation submitted"
@@ -41,6 +43,8 @@ class SlackAction(StrEnum):
     OPEN_PRESSED = "Open pressed (Home, ready message)"
     KEEP_PRESSED = "Keep pressed (under-use DM)"
     SHRINK_PRESSED = "Shrink pressed (under-use DM)"
+    STOP_PRESSED = "Stop pressed (Home, ready message)"
+    START_PRESSED = "Start pressed (Home)"
     HOME_OPENED = "Home tab opened"
 
 
@@ -77,6 +81,8 @@ POLICY: Final[Mapping[SlackAction, Rule]] = {
     SlackAction.LIST: Rule(SLASH, Who.LINKED),
     SlackAction.USAGE: Rule(SLASH, Who.LINKED),
     SlackAction.DELETE: Rule(SLASH, Who.LINKED),
+    SlackAction.STOP: Rule(SLASH, Who.LINKED),
+    SlackAction.START: Rule(SLASH, Who.LINKED),
     SlackAction.CREATE_SUBMITTED: Rule(_view(blocks.CREATE_MODAL), Who.LINKED),
     SlackAction.SHRINK_SUBMITTED: Rule(_view(blocks.SHRINK_MODAL), Who.LINKED),
     SlackAction.DELETE_SUBMITTED: Rule(_view(blocks.DELETE_MODAL), Who.LINKED),
@@ -85,6 +91,8 @@ POLICY: Final[Mapping[SlackAction, Rule]] = {
     SlackAction.OPEN_PRESSED: Rule(_action(blocks.OPEN_URL), Who.ANYONE),
     SlackAction.KEEP_PRESSED: Rule(_action(blocks.KEEP_BUTTON), Who.LINKED),
     SlackAction.SHRINK_PRESSED: Rule(_action(blocks.SHRINK_BUTTON), Who.LINKED),
+    SlackAction.STOP_PRESSED: Rule(_action(blocks.STOP_BUTTON), Who.LINKED),
+    SlackAction.START_PRESSED: Rule(_action(blocks.START_BUTTON), Who.LINKED),
     SlackAction.HOME_OPENED: Rule("event app_home_opened", Who.LINKED),
 }
 COMMAND_ACTIONS: Final[Mapping[Verb, SlackAction]] = {
@@ -93,6 +101,8 @@ COMMAND_ACTIONS: Final[Mapping[Verb, SlackAction]] = {
     Verb.LIST: SlackAction.LIST,
     Verb.USAGE: SlackAction.USAGE,
     Verb.DELETE: SlackAction.DELETE,
+    Verb.STOP: SlackAction.STOP,
+    Verb.START: SlackAction.START,
 }
 
 

@@ -31,6 +31,8 @@ DELETE_BUTTON = "akros_delete_environment"
 OPEN_URL = "akros_open_url"
 KEEP_BUTTON = "akros_keep"
 SHRINK_BUTTON = "akros_shrink_environment"
+STOP_BUTTON = "akros_stop_environment"
+START_BUTTON = "akros_start_environment"
 
 HELP = (
     "*/akros* manages your research environments:\n"
@@ -38,6 +40,8 @@ HELP = (
     "• `/akros list`: your environments and their URLs\n"
     "• `/akros delete <name>`: delete one (its volume is kept unless you tick purge); "
     "admins: `/akros delete <user>/<name>`\n"
+    "• `/akros stop <name>`: stop one; it keeps its volume, URL and name and holds no CPU, "
+    "memory or GPUs until `/akros start <name>` starts it again (admins: `<user>/<name>`)\n"
     "• `/akros usage`: what you hold against your quota\n"
     "• `/akros help`: this text"
 )
@@ -237,7 +241,7 @@ def _describe(view: EnvironmentView) -> str:
     )
     if view.url and view.status is EnvironmentStatus.READY:
         line += f"\n<{view.url}|{view.url}>"
-    if view.reason and view.status is EnvironmentStatus.FAILED:
+    if view.reason and view.status in {EnvironmentStatus.FAILED, EnvironmentStatus.STOPPED}:
         line += f"\n{view.reason}"
     return line
 
@@ -263,10 +267,11 @@ def pending_message(action: str, name: str, detail: str) -> SlackMessage:
     return SlackMessage(text, [_section(text)])
 
 
-def progress_message(event: EnvironmentStarting) -> SlackMessage:
-    """A create's message while its environment starts: the stage, and what it waits for."""
+def progress_message(event: EnvironmentStarting, action: str = "Creating") -> SlackMessage:
+    """A create's (or a start's: ``action`` "Starting") message while its environment starts:
+    the stage, and what it waits for."""
     waiting = f" ({event.progress})" if event.progress else ""
-    text = f":hourglass_flowing_sand: Creating *{event.name}*: {event.stage}{waiting}…"
+    text = f":hourglass_flowing_sand: {action} *{event.name}*: {event.stage}{waiting}…"
     return SlackMessage(text, [_section(text)])
 
 
@@ -281,7 +286,9 @@ def ready_message(event: EnvironmentReady) -> SlackMessage:
         f"<{event.url}|{event.url}>"
     )
     section = _section(text) | {"accessory": _url_button(event.url, event.name)}
-    return SlackMessage(text, [section])
+    # The value names the owner: the message may be an admin's, about someone else's.
+    stop = _button("Stop", STOP_BUTTON, f"{event.owner}/{event.name}")
+    return SlackMessage(text, [section, {"type": "actions", "elements": [stop]}])
 
 
 def failed_message(event: CommandFailed) -> SlackMessage:
@@ -317,6 +324,10 @@ def home_view(views: Sequence[EnvironmentView]) -> View:
         buttons: list[Block] = []
         if view.url and view.status is EnvironmentStatus.READY:
             buttons.append(_url_button(view.url, view.name))
+        if view.status is EnvironmentStatus.READY:
+            buttons.append(_button("Stop", STOP_BUTTON, view.name))
+        if view.status is EnvironmentStatus.STOPPED:
+            buttons.append(_button("Start", START_BUTTON, view.name, "primary"))
         if view.status is not EnvironmentStatus.DELETING:
             buttons.append(_button("Delete", DELETE_BUTTON, view.name, "danger"))
         if buttons:

@@ -10,6 +10,8 @@ class Verb(StrEnum):
     CREATE = "create"
     LIST = "list"
     DELETE = "delete"
+    STOP = "stop"
+    START = "start"
     USAGE = "usage"
     HELP = "help"
 
@@ -45,24 +47,25 @@ def target_of(name: str, owner: str | None = None) -> Target | str:
 
 
 def parse_target(text: str) -> Target | str:
-    """``[owner/]name`` as typed after ``delete`` or carried by a button."""
+    """``[owner/]name`` as typed after ``delete``, ``stop`` or ``start``, or carried by a
+    button."""
     owner, _, name = text.rpartition("/")
     return target_of(name, owner or None)
 
 
-def _delete(text: str) -> SlashCommand:
+def _targeted(verb: Verb, text: str) -> SlashCommand:
     target = parse_target(text)
     if isinstance(target, str):
-        return SlashCommand(Verb.DELETE, problem=target)
-    return SlashCommand(Verb.DELETE, name=target.name, owner=target.owner)
+        return SlashCommand(verb, problem=target)
+    return SlashCommand(verb, name=target.name, owner=target.owner)
 
 
 def parse_command(text: str) -> SlashCommand:
-    """``create``, ``list``, ``delete [owner/]<name>``, ``usage``; anything else asks for
-    help."""
+    """``create``, ``list``, ``usage``; ``delete``, ``stop`` or ``start`` ``[owner/]<name>``;
+    anything else asks for help."""
     words = text.split()
     if len(words) == 1 and words[0].lower() in {Verb.CREATE, Verb.LIST, Verb.USAGE}:
         return SlashCommand(Verb(words[0].lower()))
-    if len(words) == 2 and words[0].lower() == Verb.DELETE:
-        return _delete(words[1])
+    if len(words) == 2 and words[0].lower() in {Verb.DELETE, Verb.STOP, Verb.START}:
+        return _targeted(Verb(words[0].lower()), words[1])
     return SlashCommand(Verb.HELP)

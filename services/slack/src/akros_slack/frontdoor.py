@@ -19,6 +19,8 @@ from akros_msgs import (
     EnvironmentReady,
     EnvironmentStarting,
     EnvironmentStopped,
+    StartEnvironment,
+    StopEnvironment,
     UnderusedEnvironment,
 )
 from akros_msgs.events import DeploymentScaled, VolumeDeleted
@@ -31,6 +33,8 @@ from akros_slack.identity import Directory
 from akros_slack.store import MessageRef, SlackStore
 
 _log = get_logger("akros.slack")
+AcceptedCommand = CreateEnvironment | DeleteEnvironment | StopEnvironment | StartEnvironment
+START_TYPE = StartEnvironment.model_fields["type"].default
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,17 @@ class FrontDoor:
             slack_user, command, blocks.pending_message("Deleting", command.name, detail)
         )
 
+    async def stop(self, slack_user: str, command: StopEnvironment) -> None:
+        await self._accept(
+            slack_user, command, blocks.pending_message("Stopping", command.name, "")
+        )
+
+    async def start(self, slack_user: str, command: StartEnvironment) -> None:
+        """Reported like a create: the message follows its stages, then says it is ready."""
+        await self._accept(
+            slack_user, command, blocks.pending_message("Starting", command.name, "")
+        )
+
     async def shrink(self, slack_user: str, create: CreateEnvironment) -> None:
         """Delete the environment keeping its volume, then (``on_result``) create it again
         with the smaller resources: the same two commands and checks as by hand."""
@@ -91,7 +106,7 @@ class FrontDoor:
         )
 
     async def _accept(
-        self, slack_user: str, command: CreateEnvironment | DeleteEnvironment, pending: SlackMessage
+        self, slack_user: str, command: AcceptedCommand, pending: SlackMessage
     ) -> None:
         """Post the request's message, then accept the command. The message exists (and is
         remembered) before the command is published, so even an outcome that comes back at
@@ -101,10 +116,17 @@ class FrontDoor:
         ref = await self.post(slack_user, pending)
         await self.store.remember_message(command.request_id, ref)
         try:
-            if isinstance(command, CreateEnvironment):
-                await self.intake.create(command)
-            else:
-                await self.intake.delete(command)
+            match command:
+                case CreateEnvironment():
+                    await self.intake.create(command)
+                case DeleteEnvironment():
+                    await self.intake.delete(command)
+                case StopEnvironment():
+                    await self.intake.stop(command)
+                case StartEnvironment():
+                    await self.intake.start(command)
+                case _:
+                    assert_never(command)
         except RefusedError as refusal:
             await self.update(ref, blocks.refused_message(refusal.detail))
             return
@@ -153,16 +175,17 @@ class FrontDoor:
             await self.refresh_home(event.owner)
 
     async def _show_progress(self, event: EnvironmentStarting) -> None:
-        """The pending message says the stage the start is at. Events are handled
-        concurrently, so a stage that arrives after the outcome must not replace it: only a
-        request still pending is updated."""
+        """The pending message says the stage the start is at (of a create, or of a stopped
+        environment's start). Events are handled concurrently, so a stage that arrives after
+        the outcome must not replace it: only a request still pending is updated."""
         ref = await self.store.message(event.request_id)
         if ref is None:
             return
         request = await self.read_model.request(event.request_id)
         if request is None or request.state is not RequestState.PENDING:
             return
-        await self.update(ref, blocks.progress_message(event))
+        action = "Starting" if request.command_type == START_TYPE else "Creating"
+        await self.update(ref, blocks.progress_message(event, action))
 
     async def _recreate(self, deleted: EnvironmentDeleted, create: CreateEnvironment) -> None:
         """The second half of a shrink, reported in the same message as the first."""

@@ -10,7 +10,13 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncRespond
 
-from akros_msgs import Actor, CreateEnvironment, DeleteEnvironment
+from akros_msgs import (
+    Actor,
+    CreateEnvironment,
+    DeleteEnvironment,
+    StartEnvironment,
+    StopEnvironment,
+)
 from akros_slack import blocks, forms
 from akros_slack.access import COMMAND_ACTIONS, NOT_LINKED, SlackAction, refusal
 from akros_slack.commands import Target, Verb, parse_command, parse_target, target_of
@@ -36,6 +42,12 @@ def _request_id(view: Body, step: str = "") -> str:
     """Derived from the modal's id, so a submission delivered twice (a Socket Mode reconnect,
     a retry) is recognised as the same request instead of creating a second environment."""
     return f"slack:{view['id']}{step}"
+
+
+def _interaction_id(payload: Body) -> str:
+    """A slash command's or a button press's request id, from its ``trigger_id`` (one per
+    interaction), so the same interaction delivered twice is one request."""
+    return f"slack:{payload['trigger_id']}"
 
 
 def _ticked(view: Body, block_id: str) -> bool:
@@ -76,6 +88,8 @@ class Listeners:
         app.action(blocks.OPEN_URL)(self.on_open_url)
         app.action(blocks.KEEP_BUTTON)(self.on_keep_pressed)
         app.action(blocks.SHRINK_BUTTON)(self.on_shrink_pressed)
+        app.action(blocks.STOP_BUTTON)(self.on_stop_pressed)
+        app.action(blocks.START_BUTTON)(self.on_start_pressed)
         app.event("app_home_opened")(self.on_home_opened)
 
     async def _permitted(
@@ -161,12 +175,29 @@ class Listeners:
                 trigger_id=command["trigger_id"],
                 view=blocks.delete_modal(parsed.name, _whose(parsed.owner, actor)),
             )
+        elif parsed.verb in {Verb.STOP, Verb.START} and parsed.name:
+            owner = parsed.owner or actor.user_id
+            await self._stop_or_start(
+                parsed.verb, slack_user, actor, owner, parsed.name, _interaction_id(command)
+            )
         elif parsed.verb is Verb.LIST:
             answer = await self.door.environments_message(actor)
             await respond(text=answer.text, blocks=answer.blocks, response_type="ephemeral")
         elif parsed.verb is Verb.USAGE:
             answer = await self.door.usage_message(actor)
             await respond(text=answer.text, blocks=answer.blocks, response_type="ephemeral")
+
+    async def _stop_or_start(
+        self, verb: Verb, slack_user: str, actor: Actor, owner: str, name: str, request_id: str
+    ) -> None:
+        """Accept the stop or start at once (nothing to confirm: either can be undone by the
+        other); the request's message says how it went."""
+        if verb is Verb.STOP:
+            stop = StopEnvironment(request_id=request_id, actor=actor, owner=owner, name=name)
+            await self.door.stop(slack_user, stop)
+        else:
+            start = StartEnvironment(request_id=request_id, actor=actor, owner=owner, name=name)
+            await self.door.start(slack_user, start)
 
     async def _acked_form(
         self,
@@ -270,6 +301,23 @@ class Listeners:
         await self.door.client.views_open(
             trigger_id=body["trigger_id"], view=blocks.shrink_modal(self.door.catalog, form, whose)
         )
+
+    async def on_stop_pressed(self, ack: AsyncAck, body: Body, action: Body) -> None:
+        await self._stop_or_start_pressed(SlackAction.STOP_PRESSED, Verb.STOP, ack, body, action)
+
+    async def on_start_pressed(self, ack: AsyncAck, body: Body, action: Body) -> None:
+        await self._stop_or_start_pressed(SlackAction.START_PRESSED, Verb.START, ack, body, action)
+
+    async def _stop_or_start_pressed(
+        self, pressed: SlackAction, verb: Verb, ack: AsyncAck, body: Body, action: Body
+    ) -> None:
+        await ack()
+        permitted = await self._press_permitted(pressed, body, action["value"])
+        if permitted is None:
+            return
+        actor, owner, name = permitted
+        slack_user = body["user"]["id"]
+        await self._stop_or_start(verb, slack_user, actor, owner, name, _interaction_id(body))
 
     async def on_home_opened(self, event: Body) -> None:
         if event.get("tab", "home") != "home":
