@@ -110,7 +110,7 @@ MISREGISTRATIONS = {
         "def register(worker: Worker) -> None:\n"
         "    worker.bus.consume(RESULTS, 'k8s-worker')(worker._on_scale_command)\n",
         "ScaleDeployment",
-        "CommandFailed",
+        "EnvironmentReady",
     ),
     "poller_capacity_handler_on_scale_commands": (
         "from akros_poller.main import Poller\n"

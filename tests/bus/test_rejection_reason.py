@@ -25,10 +25,10 @@ def _reason_of_body(stream: Stream[Any], body: bytes) -> str:
 
 
 def test_a_type_a_stream_of_several_does_not_carry_is_named_with_what_it_carries() -> None:
-    assert _reason(ENVIRONMENT_COMMANDS, {"type": "resize_environment", **ENVELOPE}) == (
-        "unknown message type 'resize_environment' on stream 'akros.commands.environments' "
-        "(it carries: create_environment, delete_environment, delete_volume, start_environment, "
-        "stop_environment)"
+    assert _reason(ENVIRONMENT_COMMANDS, {"type": "snapshot_environment", **ENVELOPE}) == (
+        "unknown message type 'snapshot_environment' on stream 'akros.commands.environments' "
+        "(it carries: create_environment, delete_environment, delete_volume, extend_environment, "
+        "resize_environment, start_environment, stop_environment)"
     )
 
 

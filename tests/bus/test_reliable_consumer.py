@@ -133,7 +133,7 @@ async def _has_dead_letters(client: aioredis.Redis, count: int) -> bool:
         ({"__data__": "this is not json"}, "malformed message"),
         ({"__data__": b"\xff\xfe\x00garbage"}, "malformed message"),
         ({"__data__": b"[" * 10_000}, "malformed message"),
-        ({"__data__": '{"type": "resize_environment"}'}, "unknown message type"),
+        ({"__data__": '{"type": "snapshot_environment"}'}, "unknown message type"),
         ({"__data__": create_command("x", "x").model_dump_json().replace('"1"', '"lots"')}, "cpu"),
     ],
 )

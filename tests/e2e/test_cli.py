@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,30 @@ def test_a_researcher_stops_and_starts_an_environment_from_the_cli(running: Runn
     started = _akros(running, token, "env", "start", "lab")
     assert started.returncode == 0, started.stderr
     assert "lab is ready at https://lab-tomas.research.akros.local/" in started.stdout
+
+    resized = _akros(running, token, "env", "resize", "lab", "--cpu", "2", "--memory", "3Gi")
+    assert resized.returncode == 0, resized.stderr
+    assert "lab is ready with 2 CPU, 3Gi memory, 0 GPUs" in resized.stdout
+
+
+@pytest.mark.cluster
+def test_a_researcher_extends_an_environments_expiry_from_the_cli(running: Running) -> None:
+    token = running.token_for("ulla")["Authorization"].removeprefix("Bearer ")
+    expires_at = datetime.now(UTC) + timedelta(hours=2)
+    created = _akros(
+        running, token, "env", "create", "lab", "--image", "pytorch", "--cpu", "1",
+        "--memory", "2Gi", "--expires-at", expires_at.isoformat(),
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+
+    extended = _akros(running, token, "env", "extend", "lab", "--hours", "1.5")
+    assert extended.returncode == 0, extended.stderr
+    [said] = [line for line in extended.stdout.splitlines() if "now expires at" in line]
+    now_expires = datetime.fromisoformat(said.rsplit(" ", 1)[1])
+    assert abs(now_expires - (expires_at + timedelta(hours=1.5))) < timedelta(seconds=1)
+    too_far = _akros(running, token, "env", "extend", "lab", "--hours", "100")
+    assert too_far.returncode == 1
+    assert "at most 24 hours" in too_far.stderr
 
 
 @pytest.mark.cluster

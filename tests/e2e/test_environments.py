@@ -253,3 +253,81 @@ def test_a_stopped_environment_holds_no_quota_until_it_starts_again(running: Run
     assert running.settle(_lifecycle_call(running, quinn, "big", "start"), quinn)["status"] == (
         "applied"
     )
+
+
+def _container_requests(running: Running, deployment: str) -> dict[str, str]:
+    live = client.AppsV1Api(running.kube).read_namespaced_deployment(deployment, NAMESPACE)
+    requests: dict[str, str] = live.spec.template.spec.containers[0].resources.requests
+    return requests
+
+
+def test_a_resize_restarts_a_running_environment_with_the_new_resources_and_its_volume(
+    running: Running,
+) -> None:
+    vera = running.token_for("vera")
+    core = client.CoreV1Api(running.kube)
+    body = {"name": "grow", "image": "pytorch", "cpu": "2", "memory": "4Gi"}
+    assert running.settle(_create(running, vera, body), vera)["status"] == "applied"
+    claim_uid = core.read_namespaced_persistent_volume_claim("vera-grow", NAMESPACE).metadata.uid
+
+    answer = running.http.patch(
+        "/v1/environments/grow", json={"cpu": "4", "memory": "8Gi"}, headers=vera
+    )
+    assert answer.status_code == 202, answer.text
+    resize = answer.json()["request_id"]
+    assert running.settle(resize, vera)["status"] == "applied"
+    shown = running.http.get("/v1/environments/grow", headers=vera).json()
+    assert (shown["status"], shown["resources"]["cpu"], shown["resources"]["memory"]) == (
+        "ready",
+        "4",
+        "8Gi",
+    )
+    assert _container_requests(running, "vera-grow") == {"cpu": "4", "memory": "8Gi"}
+    pods = [p for p in _pods_of(running, "vera", "grow") if not p.metadata.deletion_timestamp]
+    assert [p.metadata.annotations["akros.io/request-id"] for p in pods] == [resize]
+    assert core.read_namespaced_persistent_volume_claim("vera-grow", NAMESPACE).metadata.uid == (
+        claim_uid
+    )
+
+    # Its volume is stored on the CPU node it ran on (local-path): no GPU there, ever.
+    answer = running.http.patch("/v1/environments/grow", json={"gpus": 1}, headers=vera)
+    assert answer.status_code == 202, answer.text
+    refused = running.settle(answer.json()["request_id"], vera)
+    assert (refused["status"], refused["code"]) == ("failed", "unschedulable"), refused
+    assert "kept work volume is stored on" in refused["reason"]
+    unchanged = running.http.get("/v1/environments/grow", headers=vera).json()
+    assert (unchanged["status"], unchanged["resources"]) == (
+        "ready",
+        {"cpu": "4", "memory": "8Gi", "gpus": 0},
+    )
+
+    over_quota = running.http.patch("/v1/environments/grow", json={"cpu": "64"}, headers=vera)
+    assert over_quota.status_code == 403, over_quota.text
+    uneven = running.http.patch(
+        "/v1/environments/grow", json={"cpu": "1.5", "dedicated_cores": True}, headers=vera
+    )
+    assert uneven.status_code == 422, uneven.text
+    assert "whole number of CPUs" in uneven.text
+
+
+def test_a_stopped_environment_keeps_a_resize_for_its_next_start(running: Running) -> None:
+    wim = running.token_for("wim")
+    body = {"name": "later", "image": "pytorch", "cpu": "2", "memory": "4Gi"}
+    assert running.settle(_create(running, wim, body), wim)["status"] == "applied"
+    assert running.settle(_lifecycle_call(running, wim, "later", "stop"), wim)["status"] == (
+        "applied"
+    )
+
+    answer = running.http.patch("/v1/environments/later", json={"cpu": "1"}, headers=wim)
+    assert answer.status_code == 202, answer.text
+    assert running.settle(answer.json()["request_id"], wim)["status"] == "applied"
+    shown = running.http.get("/v1/environments/later", headers=wim).json()
+    assert (shown["status"], shown["resources"]["cpu"]) == ("stopped", "1")
+    apps = client.AppsV1Api(running.kube)
+    assert apps.read_namespaced_deployment("wim-later", NAMESPACE).spec.replicas == 0
+    assert _container_requests(running, "wim-later") == {"cpu": "1", "memory": "4Gi"}
+
+    assert running.settle(_lifecycle_call(running, wim, "later", "start"), wim)["status"] == (
+        "applied"
+    )
+    assert running.http.get("/v1/environments/later", headers=wim).json()["status"] == "ready"

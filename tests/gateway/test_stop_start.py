@@ -1,7 +1,9 @@
-"""Stopping and starting environments at the front door: who may, from which status, the
-quota a start needs again, and the command it publishes."""
+"""Stopping, starting and extending environments at the front door: who may, from which
+status, the quota a start needs again, the bound of an extension, and the command published."""
 
-from akros_msgs import StartEnvironment, StopEnvironment
+from datetime import UTC, datetime, timedelta
+
+from akros_msgs import ExtendEnvironment, StartEnvironment, StopEnvironment
 from akros_readmodel import EnvironmentStatus, ReadModel
 from tests.gateway.conftest import Api
 from tests.gateway.helpers import as_worker, create_body, published_commands
@@ -107,3 +109,45 @@ def test_stopping_or_starting_what_is_not_there_is_not_found(api: Api, redis_url
     for path in ("/v1/environments/ghost/stop", "/v1/environments/0/start"):
         assert api.client.post(path, headers=api.alice).status_code == 404, path
     assert published_commands(redis_url) == []
+
+
+def _extended(redis_url: str) -> ExtendEnvironment:
+    extend = published_commands(redis_url)[-1]
+    assert isinstance(extend, ExtendEnvironment)
+    return extend
+
+
+def test_an_extension_moves_the_expiry_on_from_it_within_the_platforms_bound(
+    api: Api, redis_url: str
+) -> None:
+    """The tests' gateway extends by at most a day (AKROS_EXTEND_BY_S's default), and never
+    further than that ahead of now."""
+    soon = datetime.now(UTC) + timedelta(hours=2)
+    body = create_body(expires_at=soon.isoformat())
+    assert api.client.post("/v1/environments", json=body, headers=api.alice).status_code == 202
+
+    answer = api.client.post("/v1/environments/lab/extend", json={"hours": 3}, headers=api.alice)
+    assert answer.status_code == 202, answer.text
+    assert abs(_extended(redis_url).expires_at - (soon + timedelta(hours=3))) < timedelta(seconds=1)
+
+    by_default = api.client.post("/v1/environments/lab/extend", headers=api.alice)
+    assert by_default.status_code == 202, by_default.text
+    a_day_from_now = datetime.now(UTC) + timedelta(days=1)
+    assert abs(_extended(redis_url).expires_at - a_day_from_now) < timedelta(seconds=5)
+
+    too_far = api.client.post("/v1/environments/lab/extend", json={"hours": 25}, headers=api.alice)
+    assert too_far.status_code == 422, too_far.text
+    assert "at most 24 hours" in too_far.text
+
+
+def test_an_environment_without_an_expiry_or_someone_elses_cannot_be_extended(
+    api: Api, redis_url: str
+) -> None:
+    api.client.post("/v1/environments", json=create_body(), headers=api.alice)
+    published = len(published_commands(redis_url))
+    no_expiry = api.client.post("/v1/environments/lab/extend", headers=api.alice)
+    assert no_expiry.status_code == 409
+    assert "no expiry" in no_expiry.json()["detail"]
+    forbidden = api.client.post("/v1/environments/lab/extend?user=alice", headers=api.bob)
+    assert forbidden.status_code == 403
+    assert len(published_commands(redis_url)) == published

@@ -15,7 +15,7 @@ from akros_bus.wire import DATA_FIELD
 from akros_devtools import ChildProcess, wait_until
 from akros_kubesim.testing import RunningKubesim, run_kubesim
 from akros_msgs import Actor, EnvironmentStarting, Message, Role, Source
-from akros_msgs.streams import RESULTS, stream_of
+from akros_msgs.streams import NOTIFICATIONS, RESULTS, stream_of
 from akros_readmodel.views import RequestState, RequestView
 
 ALICE = Actor(user_id="alice", source=Source.HTTP, role=Role.RESEARCHER)
@@ -80,6 +80,12 @@ class WorkerHarness:
     def _results_stream(self) -> list[Message]:
         entries = cast(list[tuple[bytes, dict[bytes, bytes]]], self.redis.xrange(RESULTS.name))
         return [RESULTS.parse(fields[DATA_FIELD]) for _, fields in entries]
+
+    def notifications(self) -> list[Message]:
+        entries = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], self.redis.xrange(NOTIFICATIONS.name)
+        )
+        return [NOTIFICATIONS.parse(fields[DATA_FIELD]) for _, fields in entries]
 
     def wait_for_result(self, request_id: str, timeout_s: float = 20) -> Message:
         def found() -> bool:

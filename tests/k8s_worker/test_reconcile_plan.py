@@ -20,11 +20,14 @@ from akros_k8s_worker.reconcile import (
     ScaleToZero,
     Stage,
     StageTimeouts,
+    StopExpired,
     Stopping,
     Terminated,
+    WarnExpiry,
     observe_claim,
     observe_pod,
     plan,
+    plan_expiry,
 )
 from akros_msgs import FailureCode
 
@@ -345,3 +348,21 @@ def test_a_resume_scales_its_workload_up_before_it_looks_at_pods() -> None:
     assert MarkReady("gpu-server-1") not in plan(
         written, Observed(pods=(before_the_stop,), claim=BOUND), 102.0, TIMEOUTS
     )
+
+
+def test_an_expiry_far_off_is_looked_at_again_when_its_warning_is_due() -> None:
+    assert plan_expiry(expires_at=10_000.0, warn_before_s=3600, now=1_000.0) == [
+        RequeueAfter(5400.0)
+    ]
+
+
+def test_an_expiry_within_its_warning_tells_the_owner_and_waits_for_the_expiry() -> None:
+    assert plan_expiry(expires_at=10_000.0, warn_before_s=3600, now=7_000.0) == [
+        WarnExpiry(),
+        RequeueAfter(3000.0),
+    ]
+
+
+def test_an_expiry_that_has_come_stops_the_environment() -> None:
+    assert plan_expiry(expires_at=10_000.0, warn_before_s=3600, now=10_000.0) == [StopExpired()]
+    assert plan_expiry(expires_at=10_000.0, warn_before_s=3600, now=99_999.0) == [StopExpired()]

@@ -4,6 +4,7 @@ worker as a real process."""
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,13 @@ from akros_msgs import (
     CreateEnvironment,
     DeleteEnvironment,
     EnvironmentDeleted,
+    EnvironmentExpiring,
+    EnvironmentExtended,
     EnvironmentReady,
     EnvironmentStopped,
+    ExtendEnvironment,
     FailureCode,
+    ResizeEnvironment,
     StartEnvironment,
     StopEnvironment,
 )
@@ -304,3 +309,117 @@ def test_a_start_that_cannot_be_scheduled_leaves_the_environment_stopped_saying_
         timeout_s=5,
         what="the Deployment scaled back to zero",
     )
+
+
+def test_an_environment_is_told_of_its_expiry_then_stopped_at_it_and_starts_with_a_new_one(
+    lifecycle: WorkerHarness,
+) -> None:
+    """Warned 2 s ahead, stopped at its expiry with its volume kept; started again after it,
+    it gets the platform's extension (an hour here) rather than being stopped again at once."""
+    lifecycle.env.update({"AKROS_EXPIRY_WARNING_S": "2", "AKROS_EXTEND_BY_S": "3600"})
+    lifecycle.start_worker()
+    expires_at = datetime.now(UTC) + timedelta(seconds=4)
+    create = _create("req-exp", "short").model_copy(update={"expires_at": expires_at})
+    lifecycle.send(create)
+    assert isinstance(lifecycle.wait_for_result("req-exp"), EnvironmentReady), lifecycle.logs()
+
+    def stopped() -> list[EnvironmentStopped]:
+        return [m for m in lifecycle.results() if isinstance(m, EnvironmentStopped)]
+
+    wait_until(lambda: bool(stopped()), timeout_s=15, what="the environment stopped at its expiry")
+    [warning] = [m for m in lifecycle.notifications() if isinstance(m, EnvironmentExpiring)]
+    assert (warning.owner, warning.name, warning.extend_by_s) == ("alice", "short", 3600)
+    assert abs((warning.expires_at - expires_at).total_seconds()) < 1
+    assert warning.occurred_at < stopped()[0].occurred_at, "told before it was stopped"
+    [stop] = stopped()
+    assert "reached its expiry" in stop.reason
+    assert "akros env start short" in stop.reason
+    view = lifecycle.view("alice", "short")
+    assert view is not None
+    assert view["status"] == "stopped"
+    core = _core(lifecycle)
+    apps = client.AppsV1Api(core.api_client)
+    assert apps.read_namespaced_deployment("alice-short", NAMESPACE).spec.replicas == 0
+    assert core.read_namespaced_persistent_volume_claim("alice-short", NAMESPACE) is not None
+
+    lifecycle.send(
+        StartEnvironment(request_id="req-again", actor=ALICE, owner="alice", name="short")
+    )
+    assert isinstance(lifecycle.wait_for_result("req-again"), EnvironmentReady), lifecycle.logs()
+    annotations = apps.read_namespaced_deployment("alice-short", NAMESPACE).metadata.annotations
+    new_expiry = datetime.fromisoformat(annotations["akros.io/expires-at"])
+    assert timedelta(minutes=59) < new_expiry - datetime.now(UTC) <= timedelta(hours=1)
+    view = lifecycle.view("alice", "short")
+    assert view is not None
+    assert datetime.fromisoformat(view["expires_at"]) == new_expiry
+    assert len(stopped()) == 1, "not stopped again"
+
+
+def test_an_extension_moves_the_expiry_on_the_workload_without_restarting_its_pod(
+    lifecycle: WorkerHarness,
+) -> None:
+    lifecycle.start_worker()
+    create = _create("req-long", "long").model_copy(
+        update={"expires_at": datetime.now(UTC) + timedelta(hours=5)}
+    )
+    lifecycle.send(create)
+    assert isinstance(lifecycle.wait_for_result("req-long"), EnvironmentReady), lifecycle.logs()
+    core = _core(lifecycle)
+    [pod] = core.list_namespaced_pod(NAMESPACE, label_selector="akros.io/env=long").items
+
+    later = datetime.now(UTC) + timedelta(hours=20)
+    lifecycle.send(
+        ExtendEnvironment(
+            request_id="req-extend", actor=ALICE, owner="alice", name="long", expires_at=later
+        )
+    )
+    extended = lifecycle.wait_for_result("req-extend")
+    assert isinstance(extended, EnvironmentExtended), lifecycle.logs()
+    deployment = client.AppsV1Api(core.api_client).read_namespaced_deployment(
+        "alice-long", NAMESPACE
+    )
+    assert datetime.fromisoformat(deployment.metadata.annotations["akros.io/expires-at"]) == later
+    view = lifecycle.view("alice", "long")
+    assert view is not None
+    assert datetime.fromisoformat(view["expires_at"]) == later
+    pods = core.list_namespaced_pod(NAMESPACE, label_selector="akros.io/env=long").items
+    assert [p.metadata.uid for p in pods] == [pod.metadata.uid], "the pod was not rolled"
+    assert [m for m in lifecycle.notifications() if isinstance(m, EnvironmentExpiring)] == []
+
+    lifecycle.send(
+        ExtendEnvironment(
+            request_id="req-ghost", actor=ALICE, owner="alice", name="ghost", expires_at=later
+        )
+    )
+    missing = lifecycle.wait_for_result("req-ghost")
+    assert isinstance(missing, CommandFailed)
+    assert missing.code is FailureCode.NOT_FOUND
+
+
+def test_a_resize_that_cannot_start_leaves_the_environment_stopped_with_its_new_resources(
+    lifecycle: WorkerHarness,
+) -> None:
+    lifecycle.env["AKROS_START_TIMEOUT_S"] = "3"
+    lifecycle.start_worker()
+    lifecycle.send(_create("req-exp", "exp"))
+    assert isinstance(lifecycle.wait_for_result("req-exp"), EnvironmentReady)
+    core = _core(lifecycle)
+    for node in core.list_node().items:
+        core.patch_node(node.metadata.name, {"spec": {"unschedulable": True}})
+
+    resize = ResizeEnvironment(
+        request_id="req-resize", actor=ALICE, owner="alice", name="exp", cpu="3", memory="6Gi"
+    )
+    lifecycle.send(resize)
+    failed = lifecycle.wait_for_result("req-resize")
+    assert isinstance(failed, CommandFailed), lifecycle.logs()
+    assert (failed.code, failed.command_type) == (FailureCode.UNSCHEDULABLE, "resize_environment")
+    view = lifecycle.view("alice", "exp")
+    assert view is not None
+    assert view["status"] == "stopped"
+    assert view["reason"].startswith("It could not start: ")
+    deployment = client.AppsV1Api(core.api_client).read_namespaced_deployment(
+        "alice-exp", NAMESPACE
+    )
+    assert deployment.spec.replicas == 0
+    assert deployment.spec.template.spec.containers[0].resources.requests["cpu"] == "3"

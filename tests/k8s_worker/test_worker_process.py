@@ -359,23 +359,23 @@ def test_a_command_of_a_type_the_worker_does_not_know_is_dead_lettered_and_answe
     written = {}
     for stream in (ENVIRONMENT_COMMANDS, SERVICE_COMMANDS, SCALE_COMMANDS):
         request_id = f"req-new-{stream.name.rsplit('.', 1)[-1]}"
-        harness.record_pending(request_id, "resize_environment", ALICE.user_id)
+        harness.record_pending(request_id, "snapshot_environment", ALICE.user_id)
         entry_id = write_unknown_type(
-            harness.redis, stream, "resize_environment", ALICE, request_id
+            harness.redis, stream, "snapshot_environment", ALICE, request_id
         )
         written[stream] = (entry_id, request_id)
 
     for stream, (entry_id, request_id) in written.items():
         letter = wait_for_dead_letter(harness.redis, stream, Groups.K8S_WORKER, entry_id)
-        assert letter["reason"].startswith(unknown_type_reason(stream, "resize_environment"))
+        assert letter["reason"].startswith(unknown_type_reason(stream, "snapshot_environment"))
         assert json.loads(letter["original"][DATA_FIELD.decode()])["request_id"] == request_id
     for stream in (ENVIRONMENT_COMMANDS, SERVICE_COMMANDS):
         request_id = written[stream][1]
         failed = harness.wait_for_result(request_id)
         assert isinstance(failed, CommandFailed), harness.logs()
         assert failed.code is FailureCode.INVALID
-        assert failed.command_type == "resize_environment"
-        assert unknown_type_reason(stream, "resize_environment") in failed.reason
+        assert failed.command_type == "snapshot_environment"
+        assert unknown_type_reason(stream, "snapshot_environment") in failed.reason
         assert harness.request_state(request_id) == "failed"
 
     harness.send(_create("req-after", "after"))

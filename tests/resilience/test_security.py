@@ -41,6 +41,10 @@ ANY_RESEARCHER: set[Route] = {
     ("POST", "/v1/environments"),
     ("GET", "/v1/environments/{name}"),
     ("DELETE", "/v1/environments/{name}"),
+    ("PATCH", "/v1/environments/{name}"),
+    ("POST", "/v1/environments/{name}/stop"),
+    ("POST", "/v1/environments/{name}/start"),
+    ("POST", "/v1/environments/{name}/extend"),
     ("GET", "/v1/environments/{name}/usage"),
     ("GET", "/v1/notifications"),
     ("GET", "/v1/requests/{request_id}"),
@@ -61,7 +65,7 @@ def _call(running: Running, route: Route, headers: dict[str, str]) -> int:
     method, path = route
     for placeholder, value in PATH_VALUES.items():
         path = path.replace(placeholder, value)
-    body: dict[str, Any] | None = {} if method in {"POST", "PUT"} else None
+    body: dict[str, Any] | None = {} if method in {"POST", "PUT", "PATCH"} else None
     return running.http.request(method, path, json=body, headers=headers).status_code
 
 
@@ -109,6 +113,13 @@ def test_a_researcher_can_neither_read_nor_touch_another_researchers_environment
         running.http.get(f"/v1/requests/{request_id}", headers=intruder),
         running.http.get("/v1/volumes?user=owner", headers=intruder),
         running.http.delete("/v1/volumes/private?user=owner", headers=intruder),
+        running.http.patch(
+            "/v1/environments/private?user=owner", json={"cpu": "2"}, headers=intruder
+        ),
+        *(
+            running.http.post(f"/v1/environments/private/{verb}?user=owner", headers=intruder)
+            for verb in ("stop", "start", "extend")
+        ),
     ]
     assert [a.status_code for a in forbidden] == [403] * len(forbidden)
     # Without ?user= a name means the caller's own: the intruder has none of that name.

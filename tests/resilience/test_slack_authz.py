@@ -17,6 +17,7 @@ Slack app in HTTP mode, requests signed with a real HMAC, forged payloads includ
 import json
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -27,7 +28,9 @@ from akros_devtools.slack_standin import Call, SlackStandIn, create_form_values
 from akros_msgs import (
     CreateEnvironment,
     DeleteEnvironment,
+    ExtendEnvironment,
     Message,
+    ResizeEnvironment,
     StartEnvironment,
     StopEnvironment,
 )
@@ -105,8 +108,12 @@ EXPECTED: dict[SlackAction, tuple[str | None, str | None, str | None, str | None
     SlackAction.SHRINK_PRESSED: (N, Y, N, Y),
     SlackAction.STOP_PRESSED: (N, Y, N, Y),
     SlackAction.START_PRESSED: (N, Y, N, Y),
+    SlackAction.EXTEND_PRESSED: (N, Y, N, Y),
     SlackAction.HOME_OPENED: (N, Y, NA, Y),
 }
+# Everyone's environment expires within the hour, for an extension to have an expiry to move
+# (within the platform's bound: an extension never reaches more than a day ahead).
+EXPIRES_AT = datetime.now(UTC) + timedelta(hours=1)
 # The status everyone's environment has before the action: ready, or stopped for a start.
 STARTING_FROM = {SlackAction.START, SlackAction.START_PRESSED}
 
@@ -237,6 +244,7 @@ DRIVE: dict[SlackAction, Callable[[Run, Cell], Awaitable[None]]] = {
     SlackAction.SHRINK_PRESSED: _press("on_shrink_pressed"),
     SlackAction.STOP_PRESSED: _press("on_stop_pressed"),
     SlackAction.START_PRESSED: _press("on_start_pressed"),
+    SlackAction.EXTEND_PRESSED: _press("on_extend_pressed"),
     SlackAction.HOME_OPENED: _open_home,
 }
 
@@ -293,7 +301,12 @@ async def _create_queued(run: Run, cell: Cell) -> None:
     assert (command.owner, command.name, command.actor.user_id) == (cell.me, "fresh", cell.me)
 
 
-OwnersCommand = type[DeleteEnvironment] | type[StopEnvironment] | type[StartEnvironment]
+OwnersCommand = (
+    type[DeleteEnvironment]
+    | type[StopEnvironment]
+    | type[StartEnvironment]
+    | type[ResizeEnvironment]
+)
 
 
 def _queued_for_owner(
@@ -320,13 +333,21 @@ def _queued_for_owner(
 _delete_queued = _queued_for_owner(DeleteEnvironment, EnvironmentStatus.DELETING)
 _stop_queued = _queued_for_owner(StopEnvironment, EnvironmentStatus.STOPPING)
 _start_queued = _queued_for_owner(StartEnvironment, EnvironmentStatus.PENDING)
+_resize_queued = _queued_for_owner(ResizeEnvironment, EnvironmentStatus.PENDING)
 
 
 async def _shrink_started(run: Run, cell: Cell) -> None:
-    await _delete_queued(run, cell)  # the shrink's first half; the create waits for its outcome
-    follow_up = await run.door.store.take_deferred_create("slack:VSHRINK:shrink:delete")
-    assert follow_up is not None
-    assert (follow_up.owner, follow_up.resources.cpu_millis) == (cell.owner, 1000)
+    await _resize_queued(run, cell)
+    resize = _queued(run)
+    assert isinstance(resize, ResizeEnvironment)
+    assert resize.resources.cpu_millis == 1000
+
+
+async def _extend_queued(run: Run, cell: Cell) -> None:
+    extend = _queued(run)
+    assert isinstance(extend, ExtendEnvironment)
+    assert (extend.owner, extend.name, extend.actor.user_id) == (cell.owner, NAME, cell.user)
+    assert extend.expires_at > EXPIRES_AT
 
 
 async def _kept(run: Run, cell: Cell) -> None:
@@ -362,6 +383,7 @@ EFFECT: dict[SlackAction, Callable[[Run, Cell], Awaitable[None]]] = {
     SlackAction.SHRINK_PRESSED: _opened_shrink_form,
     SlackAction.STOP_PRESSED: _stop_queued,
     SlackAction.START_PRESSED: _start_queued,
+    SlackAction.EXTEND_PRESSED: _extend_queued,
     SlackAction.HOME_OPENED: _home_published,
 }
 
@@ -434,7 +456,7 @@ async def test_slack_authorization_matrix(
 ) -> None:
     status = EnvironmentStatus.STOPPED if action in STARTING_FROM else EnvironmentStatus.READY
     for owner, name in ENVIRONMENTS:
-        await put_environment(door, owner, name, status)
+        await put_environment(door, owner, name, status, expires_at=EXPIRES_AT)
     run = Run(door, standin, redis_url, Ack(standin))
     before = await run.snapshot()
 

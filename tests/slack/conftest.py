@@ -3,6 +3,7 @@ the tests call listeners with: bolt's own ack, a respond posting to the stand-in
 Slack sends. Shared with tests/resilience (the Slack authorization matrix)."""
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -81,7 +82,11 @@ async def commands_queued(door: FrontDoor) -> int:
 
 
 async def put_environment(
-    door: FrontDoor, owner: str, name: str, status: EnvironmentStatus = EnvironmentStatus.READY
+    door: FrontDoor,
+    owner: str,
+    name: str,
+    status: EnvironmentStatus = EnvironmentStatus.READY,
+    expires_at: datetime | None = None,
 ) -> None:
     """A ready (or ``status``) environment in the read model, as the worker's outcome leaves
     it."""
@@ -95,6 +100,7 @@ async def put_environment(
             volume_size="20Gi",
             url=f"https://{name}-{owner}",
             request_id=f"r-{name}",
+            expires_at=expires_at,
         )
     )
 

@@ -49,7 +49,7 @@ def store(redis_url: str) -> Iterator["redis.Redis"]:
 
 @pytest.mark.parametrize(
     ("stream", "kind"),
-    [(RESULTS, "environment_resized"), (NOTIFICATIONS, "quota_nearly_used")],
+    [(RESULTS, "environment_snapshotted"), (NOTIFICATIONS, "quota_nearly_used")],
     ids=["results", "notifications"],
 )
 def test_an_event_of_a_type_the_slack_app_does_not_know_is_dead_lettered_with_the_reason(

@@ -6,16 +6,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
+import httpx2
 import pytest
 import redis
 from kubernetes import client, config
 
 from akros_bus.wire import DATA_FIELD
+from akros_devtools import wait_until
 from akros_devtools.platform import Platform, PlatformOptions
 from akros_msgs import UnderusedEnvironment, WorkloadUsage
 from akros_msgs.streams import NOTIFICATIONS, USAGE
 
 NAMESPACE = "default"
+ENVIRONMENTS_NAMESPACE = "akros-envs"
 GRACE_S = 1.5
 USAGE_SETTINGS = {
     "AKROS_USAGE_INTERVAL_S": "0.2",
@@ -127,6 +130,34 @@ def running_rig(
             kube.close()
     finally:
         platform.stop()
+
+
+def create_from_profile(rig: UsageRig, http: httpx2.Client, name: str, profile: str) -> None:
+    """Create ada's environment ``name`` from ``profile`` and wait until it is applied."""
+    admin = {"Authorization": f"Bearer {rig.platform.admin_token()}"}
+    body = {"name": name, "image": "pytorch", "profile": profile, "owner": "ada"}
+    answer = http.post("/v1/environments", json=body, headers=admin)
+    assert answer.status_code == 202, answer.text
+    request_id = answer.json()["request_id"]
+
+    def settled() -> bool:
+        status = http.get(f"/v1/requests/{request_id}", headers=admin).json()["status"]
+        assert status != "failed", f"{name} failed"
+        return bool(status == "applied")
+
+    wait_until(settled, timeout_s=30, what=f"{name} applied")
+
+
+def make_idle(rig: UsageRig, name: str) -> None:
+    """Make ada's environment ``name`` idle in kubesim's simulated usage, and return once its
+    pod carries the profile label the worker gave it."""
+    core = client.CoreV1Api(rig.kube)
+    [pod] = core.list_namespaced_pod(
+        ENVIRONMENTS_NAMESPACE, label_selector=f"akros.io/owner=ada,akros.io/env={name}"
+    ).items
+    assert "akros.io/profile" in pod.metadata.labels
+    patch = {"metadata": {"annotations": {"kubesim.akros.io/usage-profile": "idle"}}}
+    core.patch_namespaced_pod(pod.metadata.name, ENVIRONMENTS_NAMESPACE, patch)
 
 
 @pytest.fixture

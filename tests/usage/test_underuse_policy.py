@@ -1,8 +1,15 @@
 """The under-use policy with a fake clock: when a nudge is due, and when it is not."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from akros_monitor.underuse import EnvironmentUse, UnderusePolicy, UnderuseState, assess
+from akros_monitor.underuse import (
+    EnvironmentUse,
+    UnderusePolicy,
+    UnderuseState,
+    assess,
+    idle_stop_due,
+)
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -141,3 +148,36 @@ def test_unknown_gpu_use_neither_grows_nor_ends_an_idle_streak() -> None:
     assert streak.low_since is not None
     after_unknown, _ = _run([_use(50, gpus=2, gpu=None)], state=streak, first=START + 40 * MINUTE)
     assert after_unknown == streak
+
+
+def _stops(uses: list[EnvironmentUse], every: timedelta = 5 * MINUTE) -> list[datetime]:
+    """When an idle stop fell due, the samples assessed as the monitor does."""
+    state, stopped = UnderuseState(), []
+    for step, use in enumerate(uses):
+        now = START + step * every
+        state, _ = assess(state, use, now, POLICY)
+        state, due = idle_stop_due(state, use, now)
+        if due:
+            stopped.append(now)
+    return stopped
+
+
+def test_an_unanswered_nudge_stops_an_environment_of_an_idle_stop_profile_once() -> None:
+    idle = replace(_use(100), idle_stop_after=timedelta(hours=2))
+    stopped = _stops([idle] * (12 * 12))
+    nudged = START + 15 * MINUTE + timedelta(hours=4)
+    assert stopped == [nudged + timedelta(hours=2)]
+
+
+def test_no_idle_stop_without_the_profile_asking_or_once_the_environment_is_busy_again() -> None:
+    assert _stops([_use(100)] * (12 * 12)) == []
+    idle = replace(_use(100), idle_stop_after=timedelta(hours=2))
+    busy = replace(_use(3000), idle_stop_after=timedelta(hours=2))
+    # Nudged at 13:15; busy at 14:00, idle again after: a fresh streak and a fresh nudge first.
+    samples = [idle] * 60 + [busy] + [idle] * 40
+    assert _stops(samples) == []
+
+
+def test_an_exempt_environment_is_never_stopped_for_being_idle() -> None:
+    exempt = replace(_use(100, exempt=True), idle_stop_after=timedelta(hours=1))
+    assert _stops([exempt] * (12 * 12)) == []

@@ -1,4 +1,4 @@
-"""`akros env create|list|stop|start|delete|usage`."""
+"""`akros env create|list|resize|stop|start|extend|delete|usage`."""
 
 import argparse
 import json
@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         help="pin whole cores (default: the profile's, else not)",
     )
     create.add_argument("--volume-size", help="size of the work volume, e.g. 50Gi")
+    create.add_argument(
+        "--expires-at",
+        help="when it is stopped (never deleted) unless extended, e.g. 2026-12-24T18:00Z",
+    )
     create.add_argument("--no-wait", action="store_true", help="return once accepted")
     create.add_argument("--timeout", type=float, default=600, help="seconds to wait for ready")
 
@@ -63,6 +67,29 @@ def _parser() -> argparse.ArgumentParser:
         parser_of_verb.add_argument("--user", help="(admins) someone else's")
         parser_of_verb.add_argument("--no-wait", action="store_true", help="return once accepted")
         parser_of_verb.add_argument("--timeout", type=float, default=600)
+
+    resize = env.add_parser(
+        "resize",
+        help="change an environment's resources (a running one restarts with them, same volume)",
+    )
+    resize.add_argument("name")
+    resize.add_argument("--cpu", help="e.g. 4 or 500m")
+    resize.add_argument("--memory", help="e.g. 16Gi")
+    resize.add_argument("--gpus", type=int, help="whole GPUs")
+    resize.add_argument("--dedicated-cores", action=argparse.BooleanOptionalAction, default=None)
+    resize.add_argument("--user", help="(admins) someone else's")
+    resize.add_argument("--no-wait", action="store_true", help="return once accepted")
+    resize.add_argument("--timeout", type=float, default=600)
+
+    extend = env.add_parser(
+        "extend", help="move an environment's expiry on (it is stopped, never deleted, at it)"
+    )
+    extend.add_argument("name")
+    extend.add_argument(
+        "--hours", type=float, help="how far (default, and at most: the platform's extension)"
+    )
+    extend.add_argument("--user", help="(admins) someone else's")
+    extend.add_argument("--timeout", type=float, default=120)
 
     usage = env.add_parser("usage", help="your quota and holding, or one environment's use")
     usage.add_argument("name", nargs="?", help="an environment: its recent use against requests")
@@ -108,6 +135,7 @@ _CREATE_OPTIONS = (
     "gpu_model",
     "dedicated_cores",
     "volume_size",
+    "expires_at",
 )
 
 
@@ -167,6 +195,43 @@ def _stop_or_start(gateway: Gateway, args: argparse.Namespace, say: Callable[[st
     return environment
 
 
+def _resize(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], None]) -> Any:
+    params = {"user": args.user} if args.user else {}
+    body = {
+        key: value
+        for key in ("cpu", "memory", "gpus", "dedicated_cores")
+        if (value := getattr(args, key)) is not None
+    }
+    accepted = gateway.call("PATCH", f"/v1/environments/{args.name}", params=params, json=body)
+    say(f"{args.name}: resizing (request {accepted['request_id']})")
+    if args.no_wait:
+        return accepted
+    outcome = _follow(gateway, accepted["request_id"], args.timeout, say)
+    if outcome["status"] == "failed":
+        raise ApiError(0, f"resizing {args.name} failed: {outcome['reason']}")
+    environment = gateway.call("GET", f"/v1/environments/{args.name}", params=params)
+    resources = environment["resources"]
+    say(
+        f"{args.name} is {environment['status']} with {resources['cpu']} CPU, "
+        f"{resources['memory']} memory, {resources['gpus']} GPUs"
+    )
+    return environment
+
+
+def _extend(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], None]) -> Any:
+    params = {"user": args.user} if args.user else {}
+    body = {} if args.hours is None else {"hours": args.hours}
+    accepted = gateway.call(
+        "POST", f"/v1/environments/{args.name}/extend", params=params, json=body
+    )
+    outcome = _follow(gateway, accepted["request_id"], args.timeout, say)
+    if outcome["status"] == "failed":
+        raise ApiError(0, f"extending {args.name} failed: {outcome['reason']}")
+    environment = gateway.call("GET", f"/v1/environments/{args.name}", params=params)
+    say(f"{args.name} now expires at {environment['expires_at']}")
+    return environment
+
+
 def environment_rows(environments: list[dict[str, Any]]) -> list[str]:
     """A plain table of environments, one line each."""
     header = f"{'NAME':<24} {'OWNER':<16} {'STATUS':<9} {'CPU':>6} {'MEMORY':>8} {'GPUS':>4}  URL"
@@ -212,6 +277,10 @@ def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
             result = _delete(gateway, args, say)
         elif args.command in {"stop", "start"}:
             result = _stop_or_start(gateway, args, say)
+        elif args.command == "resize":
+            result = _resize(gateway, args, say)
+        elif args.command == "extend":
+            result = _extend(gateway, args, say)
         elif args.command == "list":
             params = {"user": args.user} if args.user else {}
             result = gateway.call("GET", "/v1/environments", params=params)

@@ -37,7 +37,11 @@ from akros_msgs import (
     CreateEnvironment,
     DeleteEnvironment,
     DeleteVolume,
+    EnvironmentCommand,
+    ExtendEnvironment,
     FailureCode,
+    ResizeEnvironment,
+    ServiceCommand,
     StartEnvironment,
     StopEnvironment,
 )
@@ -48,6 +52,7 @@ from akros_policy import (
     QuotaPolicy,
     ResourceProfile,
     check_quota,
+    extended_expiry,
     host_path_problem,
     may_act_on,
 )
@@ -67,10 +72,6 @@ from akros_readmodel import (
 
 T = TypeVar("T")
 Step = Callable[[], Awaitable[None]]
-EnvironmentCommand = (
-    CreateEnvironment | DeleteEnvironment | DeleteVolume | StopEnvironment | StartEnvironment
-)
-ServiceCommand = DeployService | DeleteService
 # One lock for every change to services: admins change them rarely, and a name is checked
 # and taken under it. The colon keeps it apart from any user's lock (user ids have none).
 SERVICES_LOCK = "services:"
@@ -212,6 +213,17 @@ def _not_startable(view: EnvironmentView) -> str:
     }.get(view.status, f"{name} is {view.status.value}.")
 
 
+def _not_resizable(view: EnvironmentView) -> str:
+    """Why an environment that is neither ready nor stopped cannot be resized now."""
+    name = f"'{view.name}'"
+    return {
+        EnvironmentStatus.PENDING: f"{name} is still starting; resize it once it is ready.",
+        EnvironmentStatus.STOPPING: f"{name} is being stopped; resize it once it is stopped.",
+        EnvironmentStatus.DELETING: f"{name} is being deleted.",
+        EnvironmentStatus.FAILED: f"{name} failed; delete it, or create it again.",
+    }.get(view.status, f"{name} is {view.status.value}.")
+
+
 def _reused_key(request_id: str) -> ConflictError:
     return ConflictError(
         f"Request id '{request_id}' was already used for another request; "
@@ -228,6 +240,8 @@ class Intake:
     catalog: Catalog
     quotas: QuotaPolicy
     concurrency: int = DEFAULT_ACCEPT_CONCURRENCY
+    extend_by_s: float = 86_400.0
+    """How far one extension moves an expiry, and the most it may be ahead of now."""
     _admission: asyncio.Semaphore = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -295,7 +309,7 @@ class Intake:
         reports it stopped (its pod may take its grace period to go)."""
         return await self._change_environment(
             command,
-            EnvironmentStatus.READY,
+            {EnvironmentStatus.READY},
             _not_stoppable,
             lambda view: view.model_copy(
                 update={
@@ -319,22 +333,60 @@ class Intake:
 
         return await self._change_environment(
             command,
-            EnvironmentStatus.STOPPED,
+            {EnvironmentStatus.STOPPED},
             _not_startable,
             lambda view: resuming_environment(view, command.request_id),
             check=room_for,
         )
 
+    async def resize(self, command: ResizeEnvironment) -> Accepted:
+        """Queue new resources for a ready environment (restarted with them, if the quota has
+        room for them beside the owner's other environments) or a stopped one (kept for its
+        next start, whose quota check they then meet)."""
+
+        async def room_for(view: EnvironmentView) -> None:
+            if view.status is EnvironmentStatus.STOPPED:
+                return
+            owner = command.owner
+            others = [e for e in await self.read_model.environments(owner) if e.name != view.name]
+            decision = check_quota(
+                holding_of(others), command.resources, self.quotas.for_user(owner)
+            )
+            if not decision.allowed:
+                raise QuotaExceededError(decision.reason)
+
+        def resized(view: EnvironmentView) -> EnvironmentView:
+            if view.status is EnvironmentStatus.STOPPED:
+                # The worker writes the new resources once it has them on the workload.
+                return view.model_copy(
+                    update={"request_id": command.request_id, "updated_at": utc_now()}
+                )
+            return resuming_environment(view, command.request_id).model_copy(
+                update={
+                    "resources": command.resources,
+                    "dedicated_cores": command.dedicated_cores,
+                    "gpu_model": view.gpu_model if command.gpus else None,
+                }
+            )
+
+        return await self._change_environment(
+            command,
+            {EnvironmentStatus.READY, EnvironmentStatus.STOPPED},
+            _not_resizable,
+            resized,
+            check=room_for,
+        )
+
     async def _change_environment(
         self,
-        command: StopEnvironment | StartEnvironment,
-        from_status: EnvironmentStatus,
+        command: StopEnvironment | StartEnvironment | ResizeEnvironment,
+        from_statuses: set[EnvironmentStatus],
         refusal: Callable[[EnvironmentView], str],
         changed: Callable[[EnvironmentView], EnvironmentView],
         check: Callable[[EnvironmentView], Awaitable[None]] | None = None,
     ) -> Accepted:
-        """Accept a command that moves an environment from ``from_status`` (else a conflict,
-        saying ``refusal``) to its ``changed`` view, once ``check`` passes."""
+        """Accept a command that moves an environment from one of ``from_statuses`` (else a
+        conflict, saying ``refusal``) to its ``changed`` view, once ``check`` passes."""
         require_access(command.actor, command.owner)
         pending = pending_request(command)
 
@@ -342,7 +394,7 @@ class Intake:
             if replayed := await self._replay(pending):
                 return Accepted(replayed, replayed=True)
             view = await self._environment(command.owner, command.name)
-            if view.status is not from_status:
+            if view.status not in from_statuses:
                 raise ConflictError(refusal(view))
             if check is not None:
                 await check(view)
@@ -354,6 +406,55 @@ class Intake:
                 await self.read_model.put_environment(view)
 
             return await self._record_and_publish(pending, command, write_view, undo)
+
+    async def extend(
+        self,
+        actor: Actor,
+        owner: str,
+        name: str,
+        *,
+        request_id: str,
+        by_s: float | None = None,
+    ) -> Accepted:
+        """Queue moving an environment's expiry ``by_s`` seconds on (by default and at most
+        ``extend_by_s``, the policy's bound, and never more than that ahead of now:
+        extended_expiry)."""
+        require_access(actor, owner)
+        limit_s = self.extend_by_s
+        by_s = limit_s if by_s is None else by_s
+        if not 0 < by_s <= limit_s:
+            raise InvalidError(
+                "hours", f"an extension is more than 0 and at most {limit_s / 3600:g} hours"
+            )
+        pending = RequestView(
+            request_id=request_id,
+            state=RequestState.PENDING,
+            command_type="extend_environment",
+            actor=actor.user_id,
+            owner=owner,
+            name=name,
+        )
+
+        async with self._turn(owner):
+            if replayed := await self._replay(pending):
+                return Accepted(replayed, replayed=True)
+            view = await self._environment(owner, name)
+            if view.status in {EnvironmentStatus.DELETING, EnvironmentStatus.FAILED}:
+                raise ConflictError(f"'{name}' is {view.status.value}; there is nothing to extend.")
+            if view.expires_at is None:
+                raise ConflictError(f"'{name}' has no expiry to extend.")
+            command = ExtendEnvironment(
+                request_id=request_id,
+                actor=actor,
+                owner=owner,
+                name=name,
+                expires_at=extended_expiry(view.expires_at, utc_now(), by_s, limit_s),
+            )
+
+            async def nothing() -> None:
+                """The view's expiry changes once the worker has moved the workload's."""
+
+            return await self._record_and_publish(pending, command, nothing, nothing)
 
     async def _environment(self, owner: str, name: str) -> EnvironmentView:
         view = await self.read_model.environment(owner, name)

@@ -43,7 +43,9 @@ class CreateEnvironment(Message):
     )
     volume_size: PositiveMemory = Field(default="20Gi", description="Size of the work volume")
     expires_at: AwareDatetime | None = Field(
-        default=None, description="When the environment may be deleted automatically"
+        default=None,
+        description="When the environment is stopped (never deleted) unless extended; the "
+        "owner is told ahead of it",
     )
     profile: ResourceName | None = Field(
         default=None,
@@ -96,6 +98,39 @@ class StartEnvironment(Message):
     type: Literal["start_environment"] = "start_environment"
     owner: UserId
     name: ResourceName
+
+
+class ExtendEnvironment(Message):
+    """Move an environment's expiry to ``expires_at`` (the front door bounds it by policy)."""
+
+    type: Literal["extend_environment"] = "extend_environment"
+    owner: UserId
+    name: ResourceName
+    expires_at: AwareDatetime
+
+
+class ResizeEnvironment(Message):
+    """Give an environment new resources, keeping its volume, URL and name: a running one is
+    restarted with them (reported like a start: its stages, then EnvironmentReady), a stopped
+    one keeps them for its next start (EnvironmentResized)."""
+
+    type: Literal["resize_environment"] = "resize_environment"
+    owner: UserId
+    name: ResourceName
+    cpu: PositiveCpu
+    memory: PositiveMemory
+    gpus: int = Field(default=0, ge=0, le=MAX_GPUS_PER_REQUEST)
+    dedicated_cores: bool = False
+
+    @model_validator(mode="after")
+    def _dedicated_cores_are_whole(self) -> Self:
+        if self.dedicated_cores and cpu_millicores(self.cpu) % 1000:
+            raise ValueError("cpu: dedicated cores need a whole number of CPUs, e.g. '4'")
+        return self
+
+    @property
+    def resources(self) -> Resources:
+        return Resources.of(self.cpu, self.memory, self.gpus)
 
 
 class DeleteVolume(Message):

@@ -52,6 +52,35 @@ class EnvironmentStopped(Message):
     reason: str = Field(default="", max_length=500, description="Why, when not asked by its owner")
 
 
+class EnvironmentExtended(Message):
+    """An environment's expiry was moved to ``expires_at``."""
+
+    type: Literal["environment_extended"] = "environment_extended"
+    owner: UserId
+    name: ResourceName
+    expires_at: AwareDatetime
+
+
+class EnvironmentResized(Message):
+    """A stopped environment has new resources, for its next start."""
+
+    type: Literal["environment_resized"] = "environment_resized"
+    owner: UserId
+    name: ResourceName
+    resources: Resources
+
+
+class EnvironmentExpiring(Message):
+    """An environment will be stopped at ``expires_at`` unless its owner extends it (by up to
+    ``extend_by_s`` at a time) or stops it first; its volume is kept either way."""
+
+    type: Literal["environment_expiring"] = "environment_expiring"
+    owner: UserId
+    name: ResourceName
+    expires_at: AwareDatetime
+    extend_by_s: int = Field(gt=0, description="How far one extension may move the expiry")
+
+
 class VolumeDeleted(Message):
     """A kept work volume was deleted for good."""
 

@@ -21,6 +21,8 @@ from akros_msgs.commands import (
     CreateEnvironment,
     DeleteEnvironment,
     DeleteVolume,
+    ExtendEnvironment,
+    ResizeEnvironment,
     ScaleDeployment,
     StartEnvironment,
     StopEnvironment,
@@ -31,7 +33,10 @@ from akros_msgs.events import (
     CommandFailed,
     DeploymentScaled,
     EnvironmentDeleted,
+    EnvironmentExpiring,
+    EnvironmentExtended,
     EnvironmentReady,
+    EnvironmentResized,
     EnvironmentStarting,
     EnvironmentStopped,
     MessageDeadLettered,
@@ -44,13 +49,22 @@ from akros_msgs.services import DeleteService, DeployService, ServiceDeleted, Se
 M = TypeVar("M", bound=Message)
 
 EnvironmentCommand: TypeAlias = (
-    CreateEnvironment | DeleteEnvironment | DeleteVolume | StopEnvironment | StartEnvironment
+    CreateEnvironment
+    | DeleteEnvironment
+    | DeleteVolume
+    | StopEnvironment
+    | StartEnvironment
+    | ExtendEnvironment
+    | ResizeEnvironment
 )
+Notification: TypeAlias = UnderusedEnvironment | EnvironmentExpiring
 ServiceCommand: TypeAlias = DeployService | DeleteService
 CommandResult: TypeAlias = (
     EnvironmentReady
     | EnvironmentStarting
     | EnvironmentStopped
+    | EnvironmentExtended
+    | EnvironmentResized
     | EnvironmentDeleted
     | VolumeDeleted
     | DeploymentScaled
@@ -103,14 +117,16 @@ class Stream(Generic[M]):
 
 ENVIRONMENT_COMMANDS: Stream[EnvironmentCommand] = Stream(
     name="akros.commands.environments",
-    description="Create, stop, start and delete research environments, and delete their kept "
-    "volumes.",
+    description="Create, stop, start, extend, resize and delete research environments, and "
+    "delete their kept volumes.",
     messages=(
         CreateEnvironment,
         DeleteEnvironment,
         DeleteVolume,
         StopEnvironment,
         StartEnvironment,
+        ExtendEnvironment,
+        ResizeEnvironment,
     ),
     consumer_groups=(Groups.K8S_WORKER,),
 )
@@ -134,6 +150,8 @@ RESULTS: Stream[CommandResult] = Stream(
         EnvironmentReady,
         EnvironmentStarting,
         EnvironmentStopped,
+        EnvironmentExtended,
+        EnvironmentResized,
         EnvironmentDeleted,
         VolumeDeleted,
         DeploymentScaled,
@@ -156,10 +174,10 @@ USAGE: Stream[WorkloadUsage] = Stream(
     messages=(WorkloadUsage,),
     max_length=10_000,
 )
-NOTIFICATIONS: Stream[UnderusedEnvironment] = Stream(
+NOTIFICATIONS: Stream[Notification] = Stream(
     name="akros.events.notifications",
-    description="Notifications for people, such as under-used environments.",
-    messages=(UnderusedEnvironment,),
+    description="Notifications for people: under-used environments, environments about to expire.",
+    messages=(UnderusedEnvironment, EnvironmentExpiring),
     consumer_groups=(Groups.SLACK,),
 )
 DEAD_LETTERS: Stream[MessageDeadLettered] = Stream(

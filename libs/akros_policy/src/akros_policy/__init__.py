@@ -8,6 +8,7 @@ from akros_policy.catalog import (
     ResourceProfile,
     load_catalog,
 )
+from akros_policy.lifetime import extended_expiry
 from akros_policy.quota import (
     DEFAULT_QUOTA,
     Holding,
@@ -18,7 +19,7 @@ from akros_policy.quota import (
     load_quotas,
 )
 from akros_policy.services import SpecProblem, host_path_problem, may_manage_services
-from akros_policy.settings import CatalogFileSettings, PolicyFileSettings
+from akros_policy.settings import CatalogFileSettings, LifetimeSettings, PolicyFileSettings
 
 __all__ = [
     "DEFAULT_CATALOG",
@@ -27,6 +28,7 @@ __all__ = [
     "CatalogFileSettings",
     "CatalogImage",
     "Holding",
+    "LifetimeSettings",
     "PolicyFileSettings",
     "Quota",
     "QuotaDecision",
@@ -34,6 +36,7 @@ __all__ = [
     "ResourceProfile",
     "SpecProblem",
     "check_quota",
+    "extended_expiry",
     "host_path_problem",
     "load_catalog",
     "load_quotas",

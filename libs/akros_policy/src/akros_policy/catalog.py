@@ -35,6 +35,13 @@ class ResourceProfile(BaseModel):
     underuse_exempt: bool = Field(
         default=False, description="Environments of this profile never get under-use nudges"
     )
+    idle_stop_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Stop an environment of this profile once an under-use nudge has gone "
+        "unanswered this long (Keep spares it, as it spares it nudges); it is stopped, never "
+        "deleted, and told why",
+    )
 
 
 class Catalog(BaseModel):
@@ -53,6 +60,15 @@ class Catalog(BaseModel):
     def from_file(cls, path: Path) -> Self:
         """Load a YAML (or JSON) catalog file; errors name the file and the field."""
         return cls.model_validate(yaml.safe_load(path.read_text()))
+
+    def idle_stops(self) -> dict[str, float]:
+        """How long an unanswered nudge waits before the stop, by profile key, for the
+        profiles that ask for an idle stop."""
+        return {
+            key: profile.idle_stop_after_s
+            for key, profile in self.profiles.items()
+            if profile.idle_stop_after_s is not None
+        }
 
     def underuse_exempt_profiles(self) -> frozenset[str]:
         """The keys of the profiles whose environments never get under-use nudges."""

@@ -27,3 +27,16 @@ class PolicyFileSettings(CatalogFileSettings):
     quota_file: Path | None = Field(
         default=None, description="YAML default quota and per-user overrides; built-in if unset"
     )
+
+
+class LifetimeSettings(BaseModel):
+    """How far an environment's expiry may be moved, for the services that extend it (the
+    gateway and the Slack app bound an extension by it; the worker gives an environment
+    started again after its expiry that long)."""
+
+    extend_by_s: float = Field(
+        default=86_400,
+        gt=0,
+        description="How far one extension moves an environment's expiry, and the most it may "
+        "then be ahead of now",
+    )

@@ -26,7 +26,7 @@ import uuid
 from dataclasses import dataclass, field
 from enum import Enum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
@@ -176,6 +176,11 @@ class StartRecord(BaseModel):
     resume: bool = False
     """A stopped environment started again: its objects exist, and its Deployment is scaled
     back to one with this request's id on its pods."""
+    restart: bool = False
+    """An existing environment restarted with ``spec`` (a resize): a start that fails stops
+    it, keeping everything, rather than removing its workload as a create's failure does."""
+    new_expiry: AwareDatetime | None = None
+    """A resume after the environment's expiry: the expiry it is given with the scale-up."""
 
 
 class DeletionRecord(BaseModel):

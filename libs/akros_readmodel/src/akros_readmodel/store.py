@@ -92,6 +92,10 @@ def underuse_exemption_key(owner: str, name: str) -> str:
     return f"{_PREFIX}:underuse-exempt:{owner}:{name}"
 
 
+def _expiry_warning_key(owner: str, name: str, expires_at: float) -> str:
+    return f"{_PREFIX}:expiry-warned:{owner}:{name}:{int(expires_at)}"
+
+
 def _request_key(request_id: str) -> str:
     return f"{_PREFIX}:req:{request_id}"
 
@@ -264,6 +268,21 @@ class ReadModel:
         return await self._update(
             RequestView, _request_key(request_id), changes, ttl_s=REQUEST_TTL_S
         )
+
+    # -- expiry warnings --------------------------------------------------------------------
+
+    async def claim_expiry_warning(
+        self, owner: str, name: str, expires_at: float, *, keep_s: int
+    ) -> bool:
+        """True for the first caller only, for this expiry (an extension's new one is warned
+        of again): the owner is told once, whichever worker replica or retry asks. Kept for
+        ``keep_s``, past the expiry."""
+        key = _expiry_warning_key(owner, name, expires_at)
+        return bool(await self.redis.set(key, "1", nx=True, ex=max(keep_s, 1)))
+
+    async def release_expiry_warning(self, owner: str, name: str, expires_at: float) -> None:
+        """The warning could not be sent: the next reconcile may try again."""
+        await self.redis.delete(_expiry_warning_key(owner, name, expires_at))
 
     # -- under-use exemptions --------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 from akros_gateway.access import owner_for_create
 from akros_gateway.context import Gateway
 from akros_gateway.errors import field_errors
-from akros_gateway.schemas import CreateEnvironmentBody
+from akros_gateway.schemas import CreateEnvironmentBody, ResizeEnvironmentBody
 from akros_intake import (
     Accepted,
     ForbiddenError,
@@ -25,10 +25,12 @@ from akros_msgs import (
     CreateEnvironment,
     DeleteEnvironment,
     DeleteVolume,
+    ResizeEnvironment,
     StartEnvironment,
     StopEnvironment,
 )
 from akros_msgs.names import ResourceName
+from akros_msgs.quantity import format_cpu, format_memory
 from akros_msgs.services import DeleteService, DeployService, ServiceSpec
 from akros_readmodel import RequestView
 
@@ -109,6 +111,51 @@ async def accept_stop_or_start(
     if isinstance(command, StopEnvironment):
         return _counted(gateway, await intake.stop(command))
     return _counted(gateway, await intake.start(command))
+
+
+async def accept_extend(
+    gateway: Gateway, actor: Actor, owner: str, name: str, hours: float | None, request_id: str
+) -> RequestView:
+    require_access(actor, owner)
+    require_nameable(name, f"{owner} has no environment named '{name}'.")
+    by_s = None if hours is None else hours * 3600
+    accepted = await gateway.intake.extend(actor, owner, name, request_id=request_id, by_s=by_s)
+    return _counted(gateway, accepted)
+
+
+async def accept_resize(
+    gateway: Gateway,
+    actor: Actor,
+    owner: str,
+    name: str,
+    body: ResizeEnvironmentBody,
+    request_id: str,
+) -> RequestView:
+    """The environment's resources with the body's changes; those not given stay."""
+    require_access(actor, owner)
+    require_nameable(name, f"{owner} has no environment named '{name}'.")
+    changes = body.model_dump(exclude_none=True)
+    if not changes:
+        raise InvalidError("", "give at least one of cpu, memory, gpus, dedicated_cores")
+    view = await gateway.read_model.environment(owner, name)
+    if view is None:
+        raise NotFoundError(f"{owner} has no environment named '{name}'.")
+    now = view.resources
+    fields = {
+        "cpu": format_cpu(now.cpu_millis),
+        "memory": format_memory(now.memory_bytes),
+        "gpus": now.gpus,
+        "dedicated_cores": view.dedicated_cores,
+        **changes,
+    }
+    try:
+        command = ResizeEnvironment(
+            request_id=request_id, actor=actor, owner=owner, name=name, **fields
+        )
+    except ValidationError as error:
+        problems = field_errors(error.errors(include_url=False))
+        raise InvalidError("", "; ".join(p.message for p in problems)) from error
+    return _counted(gateway, await gateway.intake.resize(command))
 
 
 async def accept_volume_delete(

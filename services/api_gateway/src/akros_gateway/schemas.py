@@ -35,6 +35,30 @@ def _from_profile(field: str, otherwise: str) -> Any:
     return Field(description=f"{_COMMAND[field].description}. Default: the profile's; {otherwise}.")
 
 
+class ExtendEnvironmentBody(BaseModel):
+    """POST /v1/environments/{name}/extend."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    hours: float | None = Field(
+        default=None,
+        gt=0,
+        description="How far to move the expiry; by default, and at most, the platform's "
+        "extension (AKROS_EXTEND_BY_S), and never more than that ahead of now",
+    )
+
+
+class ResizeEnvironmentBody(BaseModel):
+    """PATCH /v1/environments/{name}: the resources to change; the others stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu: PositiveCpu | None = Field(default=None, description="CPU to reserve, e.g. '4'")
+    memory: PositiveMemory | None = Field(default=None, description="Memory, e.g. '16Gi'")
+    gpus: int | None = Field(default=None, ge=0, le=MAX_GPUS_PER_REQUEST)
+    dedicated_cores: bool | None = None
+
+
 class CreateEnvironmentBody(BaseModel):
     """POST /v1/environments."""
 

@@ -7,12 +7,12 @@ from pydantic_settings import SettingsConfigDict
 
 from akros_bus import BusSettings
 from akros_intake.intake import DEFAULT_ACCEPT_CONCURRENCY
-from akros_policy import PolicyFileSettings
+from akros_policy import LifetimeSettings, PolicyFileSettings
 
 ONE_MIB = 1024 * 1024
 
 
-class GatewaySettings(BusSettings, PolicyFileSettings):
+class GatewaySettings(BusSettings, PolicyFileSettings, LifetimeSettings):
     """The backbone settings (AKROS_REDIS_URL, AKROS_LOG_LEVEL, ...) plus the gateway's own.
 
     The catalog and quota files are shared with the k8s_worker (same variable names), so the

@@ -10,8 +10,10 @@ workload and the claim, report the deletion."""
 import asyncio
 import contextlib
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any, assert_never
 
 from pydantic import ValidationError
@@ -20,6 +22,8 @@ from akros_bus import Bus, get_logger
 from akros_k8s_worker.decisions import cluster_holding, deployment_requests, is_stopped, never_fits
 from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.objects import (
+    ANNOTATION_EXPIRES_AT,
+    GPU_PRODUCT_LABEL,
     EnvironmentObjects,
     EnvironmentPlatform,
     Manifest,
@@ -43,11 +47,17 @@ from akros_msgs import (
     DeleteVolume,
     EnvironmentCommand,
     EnvironmentDeleted,
+    EnvironmentExpiring,
+    EnvironmentExtended,
     EnvironmentReady,
+    EnvironmentResized,
     EnvironmentStarting,
     EnvironmentStopped,
+    ExtendEnvironment,
     FailureCode,
     Message,
+    ResizeEnvironment,
+    Resources,
     StartEnvironment,
     StopEnvironment,
     VolumeDeleted,
@@ -57,6 +67,7 @@ from akros_policy import Catalog, QuotaPolicy, check_quota, may_act_on
 from akros_policy.naming import (
     ANNOTATION_REQUEST_ID,
     LABEL_ENV,
+    LABEL_PROFILE,
     environment_object_name,
 )
 from akros_policy.placement import claim_volume_name
@@ -78,6 +89,36 @@ from akros_readmodel import (
 )
 
 _log = get_logger("akros.environments")
+
+
+def _definition(deployment: Manifest) -> dict[str, object]:
+    """The view's fields of what a Deployment reserves: resources, dedicated cores (a CPU
+    limit, container_resources), GPU model (the node selector)."""
+    pod = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    container: Manifest = next(iter(pod.get("containers") or []), {})
+    limits = (container.get("resources") or {}).get("limits") or {}
+    return {
+        "resources": deployment_requests(deployment),
+        "dedicated_cores": "cpu" in limits,
+        "gpu_model": (pod.get("nodeSelector") or {}).get(GPU_PRODUCT_LABEL),
+    }
+
+
+def _start_command_type(record: StartRecord) -> str:
+    if record.resume:
+        return "start_environment"
+    return "resize_environment" if record.restart else "create_environment"
+
+
+def _expiry(deployment: Manifest) -> datetime | None:
+    """The expiry on an environment's Deployment (ANNOTATION_EXPIRES_AT), if it has one."""
+    raw = ((deployment.get("metadata") or {}).get("annotations") or {}).get(ANNOTATION_EXPIRES_AT)
+    try:
+        return datetime.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
 _MAX_REASON = 2000  # CommandFailed.reason's limit
 _WORKLOAD_KINDS = ("NetworkPolicy", "Ingress", "Service", "Deployment")
 
@@ -95,6 +136,9 @@ class EnvironmentService:
     index: EnvironmentIndex
     node_cache_s: float = 5.0
     resync_s: float = 5.0
+    expiry_warning_s: float = 3600.0
+    extend_by_s: float = 86_400.0
+    """The expiry an environment started again after its own is given (from then)."""
     reconciler: LifecycleReconciler = field(init=False)
     _nodes: tuple[float, list[Manifest]] | None = None
     # The objects a create's checks built, with its request id, for its reconcile's writes
@@ -104,7 +148,11 @@ class EnvironmentService:
 
     def __post_init__(self) -> None:
         self.reconciler = LifecycleReconciler(
-            book=self.book, timeouts=self.timeouts, effects=self, resync_s=self.resync_s
+            book=self.book,
+            timeouts=self.timeouts,
+            effects=self,
+            resync_s=self.resync_s,
+            expiry_warning_s=self.expiry_warning_s,
         )
 
     # -- commands ---------------------------------------------------------------------------
@@ -156,6 +204,10 @@ class EnvironmentService:
                 await self.stop(command)
             case StartEnvironment():
                 await self.start(command)
+            case ExtendEnvironment():
+                await self.extend(command)
+            case ResizeEnvironment():
+                await self.resize(command)
             case _:
                 assert_never(command)
 
@@ -374,10 +426,15 @@ class EnvironmentService:
                 ) from None
 
     async def _create_or_patch(self, manifest: Manifest) -> None:
+        """The Deployment is replaced whole when it exists: a merge patch would keep what the
+        desired object leaves out (a GPU request or a CPU limit that a resize removes)."""
         try:
             await self.cluster.create(manifest)
         except AlreadyExistsError:
-            await self.cluster.patch(manifest)
+            if manifest["kind"] == "Deployment":
+                await self.cluster.replace(manifest)
+            else:
+                await self.cluster.patch(manifest)
 
     async def delete_workload(self, record: DeletionRecord) -> None:
         await self._delete_workload(record.owner, record.name)
@@ -531,6 +588,10 @@ class EnvironmentService:
         }
         if expected in refusals:
             raise CommandRefusedError(FailureCode.CONFLICT, refusals[expected])
+        # The front door marks its own stops; the platform's (an idle stop) come straight here.
+        view = await self.read_model.environment(command.owner, command.name)
+        if view is not None and view.status is EnvironmentStatus.READY:
+            await self._mark_stopping(view, command.request_id)
         self.reconciler.command_touched(command.owner, command.name)
 
     async def start(self, command: StartEnvironment) -> None:
@@ -546,36 +607,19 @@ class EnvironmentService:
         self, command: StartEnvironment, picked_up: float, first_write_next: Callable[[], None]
     ) -> None:
         owner, env = command.owner, command.name
-        view = await self.read_model.environment(owner, env)
-        await self.index.synced.wait()
-        deployment = next(
-            (
-                d
-                for d in self.index.owned_by(owner)
-                if ((d.get("metadata") or {}).get("labels") or {}).get(LABEL_ENV) == env
-            ),
-            None,
-        )
-        if view is None or deployment is None:
-            raise CommandRefusedError(FailureCode.NOT_FOUND, f"There is no environment '{env}'.")
+        view, deployment = await self._existing(owner, env)
         annotations = (deployment.get("metadata") or {}).get("annotations") or {}
         if not is_stopped(deployment) and annotations.get(ANNOTATION_REQUEST_ID) != (
             command.request_id
         ):
             raise CommandRefusedError(FailureCode.CONFLICT, f"'{env}' is running already.")
-        resources = deployment_requests(deployment)
-        nodes = await self._node_list()
-        pinned_to = volume_nodes(await self._claimed_volume(owner, env), nodes)
-        if reason := never_fits(resources, view.gpu_model, nodes, pinned_to):
-            raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
-        decision = check_quota(
-            cluster_holding(self.index.owned_by(owner), excluding=env),
-            resources,
-            self.quotas.for_user(owner),
-        )
-        if not decision.allowed:
-            raise CommandRefusedError(FailureCode.QUOTA_EXCEEDED, decision.reason)
+        await self._check_fits_again(owner, env, deployment_requests(deployment), view.gpu_model)
         running = {**deployment, "spec": {**(deployment.get("spec") or {}), "replicas": 1}}
+        expiry = _expiry(deployment)
+        new_expiry = None
+        if expiry is not None and expiry.timestamp() <= picked_up:
+            # Started again after its expiry: it would be stopped again at once.
+            new_expiry = utc_now() + timedelta(seconds=self.extend_by_s)
         replaced = self.index.remember(running)
         record = StartRecord(
             owner=owner,
@@ -586,21 +630,153 @@ class EnvironmentService:
             stage_since=picked_up,
             started_at=picked_up,
             resume=True,
+            new_expiry=new_expiry,
         )
+        pending = resuming_environment(view, record.request_id)
+        if new_expiry is not None:
+            pending = pending.model_copy(update={"expires_at": new_expiry})
+        if await self._expect_restart(record, pending, running, replaced) is Expected.RECORDED:
+            await self.reconciler.reconcile_command(record, first_write_next)
+
+    async def _existing(self, owner: str, env: str) -> tuple[EnvironmentView, Manifest]:
+        """An environment's view and its Deployment (as the index has it), or NOT_FOUND."""
+        view = await self.read_model.environment(owner, env)
+        await self.index.synced.wait()
+        deployment = self.index.deployment(owner, environment_object_name(owner, env))
+        if view is None or deployment is None:
+            raise CommandRefusedError(FailureCode.NOT_FOUND, f"There is no environment '{env}'.")
+        return view, deployment
+
+    async def resize(self, command: ResizeEnvironment) -> None:
+        """A stopped environment gets the new resources on its Deployment (still at zero); a
+        running one is restarted with them through the reconciler, reported like a start."""
+        picked_up = time.time()
+        self._check_actor(command, command.owner)
+        async with self.reconciler.queue.pressing() as first_write_next:
+            await self._resize(command, picked_up, first_write_next)
+
+    async def _resize(
+        self, command: ResizeEnvironment, picked_up: float, first_write_next: Callable[[], None]
+    ) -> None:
+        owner, env = command.owner, command.name
+        view, deployment = await self._existing(owner, env)
+        image = self.catalog.images.get(view.image)
+        if image is None:
+            raise CommandRefusedError(
+                FailureCode.INVALID, f"The image '{view.image}' is no longer in the catalog."
+            )
+        gpu_model = view.gpu_model if command.gpus else None
+        spec = CreateEnvironment(
+            request_id=command.request_id,
+            actor=command.actor,
+            owner=owner,
+            name=env,
+            image=view.image,
+            cpu=command.cpu,
+            memory=command.memory,
+            gpus=command.gpus,
+            gpu_model=gpu_model,
+            dedicated_cores=command.dedicated_cores,
+            volume_size=view.volume_size,
+            expires_at=view.expires_at,
+            profile=self._profile_kept(deployment, command.resources),
+            occurred_at=command.occurred_at,
+        )
+        objects = environment_objects(spec, image, self.platform)
+        resized = {
+            "resources": command.resources,
+            "dedicated_cores": command.dedicated_cores,
+            "gpu_model": gpu_model,
+        }
+        if is_stopped(deployment):
+            objects.deployment["spec"]["replicas"] = 0
+            await self.cluster.replace(objects.deployment)
+            await self.read_model.put_environment(
+                view.model_copy(update={**resized, "updated_at": utc_now()})
+            )
+            await self._applied(
+                command.request_id,
+                EnvironmentResized(
+                    request_id=command.request_id,
+                    actor=command.actor,
+                    owner=owner,
+                    name=env,
+                    resources=command.resources,
+                ),
+            )
+            return
+        await self._check_fits_again(owner, env, command.resources, gpu_model)
+        replaced = self.index.remember(objects.deployment)
+        record = StartRecord(
+            owner=owner,
+            name=env,
+            request_id=command.request_id,
+            actor=command.actor,
+            stage=Stage.SCHEDULING.value,
+            stage_since=picked_up,
+            started_at=picked_up,
+            spec=spec,
+            restart=True,
+        )
+        pending = resuming_environment(view, record.request_id).model_copy(update=resized)
+        expected = await self._expect_restart(record, pending, objects.deployment, replaced)
+        if expected is Expected.RECORDED:
+            self._built[(owner, env)] = (command.request_id, objects)
+            await self.reconciler.reconcile_command(record, first_write_next)
+
+    def _profile_kept(self, deployment: Manifest, resources: Resources) -> str | None:
+        """The Deployment's profile, unless the profile is exempt from under-use nudges and
+        the new resources go beyond it: an exemption covers only what the admins sized it for,
+        so such a resize takes the environment out of the profile (nudged as any other)."""
+        labels = (deployment.get("metadata") or {}).get("labels") or {}
+        key = labels.get(LABEL_PROFILE)
+        profile = self.catalog.profiles.get(key) if key else None
+        if profile is None:
+            return None
+        ceiling = Resources.of(profile.cpu, profile.memory, profile.gpus)
+        if profile.underuse_exempt and not resources.fits_within(ceiling):
+            return None
+        return str(key)
+
+    async def _check_fits_again(
+        self, owner: str, env: str, resources: Resources, gpu_model: str | None
+    ) -> None:
+        """An existing environment started again (a resume, a resize) against the nodes (its
+        volume's node, when local) and the owner's quota, as the cluster has them."""
+        nodes = await self._node_list()
+        pinned_to = volume_nodes(await self._claimed_volume(owner, env), nodes)
+        if reason := never_fits(resources, gpu_model, nodes, pinned_to):
+            raise CommandRefusedError(FailureCode.UNSCHEDULABLE, reason[0].upper() + reason[1:])
+        decision = check_quota(
+            cluster_holding(self.index.owned_by(owner), excluding=env),
+            resources,
+            self.quotas.for_user(owner),
+        )
+        if not decision.allowed:
+            raise CommandRefusedError(FailureCode.QUOTA_EXCEEDED, decision.reason)
+
+    async def _expect_restart(
+        self,
+        record: StartRecord,
+        pending: EnvironmentView,
+        counted: Manifest,
+        replaced: Manifest | None,
+    ) -> Expected:
+        """Record the start of an existing environment; ``counted`` (in the index, replacing
+        ``replaced``) is withdrawn when it is not recorded."""
         try:
-            expected = await self.book.expect(record, resuming_environment(view, record.request_id))
+            expected = await self.book.expect(record, pending)
         except BaseException:
-            self.index.withdraw(running, replaced)
+            self.index.withdraw(counted, replaced)
             raise
         if expected in {Expected.BEING_DELETED, Expected.BEING_STOPPED}:
-            self.index.withdraw(running, replaced)
+            self.index.withdraw(counted, replaced)
             doing = "deleted" if expected is Expected.BEING_DELETED else "stopped"
             raise CommandRefusedError(
                 FailureCode.CONFLICT,
-                f"'{env}' is still being {doing}; try again once it is.",
+                f"'{record.name}' is still being {doing}; try again once it is.",
             )
-        if expected is Expected.RECORDED:
-            await self.reconciler.reconcile_command(record, first_write_next)
+        return expected
 
     async def _claimed_volume(self, owner: str, env: str) -> Manifest | None:
         """The volume the environment's claim is bound to, if it is bound."""
@@ -617,17 +793,115 @@ class EnvironmentService:
         """One replica again, its pods carrying this request's id: the readiness the plan
         waits for is that of this start's pod, never of one left from before the stop."""
         request = {ANNOTATION_REQUEST_ID: record.request_id}
+        annotations = dict(request)
+        if record.new_expiry is not None:
+            annotations[ANNOTATION_EXPIRES_AT] = record.new_expiry.isoformat()
         await self.cluster.patch(
-            {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "metadata": {
-                    "name": environment_object_name(record.owner, record.name),
-                    "namespace": self.platform.namespace,
-                    "annotations": request,
-                },
-                "spec": {"replicas": 1, "template": {"metadata": {"annotations": request}}},
-            }
+            self._deployment_patch(
+                record.owner,
+                record.name,
+                annotations,
+                {"replicas": 1, "template": {"metadata": {"annotations": request}}},
+            )
+        )
+
+    def _deployment_patch(
+        self, owner: str, env: str, annotations: dict[str, str], spec: Manifest | None = None
+    ) -> Manifest:
+        """A strategic-merge patch of the environment's Deployment: its own annotations (not
+        its pods', which would roll them), and ``spec`` if given."""
+        patch: Manifest = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": environment_object_name(owner, env),
+                "namespace": self.platform.namespace,
+                "annotations": annotations,
+            },
+        }
+        if spec is not None:
+            patch["spec"] = spec
+        return patch
+
+    # -- expiry -------------------------------------------------------------------------------
+
+    def expiry_of(self, owner: str, name: str) -> float | None:
+        deployment = self.index.deployment(owner, environment_object_name(owner, name))
+        if deployment is None or is_stopped(deployment):
+            return None
+        expiry = _expiry(deployment)
+        return None if expiry is None else expiry.timestamp()
+
+    async def warn_expiry(self, owner: str, name: str, expires_at: float) -> None:
+        keep_s = round(expires_at - time.time() + self.expiry_warning_s)
+        if not await self.read_model.claim_expiry_warning(owner, name, expires_at, keep_s=keep_s):
+            return
+        try:
+            await self.bus.publish(
+                EnvironmentExpiring(
+                    request_id=f"expiring:{int(expires_at)}:{uuid.uuid4().hex[:16]}",
+                    actor=SYSTEM_ACTOR,
+                    owner=owner,
+                    name=name,
+                    expires_at=datetime.fromtimestamp(expires_at, UTC),
+                    extend_by_s=max(1, round(self.extend_by_s)),
+                )
+            )
+        except BaseException:
+            await self.read_model.release_expiry_warning(owner, name, expires_at)
+            raise
+        _log.info("environment expiring", owner=owner, name=name, expires_at=expires_at)
+
+    async def stop_expired(self, owner: str, name: str, expires_at: float) -> bool:
+        """A ready environment past its expiry is stopped as its owner's stop would be, its
+        view saying so at once; the stop is the platform's (SYSTEM_ACTOR), with the reason
+        for the owner."""
+        view = await self.read_model.environment(owner, name)
+        if view is None or view.status is not EnvironmentStatus.READY:
+            return False
+        when = datetime.fromtimestamp(expires_at, UTC).isoformat(timespec="minutes")
+        record = StopRecord(
+            owner=owner,
+            name=name,
+            request_id=f"expiry:{int(expires_at)}:{uuid.uuid4().hex[:16]}",
+            actor=SYSTEM_ACTOR,
+            requested_at=time.time(),
+            reason=f"It reached its expiry ({when}) and was stopped; its volume is kept. "
+            f"Start it again with `akros env start {name}` or from Slack.",
+        )
+        if await self.book.expect_stop(record) is not StopExpected.RECORDED:
+            return False
+        await self._mark_stopping(view, record.request_id)
+        _log.info("environment expired; stopping it", owner=owner, name=name)
+        return True
+
+    async def extend(self, command: ExtendEnvironment) -> None:
+        """Move the expiry on the Deployment (where the reconciler's timer reads it) and in
+        the view."""
+        self._check_actor(command, command.owner)
+        annotations = {ANNOTATION_EXPIRES_AT: command.expires_at.isoformat()}
+        try:
+            await self.cluster.patch(
+                self._deployment_patch(command.owner, command.name, annotations)
+            )
+        except NotFoundError:
+            raise CommandRefusedError(
+                FailureCode.NOT_FOUND, f"There is no environment '{command.name}'."
+            ) from None
+        view = await self.read_model.environment(command.owner, command.name)
+        if view is not None:
+            await self.read_model.put_environment(
+                view.model_copy(update={"expires_at": command.expires_at, "updated_at": utc_now()})
+            )
+        await self._applied(
+            command.request_id,
+            EnvironmentExtended(
+                request_id=command.request_id,
+                actor=command.actor,
+                owner=command.owner,
+                name=command.name,
+                expires_at=command.expires_at,
+            ),
         )
 
     async def scale_to_zero(self, record: StopRecord) -> None:
@@ -668,6 +942,17 @@ class EnvironmentService:
             reason,
             owner=record.owner,
             name=record.name,
+        )
+
+    async def _mark_stopping(self, view: EnvironmentView, request_id: str) -> None:
+        await self.read_model.put_environment(
+            view.model_copy(
+                update={
+                    "status": EnvironmentStatus.STOPPING,
+                    "request_id": request_id,
+                    "updated_at": utc_now(),
+                }
+            )
         )
 
     async def _mark_stopped(self, view: EnvironmentView, reason: str | None) -> None:
@@ -740,7 +1025,7 @@ class EnvironmentService:
         fails is stopped again, keeping everything, and says why."""
         self._built.pop((record.owner, record.name), None)
         view = await self.read_model.environment(record.owner, record.name)
-        if record.resume:
+        if record.resume or record.restart:
             await self._scale_to_zero(record.owner, record.name)
             if view is not None:
                 await self._mark_stopped(view, f"It could not start: {reason}")
@@ -751,28 +1036,36 @@ class EnvironmentService:
         await self._publish_failure(
             record.request_id,
             record.actor,
-            "start_environment" if record.resume else "create_environment",
+            _start_command_type(record),
             code,
             reason,
             owner=record.owner,
             name=record.name,
         )
 
-    async def _restore_view(self, command: StopEnvironment | StartEnvironment) -> None:
-        """A refused stop leaves the environment ready, a refused start leaves it stopped:
-        what each was when the front door accepted it (it accepts a stop of a ready one and
-        a start of a stopped one only)."""
+    async def _restore_view(
+        self, command: StopEnvironment | StartEnvironment | ResizeEnvironment
+    ) -> None:
+        """A refused stop, start or resize leaves the environment as its Deployment still is
+        (nothing was written): ready or stopped, with the resources it has. The front door
+        had marked it stopping or pending, with the command's resources for a resize."""
         view = await self.read_model.environment(command.owner, command.name)
         if view is None or view.request_id != command.request_id:
             return
-        status = (
-            EnvironmentStatus.READY
-            if isinstance(command, StopEnvironment)
-            else EnvironmentStatus.STOPPED
+        deployment = self.index.deployment(
+            command.owner, environment_object_name(command.owner, command.name)
         )
-        await self.read_model.put_environment(
-            view.model_copy(update={"status": status, "updated_at": utc_now()})
-        )
+        if deployment is None:
+            return
+        changes: dict[str, object] = {
+            "status": EnvironmentStatus.STOPPED
+            if is_stopped(deployment)
+            else EnvironmentStatus.READY,
+            "updated_at": utc_now(),
+        }
+        if isinstance(command, ResizeEnvironment):
+            changes.update(_definition(deployment))
+        await self.read_model.put_environment(view.model_copy(update=changes))
 
     async def _mark_failed(self, view: EnvironmentView, reason: str) -> None:
         await self.read_model.put_environment(
@@ -798,7 +1091,7 @@ class EnvironmentService:
             view = await self.read_model.environment(command.owner, command.name)
             if view is not None and view.request_id == command.request_id:
                 await self._mark_failed(view, reason)
-        if isinstance(command, StopEnvironment | StartEnvironment):
+        if isinstance(command, StopEnvironment | StartEnvironment | ResizeEnvironment):
             await self._restore_view(command)
         await self._publish_failure(
             command.request_id,

@@ -75,5 +75,12 @@ class EnvironmentIndex:
             if not owned:
                 del self._by_owner[owner]
 
+    def deployment(self, owner: str, name: str) -> Manifest | None:
+        """The Deployment ``name`` of ``owner``, if the cluster has it."""
+        return self._by_owner.get(owner, {}).get(name)
+
+    def all(self) -> list[Manifest]:
+        return [d for owned in self._by_owner.values() for d in owned.values()]
+
     def owned_by(self, owner: str) -> list[Manifest]:
         return list(self._by_owner.get(owner, {}).values())

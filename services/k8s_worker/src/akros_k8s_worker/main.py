@@ -14,7 +14,7 @@ from akros_k8s_worker.reconciler import waits_for_calm
 from akros_k8s_worker.scaling import ScalingService
 from akros_k8s_worker.services import ServiceDeployer
 from akros_k8s_worker.settings import WorkerSettings
-from akros_kube import Cluster, ForbiddenError
+from akros_kube import SYNCED, Cluster, ForbiddenError
 from akros_msgs import EnvironmentCommand, Groups, ScaleDeployment, ServiceCommand
 from akros_msgs.streams import ENVIRONMENT_COMMANDS, SCALE_COMMANDS, SERVICE_COMMANDS
 from akros_policy import load_catalog, load_quotas
@@ -86,6 +86,8 @@ class Worker:
                         timeouts=settings.stage_timeouts(),
                         resync_s=settings.start_resync_s,
                         node_cache_s=settings.node_cache_s,
+                        expiry_warning_s=settings.expiry_warning_s,
+                        extend_by_s=settings.extend_by_s,
                         index=EnvironmentIndex(),
                     ),
                     services=ServiceDeployer(
@@ -147,10 +149,14 @@ class Worker:
         selector = f"{LABEL_KIND}={WorkloadKind.ENVIRONMENT.value}"
         namespace = self.settings.environments_namespace
         index = self.environments.index
+        reconciler = self.environments.reconciler
         async for event, deployment in self.environments.cluster.watch(
             "Deployment", namespace, selector
         ):
             index.observe(event, deployment)
+            # A (re)list is in the index once it has synced: then each of its Deployments.
+            for changed in index.all() if event == SYNCED else [deployment]:
+                reconciler.on_deployment_event(changed)
 
     def background(self) -> Background:
         return [

@@ -4,7 +4,8 @@
 worker owes an outcome) and what is (the environment's pods and claim, as the watches last
 saw them) and returns what to do now: write the objects, record the stage the start has
 reached, report it ready, fail it, scale the workload to zero, report it stopped, delete the
-workload or the claim, report the deletion, or look again later.
+workload or the claim, report the deletion, or look again later. `plan_expiry` does the same
+for a running environment's expiry: tell its owner ahead of it, stop it once it is due.
 It never remembers an event: called twice on the same inputs it answers the same, so a lost,
 repeated or reordered watch event changes nothing, and the executor may call it whenever it
 likes (an event, a deadline, a retry after an error).
@@ -216,9 +217,20 @@ class FailStop:
     reason: str
 
 
+@dataclass(frozen=True)
+class WarnExpiry:
+    """Tell the owner the environment will be stopped at its expiry (once per expiry)."""
+
+
+@dataclass(frozen=True)
+class StopExpired:
+    """Stop the environment: its expiry has come (its volume is kept; nothing is deleted)."""
+
+
 StartAction = ApplyObjects | RecordStage | MarkReady | FailStart | RequeueAfter
 DeletionAction = DeleteWorkload | DeleteClaim | ReportDeleted | FailDeletion | RequeueAfter
 StopAction = ScaleToZero | ReportStopped | FailStop | RequeueAfter
+ExpiryAction = WarnExpiry | StopExpired | RequeueAfter
 
 
 @overload
@@ -322,6 +334,18 @@ def _plan_deletion(
     actions: list[DeletionAction] = [] if claim.terminating else [DeleteClaim()]
     actions.append(RequeueAfter(left))
     return actions
+
+
+def plan_expiry(expires_at: float, warn_before_s: float, now: float) -> list[ExpiryAction]:
+    """For an environment that runs and owes nothing else (no start, stop or deletion under
+    way): stop it once ``expires_at`` has come, tell its owner from ``warn_before_s`` ahead of
+    it, and look again when the next of those is due."""
+    if now >= expires_at:
+        return [StopExpired()]
+    warn_at = expires_at - warn_before_s
+    if now >= warn_at:
+        return [WarnExpiry(), RequeueAfter(expires_at - now)]
+    return [RequeueAfter(warn_at - now)]
 
 
 def _plan_stop(

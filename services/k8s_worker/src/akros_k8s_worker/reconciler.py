@@ -1,8 +1,8 @@
 """The executor of the environment lifecycle: commands record what is owed and queue their
 environment's key first; watches fill caches and queue keys; requeue-after timers queue keys
-at deadlines and retries. Workers take a key, `plan` what to do from its record (a start, a
-stop or a deletion, akros_readmodel.lifecycle) and the caches, and do it through the
-effects.
+at deadlines, expiries and retries. Workers take a key, `plan` what to do from its record (a
+start, a stop or a deletion, akros_readmodel.lifecycle) and the caches, or `plan_expiry` from
+a running environment's expiry, and do it through the effects.
 
 The watches never wait for Redis: an event updates a cache in memory and adds its
 environment's key to the queue, nothing more. So Redis away, or the API refusing a write,
@@ -38,10 +38,13 @@ from akros_k8s_worker.reconcile import (
     ScaleToZero,
     Stage,
     StageTimeouts,
+    StopExpired,
     Stopping,
+    WarnExpiry,
     observe_claim,
     observe_pod,
     plan,
+    plan_expiry,
 )
 from akros_k8s_worker.workqueue import WorkQueue
 from akros_kube import LISTING, SYNCED
@@ -59,6 +62,7 @@ Manifest = dict[str, Any]
 DEFAULT_WORKERS = 12
 OTHER_AT_ONCE = 8
 DEFAULT_RESYNC_S = 5.0
+DEFAULT_EXPIRY_WARNING_S = 3600.0
 # Looking again this long after another worker's claim should have ended, not on the dot.
 _AFTER_LEASE_S = 0.05
 
@@ -161,6 +165,16 @@ class LifecycleEffects(Protocol):
         self, record: StopRecord, code: FailureCode, reason: str
     ) -> None: ...
 
+    def expiry_of(self, owner: str, name: str) -> float | None:
+        """When the environment, if it runs, is to be stopped (epoch seconds), else None."""
+
+    async def warn_expiry(self, owner: str, name: str, expires_at: float) -> None:
+        """Tell the owner, once per expiry, that it is coming."""
+
+    async def stop_expired(self, owner: str, name: str, expires_at: float) -> bool:
+        """Record the stop of an expired environment; False when nothing was recorded (it is
+        starting, being stopped or deleted: looked at again once that is reported)."""
+
 
 @dataclass
 class LifecycleReconciler:
@@ -169,6 +183,7 @@ class LifecycleReconciler:
     effects: LifecycleEffects
     workers: int = DEFAULT_WORKERS
     resync_s: float = DEFAULT_RESYNC_S
+    expiry_warning_s: float = DEFAULT_EXPIRY_WARNING_S
     queue: WorkQueue[Key] = field(default_factory=lambda: WorkQueue(OTHER_AT_ONCE))
     pods: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
     claims: _Cache[Key] = field(default_factory=lambda: _Cache(key_of))
@@ -192,6 +207,14 @@ class LifecycleReconciler:
 
     def on_claim_event(self, event: str, claim: Manifest) -> None:
         for key in self.claims.observe(event, claim):
+            self.queue.add(key)
+
+    def on_deployment_event(self, deployment: Manifest) -> None:
+        """A Deployment's expiry is known from its watch (a create's, an extension's, a
+        stop's scale): its key is queued for the expiry's timer. Deployments without an
+        expiry queue nothing, so a create costs no extra reconcile."""
+        key = key_of(deployment)
+        if key is not None and self.effects.expiry_of(*key) is not None:
             self.queue.add(key)
 
     def on_storage_class_event(self, event: str, storage_class: Manifest) -> None:
@@ -305,6 +328,7 @@ class LifecycleReconciler:
             self._written.pop(key, None)
         if record is None:
             self.queue.forget_timer(key)
+            await self._reconcile_expiry(key)
         elif isinstance(record, DeletionRecord):
             await self._reconcile_deletion(key, record)
         elif isinstance(record, StopRecord):
@@ -402,6 +426,8 @@ class LifecycleReconciler:
             raise
         await settled(*key)
         self._written.pop(key, None)
+        if self.effects.expiry_of(*key) is not None:
+            self.queue.add(key)  # its expiry's timer: no other event may come
 
     async def _reconcile_deletion(self, key: Key, record: DeletionRecord) -> None:
         observed = self.observed(key)
@@ -439,6 +465,20 @@ class LifecycleReconciler:
                 case FailStop():
                     failed = self.effects.report_stop_failed(record, action.code, action.reason)
                     await self._report(key, record, failed)
+                case RequeueAfter():
+                    self.queue.add_after(key, action.seconds)
+
+    async def _reconcile_expiry(self, key: Key) -> None:
+        expires_at = self.effects.expiry_of(*key)
+        if expires_at is None:
+            return
+        for action in plan_expiry(expires_at, self.expiry_warning_s, time.time()):
+            match action:
+                case WarnExpiry():
+                    await self.effects.warn_expiry(*key, expires_at)
+                case StopExpired():
+                    if await self.effects.stop_expired(*key, expires_at):
+                        await self.reconcile(key)
                 case RequeueAfter():
                     self.queue.add_after(key, action.seconds)
 

@@ -8,10 +8,10 @@ from akros_bus import BusSettings
 from akros_k8s_worker.objects import EnvironmentPlatform
 from akros_k8s_worker.reconcile import StageTimeouts
 from akros_k8s_worker.service_objects import ServicePlatform
-from akros_policy import PolicyFileSettings
+from akros_policy import LifetimeSettings, PolicyFileSettings
 
 
-class WorkerSettings(BusSettings, PolicyFileSettings):
+class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
     service_name: str = "k8s-worker"
     kubeconfig: Path | None = Field(
         default=None, description="Kubeconfig file; unset: in-cluster config, then ~/.kube/config"
@@ -56,6 +56,12 @@ class WorkerSettings(BusSettings, PolicyFileSettings):
         gt=0,
         description="How long a stop waits for the environment's pod to be gone (Kubernetes "
         "gives a pod 30 s of grace by default)",
+    )
+    expiry_warning_s: float = Field(
+        default=3600,
+        gt=0,
+        description="How long before an environment's expiry its owner is told (it is then "
+        "stopped, never deleted)",
     )
     start_resync_s: float = Field(
         default=5.0, gt=0, description="How often every open start is reconciled again"

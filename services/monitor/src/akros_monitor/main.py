@@ -41,6 +41,7 @@ from akros_monitor.underuse import (
     UnderusePolicy,
     UnderuseState,
     assess,
+    idle_stop_due,
 )
 from akros_monitor.usage import (
     EnvironmentKey,
@@ -60,6 +61,7 @@ from akros_msgs import (
     SYSTEM_ACTOR,
     Message,
     Resources,
+    StopEnvironment,
     UnderusedEnvironment,
     WorkloadUsage,
     new_request_id,
@@ -88,6 +90,27 @@ def underuse_policy(settings: MonitorSettings) -> UnderusePolicy:
         grace=timedelta(seconds=settings.underuse_grace_s),
         minimum_age=timedelta(seconds=settings.underuse_minimum_age_s),
         cool_down=timedelta(seconds=settings.underuse_cool_down_s),
+    )
+
+
+def idle_stop(key: EnvironmentKey, state: UnderuseState, use: EnvironmentUse) -> StopEnvironment:
+    """The platform's stop of an environment whose under-use nudge went unanswered, with the
+    reason its owner is told."""
+    owner, name = key
+    since = f"{state.low_since:%Y-%m-%d %H:%M} UTC" if state.low_since else "a while"
+    nudged = f"{state.notified_at:%Y-%m-%d %H:%M} UTC" if state.notified_at else "earlier"
+    wait_h = use.idle_stop_after.total_seconds() / 3600 if use.idle_stop_after else 0
+    return StopEnvironment(
+        request_id=new_request_id(),
+        actor=SYSTEM_ACTOR,
+        owner=owner,
+        name=name,
+        reason=(
+            f"It used about {state.cpu_fraction_mean:.0%} of its CPU since {since}, and the "
+            f"nudge of {nudged} went unanswered for {wait_h:g} h, so it was stopped to free "
+            f"what it reserves; its volume is kept. Start it again with `akros env start "
+            f"{name}` or from Slack (Keep in the nudge spares it)."
+        )[:500],
     )
 
 
@@ -151,7 +174,9 @@ class Monitor:
         self.policy = underuse_policy(settings)
         # Read once at start, as the gateway reads it: a catalog change (a profile made
         # exempt, or removed) takes effect when the monitor restarts with it.
-        self.exempt_profiles = load_catalog(settings.catalog_file).underuse_exempt_profiles()
+        catalog = load_catalog(settings.catalog_file)
+        self.exempt_profiles = catalog.underuse_exempt_profiles()
+        self.idle_stops = catalog.idle_stops()
         self.clock = clock
         self.history = HistoryStep()
         self._history_step_started = time.monotonic()
@@ -324,25 +349,35 @@ class Monitor:
         pods = dict(self.view.environment_pods.items)
         self.gpu_readings = readings
         gpu = readings.per_pod
-        uses = environment_uses(pods, used, gpu, self.exempt_profiles)
+        uses = environment_uses(pods, used, gpu, self.exempt_profiles, self.idle_stops)
         assessed: dict[EnvironmentKey, UnderuseState] = {}
         due: dict[EnvironmentKey, Underuse] = {}
+        stops_due: list[EnvironmentKey] = []
         for key, use in uses.items():
             assessed[key], underuse = assess(
                 states.get(key, UnderuseState()), use, now, self.policy
             )
             if underuse is not None:
                 due[key] = underuse
+            assessed[key], stop_due = idle_stop_due(assessed[key], use, now)
+            if stop_due:
+                stops_due.append(key)
         # The Slack app's "keep" button sets a key per environment; it is read only for the
-        # environments due a notification, not for every environment every cycle.
+        # environments due a notification or a stop, not for every environment every cycle.
         read_model = ReadModel(self.bus.redis)
-        kept = await read_model.underuse_exempt_among(list(due))
+        kept = await read_model.underuse_exempt_among([*due, *stops_due])
         notices: list[UnderusedEnvironment] = []
         for key, underuse in due.items():
             if key in kept:
                 assessed[key] = UnderuseState()
             else:
                 notices.append(underused_event(key, uses[key], underuse, self.policy.threshold))
+        stops: list[StopEnvironment] = []
+        for key in stops_due:
+            if key in kept:
+                assessed[key] = UnderuseState()
+            else:
+                stops.append(idle_stop(key, assessed[key], uses[key]))
         samples = usage_samples(pods, used, gpu)
         size = self.settings.usage_batch_size
         batches: list[Message] = [
@@ -354,7 +389,7 @@ class Monitor:
             )
             for start in range(0, len(samples), size)
         ]
-        await self.bus.publish_many([*batches, *notices])
+        await self.bus.publish_many([*batches, *notices, *stops])
         # The gateway serves owners their notifications from the read model; the events stay
         # on NOTIFICATIONS for every other subscriber (the Slack app).
         await read_model.add_notifications(notices)
@@ -372,6 +407,7 @@ class Monitor:
             environments=len(uses),
             samples=len(samples),
             notified=len(notices),
+            idle_stops=len(stops),
             took_ms=round((time.perf_counter() - started) * 1000, 2),
             fetch_ms=round((fetched - started) * 1000, 2),
         )

@@ -8,6 +8,10 @@ judged at all: a GPU job leaves the CPU idle. A streak of under-use longer than 
 period earns one notification; another follows only after the cool-down. A sample at or
 above the threshold ends the streak and forgets the notification, so an environment that came
 back to life is not nagged, and one that drops again later starts a fresh grace period.
+
+An environment of a profile that asks for an idle stop is stopped once a notification has
+gone unanswered for the profile's wait and it is still under-used (``idle_stop_due``): the
+owner's Keep exempts it from both. The stop is asked for once per streak.
 """
 
 from dataclasses import dataclass, replace
@@ -34,6 +38,8 @@ class EnvironmentUse:
     gpu_utilisation: float | None
     started_at: datetime | None
     exempt: bool
+    idle_stop_after: timedelta | None = None
+    """How long an unanswered notification waits before the stop (its profile's), if ever."""
 
     @property
     def gpus(self) -> int:
@@ -58,6 +64,7 @@ class UnderuseState:
     gpu_samples: int = 0
     gpu_utilisation_sum: float = 0.0
     notified_at: datetime | None = None
+    stop_asked_at: datetime | None = None
 
     @property
     def cpu_fraction_mean(self) -> float:
@@ -121,3 +128,17 @@ def assess(
         cpu_used_fraction=state.cpu_fraction_mean,
         gpu_utilisation=state.gpu_utilisation_mean,
     )
+
+
+def idle_stop_due(
+    state: UnderuseState, use: EnvironmentUse, now: datetime
+) -> tuple[UnderuseState, bool]:
+    """The state after looking at an idle stop, and whether the stop is due now: the streak
+    that earned the notification goes on (``assess`` ends it at the first busy sample), the
+    profile's wait since the notification is over, and the stop was not asked for yet."""
+    wait = use.idle_stop_after
+    if wait is None or use.exempt or state.low_since is None or state.notified_at is None:
+        return state, False
+    if state.stop_asked_at is not None or now - state.notified_at < wait:
+        return state, False
+    return replace(state, stop_asked_at=now), True

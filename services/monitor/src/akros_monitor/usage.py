@@ -13,7 +13,7 @@ no answering exporter reports is unknown, never idle.
 
 from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -228,10 +228,13 @@ def environment_uses(
     used: Mapping[str, tuple[int, int]],
     gpu: Mapping[str, float],
     exempt_profiles: Set[str],
+    idle_stops: Mapping[str, float] | None = None,
 ) -> dict[EnvironmentKey, EnvironmentUse]:
     """Each measured environment's use, its pods added up (GPU utilisation averaged over its
     GPUs, unknown when any of them is); the oldest pod's start counts, and any exempt pod
-    (``is_exempt``, with the catalog's ``exempt_profiles``) exempts it."""
+    (``is_exempt``, with the catalog's ``exempt_profiles``) exempts it. A pod of a profile in
+    ``idle_stops`` (the catalog's, seconds by profile) gives it that idle stop."""
+    stops = idle_stops or {}
     uses: dict[EnvironmentKey, EnvironmentUse] = {}
     for key, pod in pods.items():
         if key not in used:
@@ -239,6 +242,8 @@ def environment_uses(
         cpu, memory = used[key]
         pod_gpu = gpu.get(key) if pod.requested[2] else None
         exempt = is_exempt(pod, exempt_profiles)
+        wait_s = stops.get(pod.profile) if pod.profile is not None else None
+        idle_stop_after = None if wait_s is None else timedelta(seconds=wait_s)
         env = (pod.owner, pod.name)
         known = uses.get(env)
         if known is None:
@@ -249,6 +254,7 @@ def environment_uses(
                 gpu_utilisation=pod_gpu,
                 started_at=pod.started_at,
                 exempt=exempt,
+                idle_stop_after=idle_stop_after,
             )
             continue
         uses[env] = EnvironmentUse(
@@ -258,6 +264,7 @@ def environment_uses(
             gpu_utilisation=_weighted_gpu(known, pod.requested[2], pod_gpu),
             started_at=_earliest(known.started_at, pod.started_at),
             exempt=known.exempt or exempt,
+            idle_stop_after=known.idle_stop_after or idle_stop_after,
         )
     return uses
 

@@ -44,7 +44,8 @@ class SlackAction(StrEnum):
     KEEP_PRESSED = "Keep pressed (under-use DM)"
     SHRINK_PRESSED = "Shrink pressed (under-use DM)"
     STOP_PRESSED = "Stop pressed (Home, ready message)"
-    START_PRESSED = "Start pressed (Home)"
+    START_PRESSED = "Start pressed (Home, stopped message)"
+    EXTEND_PRESSED = "Extend pressed (expiry DM)"
     HOME_OPENED = "Home tab opened"
 
 
@@ -93,6 +94,7 @@ POLICY: Final[Mapping[SlackAction, Rule]] = {
     SlackAction.SHRINK_PRESSED: Rule(_action(blocks.SHRINK_BUTTON), Who.LINKED),
     SlackAction.STOP_PRESSED: Rule(_action(blocks.STOP_BUTTON), Who.LINKED),
     SlackAction.START_PRESSED: Rule(_action(blocks.START_BUTTON), Who.LINKED),
+    SlackAction.EXTEND_PRESSED: Rule(_action(blocks.EXTEND_BUTTON), Who.LINKED),
     SlackAction.HOME_OPENED: Rule("event app_home_opened", Who.LINKED),
 }
 COMMAND_ACTIONS: Final[Mapping[Verb, SlackAction]] = {

@@ -9,7 +9,10 @@ from typing import Any
 from akros_msgs import (
     CommandFailed,
     EnvironmentDeleted,
+    EnvironmentExpiring,
+    EnvironmentExtended,
     EnvironmentReady,
+    EnvironmentResized,
     EnvironmentStarting,
     EnvironmentStopped,
     UnderusedEnvironment,
@@ -33,6 +36,7 @@ KEEP_BUTTON = "akros_keep"
 SHRINK_BUTTON = "akros_shrink_environment"
 STOP_BUTTON = "akros_stop_environment"
 START_BUTTON = "akros_start_environment"
+EXTEND_BUTTON = "akros_extend_environment"
 
 HELP = (
     "*/akros* manages your research environments:\n"
@@ -302,9 +306,41 @@ def deleted_message(event: EnvironmentDeleted) -> SlackMessage:
 
 def stopped_message(event: EnvironmentStopped) -> SlackMessage:
     why = f" {event.reason}" if event.reason else ""
-    return notice(
+    text = (
         f":double_vertical_bar: *{event.name}* is stopped; its volume, URL and name are kept "
-        f"and it holds no resources.{why} Start it again from your Home tab."
+        f"and it holds no resources.{why}"
+    )
+    # The value names the owner: the message may be an admin's, about someone else's.
+    start = _button("Start", START_BUTTON, f"{event.owner}/{event.name}", "primary")
+    return SlackMessage(text, [_section(text), {"type": "actions", "elements": [start]}])
+
+
+def expiring_message(event: EnvironmentExpiring) -> SlackMessage:
+    hours = event.extend_by_s / 3600
+    text = (
+        f":alarm_clock: Your environment *{event.name}* will be stopped at "
+        f"{event.expires_at:%Y-%m-%d %H:%M} UTC, when it expires; its volume is kept and "
+        f"nothing is deleted. Extend it by {hours:g} h, or stop it now?"
+    )
+    buttons = [
+        _button(f"Extend {hours:g} h", EXTEND_BUTTON, event.name, "primary"),
+        _button("Stop now", STOP_BUTTON, event.name),
+    ]
+    return SlackMessage(
+        text, [_section(text), {"type": "actions", "block_id": "expiring", "elements": buttons}]
+    )
+
+
+def extended_message(event: EnvironmentExtended) -> SlackMessage:
+    return notice(
+        f":calendar: *{event.name}* now expires at {event.expires_at:%Y-%m-%d %H:%M} UTC."
+    )
+
+
+def resized_message(event: EnvironmentResized) -> SlackMessage:
+    return notice(
+        f":straight_ruler: *{event.name}* will have {event.resources.describe()} when it "
+        "starts again."
     )
 
 

@@ -16,9 +16,14 @@ from akros_msgs import (
     CreateEnvironment,
     DeleteEnvironment,
     EnvironmentDeleted,
+    EnvironmentExpiring,
+    EnvironmentExtended,
     EnvironmentReady,
+    EnvironmentResized,
     EnvironmentStarting,
     EnvironmentStopped,
+    Notification,
+    ResizeEnvironment,
     StartEnvironment,
     StopEnvironment,
     UnderusedEnvironment,
@@ -33,8 +38,11 @@ from akros_slack.identity import Directory
 from akros_slack.store import MessageRef, SlackStore
 
 _log = get_logger("akros.slack")
-AcceptedCommand = CreateEnvironment | DeleteEnvironment | StopEnvironment | StartEnvironment
+AcceptedCommand = (
+    CreateEnvironment | DeleteEnvironment | StopEnvironment | StartEnvironment | ResizeEnvironment
+)
 START_TYPE = StartEnvironment.model_fields["type"].default
+RESIZE_TYPE = ResizeEnvironment.model_fields["type"].default
 
 
 @dataclass(frozen=True)
@@ -90,20 +98,34 @@ class FrontDoor:
             slack_user, command, blocks.pending_message("Starting", command.name, "")
         )
 
-    async def shrink(self, slack_user: str, create: CreateEnvironment) -> None:
-        """Delete the environment keeping its volume, then (``on_result``) create it again
-        with the smaller resources: the same two commands and checks as by hand."""
-        delete = DeleteEnvironment(
-            request_id=f"{create.request_id}:delete",
-            actor=create.actor,
-            owner=create.owner,
-            name=create.name,
+    async def shrink(self, slack_user: str, form: CreateEnvironment) -> None:
+        """Resize the environment to the form's smaller resources: it restarts with them, its
+        volume, URL, name and profile kept (PATCH /v1/environments/{name} does the same)."""
+        resize = ResizeEnvironment(
+            request_id=form.request_id,
+            actor=form.actor,
+            owner=form.owner,
+            name=form.name,
+            cpu=form.cpu,
+            memory=form.memory,
+            gpus=form.gpus,
+            dedicated_cores=form.dedicated_cores,
         )
-        await self.store.defer_create(delete.request_id, create)
-        detail = f" to {create.resources.describe()}"
+        detail = f" to {resize.resources.describe()}"
         await self._accept(
-            slack_user, delete, blocks.pending_message("Shrinking", create.name, detail)
+            slack_user, resize, blocks.pending_message("Shrinking", form.name, detail)
         )
+
+    async def extend(
+        self, slack_user: str, actor: Actor, owner: str, name: str, request_id: str
+    ) -> None:
+        """Move the expiry on by the platform's extension; the message says how it went."""
+        ref = await self.post(slack_user, blocks.pending_message("Extending", name, ""))
+        await self.store.remember_message(request_id, ref)
+        try:
+            await self.intake.extend(actor, owner, name, request_id=request_id)
+        except RefusedError as refusal:
+            await self.update(ref, blocks.refused_message(refusal.detail))
 
     async def _accept(
         self, slack_user: str, command: AcceptedCommand, pending: SlackMessage
@@ -125,6 +147,8 @@ class FrontDoor:
                     await self.intake.stop(command)
                 case StartEnvironment():
                     await self.intake.start(command)
+                case ResizeEnvironment():
+                    await self.intake.resize(command)
                 case _:
                     assert_never(command)
         except RefusedError as refusal:
@@ -158,10 +182,14 @@ class FrontDoor:
                 outcome = blocks.failed_message(event)
             case EnvironmentStopped():
                 outcome = blocks.stopped_message(event)
+                if event.reason and not await self.store.message(event.request_id):
+                    # The platform's stop (expiry, idle): nobody asked, so the owner is told.
+                    await self._tell_owner(event.owner, outcome)
+            case EnvironmentExtended():
+                outcome = blocks.extended_message(event)
+            case EnvironmentResized():
+                outcome = blocks.resized_message(event)
             case EnvironmentDeleted():
-                if follow_up := await self.store.take_deferred_create(event.request_id):
-                    await self._recreate(event, follow_up)
-                    return
                 outcome = blocks.deleted_message(event)
             case VolumeDeleted() | DeploymentScaled() | ServiceDeployed() | ServiceDeleted():
                 # Outcomes of requests Slack never makes (volume purges, scaling, in-house
@@ -184,37 +212,34 @@ class FrontDoor:
         request = await self.read_model.request(event.request_id)
         if request is None or request.state is not RequestState.PENDING:
             return
-        action = "Starting" if request.command_type == START_TYPE else "Creating"
+        action = {START_TYPE: "Starting", RESIZE_TYPE: "Resizing"}.get(
+            request.command_type, "Creating"
+        )
         await self.update(ref, blocks.progress_message(event, action))
 
-    async def _recreate(self, deleted: EnvironmentDeleted, create: CreateEnvironment) -> None:
-        """The second half of a shrink, reported in the same message as the first."""
-        ref = await self.store.message(deleted.request_id)
-        if ref:
-            await self.store.remember_message(create.request_id, ref)
-            detail = f" with {create.resources.describe()}"
-            await self.update(ref, blocks.pending_message("Recreating", create.name, detail))
-        try:
-            await self.intake.create(create)
-        except RefusedError as refusal:
-            if ref:
-                await self.update(ref, blocks.refused_message(refusal.detail))
-            return
-        await self.refresh_home(create.owner)
-
-    async def on_underused(self, event: UnderusedEnvironment) -> None:
+    async def on_notification(self, event: Notification) -> None:
         """DM the owner once per notification (a redelivered one is not sent again)."""
-        slack_user = self.directory.slack_user_of(event.owner)
-        if slack_user is None:
-            _log.info("no Slack user for this owner; notification not sent", owner=event.owner)
-            return
+        match event:
+            case UnderusedEnvironment():
+                message = blocks.underused_message(event)
+            case EnvironmentExpiring():
+                message = blocks.expiring_message(event)
+            case _:
+                assert_never(event)
         if not await self.store.claim_notification(str(event.message_id)):
             return
         try:
-            await self.post(slack_user, blocks.underused_message(event))
+            await self._tell_owner(event.owner, message)
         except Exception:
             await self.store.release_notification(str(event.message_id))
             raise
+
+    async def _tell_owner(self, owner: str, message: SlackMessage) -> None:
+        slack_user = self.directory.slack_user_of(owner)
+        if slack_user is None:
+            _log.info("no Slack user for this owner; notification not sent", owner=owner)
+            return
+        await self.post(slack_user, message)
 
     # -- Slack ------------------------------------------------------------------------------
 

@@ -90,6 +90,7 @@ class Listeners:
         app.action(blocks.SHRINK_BUTTON)(self.on_shrink_pressed)
         app.action(blocks.STOP_BUTTON)(self.on_stop_pressed)
         app.action(blocks.START_BUTTON)(self.on_start_pressed)
+        app.action(blocks.EXTEND_BUTTON)(self.on_extend_pressed)
         app.event("app_home_opened")(self.on_home_opened)
 
     async def _permitted(
@@ -318,6 +319,14 @@ class Listeners:
         actor, owner, name = permitted
         slack_user = body["user"]["id"]
         await self._stop_or_start(verb, slack_user, actor, owner, name, _interaction_id(body))
+
+    async def on_extend_pressed(self, ack: AsyncAck, body: Body, action: Body) -> None:
+        await ack()
+        permitted = await self._press_permitted(SlackAction.EXTEND_PRESSED, body, action["value"])
+        if permitted is None:
+            return
+        actor, owner, name = permitted
+        await self.door.extend(body["user"]["id"], actor, owner, name, _interaction_id(body))
 
     async def on_home_opened(self, event: Body) -> None:
         if event.get("tab", "home") != "home":

@@ -19,7 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from akros_bus import Bus, get_logger
 from akros_bus.runner import Background, run_service
 from akros_intake import Intake
-from akros_msgs import CommandResult, Groups, UnderusedEnvironment
+from akros_msgs import CommandResult, Groups, Notification
 from akros_msgs.streams import NOTIFICATIONS, RESULTS
 from akros_policy import load_catalog, load_quotas
 from akros_readmodel import ReadModel
@@ -97,6 +97,7 @@ class SlackService:
                     bus,
                     load_catalog(settings.catalog_file),
                     load_quotas(settings.quota_file),
+                    extend_by_s=settings.extend_by_s,
                 ),
                 read_model=read_model,
                 store=SlackStore(bus.redis),
@@ -111,8 +112,8 @@ class SlackService:
     async def _on_result(self, event: CommandResult) -> None:
         await self.door.on_result(event)
 
-    async def _on_notification(self, event: UnderusedEnvironment) -> None:
-        await self.door.on_underused(event)
+    async def _on_notification(self, event: Notification) -> None:
+        await self.door.on_notification(event)
 
     async def _serve_http(self) -> None:
         settings = self.settings

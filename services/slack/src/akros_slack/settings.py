@@ -13,7 +13,7 @@ from pydantic_settings import SettingsConfigDict
 
 from akros_bus import BusSettings
 from akros_msgs.names import UserId
-from akros_policy import PolicyFileSettings
+from akros_policy import LifetimeSettings, PolicyFileSettings
 
 SLACK_API_URL = "https://slack.com/api/"
 
@@ -26,7 +26,7 @@ class SlackMode(StrEnum):
     HTTP = "http"
 
 
-class SlackSettings(BusSettings, PolicyFileSettings):
+class SlackSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
     """The backbone settings (AKROS_REDIS_URL, AKROS_LOG_LEVEL, ...) plus the app's own.
 
     The catalog and quota files are the gateway's and the worker's (same variable names), so a

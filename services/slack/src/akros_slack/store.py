@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict
 from redis.asyncio import Redis
 
-from akros_msgs import CreateEnvironment
-
 _PREFIX = "akros:slack"
 REMEMBER_S = 7 * 24 * 3600
 
@@ -41,12 +39,3 @@ class SlackStore:
     async def release_notification(self, message_id: str) -> None:
         """The DM could not be sent: let the redelivery try again."""
         await self.redis.delete(f"{_PREFIX}:notified:{message_id}")
-
-    async def defer_create(self, delete_request_id: str, command: CreateEnvironment) -> None:
-        """Run ``command`` once the delete ``delete_request_id`` is done (a shrink)."""
-        key = f"{_PREFIX}:after:{delete_request_id}"
-        await self.redis.set(key, command.model_dump_json(), ex=REMEMBER_S)
-
-    async def take_deferred_create(self, delete_request_id: str) -> CreateEnvironment | None:
-        raw = await self.redis.getdel(f"{_PREFIX}:after:{delete_request_id}")
-        return None if raw is None else CreateEnvironment.model_validate_json(raw)

@@ -1,4 +1,5 @@
-"""/v1/environments: create, list, show, stop, start and delete research environments."""
+"""/v1/environments: create, list, show, resize, stop, start, extend and delete research
+environments."""
 
 from typing import Annotated
 
@@ -7,9 +8,22 @@ from fastapi import APIRouter, Query, Response, status
 from akros_gateway.access import owners_to_list
 from akros_gateway.context import ActorDep, GatewayDep, RequestIdDep
 from akros_gateway.errors import responses
-from akros_gateway.intake import accept_create, accept_delete, accept_stop_or_start
+from akros_gateway.intake import (
+    accept_create,
+    accept_delete,
+    accept_extend,
+    accept_resize,
+    accept_stop_or_start,
+)
 from akros_gateway.routers.accepted import accepted
-from akros_gateway.schemas import Accepted, CreateEnvironmentBody, Environment, EnvironmentList
+from akros_gateway.schemas import (
+    Accepted,
+    CreateEnvironmentBody,
+    Environment,
+    EnvironmentList,
+    ExtendEnvironmentBody,
+    ResizeEnvironmentBody,
+)
 from akros_intake import (
     ConflictError,
     ForbiddenError,
@@ -162,4 +176,63 @@ async def start_environment(
 ) -> Accepted:
     owner = user or actor.user_id
     request = await accept_stop_or_start(gateway, actor, owner, name, request_id, StartEnvironment)
+    return accepted(request, response)
+
+
+@router.post(
+    "/{name}/extend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=responses(ForbiddenError, NotFoundError, ConflictError, InvalidError, accepted=True),
+    summary="Move an environment's expiry on",
+    description="From its expiry (or from now, once that has passed) by `hours`, by default "
+    "and at most the platform's extension (`AKROS_EXTEND_BY_S`, 24 h), and never further "
+    "than that ahead of now. At its expiry an environment is stopped, never deleted, and its "
+    "owner is told ahead of it. 409 for an environment without an expiry.",
+)
+async def extend_environment(
+    name: str,
+    actor: ActorDep,
+    gateway: GatewayDep,
+    request_id: RequestIdDep,
+    response: Response,
+    body: ExtendEnvironmentBody | None = None,
+    user: UserFilter = None,
+) -> Accepted:
+    owner = user or actor.user_id
+    hours = None if body is None else body.hours
+    request = await accept_extend(gateway, actor, owner, name, hours, request_id)
+    return accepted(request, response)
+
+
+@router.patch(
+    "/{name}",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=responses(
+        ForbiddenError,
+        NotFoundError,
+        ConflictError,
+        QuotaExceededError,
+        InvalidError,
+        accepted=True,
+    ),
+    summary="Resize an environment",
+    description="Changes its CPU, memory, GPUs or dedicated cores (those not given stay), "
+    "keeping its volume, URL and name. A ready environment is restarted with them, within "
+    "the quota (403 `quota_exceeded`), and its request goes through the stages of a start; a "
+    "stopped one keeps them for its next start. A start that fails leaves it stopped, saying "
+    "why. 409 while it is starting, stopping or being deleted.",
+)
+async def resize_environment(
+    name: str,
+    body: ResizeEnvironmentBody,
+    actor: ActorDep,
+    gateway: GatewayDep,
+    request_id: RequestIdDep,
+    response: Response,
+    user: UserFilter = None,
+) -> Accepted:
+    owner = user or actor.user_id
+    request = await accept_resize(gateway, actor, owner, name, body, request_id)
     return accepted(request, response)
