@@ -3,7 +3,7 @@ model."""
 
 from datetime import UTC, datetime, timedelta
 
-from akros_msgs import SYSTEM_ACTOR, Resources, UnderusedEnvironment
+from akros_msgs import SYSTEM_ACTOR, EnvironmentExpiring, Resources, UnderusedEnvironment
 from akros_readmodel import ReadModel, UsagePoint
 from tests.gateway.conftest import Api
 from tests.gateway.helpers import as_worker
@@ -94,11 +94,26 @@ def test_owners_read_only_their_own_notifications_newest_first(api: Api, redis_u
             threshold=0.1,
         )
 
+    expiring = EnvironmentExpiring(
+        request_id="expiring",
+        actor=SYSTEM_ACTOR,
+        owner="alice",
+        name="soon",
+        expires_at=AT,
+        extend_by_s=86_400,
+    )
+
     async def add(read_model: ReadModel) -> None:
         await read_model.add_notifications([notice("alice", "old"), notice("bob", "b1")])
         await read_model.add_notifications([notice("alice", "new")])
+        await read_model.add_notifications([expiring])
 
     as_worker(redis_url, add)
     answer = api.client.get("/v1/notifications", headers=api.alice)
     assert answer.status_code == 200, answer.text
-    assert [n["name"] for n in answer.json()["notifications"]] == ["new", "old"]
+    listed = answer.json()["notifications"]
+    assert [(n["type"], n["name"]) for n in listed] == [
+        ("environment_expiring", "soon"),
+        ("underused_environment", "new"),
+        ("underused_environment", "old"),
+    ]

@@ -331,6 +331,8 @@ def test_an_environment_is_told_of_its_expiry_then_stopped_at_it_and_starts_with
     assert (warning.owner, warning.name, warning.extend_by_s) == ("alice", "short", 3600)
     assert abs((warning.expires_at - expires_at).total_seconds()) < 1
     assert warning.occurred_at < stopped()[0].occurred_at, "told before it was stopped"
+    [listed] = lifecycle.redis.lrange("akros:rm:notifications:alice", 0, -1)
+    assert EnvironmentExpiring.model_validate_json(listed) == warning
     [stop] = stopped()
     assert "reached its expiry" in stop.reason
     assert "akros env start short" in stop.reason

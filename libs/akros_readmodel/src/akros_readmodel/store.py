@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from redis.asyncio import Redis
 from redis.exceptions import WatchError
 
-from akros_msgs import FailureCode, Resources, UnderusedEnvironment
+from akros_msgs import FailureCode, Notification, Resources
+from akros_msgs.streams import NOTIFICATIONS
 from akros_policy import Holding
 from akros_readmodel.views import (
     ClusterView,
@@ -348,7 +349,7 @@ class ReadModel:
             latest[(owner, name)] = UsagePoint.model_validate_json(value)
         return latest
 
-    async def add_notifications(self, notifications: Sequence[UnderusedEnvironment]) -> None:
+    async def add_notifications(self, notifications: Sequence[Notification]) -> None:
         """Keep each owner's newest ``NOTIFICATIONS_KEPT`` notifications: one push and one trim
         per owner, however many notifications each has."""
         if not notifications:
@@ -363,10 +364,10 @@ class ReadModel:
                 pipeline.ltrim(key, 0, NOTIFICATIONS_KEPT - 1)
             await pipeline.execute()
 
-    async def notifications(self, owner: str) -> list[UnderusedEnvironment]:
-        """Newest first."""
+    async def notifications(self, owner: str) -> list[Notification]:
+        """Newest first: under-use nudges and expiry warnings."""
         raw = await self.redis.lrange(_notifications_key(owner), 0, -1)
-        return [UnderusedEnvironment.model_validate_json(item) for item in raw]
+        return [NOTIFICATIONS.parse(item) for item in raw]
 
     # -- per-owner serialisation ------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from akros_msgs import CreateEnvironment, Resources, Role, UnderusedEnvironment
+from akros_msgs import CreateEnvironment, EnvironmentExpiring, Resources, Role, UnderusedEnvironment
 from akros_msgs.commands import MAX_GPUS_PER_REQUEST
 from akros_msgs.names import ResourceName, UserId
 from akros_msgs.quantity import PositiveCpu, PositiveMemory, format_cpu, format_memory
@@ -283,4 +283,6 @@ class UsageByUser(BaseModel):
 
 
 class NotificationList(BaseModel):
-    notifications: list[UnderusedEnvironment] = Field(description="Newest first")
+    notifications: list[
+        Annotated[UnderusedEnvironment | EnvironmentExpiring, Field(discriminator="type")]
+    ] = Field(description="Newest first: under-used environments, environments about to expire")

@@ -836,17 +836,18 @@ class EnvironmentService:
         keep_s = round(expires_at - time.time() + self.expiry_warning_s)
         if not await self.read_model.claim_expiry_warning(owner, name, expires_at, keep_s=keep_s):
             return
+        warning = EnvironmentExpiring(
+            request_id=f"expiring:{int(expires_at)}:{uuid.uuid4().hex[:16]}",
+            actor=SYSTEM_ACTOR,
+            owner=owner,
+            name=name,
+            expires_at=datetime.fromtimestamp(expires_at, UTC),
+            extend_by_s=max(1, round(self.extend_by_s)),
+        )
         try:
-            await self.bus.publish(
-                EnvironmentExpiring(
-                    request_id=f"expiring:{int(expires_at)}:{uuid.uuid4().hex[:16]}",
-                    actor=SYSTEM_ACTOR,
-                    owner=owner,
-                    name=name,
-                    expires_at=datetime.fromtimestamp(expires_at, UTC),
-                    extend_by_s=max(1, round(self.extend_by_s)),
-                )
-            )
+            await self.bus.publish(warning)
+            # The owner's notifications (GET /v1/notifications), beside the Slack DM.
+            await self.read_model.add_notifications([warning])
         except BaseException:
             await self.read_model.release_expiry_warning(owner, name, expires_at)
             raise
