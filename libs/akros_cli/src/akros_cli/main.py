@@ -176,6 +176,25 @@ def _delete(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], Non
     return outcome
 
 
+def _environment_after(
+    gateway: Gateway,
+    args: argparse.Namespace,
+    accepted: dict[str, Any],
+    doing: str,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """The environment once the accepted request is applied (ApiError saying what failed,
+    if it failed), as the caller (``--user`` for admins) sees it."""
+    outcome = _follow(gateway, accepted["request_id"], args.timeout, say)
+    if outcome["status"] == "failed":
+        raise ApiError(0, f"{doing} {args.name} failed: {outcome['reason']}")
+    params = {"user": args.user} if args.user else {}
+    environment: dict[str, Any] = gateway.call(
+        "GET", f"/v1/environments/{args.name}", params=params
+    )
+    return environment
+
+
 def _stop_or_start(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], None]) -> Any:
     verb = args.command
     params = {"user": args.user} if args.user else {}
@@ -184,10 +203,7 @@ def _stop_or_start(gateway: Gateway, args: argparse.Namespace, say: Callable[[st
     say(f"{args.name}: {doing} (request {accepted['request_id']})")
     if args.no_wait:
         return accepted
-    outcome = _follow(gateway, accepted["request_id"], args.timeout, say)
-    if outcome["status"] == "failed":
-        raise ApiError(0, f"{doing} {args.name} failed: {outcome['reason']}")
-    environment = gateway.call("GET", f"/v1/environments/{args.name}", params=params)
+    environment = _environment_after(gateway, args, accepted, doing, say)
     if verb == "stop":
         say(f"{args.name} is stopped; `akros env start {args.name}` brings it back")
     else:
@@ -206,10 +222,7 @@ def _resize(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], Non
     say(f"{args.name}: resizing (request {accepted['request_id']})")
     if args.no_wait:
         return accepted
-    outcome = _follow(gateway, accepted["request_id"], args.timeout, say)
-    if outcome["status"] == "failed":
-        raise ApiError(0, f"resizing {args.name} failed: {outcome['reason']}")
-    environment = gateway.call("GET", f"/v1/environments/{args.name}", params=params)
+    environment = _environment_after(gateway, args, accepted, "resizing", say)
     resources = environment["resources"]
     say(
         f"{args.name} is {environment['status']} with {resources['cpu']} CPU, "
@@ -224,10 +237,7 @@ def _extend(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], Non
     accepted = gateway.call(
         "POST", f"/v1/environments/{args.name}/extend", params=params, json=body
     )
-    outcome = _follow(gateway, accepted["request_id"], args.timeout, say)
-    if outcome["status"] == "failed":
-        raise ApiError(0, f"extending {args.name} failed: {outcome['reason']}")
-    environment = gateway.call("GET", f"/v1/environments/{args.name}", params=params)
+    environment = _environment_after(gateway, args, accepted, "extending", say)
     say(f"{args.name} now expires at {environment['expires_at']}")
     return environment
 

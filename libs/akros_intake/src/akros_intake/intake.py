@@ -41,6 +41,7 @@ from akros_msgs import (
     ExtendEnvironment,
     FailureCode,
     ResizeEnvironment,
+    Resources,
     ServiceCommand,
     StartEnvironment,
     StopEnvironment,
@@ -325,11 +326,7 @@ class Intake:
         what it reserves (it still counts as one of their environments)."""
 
         async def room_for(view: EnvironmentView) -> None:
-            owner = command.owner
-            others = [e for e in await self.read_model.environments(owner) if e.name != view.name]
-            decision = check_quota(holding_of(others), view.resources, self.quotas.for_user(owner))
-            if not decision.allowed:
-                raise QuotaExceededError(decision.reason)
+            await self._check_room_beside_others(view, view.resources)
 
         return await self._change_environment(
             command,
@@ -345,15 +342,8 @@ class Intake:
         next start, whose quota check they then meet)."""
 
         async def room_for(view: EnvironmentView) -> None:
-            if view.status is EnvironmentStatus.STOPPED:
-                return
-            owner = command.owner
-            others = [e for e in await self.read_model.environments(owner) if e.name != view.name]
-            decision = check_quota(
-                holding_of(others), command.resources, self.quotas.for_user(owner)
-            )
-            if not decision.allowed:
-                raise QuotaExceededError(decision.reason)
+            if view.status is not EnvironmentStatus.STOPPED:
+                await self._check_room_beside_others(view, command.resources)
 
         def resized(view: EnvironmentView) -> EnvironmentView:
             if view.status is EnvironmentStatus.STOPPED:
@@ -376,6 +366,14 @@ class Intake:
             resized,
             check=room_for,
         )
+
+    async def _check_room_beside_others(self, view: EnvironmentView, resources: Resources) -> None:
+        """QuotaExceededError unless the owner's quota has room for ``resources`` beside
+        their other environments (``view``'s own environment already counts as one)."""
+        others = [e for e in await self.read_model.environments(view.owner) if e.name != view.name]
+        decision = check_quota(holding_of(others), resources, self.quotas.for_user(view.owner))
+        if not decision.allowed:
+            raise QuotaExceededError(decision.reason)
 
     async def _change_environment(
         self,
