@@ -351,18 +351,40 @@ def test_a_resume_scales_its_workload_up_before_it_looks_at_pods() -> None:
 
 
 def test_an_expiry_far_off_is_looked_at_again_when_its_warning_is_due() -> None:
-    assert plan_expiry(expires_at=10_000.0, warn_before_s=3600, now=1_000.0) == [
+    assert plan_expiry(10_000.0, warned_at=None, warn_before_s=3600, now=1_000.0) == [
         RequeueAfter(5400.0)
     ]
 
 
 def test_an_expiry_within_its_warning_tells_the_owner_and_waits_for_the_expiry() -> None:
-    assert plan_expiry(expires_at=10_000.0, warn_before_s=3600, now=7_000.0) == [
+    assert plan_expiry(10_000.0, warned_at=None, warn_before_s=3600, now=7_000.0) == [
         WarnExpiry(),
-        RequeueAfter(3000.0),
+        RequeueAfter(3600.0),
+    ], "told at 7000, the owner gets the whole hour: the stop waits until 10600"
+    assert plan_expiry(10_000.0, warned_at=6_400.0, warn_before_s=3600, now=7_000.0) == [
+        RequeueAfter(3000.0)
+    ], "told on time, the stop comes at the expiry"
+
+
+def test_an_expiry_that_has_come_after_its_warning_stops_the_environment() -> None:
+    assert plan_expiry(10_000.0, warned_at=6_400.0, warn_before_s=3600, now=10_000.0) == [
+        StopExpired()
+    ]
+    assert plan_expiry(10_000.0, warned_at=6_400.0, warn_before_s=3600, now=99_999.0) == [
+        StopExpired()
     ]
 
 
-def test_an_expiry_that_has_come_stops_the_environment() -> None:
-    assert plan_expiry(expires_at=10_000.0, warn_before_s=3600, now=10_000.0) == [StopExpired()]
-    assert plan_expiry(expires_at=10_000.0, warn_before_s=3600, now=99_999.0) == [StopExpired()]
+def test_an_expiry_never_announced_is_announced_and_the_stop_waits_the_warnings_time() -> None:
+    """The worker was down through the warning's time, or the environment became ready past
+    its expiry: the owner is told now and may extend it for the whole warning time."""
+    assert plan_expiry(10_000.0, warned_at=None, warn_before_s=3600, now=12_000.0) == [
+        WarnExpiry(),
+        RequeueAfter(3600.0),
+    ]
+    assert plan_expiry(10_000.0, warned_at=12_000.0, warn_before_s=3600, now=13_000.0) == [
+        RequeueAfter(2600.0)
+    ]
+    assert plan_expiry(10_000.0, warned_at=12_000.0, warn_before_s=3600, now=15_600.0) == [
+        StopExpired()
+    ]

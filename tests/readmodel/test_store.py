@@ -2,6 +2,7 @@
 
 import asyncio
 import itertools
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -144,3 +145,18 @@ async def test_an_underuse_exemption_holds_for_its_time_then_lapses(model: ReadM
     assert not await model.underuse_exempt("alice", "other")
     await asyncio.sleep(1.2)
     assert not await model.underuse_exempt("alice", "lab")
+
+
+async def test_an_expiry_warning_is_claimed_once_and_remembers_when_it_was_sent(
+    model: ReadModel,
+) -> None:
+    assert await model.expiry_warned_at("ada", "lab", 10_000.0) is None
+    before = time.time()
+    assert await model.claim_expiry_warning("ada", "lab", 10_000.0, keep_s=60)
+    assert not await model.claim_expiry_warning("ada", "lab", 10_000.0, keep_s=60)
+    told = await model.expiry_warned_at("ada", "lab", 10_000.0)
+    assert told is not None
+    assert before <= told <= time.time()
+    assert await model.expiry_warned_at("ada", "lab", 20_000.0) is None, "an extension's own"
+    await model.release_expiry_warning("ada", "lab", 10_000.0)
+    assert await model.expiry_warned_at("ada", "lab", 10_000.0) is None

@@ -3,6 +3,7 @@ with a set per owner as the index, so listing a user's environments is one SMEMB
 MGET whatever the cluster's size."""
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -276,10 +277,16 @@ class ReadModel:
         self, owner: str, name: str, expires_at: float, *, keep_s: int
     ) -> bool:
         """True for the first caller only, for this expiry (an extension's new one is warned
-        of again): the owner is told once, whichever worker replica or retry asks. Kept for
-        ``keep_s``, past the expiry."""
+        of again): the owner is told once, whichever worker replica or retry asks. The claim
+        holds when the owner was told (`expiry_warned_at`), and is kept for ``keep_s``, past
+        the stop it announces."""
         key = _expiry_warning_key(owner, name, expires_at)
-        return bool(await self.redis.set(key, "1", nx=True, ex=max(keep_s, 1)))
+        return bool(await self.redis.set(key, repr(time.time()), nx=True, ex=max(keep_s, 1)))
+
+    async def expiry_warned_at(self, owner: str, name: str, expires_at: float) -> float | None:
+        """When the owner was told of this expiry (epoch seconds), or None: not yet."""
+        told = await self.redis.get(_expiry_warning_key(owner, name, expires_at))
+        return None if told is None else float(told)
 
     async def release_expiry_warning(self, owner: str, name: str, expires_at: float) -> None:
         """The warning could not be sent: the next reconcile may try again."""

@@ -832,8 +832,13 @@ class EnvironmentService:
         expiry = _expiry(deployment)
         return None if expiry is None else expiry.timestamp()
 
+    async def expiry_warned_at(self, owner: str, name: str, expires_at: float) -> float | None:
+        return await self.read_model.expiry_warned_at(owner, name, expires_at)
+
     async def warn_expiry(self, owner: str, name: str, expires_at: float) -> None:
-        keep_s = round(expires_at - time.time() + self.expiry_warning_s)
+        # Past the stop it announces, which a late warning puts off by the warning's time.
+        now = time.time()
+        keep_s = round(max(expires_at, now + self.expiry_warning_s) - now + self.expiry_warning_s)
         if not await self.read_model.claim_expiry_warning(owner, name, expires_at, keep_s=keep_s):
             return
         warning = EnvironmentExpiring(

@@ -336,16 +336,25 @@ def _plan_deletion(
     return actions
 
 
-def plan_expiry(expires_at: float, warn_before_s: float, now: float) -> list[ExpiryAction]:
+def plan_expiry(
+    expires_at: float, warned_at: float | None, warn_before_s: float, now: float
+) -> list[ExpiryAction]:
     """For an environment that runs and owes nothing else (no start, stop or deletion under
-    way): stop it once ``expires_at`` has come, tell its owner from ``warn_before_s`` ahead of
-    it, and look again when the next of those is due."""
-    if now >= expires_at:
+    way): tell its owner from ``warn_before_s`` ahead of ``expires_at``, stop it once the
+    expiry has come, and look again when the next of those is due.
+
+    It is never stopped unannounced: when the warning went out late (``warned_at``, the worker
+    was down through the warning's time, or the environment became ready inside it), the stop
+    waits until the owner has had the whole ``warn_before_s`` to extend it."""
+    if warned_at is None:
+        warn_at = expires_at - warn_before_s
+        if now < warn_at:
+            return [RequeueAfter(warn_at - now)]
+        return [WarnExpiry(), RequeueAfter(max(expires_at, now + warn_before_s) - now)]
+    stop_at = max(expires_at, warned_at + warn_before_s)
+    if now >= stop_at:
         return [StopExpired()]
-    warn_at = expires_at - warn_before_s
-    if now >= warn_at:
-        return [WarnExpiry(), RequeueAfter(expires_at - now)]
-    return [RequeueAfter(warn_at - now)]
+    return [RequeueAfter(stop_at - now)]
 
 
 def _plan_stop(

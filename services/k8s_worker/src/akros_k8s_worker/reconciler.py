@@ -168,6 +168,9 @@ class LifecycleEffects(Protocol):
     def expiry_of(self, owner: str, name: str) -> float | None:
         """When the environment, if it runs, is to be stopped (epoch seconds), else None."""
 
+    async def expiry_warned_at(self, owner: str, name: str, expires_at: float) -> float | None:
+        """When the owner was told of this expiry (epoch seconds), or None: not yet."""
+
     async def warn_expiry(self, owner: str, name: str, expires_at: float) -> None:
         """Tell the owner, once per expiry, that it is coming."""
 
@@ -472,7 +475,9 @@ class LifecycleReconciler:
         expires_at = self.effects.expiry_of(*key)
         if expires_at is None:
             return
-        for action in plan_expiry(expires_at, self.expiry_warning_s, time.time()):
+        warned_at = await self.effects.expiry_warned_at(*key, expires_at)
+        now = time.time()
+        for action in plan_expiry(expires_at, warned_at, self.expiry_warning_s, now):
             match action:
                 case WarnExpiry():
                     await self.effects.warn_expiry(*key, expires_at)
