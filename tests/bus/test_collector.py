@@ -1,11 +1,17 @@
 """Full garbage collections run on a schedule, at quiet moments, never automatically."""
 
+import asyncio
 import gc
 from collections.abc import Iterator
 
 import pytest
 
-from akros_bus.collector import Activity, freeze_startup_objects, full_collection_due
+from akros_bus.collector import (
+    Activity,
+    collect_fully_when_quiet,
+    freeze_startup_objects,
+    full_collection_due,
+)
 
 
 def test_no_full_collection_before_its_time_even_when_quiet() -> None:
@@ -53,3 +59,10 @@ def test_activity_is_not_idle_during_a_busy_stretch_nor_right_after() -> None:
     with activity.busy():
         assert activity.idle_s(now=1e12) == 0.0
     assert activity.idle_s() < 1.0
+
+
+async def test_no_scheduled_full_collections_where_automatic_ones_were_left_on() -> None:
+    """A test or tool that serves a bus in its own process never froze: the collector's own
+    schedule stands, and the scheduler ends at once instead of running gc.collect() there."""
+    async with asyncio.timeout(1):
+        await collect_fully_when_quiet(Activity())

@@ -4,6 +4,7 @@ the lifespan's exit comes last, after the background work is cancelled and the c
 drained."""
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -60,6 +61,7 @@ async def test_the_lifespan_builds_the_service_and_closes_after_it_drained(
             await bus.stop()  # serve drained it already: this one does nothing
             events.append("bus stopped")
 
+    collector_before = (gc.get_threshold(), gc.get_freeze_count())
     stop = asyncio.Event()
     serving = asyncio.create_task(serve_within(lifespan(), stop_event=stop))
     async with asyncio.timeout(10):
@@ -77,3 +79,6 @@ async def test_the_lifespan_builds_the_service_and_closes_after_it_drained(
         "lifespan exit, consumers running: False",
         "bus stopped",
     ]
+    assert (gc.get_threshold(), gc.get_freeze_count()) == collector_before, (
+        "served in a process that is not the service's own, the collector is left as it was"
+    )

@@ -13,6 +13,10 @@ command behind it. So a service
   regardless once it is a minute overdue, so cyclic garbage still cannot pile up.
 
 Young collections stay automatic: they are short, and they free most cyclic garbage.
+
+Both are the process's own policy, so only a service's entry point freezes (never a test or
+a tool that serves a bus in its own process), and the scheduled collections run only where
+automatic ones were turned off.
 """
 
 import asyncio
@@ -81,8 +85,16 @@ def freeze_startup_objects() -> None:
     gc.set_threshold(young, middle, _NO_AUTOMATIC_FULL_COLLECTION)
 
 
+def automatic_full_collections_off() -> bool:
+    """Whether ``freeze_startup_objects`` ran in this process."""
+    return gc.get_threshold()[2] >= _NO_AUTOMATIC_FULL_COLLECTION
+
+
 async def collect_fully_when_quiet(activity: Activity) -> None:
-    """Run the full collections that ``freeze_startup_objects`` took off automatic."""
+    """Run the full collections that ``freeze_startup_objects`` took off automatic; where it
+    did not run, the collector's own schedule stands and this returns at once."""
+    if not automatic_full_collections_off():
+        return
     last = time.monotonic()
     while True:
         await asyncio.sleep(_CHECK_EVERY_S)

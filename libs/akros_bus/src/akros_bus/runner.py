@@ -82,11 +82,14 @@ async def serve(
     *,
     background: Background = (),
     stop_event: asyncio.Event | None = None,
+    own_process: bool = False,
 ) -> None:
     """Consume until SIGTERM/SIGINT (or ``stop_event``), then drain gracefully.
 
     ``background`` coroutines (watch loops, periodic publishers) run beside the consumers and
-    are cancelled on shutdown, before the consumers drain.
+    are cancelled on shutdown, before the consumers drain. ``own_process``: the process is
+    this service's (its entry point), so what start-up built is frozen out of the garbage
+    collector's walks (akros_bus.collector); a test serving in its own process says False.
     """
     stop = stop_event or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -102,7 +105,8 @@ async def serve(
             port=bus.settings.health_port,
             limit=_REQUEST_LINE_LIMIT,
         )
-    freeze_startup_objects()
+    if own_process:
+        freeze_startup_objects()
     tasks = [asyncio.create_task(job()) for job in background]
     tasks.append(asyncio.create_task(collect_fully_when_quiet(bus.activity)))
     _log.info("service running", health_port=bus.settings.health_port or None)
@@ -125,22 +129,30 @@ def run_until_complete(main: Coroutine[Any, Any, T]) -> T:
 
 
 async def serve_within(
-    lifespan: AbstractAsyncContextManager[Service], *, stop_event: asyncio.Event | None = None
+    lifespan: AbstractAsyncContextManager[Service],
+    *,
+    stop_event: asyncio.Event | None = None,
+    own_process: bool = False,
 ) -> None:
     """Enter ``lifespan``, serve the service it yields until a signal (or ``stop_event``),
     drain it, then leave the lifespan."""
     async with lifespan as service:
-        await serve(service.bus, background=service.background(), stop_event=stop_event)
+        await serve(
+            service.bus,
+            background=service.background(),
+            stop_event=stop_event,
+            own_process=own_process,
+        )
 
 
 def run_service(settings: BusSettings, lifespan: AbstractAsyncContextManager[Service]) -> None:
     """The body of a consumer service's console entry point: ``lifespan`` builds the service
     (it is entered on the event loop, never at import)."""
     configure_logging(settings.service_name, settings.log_level)
-    run_until_complete(serve_within(lifespan))
+    run_until_complete(serve_within(lifespan, own_process=True))
 
 
 def run(bus: Bus, *, background: Background = ()) -> None:
     """The entry point of a service that is a bus alone, its handlers registered at import."""
     configure_logging(bus.settings.service_name, bus.settings.log_level)
-    run_until_complete(serve(bus, background=background))
+    run_until_complete(serve(bus, background=background, own_process=True))
