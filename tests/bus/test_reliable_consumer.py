@@ -1,9 +1,8 @@
 """The reliable consumer against a real Redis, in-process."""
 
 import asyncio
-import inspect
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import pytest
@@ -11,6 +10,7 @@ import redis.asyncio as aioredis
 from redis.typing import EncodableT, FieldT
 
 from akros_bus import Bus, BusSettings
+from akros_devtools import wait_until_async
 from akros_msgs import Message, WorkloadUsage
 from akros_msgs.streams import DEAD_LETTERS, ENVIRONMENT_COMMANDS, USAGE
 from tests.bus.helpers import create_command
@@ -39,16 +39,6 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
     await connection.aclose()
 
 
-async def _eventually(check: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10) -> None:
-    """Wait until ``check`` holds; state lives in Redis, so it is polled."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            outcome = check()
-            if await outcome if inspect.isawaitable(outcome) else outcome:
-                return
-            await asyncio.sleep(0.02)
-
-
 async def _dead_letters(client: aioredis.Redis) -> list[dict[str, Any]]:
     entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await client.xrange(DEAD_LETTERS.name))
     return [json.loads(fields[b"__data__"]) for _, fields in entries]
@@ -71,7 +61,7 @@ async def test_a_message_published_before_any_consumer_started_is_processed(
 
     await consumer.start()
     try:
-        await _eventually(lambda: bool(handled))
+        await wait_until_async(lambda: bool(handled), timeout_s=10)
     finally:
         await consumer.stop()
     assert [m.request_id for m in handled] == ["early-1"]
@@ -100,8 +90,8 @@ async def test_a_handler_that_always_fails_ends_in_the_dead_letter_stream_after_
         await bus.publish(create_command("poison", "bad"))
         for index in range(5):
             await bus.publish(create_command(f"good-{index}", f"good-{index}"))
-        await _eventually(lambda: len(handled) == 5, timeout_s=2)
-        await _eventually(lambda: _has_dead_letters(client, 1))
+        await wait_until_async(lambda: len(handled) == 5, timeout_s=2)
+        await wait_until_async(lambda: _has_dead_letters(client, 1), timeout_s=10)
     finally:
         await bus.stop()
 
@@ -151,8 +141,8 @@ async def test_a_malformed_entry_lands_in_the_dead_letter_stream_with_a_readable
     try:
         await client.xadd(ENVIRONMENT_COMMANDS.name, fields)
         await bus.publish(create_command("after", "after"))
-        await _eventually(lambda: _has_dead_letters(client, 1))
-        await _eventually(lambda: handled == ["after"])
+        await wait_until_async(lambda: _has_dead_letters(client, 1), timeout_s=10)
+        await wait_until_async(lambda: handled == ["after"], timeout_s=10)
     finally:
         await bus.stop()
     [letter] = await _dead_letters(client)
@@ -179,7 +169,7 @@ async def test_a_consumer_hears_of_a_malformed_entry_after_it_is_dead_lettered(
     await bus.start()
     try:
         await client.xadd(ENVIRONMENT_COMMANDS.name, {"__data__": bad})
-        await _eventually(lambda: len(heard) == 1)
+        await wait_until_async(lambda: len(heard) == 1, timeout_s=10)
     finally:
         await bus.stop()
     [(body, reason, dead_letters_by_then)] = heard
@@ -203,8 +193,8 @@ async def test_a_batch_consumer_dead_letters_bad_entries_and_handles_the_rest(
         await client.xadd(USAGE.name, {"__data__": _usage_json(index)})
     await bus.start()
     try:
-        await _eventually(lambda: sum(batches) == 10)
-        await _eventually(lambda: _has_dead_letters(client, 1))
+        await wait_until_async(lambda: sum(batches) == 10, timeout_s=10)
+        await wait_until_async(lambda: _has_dead_letters(client, 1), timeout_s=10)
     finally:
         await bus.stop()
     assert await client.xpending(USAGE.name, GROUP) == {
@@ -259,7 +249,7 @@ async def test_an_entry_handled_longer_than_the_reclaim_idle_time_is_not_taken_o
     await bus.start()
     try:
         await bus.publish(create_command("slow", "slow"))
-        await _eventually(lambda: calls == ["slow"])
+        await wait_until_async(lambda: calls == ["slow"], timeout_s=10)
         await asyncio.sleep(1.5)
         pending = await client.xpending(ENVIRONMENT_COMMANDS.name, GROUP)
     finally:
@@ -288,7 +278,7 @@ async def test_a_concurrent_consumer_handles_messages_side_by_side(redis_url: st
     await bus.start()
     try:
         await bus.publish_many([create_command(f"c-{i}", f"c-{i}") for i in range(8)])
-        await _eventually(lambda: len(handled) == 8, timeout_s=5)
+        await wait_until_async(lambda: len(handled) == 8, timeout_s=5)
     finally:
         await bus.stop()
     assert most_at_once == 4

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from akros_bus import Bus, BusSettings
 from akros_bus.runner import Background, serve_within
+from akros_devtools import wait_until_async
 from akros_msgs import EnvironmentCommand
 from akros_msgs.streams import ENVIRONMENT_COMMANDS
 from tests.bus.helpers import create_command
@@ -65,8 +66,7 @@ async def test_the_lifespan_builds_the_service_and_closes_after_it_drained(
     stop = asyncio.Event()
     serving = asyncio.create_task(serve_within(lifespan(), stop_event=stop))
     async with asyncio.timeout(10):
-        while not built:
-            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: bool(built), timeout_s=10, what="the service built")
         await built[0].bus.publish(create_command("lifespan-1", "lab"))
         await built[0].handled.wait()
         stop.set()

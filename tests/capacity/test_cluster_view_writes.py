@@ -7,12 +7,12 @@ not at the heartbeat."""
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from akros_devtools import wait_until_async
 from akros_kube import LISTING, SYNCED
 from akros_kubesim.cli import kubeconfig
 from akros_monitor.main import Monitor
@@ -53,12 +53,6 @@ def _pod(name: str) -> dict[str, Any]:
     }
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 5) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not await check():
-            await asyncio.sleep(0.02)
-
-
 async def test_a_burst_is_written_at_most_once_an_interval_and_its_end_soon_after(
     redis_url: str, tmp_path: Path
 ) -> None:
@@ -93,14 +87,14 @@ async def _record_a_burst(monitor: RecordingMonitor) -> None:
 
     publisher = asyncio.create_task(monitor._publish_capacity())
     try:
-        await _eventually(lambda: pods_written(0))
+        await wait_until_async(lambda: pods_written(0), timeout_s=5)
         first = await written()
         monitor.node_usage = {"n1": (1500, 2**30)}  # as a usage cycle leaves it
         for index in range(20):
             monitor.view.observe_pod("ADDED", _pod(f"p{index}"))
             await asyncio.sleep(0.05)
         burst_ended = time.monotonic()
-        await _eventually(lambda: pods_written(20))
+        await wait_until_async(lambda: pods_written(20), timeout_s=5)
         last = await written()
     finally:
         publisher.cancel()

@@ -12,6 +12,7 @@ import httpx2
 import pytest
 from kubernetes import client, config
 
+from akros_devtools import wait_for
 from akros_devtools.platform import SERVICES, SLACK, Platform, PlatformOptions
 from akros_devtools.slack_standin import (
     Call,
@@ -48,13 +49,13 @@ class Running:
 
     def settle(self, request_id: str, headers: dict[str, str], timeout_s: float = 30) -> Any:
         """Poll the request until it is applied or failed; return its final document."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            document = self.http.get(f"/v1/requests/{request_id}", headers=headers).json()
-            if document["status"] != "pending":
-                return document
-            time.sleep(0.05)
-        raise TimeoutError(f"request {request_id} still pending after {timeout_s}s")
+        document: dict[str, Any] = wait_for(
+            lambda: self.http.get(f"/v1/requests/{request_id}", headers=headers).json(),
+            until=lambda document: document["status"] != "pending",
+            timeout_s=timeout_s,
+            what=f"request {request_id} applied or failed",
+        )
+        return document
 
 
 def start_platform(

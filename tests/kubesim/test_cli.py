@@ -5,14 +5,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from akros_devtools import wait_for, wait_until
 from akros_kubesim.testing import RunningKubesim, run_kubesim
 
 
@@ -30,9 +31,7 @@ def test_serve_binds_loopback_by_default_and_writes_a_kubeconfig(tmp_path: Path)
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while not kubeconfig.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(kubeconfig.exists, timeout_s=30, what="kubesim's kubeconfig")
         document = yaml.safe_load(kubeconfig.read_text())
         server = document["clusters"][0]["cluster"]["server"]
         assert server.startswith("http://127.0.0.1:")
@@ -99,10 +98,10 @@ def test_events_expire_after_the_configured_ttl() -> None:
         )
         urllib.request.urlopen(request, timeout=5).close()  # noqa: S310 - loopback
         path = short_lived.base_url + "/api/v1/namespaces/default/events"
-        deadline = time.monotonic() + 10
-        items = [body]
-        while items and time.monotonic() < deadline:
-            time.sleep(0.1)
+
+        def events() -> list[Any]:
             with urllib.request.urlopen(path, timeout=5) as response:  # noqa: S310 - loopback
-                items = json.loads(response.read())["items"]
-        assert items == []
+                items: list[Any] = json.loads(response.read())["items"]
+                return items
+
+        wait_for(events, until=lambda items: items == [], timeout_s=10, what="the event expired")

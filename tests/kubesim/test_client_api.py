@@ -15,6 +15,7 @@ from kubernetes.aio import config as aio_config
 from kubernetes.aio import watch as aio_watch
 from kubernetes.client.exceptions import ApiException
 
+from akros_devtools import wait_for
 from akros_kubesim import schemas
 from akros_kubesim.testing import RunningKubesim
 
@@ -89,15 +90,9 @@ def raw(
 
 
 def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Polls until check returns something truthy; the simulation acts asynchronously."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s; last result {result!r}")
-        time.sleep(0.05)
+    """``check``'s first truthy value (typed Any: a truthy Optional is no longer None, which
+    a type cannot say); the simulation acts asynchronously."""
+    return wait_for(check, timeout_s=timeout, what="the simulation to get there")
 
 
 SETTLED_BY_A_CONTROLLER: dict[str, Callable[[Any], bool]] = {

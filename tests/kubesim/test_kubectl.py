@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from akros_devtools import wait_for
 from tests.kubesim.conftest import KubectlRunner
 
 
@@ -47,14 +48,13 @@ def project(kubectl: KubectlRunner) -> str:
 
 
 def _wait_for(kubectl: KubectlRunner, *arguments: str, expect: str, timeout: float = 15.0) -> str:
-    deadline = time.monotonic() + timeout
-    output = ""
-    while time.monotonic() < deadline:
-        output = kubectl(*arguments).stdout
-        if expect in output:
-            return output
-        time.sleep(0.2)
-    raise AssertionError(f"{expect!r} never appeared in kubectl {' '.join(arguments)}:\n{output}")
+    return wait_for(
+        lambda: kubectl(*arguments).stdout,
+        until=lambda output: expect in output,
+        timeout_s=timeout,
+        interval_s=0.2,
+        what=f"{expect!r} in kubectl {' '.join(arguments)}",
+    )
 
 
 def test_version_reports_client_and_server(kubectl: KubectlRunner) -> None:

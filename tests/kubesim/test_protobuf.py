@@ -6,7 +6,6 @@ import datetime
 import json
 import re
 import struct
-import time
 import uuid
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 import urllib3
 from kubernetes import client
 
+from akros_devtools import wait_until
 from akros_kubesim import media, protobuf, resources
 from akros_kubesim.testing import RunningKubesim
 
@@ -832,10 +832,11 @@ def test_every_served_list_reads_the_same_in_protobuf_as_in_json_with_a_workload
         ),
     )
     apps.create_namespaced_deployment(namespace, deployment)
-    deadline = time.monotonic() + 30
-    while apps.read_namespaced_deployment("busy", namespace).status.ready_replicas != 1:
-        assert time.monotonic() < deadline, "the deployment never became ready"
-        time.sleep(0.05)
+    wait_until(
+        lambda: apps.read_namespaced_deployment("busy", namespace).status.ready_replicas == 1,
+        timeout_s=30,
+        what="the deployment ready",
+    )
     for resource in SERVED_KINDS:
         as_json, as_protobuf = _in_both_forms(http, cluster, _collection(resource, ""))
         # kubesim's JSON lists name each item's kind, which the wire format has no room for.

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as aioredis
 
+from akros_devtools import wait_until_async
 from akros_msgs import Actor, Resources, Role, Source
 from akros_readmodel import (
     ALIVE_TTL_S,
@@ -167,10 +168,7 @@ async def test_a_worker_keeps_its_key_alive_while_it_runs(
     client = aioredis.Redis.from_url(redis_url)
     try:
         key = f"akros:worker:alive:{book.holder}"
-        for _ in range(100):
-            if await client.exists(key):
-                break
-            await asyncio.sleep(0.01)
+        await wait_until_async(lambda: client.exists(key), timeout_s=1, what="the heartbeat")
         assert 0 < await client.ttl(key) <= ALIVE_TTL_S
     finally:
         beating.cancel()

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from akros_devtools.processes import ChildProcess, free_port, wait_until
+from akros_devtools.processes import ChildProcess, free_port
 from akros_devtools.redis_server import LocalRedis
+from akros_devtools.waiting import wait_until
 
 SERVICES = ("k8s-worker", "api-gateway", "monitor", "poller")
 DASHBOARD = "dashboard"

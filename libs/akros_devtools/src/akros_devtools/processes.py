@@ -5,8 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -18,20 +17,6 @@ def free_port(host: str = "127.0.0.1") -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def wait_until(
-    condition: Callable[[], bool], *, timeout_s: float, interval_s: float = 0.05, what: str = ""
-) -> None:
-    """Poll ``condition`` until it holds, or raise TimeoutError naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(interval_s)
-    if condition():
-        return
-    raise TimeoutError(f"timed out after {timeout_s}s waiting for {what or condition!r}")
 
 
 class ChildProcess:

@@ -9,7 +9,8 @@ from typing import Self
 
 import redis
 
-from akros_devtools.processes import ChildProcess, free_port, wait_until
+from akros_devtools.processes import ChildProcess, free_port
+from akros_devtools.waiting import wait_until
 
 
 def find_redis_server() -> str:
