@@ -38,9 +38,12 @@ TEST_ENV = AKROS_KUBECTL=$(call tool,KUBECTL) AKROS_KUBECTL_NEWEST=$(CURDIR)/.ve
 	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) AKROS_CHROMIUM=$(call tool,CHROMIUM)
 
 # The suite, then the real-cluster tier once more against a kubesim started as a separate
-# process and reached only through its kubeconfig, so that tier cannot rot.
+# process and reached only through its kubeconfig, so that tier cannot rot. The suite runs on
+# PYTEST_WORKERS workers (pytest-xdist), a file's tests on one worker in order, sharing its
+# fixtures; each worker has its own Redis. The tier stays on one: it shares one cluster.
+PYTEST_WORKERS ?= 2
 test: browser lint typecheck
-	$(TEST_ENV) $(UV) run --frozen pytest
+	$(TEST_ENV) $(UV) run --frozen pytest -n $(PYTEST_WORKERS) --dist loadfile
 	$(TEST_ENV) $(UV) run --frozen python -m tests.cluster_tier_on_kubesim
 
 # The end-to-end and resilience tests marked `cluster`, against a real cluster (RKE2, k3s,
