@@ -42,10 +42,10 @@ def test_a_researcher_creates_an_environment_and_it_becomes_ready(running: Runni
 
     environment = running.http.get("/v1/environments/exp", headers=alice).json()
     assert environment["status"] == "ready"
-    assert environment["url"] == "https://exp-alice.research.akros.local/"
+    assert environment["url"] == "https://exp-alice-3.research.akros.local/"
     listed = running.http.get("/v1/environments", headers=alice).json()
     assert [e["name"] for e in listed["environments"]] == ["exp"]
-    assert _deployments(running, "akros.io/owner=alice") == ["alice-exp"]
+    assert _deployments(running, "akros.io/owner=alice") == ["alice-exp-5"]
 
 
 def test_the_same_request_sent_twice_makes_one_environment(running: Running) -> None:
@@ -55,7 +55,7 @@ def test_the_same_request_sent_twice_makes_one_environment(running: Running) -> 
     second = _create(running, bob, body, key="bob-twice-1")
     assert first == second
     assert running.settle(first, bob)["status"] == "applied"
-    assert _deployments(running, "akros.io/owner=bob") == ["bob-twice"]
+    assert _deployments(running, "akros.io/owner=bob") == ["bob-twice-3"]
 
 
 def test_delete_keeps_the_volume_and_purge_removes_it(running: Running) -> None:
@@ -85,7 +85,7 @@ def test_delete_keeps_the_volume_and_purge_removes_it(running: Running) -> None:
 
     # As on a real cluster, a purged claim goes once no pod uses it any more (pvc-protection).
     wait_until(
-        lambda: claims() == ["carol-keep"],
+        lambda: claims() == ["carol-keep-5"],
         timeout_s=10,
         what="the purged claim to go once its pod has",
     )
