@@ -189,6 +189,53 @@ def _running(kube: client.ApiClient, claim: str) -> bool:
     )
 
 
+async def _old_cluster(
+    cluster: Cluster, read_model: ReadModel, kube: client.ApiClient
+) -> dict[str, tuple[str, str, str]]:
+    """As the old worker left them: alice's "exp" and "exp-5" running (the new name of the
+    first is the old name of the second), bob's "keep" deleted with its volume kept; the
+    volumes as they are then."""
+    await cluster.ensure_namespace(NAMESPACE)
+    running = {("alice", "exp"), ("alice", "exp-5")}
+    for owner, env in [*running, ("bob", "keep")]:
+        objects = _legacy(_built(owner, env))
+        await cluster.create(objects.volume_claim)
+        for manifest in (objects.service, objects.ingress, objects.network_policy):
+            await cluster.create(manifest)
+        await cluster.create(objects.deployment)
+    for owner, env in running:
+        view = pending_environment(_command(owner, env))
+        await read_model.put_environment(
+            view.model_copy(
+                update={
+                    "status": EnvironmentStatus.READY,
+                    "url": f"https://{env}-{owner}.{DOMAIN}/",
+                }
+            )
+        )
+    wait_until(
+        lambda: (
+            _running(kube, "alice-exp")
+            and _running(kube, "alice-exp-5")
+            and _running(kube, "bob-keep")
+        ),
+        timeout_s=20,
+        what="the old environments to run",
+    )
+    # bob deleted "keep" keeping its volume: the old worker deleted all but the claim.
+    await cluster.delete("Deployment", "bob-keep", NAMESPACE)
+    for kind in ("Service", "Ingress", "NetworkPolicy"):
+        await cluster.delete(kind, "bob-keep", NAMESPACE)
+    wait_until(lambda: not _running(kube, "bob-keep"), timeout_s=20, what="bob's pod to go")
+    volumes_before = _volumes(kube)
+    assert sorted(claim for _, claim, _ in volumes_before.values()) == [
+        "alice-exp",
+        "alice-exp-5",
+        "bob-keep",
+    ]
+    return volumes_before
+
+
 @pytest.mark.asyncio
 async def test_a_cluster_named_the_old_way_is_renamed_keeping_every_environment_and_volume(
     harness: WorkerHarness, kube: client.ApiClient, redis_url: str
@@ -197,46 +244,7 @@ async def test_a_cluster_named_the_old_way_is_renamed_keeping_every_environment_
     connection = aioredis.Redis.from_url(redis_url)
     read_model = ReadModel(connection)
     try:
-        await cluster.ensure_namespace(NAMESPACE)
-        # As the old worker left them: alice's "exp" and "exp-5" running (the new name of
-        # the first is the old name of the second), bob's "keep" deleted with its volume kept.
-        running = {("alice", "exp"), ("alice", "exp-5")}
-        for owner, env in [*running, ("bob", "keep")]:
-            objects = _legacy(_built(owner, env))
-            await cluster.create(objects.volume_claim)
-            for manifest in (objects.service, objects.ingress, objects.network_policy):
-                await cluster.create(manifest)
-            await cluster.create(objects.deployment)
-        for owner, env in running:
-            view = pending_environment(_command(owner, env))
-            await read_model.put_environment(
-                view.model_copy(
-                    update={
-                        "status": EnvironmentStatus.READY,
-                        "url": f"https://{env}-{owner}.{DOMAIN}/",
-                    }
-                )
-            )
-        wait_until(
-            lambda: (
-                _running(kube, "alice-exp")
-                and _running(kube, "alice-exp-5")
-                and _running(kube, "bob-keep")
-            ),
-            timeout_s=20,
-            what="the old environments to run",
-        )
-        # bob deleted "keep" keeping its volume: the old worker deleted all but the claim.
-        await cluster.delete("Deployment", "bob-keep", NAMESPACE)
-        for kind in ("Service", "Ingress", "NetworkPolicy"):
-            await cluster.delete(kind, "bob-keep", NAMESPACE)
-        wait_until(lambda: not _running(kube, "bob-keep"), timeout_s=20, what="bob's pod to go")
-        volumes_before = _volumes(kube)
-        assert sorted(claim for _, claim, _ in volumes_before.values()) == [
-            "alice-exp",
-            "alice-exp-5",
-            "bob-keep",
-        ]
+        volumes_before = await _old_cluster(cluster, read_model, kube)
 
         said: list[str] = []
         renamer = Renamer(cluster, NAMESPACE, DOMAIN, read_model, said.append, poll_s=0.05)
@@ -328,3 +336,58 @@ def test_the_worker_is_told_which_deployments_still_have_their_old_names() -> No
         {"metadata": {"name": "alice-other", "labels": {}}},
     ]
     assert named_the_old_way(deployments) == ["alice-exp"]
+
+
+class _CrashingRenamer(Renamer):
+    """Stops, as a killed run would, once the first volume is between its two claims."""
+
+    async def _claim_moved_volume(self, rename: Rename) -> None:
+        raise RuntimeError("killed")
+
+
+@pytest.mark.asyncio
+async def test_a_run_that_stopped_half_way_is_finished_by_the_next_losing_nothing(
+    harness: WorkerHarness, kube: client.ApiClient, redis_url: str
+) -> None:
+    cluster = await Cluster.connect(harness.kubesim.kubeconfig)
+    connection = aioredis.Redis.from_url(redis_url)
+    read_model = ReadModel(connection)
+    try:
+        volumes_before = await _old_cluster(cluster, read_model, kube)
+        crashing = _CrashingRenamer(cluster, NAMESPACE, DOMAIN, read_model, lambda _: None)
+        with pytest.raises(RuntimeError, match="killed"):
+            await crashing.apply(await crashing.plan())
+        # alice's "exp-5": old claim gone, its volume kept and marked, the new Deployment at
+        # zero; the rest not started.
+        volumes = client.CoreV1Api(kube).list_persistent_volume().items
+        marked = [v for v in volumes if (v.metadata.annotations or {}).get(ANNOTATION_RENAMING_TO)]
+        assert [v.spec.persistent_volume_reclaim_policy for v in marked] == ["Retain"]
+        apps = client.AppsV1Api(kube)
+        assert apps.read_namespaced_deployment("alice-exp-5-5", NAMESPACE).spec.replicas == 0
+
+        renamer = Renamer(cluster, NAMESPACE, DOMAIN, read_model, lambda _: None, poll_s=0.05)
+        plan = await renamer.plan()
+        assert [(r.owner, r.env) for r in plan.renames] == [
+            ("alice", "exp-5"),
+            ("alice", "exp"),
+            ("bob", "keep"),
+        ]
+        await renamer.apply(plan)
+        moved = {
+            "alice-exp": "alice-exp-5",
+            "alice-exp-5": "alice-exp-5-5",
+            "bob-keep": "bob-keep-3",
+        }
+        assert _volumes(kube) == {
+            name: (uid, moved[claim], policy)
+            for name, (uid, claim, policy) in volumes_before.items()
+        }
+        wait_until(
+            lambda: _running(kube, "alice-exp-5") and _running(kube, "alice-exp-5-5"),
+            timeout_s=20,
+            what="both of alice's environments to run again",
+        )
+        assert (await renamer.plan()).renames == []
+    finally:
+        await connection.aclose()
+        await cluster.close()
