@@ -38,6 +38,7 @@ from akros_bus.wire import DATA_FIELD
 from akros_devtools import wait_until
 from akros_devtools.platform import LOCAL_PATH_STORAGE_CLASS, Platform, PlatformOptions
 from akros_msgs.streams import RESULTS
+from akros_policy.naming import environment_object_name
 
 ENVIRONMENT_NAMESPACE = "akros-envs"
 INFERENCE = ("akros-inference", "auto-inference")
@@ -226,13 +227,15 @@ def settle(
         kind, code = kinds[0]
         if kind == "environment_ready":
             report.applied += 1
-            report.duplicate_objects += max(0, deployments[f"{owner}-{name}"] - 1)
-            report.lost += deployments[f"{owner}-{name}"] == 0
+            report.duplicate_objects += max(
+                0, deployments[environment_object_name(owner, name)] - 1
+            )
+            report.lost += deployments[environment_object_name(owner, name)] == 0
         else:
             report.failed += 1
             failures = report.notes.setdefault("failure_codes", {})
             failures[code] = failures.get(code, 0) + 1
-            report.orphan_objects += deployments[f"{owner}-{name}"]
+            report.orphan_objects += deployments[environment_object_name(owner, name)]
 
 
 def worker_sigkill(rig: Rig, creates: int, kills: int, seed: int = 10) -> Report:

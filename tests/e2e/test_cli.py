@@ -34,7 +34,7 @@ def test_a_researcher_creates_lists_and_deletes_an_environment_from_the_cli(
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert "notebook: accepted as request" in created.stdout
-    assert "notebook is ready at https://notebook-hana.research.akros.local/" in created.stdout
+    assert "notebook is ready at https://notebook-hana-8.research.akros.local/" in created.stdout
 
     listed = _akros(running, token, "env", "list")
     assert "notebook" in listed.stdout
@@ -70,7 +70,7 @@ def test_a_researcher_stops_and_starts_an_environment_from_the_cli(running: Runn
 
     started = _akros(running, token, "env", "start", "lab")
     assert started.returncode == 0, started.stderr
-    assert "lab is ready at https://lab-tomas.research.akros.local/" in started.stdout
+    assert "lab is ready at https://lab-tomas-3.research.akros.local/" in started.stdout
 
     resized = _akros(running, token, "env", "resize", "lab", "--cpu", "2", "--memory", "3Gi")
     assert resized.returncode == 0, resized.stderr
@@ -139,7 +139,7 @@ def test_a_researcher_creates_an_environment_from_a_profile(running: Running) ->
     assert environment["resources"] == {"cpu": "8", "memory": "32Gi", "gpus": 0}
     assert environment["dedicated_cores"] is True
     deployment = client.AppsV1Api(running.kube).read_namespaced_deployment(
-        "kiri-sized", "akros-envs"
+        "kiri-sized-4", "akros-envs"
     )
     assert deployment.metadata.labels["akros.io/profile"] == "cpu-dedicated"
     assert deployment.spec.template.metadata.labels["akros.io/profile"] == "cpu-dedicated"

@@ -42,10 +42,10 @@ def test_a_researcher_creates_an_environment_and_it_becomes_ready(running: Runni
 
     environment = running.http.get("/v1/environments/exp", headers=alice).json()
     assert environment["status"] == "ready"
-    assert environment["url"] == "https://exp-alice.research.akros.local/"
+    assert environment["url"] == "https://exp-alice-3.research.akros.local/"
     listed = running.http.get("/v1/environments", headers=alice).json()
     assert [e["name"] for e in listed["environments"]] == ["exp"]
-    assert _deployments(running, "akros.io/owner=alice") == ["alice-exp"]
+    assert _deployments(running, "akros.io/owner=alice") == ["alice-exp-5"]
 
 
 def test_the_same_request_sent_twice_makes_one_environment(running: Running) -> None:
@@ -55,7 +55,7 @@ def test_the_same_request_sent_twice_makes_one_environment(running: Running) -> 
     second = _create(running, bob, body, key="bob-twice-1")
     assert first == second
     assert running.settle(first, bob)["status"] == "applied"
-    assert _deployments(running, "akros.io/owner=bob") == ["bob-twice"]
+    assert _deployments(running, "akros.io/owner=bob") == ["bob-twice-3"]
 
 
 def test_delete_keeps_the_volume_and_purge_removes_it(running: Running) -> None:
@@ -85,7 +85,7 @@ def test_delete_keeps_the_volume_and_purge_removes_it(running: Running) -> None:
 
     # As on a real cluster, a purged claim goes once no pod uses it any more (pvc-protection).
     wait_until(
-        lambda: claims() == ["carol-keep"],
+        lambda: claims() == ["carol-keep-5"],
         timeout_s=10,
         what="the purged claim to go once its pod has",
     )
@@ -157,7 +157,7 @@ def test_a_worker_killed_during_a_create_leaves_exactly_one_environment(running:
     platform.start_service("k8s-worker")
 
     assert running.settle(request_id, gina, timeout_s=40)["status"] == "applied"
-    assert _deployments(running, "akros.io/owner=gina") == ["gina-crash"]
+    assert _deployments(running, "akros.io/owner=gina") == ["gina-crash-4"]
     pods = client.CoreV1Api(running.kube).list_namespaced_pod(
         NAMESPACE, label_selector="akros.io/owner=gina"
     )
@@ -195,15 +195,15 @@ def test_a_stopped_environment_keeps_its_volume_url_and_name_and_starts_again(
     )
     assert running.settle(created, stella)["status"] == "applied"
     ready = running.http.get("/v1/environments/nb", headers=stella).json()
-    claim_uid = core.read_namespaced_persistent_volume_claim("stella-nb", NAMESPACE).metadata.uid
+    claim_uid = core.read_namespaced_persistent_volume_claim("stella-nb-6", NAMESPACE).metadata.uid
 
     stop = _lifecycle_call(running, stella, "nb", "stop")
     assert running.settle(stop, stella)["status"] == "applied"
     stopped = running.http.get("/v1/environments/nb", headers=stella).json()
     assert (stopped["status"], stopped["url"], stopped["node"]) == ("stopped", ready["url"], None)
-    assert apps.read_namespaced_deployment("stella-nb", NAMESPACE).spec.replicas == 0
+    assert apps.read_namespaced_deployment("stella-nb-6", NAMESPACE).spec.replicas == 0
     assert _pods_of(running, "stella", "nb") == [], "reported stopped only once its pod is gone"
-    assert core.read_namespaced_persistent_volume_claim("stella-nb", NAMESPACE).metadata.uid == (
+    assert core.read_namespaced_persistent_volume_claim("stella-nb-6", NAMESPACE).metadata.uid == (
         claim_uid
     )
     holding = running.http.get("/v1/me", headers=stella).json()["holding"]
@@ -217,12 +217,12 @@ def test_a_stopped_environment_keeps_its_volume_url_and_name_and_starts_again(
     started = running.http.get("/v1/environments/nb", headers=stella).json()
     assert (started["status"], started["url"]) == ("ready", ready["url"])
     assert started["created_at"] == ready["created_at"]
-    assert apps.read_namespaced_deployment("stella-nb", NAMESPACE).spec.replicas == 1
+    assert apps.read_namespaced_deployment("stella-nb-6", NAMESPACE).spec.replicas == 1
     running_pods = [
         p for p in _pods_of(running, "stella", "nb") if not p.metadata.deletion_timestamp
     ]
     assert [p.metadata.annotations["akros.io/request-id"] for p in running_pods] == [start]
-    assert core.read_namespaced_persistent_volume_claim("stella-nb", NAMESPACE).metadata.uid == (
+    assert core.read_namespaced_persistent_volume_claim("stella-nb-6", NAMESPACE).metadata.uid == (
         claim_uid
     ), "the same volume, not a new one"
     running_again = running.http.post("/v1/environments/nb/start", headers=stella)
@@ -268,7 +268,7 @@ def test_a_resize_restarts_a_running_environment_with_the_new_resources_and_its_
     core = client.CoreV1Api(running.kube)
     body = {"name": "grow", "image": "pytorch", "cpu": "2", "memory": "4Gi"}
     assert running.settle(_create(running, vera, body), vera)["status"] == "applied"
-    claim_uid = core.read_namespaced_persistent_volume_claim("vera-grow", NAMESPACE).metadata.uid
+    claim_uid = core.read_namespaced_persistent_volume_claim("vera-grow-4", NAMESPACE).metadata.uid
 
     answer = running.http.patch(
         "/v1/environments/grow", json={"cpu": "4", "memory": "8Gi"}, headers=vera
@@ -282,10 +282,10 @@ def test_a_resize_restarts_a_running_environment_with_the_new_resources_and_its_
         "4",
         "8Gi",
     )
-    assert _container_requests(running, "vera-grow") == {"cpu": "4", "memory": "8Gi"}
+    assert _container_requests(running, "vera-grow-4") == {"cpu": "4", "memory": "8Gi"}
     pods = [p for p in _pods_of(running, "vera", "grow") if not p.metadata.deletion_timestamp]
     assert [p.metadata.annotations["akros.io/request-id"] for p in pods] == [resize]
-    assert core.read_namespaced_persistent_volume_claim("vera-grow", NAMESPACE).metadata.uid == (
+    assert core.read_namespaced_persistent_volume_claim("vera-grow-4", NAMESPACE).metadata.uid == (
         claim_uid
     )
 
@@ -324,8 +324,8 @@ def test_a_stopped_environment_keeps_a_resize_for_its_next_start(running: Runnin
     shown = running.http.get("/v1/environments/later", headers=wim).json()
     assert (shown["status"], shown["resources"]["cpu"]) == ("stopped", "1")
     apps = client.AppsV1Api(running.kube)
-    assert apps.read_namespaced_deployment("wim-later", NAMESPACE).spec.replicas == 0
-    assert _container_requests(running, "wim-later") == {"cpu": "1", "memory": "4Gi"}
+    assert apps.read_namespaced_deployment("wim-later-3", NAMESPACE).spec.replicas == 0
+    assert _container_requests(running, "wim-later-3") == {"cpu": "1", "memory": "4Gi"}
 
     assert running.settle(_lifecycle_call(running, wim, "later", "start"), wim)["status"] == (
         "applied"

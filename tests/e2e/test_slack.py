@@ -24,6 +24,7 @@ from akros_msgs import (
     stream_of,
 )
 from akros_policy import DEFAULT_CATALOG
+from akros_policy.naming import environment_object_name
 from akros_readmodel import underuse_exemption_key
 from akros_slack import blocks
 from tests.e2e.conftest import NAMESPACE, SLACK_BOT_TOKEN, SlackRun, running_slack
@@ -90,7 +91,7 @@ def test_create_opens_the_modal_then_the_message_goes_from_pending_to_ready(run:
         posted.answer["ts"],
     )
     assert updated.args["text"].startswith(":white_check_mark: *lab* is ready (2 CPU, 8Gi memory)")
-    assert "alice-lab" in run.deployment_names()
+    assert "alice-lab-5" in run.deployment_names()
 
     home = run.slack.wait_for(
         lambda calls: any(
@@ -121,7 +122,7 @@ def test_delete_asks_for_confirmation_and_the_message_ends_deleted(run: SlackRun
     assert [c.method for c in calls] == ["views.open", "chat.postMessage", "chat.update"]
     assert calls[1].args["text"] == ":hourglass_flowing_sand: Deleting *scratch* and its volume…"
     assert calls[2].args["text"] == ":wastebasket: *scratch* is deleted; its volume is gone too."
-    assert "bob-scratch" not in run.deployment_names()
+    assert "bob-scratch-3" not in run.deployment_names()
 
 
 def test_a_create_over_quota_is_refused_in_a_message_and_nothing_reaches_the_cluster(
@@ -135,7 +136,7 @@ def test_a_create_over_quota_is_refused_in_a_message_and_nothing_reaches_the_clu
     assert [c.method for c in calls] == ["views.open", "chat.postMessage", "chat.update"]
     assert calls[2].args["text"].startswith(":no_entry: Over quota: CPU would be 500 of your 32")
     time.sleep(0.3)
-    assert "bob-huge" not in run.deployment_names()
+    assert "bob-huge-3" not in run.deployment_names()
     assert [c.method for c in _message_calls(run.slack.made())] == [
         "views.open",
         "chat.postMessage",
@@ -238,7 +239,7 @@ def test_shrink_resizes_the_environment_keeping_its_volume_and_profile(run: Slac
     run.create_environment(ALICE, "big", cpu="8", memory="32Gi")
     run.slack.settle()
     run.slack.clear()
-    claim_uid = _claim_uid(run, "alice-big")
+    claim_uid = _claim_uid(run, "alice-big-5")
     container = {"type": "message", "channel_id": f"D{ALICE}", "message_ts": "9.000100"}
     assert run.press(ALICE, blocks.SHRINK_BUTTON, "big", container).status_code == 200
     opened = run.slack.wait_for(_has("views.open"))[0]
@@ -265,7 +266,7 @@ def test_shrink_resizes_the_environment_keeping_its_volume_and_profile(run: Slac
         assert step.method == "chat.update"
         assert step.args["text"].startswith(":hourglass_flowing_sand: Resizing *big*: ")
     assert ready.args["text"].startswith(":white_check_mark: *big* is ready (4 CPU, 16Gi memory)")
-    assert _claim_uid(run, "alice-big") == claim_uid, "the same volume, not a new one"
+    assert _claim_uid(run, "alice-big-5") == claim_uid, "the same volume, not a new one"
 
 
 def _claim_uid(run: SlackRun, claim: str) -> str:
@@ -326,7 +327,9 @@ def _admin_extend_setup(run: SlackRun, owner: str, name: str, expires_at: dateti
     finally:
         connection.close()
     patch = {"metadata": {"annotations": {"akros.io/expires-at": expires_at.isoformat()}}}
-    client.AppsV1Api(run.kube).patch_namespaced_deployment(f"{owner}-{name}", NAMESPACE, patch)
+    client.AppsV1Api(run.kube).patch_namespaced_deployment(
+        environment_object_name(owner, name), NAMESPACE, patch
+    )
 
 
 def test_a_stop_by_the_platform_is_told_to_the_owner_with_a_start_button(run: SlackRun) -> None:
@@ -391,8 +394,8 @@ def test_a_researcher_stops_an_environment_from_home_and_starts_it_again(run: Sl
     assert (stopped.method, stopped.args["ts"]) == ("chat.update", posted.answer["ts"])
     assert "its volume, URL and name are kept" in stopped.args["text"]
     # Scaled to zero, not deleted: the Deployment (with its claim, Service and URL) stays.
-    assert "bob-pause" in run.deployment_names()
-    assert _replicas(run, "bob-pause") == 0
+    assert "bob-pause-3" in run.deployment_names()
+    assert _replicas(run, "bob-pause-3") == 0
     run.slack.wait_for(lambda calls: _home_button(calls, BOB, "pause", blocks.START_BUTTON))
     run.slack.settle()
     run.slack.clear()
@@ -410,7 +413,7 @@ def test_a_researcher_stops_an_environment_from_home_and_starts_it_again(run: Sl
         assert (step.method, step.args["ts"]) == ("chat.update", posted.answer["ts"])
         assert step.args["text"].startswith(":hourglass_flowing_sand: Starting *pause*: ")
     assert (ready.method, ready.args["ts"]) == ("chat.update", posted.answer["ts"])
-    assert _replicas(run, "bob-pause") == 1
+    assert _replicas(run, "bob-pause-3") == 1
     run.slack.wait_for(lambda calls: _home_button(calls, BOB, "pause", blocks.STOP_BUTTON))
 
 

@@ -50,7 +50,7 @@ def test_a_cpu_environment_is_one_deployment_with_a_retained_claim_service_ingre
     assert objects.volume_claim == {
         "apiVersion": "v1",
         "kind": "PersistentVolumeClaim",
-        "metadata": {"name": "alice-exp", "namespace": "akros-envs", "labels": LABELS},
+        "metadata": {"name": "alice-exp-5", "namespace": "akros-envs", "labels": LABELS},
         "spec": {
             "accessModes": ["ReadWriteOnce"],
             "resources": {"requests": {"storage": "50Gi"}},
@@ -61,7 +61,7 @@ def test_a_cpu_environment_is_one_deployment_with_a_retained_claim_service_ingre
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {
-            "name": "alice-exp",
+            "name": "alice-exp-5",
             "namespace": "akros-envs",
             "labels": LABELS,
             "annotations": {"akros.io/request-id": "req-1", "akros.io/image": "pytorch"},
@@ -104,7 +104,7 @@ def test_a_cpu_environment_is_one_deployment_with_a_retained_claim_service_ingre
                         }
                     ],
                     "volumes": [
-                        {"name": "work", "persistentVolumeClaim": {"claimName": "alice-exp"}}
+                        {"name": "work", "persistentVolumeClaim": {"claimName": "alice-exp-5"}}
                     ],
                     "securityContext": {
                         "runAsNonRoot": True,
@@ -125,7 +125,7 @@ def test_a_cpu_environment_is_one_deployment_with_a_retained_claim_service_ingre
     assert objects.service == {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": "alice-exp", "namespace": "akros-envs", "labels": LABELS},
+        "metadata": {"name": "alice-exp-5", "namespace": "akros-envs", "labels": LABELS},
         "spec": {
             "type": "ClusterIP",
             "selector": SELECTOR,
@@ -136,13 +136,13 @@ def test_a_cpu_environment_is_one_deployment_with_a_retained_claim_service_ingre
         "ingressClassName": "nginx",
         "rules": [
             {
-                "host": "exp-alice.research.example",
+                "host": "exp-alice-3.research.example",
                 "http": {
                     "paths": [
                         {
                             "path": "/",
                             "pathType": "Prefix",
-                            "backend": {"service": {"name": "alice-exp", "port": {"number": 80}}},
+                            "backend": {"service": {"name": "alice-exp-5", "port": {"number": 80}}},
                         }
                     ]
                 },

@@ -305,7 +305,7 @@ def test_a_start_that_cannot_be_scheduled_leaves_the_environment_stopped_saying_
     assert view["reason"].startswith("It could not start: ")
     apps = client.AppsV1Api(core.api_client)
     wait_until(
-        lambda: apps.read_namespaced_deployment("alice-exp", NAMESPACE).spec.replicas == 0,
+        lambda: apps.read_namespaced_deployment("alice-exp-5", NAMESPACE).spec.replicas == 0,
         timeout_s=5,
         what="the Deployment scaled back to zero",
     )
@@ -341,14 +341,14 @@ def test_an_environment_is_told_of_its_expiry_then_stopped_at_it_and_starts_with
     assert view["status"] == "stopped"
     core = _core(lifecycle)
     apps = client.AppsV1Api(core.api_client)
-    assert apps.read_namespaced_deployment("alice-short", NAMESPACE).spec.replicas == 0
-    assert core.read_namespaced_persistent_volume_claim("alice-short", NAMESPACE) is not None
+    assert apps.read_namespaced_deployment("alice-short-5", NAMESPACE).spec.replicas == 0
+    assert core.read_namespaced_persistent_volume_claim("alice-short-5", NAMESPACE) is not None
 
     lifecycle.send(
         StartEnvironment(request_id="req-again", actor=ALICE, owner="alice", name="short")
     )
     assert isinstance(lifecycle.wait_for_result("req-again"), EnvironmentReady), lifecycle.logs()
-    annotations = apps.read_namespaced_deployment("alice-short", NAMESPACE).metadata.annotations
+    annotations = apps.read_namespaced_deployment("alice-short-5", NAMESPACE).metadata.annotations
     new_expiry = datetime.fromisoformat(annotations["akros.io/expires-at"])
     assert timedelta(minutes=59) < new_expiry - datetime.now(UTC) <= timedelta(hours=1)
     view = lifecycle.view("alice", "short")
@@ -378,7 +378,7 @@ def test_an_extension_moves_the_expiry_on_the_workload_without_restarting_its_po
     extended = lifecycle.wait_for_result("req-extend")
     assert isinstance(extended, EnvironmentExtended), lifecycle.logs()
     deployment = client.AppsV1Api(core.api_client).read_namespaced_deployment(
-        "alice-long", NAMESPACE
+        "alice-long-5", NAMESPACE
     )
     assert datetime.fromisoformat(deployment.metadata.annotations["akros.io/expires-at"]) == later
     view = lifecycle.view("alice", "long")
@@ -421,7 +421,7 @@ def test_a_resize_that_cannot_start_leaves_the_environment_stopped_with_its_new_
     assert view["status"] == "stopped"
     assert view["reason"].startswith("It could not start: ")
     deployment = client.AppsV1Api(core.api_client).read_namespaced_deployment(
-        "alice-exp", NAMESPACE
+        "alice-exp-5", NAMESPACE
     )
     assert deployment.spec.replicas == 0
     assert deployment.spec.template.spec.containers[0].resources.requests["cpu"] == "3"

@@ -286,19 +286,46 @@ def test_a_deleted_claim_stays_terminating_while_a_pod_uses_it_then_its_volume_i
     eventually(lambda: is_gone(core.read_persistent_volume, volume_name, ""))
 
 
+def _released_volume(core: client.CoreV1Api, namespace: str, claim: str) -> str:
+    """A volume of the Retain class, used by a pod, then its pod and claim deleted: Released."""
+    core.create_namespaced_persistent_volume_claim(
+        namespace, _claim(claim, storageClassName="local-kept")
+    )
+    core.create_namespaced_pod(namespace, _pod("user", claim))
+    volume_name = str(eventually(lambda: _bound(core, claim, namespace)).spec.volume_name)
+    core.delete_namespaced_pod("user", namespace, grace_period_seconds=0)
+    core.delete_namespaced_persistent_volume_claim(claim, namespace)
+    eventually(lambda: core.read_persistent_volume(volume_name).status.phase == "Released")
+    return volume_name
+
+
 def test_a_retained_volume_is_released_when_its_claim_goes(
     core: client.CoreV1Api, namespace: str
 ) -> None:
-    core.create_namespaced_persistent_volume_claim(
-        namespace, _claim("kept", storageClassName="local-kept")
-    )
-    core.create_namespaced_pod(namespace, _pod("user", "kept"))
-    volume_name = eventually(lambda: _bound(core, "kept", namespace)).spec.volume_name
-    core.delete_namespaced_pod("user", namespace, grace_period_seconds=0)
-    core.delete_namespaced_persistent_volume_claim("kept", namespace)
-    eventually(lambda: core.read_persistent_volume(volume_name).status.phase == "Released")
+    volume_name = _released_volume(core, namespace, "kept")
     core.delete_persistent_volume(volume_name)
     eventually(lambda: is_gone(core.read_persistent_volume, volume_name, ""))
+
+
+def test_a_released_volume_prebound_to_a_new_claim_naming_it_binds_at_once(
+    core: client.CoreV1Api, namespace: str
+) -> None:
+    """How a volume moves to a claim of another name (akros_k8s_worker.rename): released,
+    its claimRef set to the new claim (no uid), and the new claim naming it binds without
+    waiting for a consumer, as the persistent volume controller binds a claim that names
+    its volume whatever the class's binding mode."""
+    volume_name = _released_volume(core, namespace, "old")
+    volume = core.read_persistent_volume(volume_name)
+    volume.spec.claim_ref = client.V1ObjectReference(namespace=namespace, name="new")
+    core.replace_persistent_volume(volume_name, volume)
+    eventually(lambda: core.read_persistent_volume(volume_name).status.phase == "Available")
+
+    core.create_namespaced_persistent_volume_claim(
+        namespace, _claim("new", storageClassName="local-kept", volumeName=volume_name)
+    )
+    bound = eventually(lambda: _bound(core, "new", namespace))
+    assert bound.spec.volume_name == volume_name
+    assert core.read_persistent_volume(volume_name).spec.claim_ref.uid == bound.metadata.uid
 
 
 def test_kubectl_prints_storage_classes_and_volumes_with_the_api_servers_columns(

@@ -129,7 +129,7 @@ def test_a_researcher_can_neither_read_nor_touch_another_researchers_environment
 
     mine = running.http.get("/v1/environments/private", headers=owner).json()
     assert mine["status"] == "ready"
-    assert _deployment_names(running, "akros.io/owner=owner") == ["owner-private"]
+    assert _deployment_names(running, "akros.io/owner=owner") == ["owner-private-5"]
 
 
 def test_twenty_racing_creates_against_a_quota_of_two_accept_exactly_two(

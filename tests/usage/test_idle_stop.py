@@ -16,6 +16,7 @@ from akros_bus.wire import DATA_FIELD
 from akros_devtools import wait_until
 from akros_msgs import EnvironmentStopped
 from akros_msgs.streams import RESULTS
+from akros_policy.naming import environment_object_name
 from akros_readmodel import underuse_exemption_key
 from tests.usage.conftest import (
     ENVIRONMENTS_NAMESPACE,
@@ -53,7 +54,10 @@ def _stopped(rig: UsageRig) -> list[EnvironmentStopped]:
 
 def _replicas(rig: UsageRig, name: str) -> int:
     apps = client.AppsV1Api(rig.kube)
-    return int(apps.read_namespaced_deployment(f"ada-{name}", ENVIRONMENTS_NAMESPACE).spec.replicas)
+    deployment = apps.read_namespaced_deployment(
+        environment_object_name("ada", name), ENVIRONMENTS_NAMESPACE
+    )
+    return int(deployment.spec.replicas)
 
 
 def test_an_unanswered_nudge_stops_an_environment_of_an_idle_stop_profile(rig: UsageRig) -> None:

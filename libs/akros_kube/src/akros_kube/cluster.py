@@ -277,10 +277,24 @@ class Cluster:
         return await self._json("PUT", path, body=manifest)
 
     async def delete(
-        self, kind: str, name: str, namespace: str | None = None, *, missing_ok: bool = True
+        self,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        missing_ok: bool = True,
+        uid: str | None = None,
     ) -> bool:
-        """Delete in the background (owned objects are garbage-collected); False if absent."""
-        options = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}
+        """Delete in the background (owned objects are garbage-collected); False if absent.
+        With ``uid``, only that object: one re-created under the name since it was read is a
+        ConflictError (a precondition), not deleted."""
+        options: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+        }
+        if uid is not None:
+            options["preconditions"] = {"uid": uid}
         try:
             await self._json("DELETE", resource_path(kind, namespace, name), body=options)
         except NotFoundError:

@@ -9,8 +9,10 @@ from pydantic import AfterValidator
 # becomes a Service name, and Services accept only DNS-1035 labels.
 _LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 
-# Object names are composed as "<owner>-<name>" and host names as "<name>-<owner>.<domain>";
-# both parts stay short enough that the composition is still a valid 63-character label.
+# Object names are composed as "<owner>-<name>-<c>" and host names as
+# "<name>-<owner>-<c>.<domain>" (<c>: the first part's length, one base-36 digit, which makes
+# the composition injective; akros_policy.naming); both parts stay short enough that the
+# composition is still a valid 63-character label.
 MAX_PART_LENGTH = 30
 
 

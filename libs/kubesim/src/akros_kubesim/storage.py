@@ -161,7 +161,10 @@ def claim_binding(
     storage_class = classes.get(class_name) if class_name else None
     node = ((claim.get("metadata") or {}).get("annotations") or {}).get(SELECTED_NODE_ANNOTATION)
     delayed = waits_for_first_consumer(storage_class)
-    if not (delayed and not node):
+    # A claim naming its volume binds at once, whatever the class's binding mode: the
+    # persistent volume controller delays only claims that leave the choice to it
+    # (pv_controller syncUnboundClaim, spec.volumeName set).
+    if not (delayed and not node) or spec.get("volumeName"):
         existing = matching_volume(claim, volumes)
         if existing is not None:
             return ClaimBinding(bind_to=existing["metadata"]["name"])

@@ -38,7 +38,7 @@ from akros_k8s_worker.outcomes import (
 from akros_k8s_worker.reconcile import Stage, StageTimeouts
 from akros_k8s_worker.reconciler import LifecycleReconciler
 from akros_k8s_worker.volumes import volume_nodes
-from akros_kube import AlreadyExistsError, Cluster, NotFoundError
+from akros_kube import AlreadyExistsError, Cluster, ConflictError, NotFoundError
 from akros_msgs import (
     SYSTEM_ACTOR,
     CommandFailed,
@@ -69,6 +69,7 @@ from akros_policy.naming import (
     LABEL_ENV,
     LABEL_PROFILE,
     environment_object_name,
+    foreign_object_reason,
 )
 from akros_policy.placement import claim_volume_name
 from akros_readmodel import (
@@ -342,7 +343,7 @@ class EnvironmentService:
         objects = self._objects(record, keep=True)
         if objects is not None:
             self._log_first_write(record)
-            await self._write_claim(objects)
+            await self._write_claim(record, objects)
 
     async def apply_objects(self, record: StartRecord, claim_written: bool) -> None:
         """Create each object or bring an existing one to the desired state: the claim
@@ -360,7 +361,7 @@ class EnvironmentService:
             return
         if not claim_written:
             self._log_first_write(record)
-            await self._write_claim(objects)
+            await self._write_claim(record, objects)
         queue = self.reconciler.queue
         for manifest in (
             objects.service,
@@ -372,7 +373,7 @@ class EnvironmentService:
             # turn (workqueue.py): four writes' responses would each take a turn of the loop
             # in front of them.
             async with queue.background():
-                await self._create_or_patch(manifest)
+                await self._create_or_patch(manifest, record.owner, record.name)
         # A kept volume of this name is in use again (the claim was reattached).
         await self.read_model.remove_volume(record.owner, record.name)
         _log.info("environment applied", owner=record.owner, name=record.name)
@@ -408,16 +409,17 @@ class EnvironmentService:
             queued_ms=round((now - record.started_at) * 1000, 2),
         )
 
-    async def _write_claim(self, objects: EnvironmentObjects) -> None:
-        """Create the claim; an existing one is a kept volume being reattached, unless it is
-        still being deleted (a purge whose claim a Terminating pod still holds): reusing it
-        would leave the new environment without a volume once it goes."""
+    async def _write_claim(self, record: StartRecord, objects: EnvironmentObjects) -> None:
+        """Create the claim; an existing one is a kept volume being reattached, unless its
+        labels say it is not this environment's (it is never adopted, whatever its name) or
+        it is still being deleted (a purge whose claim a Terminating pod still holds):
+        reusing it would leave the new environment without a volume once it goes."""
         try:
             await self.cluster.create(objects.volume_claim)
         except AlreadyExistsError:
             metadata = objects.volume_claim["metadata"]
-            claim = await self.cluster.find(
-                "PersistentVolumeClaim", metadata["name"], metadata["namespace"]
+            claim = await self._own(
+                "PersistentVolumeClaim", metadata["name"], record.owner, record.name
             )
             if claim is not None and (claim.get("metadata") or {}).get("deletionTimestamp"):
                 raise CommandRefusedError(
@@ -425,23 +427,69 @@ class EnvironmentService:
                     "The volume of that name is still being deleted; try again in a minute.",
                 ) from None
 
-    async def _create_or_patch(self, manifest: Manifest) -> None:
+    async def _create_or_patch(self, manifest: Manifest, owner: str, env: str) -> None:
         """The Deployment is replaced whole when it exists: a merge patch would keep what the
-        desired object leaves out (a GPU request or a CPU limit that a resize removes)."""
+        desired object leaves out (a GPU request or a CPU limit that a resize removes). An
+        existing object is written only if its labels say it is this environment's, and only
+        as it was read (its resourceVersion): one swapped in meanwhile is a conflict, retried
+        and checked again, never overwritten."""
         try:
             await self.cluster.create(manifest)
+            return
         except AlreadyExistsError:
-            if manifest["kind"] == "Deployment":
-                await self.cluster.replace(manifest)
-            else:
-                await self.cluster.patch(manifest)
+            pass
+        metadata = manifest["metadata"]
+        existing = await self._own(manifest["kind"], metadata["name"], owner, env)
+        if existing is None:
+            raise ConflictError(f"{manifest['kind']} {metadata['name']} went while written")
+        version = (existing.get("metadata") or {}).get("resourceVersion")
+        guarded = {**manifest, "metadata": {**metadata, "resourceVersion": version}}
+        if manifest["kind"] == "Deployment":
+            await self.cluster.replace(guarded)
+        else:
+            await self.cluster.patch(guarded)
+
+    async def _own(self, kind: str, name: str, owner: str, env: str) -> Manifest | None:
+        """The object ``kind`` ``name`` if it is environment ``env`` of ``owner``'s, None if
+        there is none; refused (CONFLICT, nothing written) if its labels say it is another's
+        (akros_policy.naming.foreign_object_reason)."""
+        existing = await self.cluster.find(kind, name, self.platform.namespace)
+        if existing is not None:
+            existing = {"kind": kind, **existing}
+        if reason := foreign_object_reason(existing, owner, env):
+            _log.warning(
+                "foreign object left alone",
+                kind=kind,
+                name=name,
+                owner=owner,
+                env=env,
+                labels=(existing or {}).get("metadata", {}).get("labels"),
+            )
+            raise CommandRefusedError(FailureCode.CONFLICT, reason)
+        return existing
+
+    async def _find_own(self, kind: str, name: str, owner: str, env: str) -> Manifest | None:
+        """``_own``, with another's object taken as none (it is logged and left alone)."""
+        try:
+            return await self._own(kind, name, owner, env)
+        except CommandRefusedError:
+            return None
+
+    async def _delete_own(self, kind: str, name: str, owner: str, env: str) -> None:
+        """Delete ``kind`` ``name`` if it is this environment's (the very object whose labels
+        were read: a uid precondition); another's is left alone and logged, so that a failed
+        start or a deletion never removes what is not its own."""
+        existing = await self._find_own(kind, name, owner, env)
+        if existing is not None:
+            uid = (existing.get("metadata") or {}).get("uid")
+            await self.cluster.delete(kind, name, self.platform.namespace, uid=uid)
 
     async def delete_workload(self, record: DeletionRecord) -> None:
         await self._delete_workload(record.owner, record.name)
 
     async def delete_claim(self, record: DeletionRecord) -> None:
         name = environment_object_name(record.owner, record.name)
-        await self.cluster.delete("PersistentVolumeClaim", name, self.platform.namespace)
+        await self._delete_own("PersistentVolumeClaim", name, record.owner, record.name)
 
     async def report_deleted(self, record: DeletionRecord, kept_claim: Manifest | None) -> None:
         owner, name = record.owner, record.name
@@ -540,7 +588,7 @@ class EnvironmentService:
         """Everything of an environment but its volume."""
         name = environment_object_name(owner, env)
         for kind in _WORKLOAD_KINDS:
-            await self.cluster.delete(kind, name, self.platform.namespace)
+            await self._delete_own(kind, name, owner, env)
         self.index.forget(name, owner)
 
     async def _record_kept_volume(self, owner: str, name: str, claim: Manifest) -> None:
@@ -552,14 +600,14 @@ class EnvironmentService:
     async def delete_volume(self, command: DeleteVolume) -> None:
         self._check_actor(command, command.owner)
         name = environment_object_name(command.owner, command.name)
-        namespace = self.platform.namespace
-        if await self.cluster.find("Deployment", name, namespace) is not None:
+        owner, env = command.owner, command.name
+        if await self._find_own("Deployment", name, owner, env) is not None:
             raise CommandRefusedError(
                 FailureCode.CONFLICT,
                 f"The volume '{command.name}' is in use by your environment of that name; "
                 "delete the environment first.",
             )
-        claim = await self.cluster.find("PersistentVolumeClaim", name, namespace)
+        claim = await self._find_own("PersistentVolumeClaim", name, owner, env)
         if claim is None and await self.read_model.volume(command.owner, command.name) is None:
             raise CommandRefusedError(
                 FailureCode.NOT_FOUND, f"There is no volume '{command.name}'."
@@ -645,6 +693,8 @@ class EnvironmentService:
         deployment = self.index.deployment(owner, environment_object_name(owner, env))
         if view is None or deployment is None:
             raise CommandRefusedError(FailureCode.NOT_FOUND, f"There is no environment '{env}'.")
+        if reason := foreign_object_reason({"kind": "Deployment", **deployment}, owner, env):
+            raise CommandRefusedError(FailureCode.CONFLICT, reason)
         return view, deployment
 
     async def resize(self, command: ResizeEnvironment) -> None:
@@ -781,7 +831,7 @@ class EnvironmentService:
     async def _claimed_volume(self, owner: str, env: str) -> Manifest | None:
         """The volume the environment's claim is bound to, if it is bound."""
         name = environment_object_name(owner, env)
-        claim = await self.cluster.find("PersistentVolumeClaim", name, self.platform.namespace)
+        claim = await self._find_own("PersistentVolumeClaim", name, owner, env)
         volume_name = None if claim is None else claim_volume_name(claim)
         return (
             None
@@ -792,6 +842,7 @@ class EnvironmentService:
     async def _scale_up(self, record: StartRecord) -> None:
         """One replica again, its pods carrying this request's id: the readiness the plan
         waits for is that of this start's pod, never of one left from before the stop."""
+        await self._own_deployment(record.owner, record.name)
         request = {ANNOTATION_REQUEST_ID: record.request_id}
         annotations = dict(request)
         if record.new_expiry is not None:
@@ -804,6 +855,14 @@ class EnvironmentService:
                 {"replicas": 1, "template": {"metadata": {"annotations": request}}},
             )
         )
+
+    async def _own_deployment(self, owner: str, env: str) -> Manifest:
+        """The environment's Deployment, before it is patched: NOT_FOUND if there is none,
+        refused if the one of its name is not its own (``_own``)."""
+        deployment = await self._own("Deployment", environment_object_name(owner, env), owner, env)
+        if deployment is None:
+            raise CommandRefusedError(FailureCode.NOT_FOUND, f"There is no environment '{env}'.")
+        return deployment
 
     def _deployment_patch(
         self, owner: str, env: str, annotations: dict[str, str], spec: Manifest | None = None
@@ -886,6 +945,7 @@ class EnvironmentService:
         the view."""
         self._check_actor(command, command.owner)
         annotations = {ANNOTATION_EXPIRES_AT: command.expires_at.isoformat()}
+        await self._own_deployment(command.owner, command.name)
         try:
             await self.cluster.patch(
                 self._deployment_patch(command.owner, command.name, annotations)
@@ -915,6 +975,9 @@ class EnvironmentService:
 
     async def _scale_to_zero(self, owner: str, env: str) -> None:
         name = environment_object_name(owner, env)
+        # Another's Deployment of the name is left alone: nothing of this one runs there.
+        if await self._find_own("Deployment", name, owner, env) is None:
+            return
         with contextlib.suppress(NotFoundError):  # nothing runs: there is nothing to stop
             await self.cluster.scale(self.platform.namespace, name, 0)
 

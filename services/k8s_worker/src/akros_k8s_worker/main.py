@@ -11,6 +11,7 @@ from akros_bus.settings import load_settings
 from akros_k8s_worker.environments import EnvironmentService
 from akros_k8s_worker.index import EnvironmentIndex
 from akros_k8s_worker.reconciler import waits_for_calm
+from akros_k8s_worker.rename import named_the_old_way
 from akros_k8s_worker.scaling import ScalingService
 from akros_k8s_worker.services import ServiceDeployer
 from akros_k8s_worker.settings import WorkerSettings
@@ -154,6 +155,13 @@ class Worker:
             "Deployment", namespace, selector
         ):
             index.observe(event, deployment)
+            if event == SYNCED and (old := named_the_old_way(index.all())):
+                _log.error(
+                    "environments named the old way: this worker does not see them by name; "
+                    "stop it and run akros-k8s-worker-rename (docs/DESIGN.md)",
+                    deployments=old[:20],
+                    count=len(old),
+                )
             # A (re)list is in the index once it has synced: then each of its Deployments.
             for changed in index.all() if event == SYNCED else [deployment]:
                 reconciler.on_deployment_event(changed)
