@@ -34,7 +34,7 @@ from akros_msgs import (
     StartEnvironment,
     StopEnvironment,
 )
-from akros_policy import DEFAULT_CATALOG
+from akros_policy import DEFAULT_CATALOG, environment_object_name
 from akros_readmodel import EnvironmentStatus, underuse_exemption_key
 from akros_slack import blocks, forms
 from akros_slack.access import COMMAND_ACTIONS, NOT_LINKED, NOT_YOURS, POLICY, SlackAction, Who
@@ -577,7 +577,7 @@ def test_signed_and_forged_requests_for_someone_elses_environment_are_refused(
     ] * len(buttons)
     assert _published(signed) == published
     assert not _exempt(signed, "bob")
-    assert f"bob-{NAME}" in signed.deployment_names()
+    assert environment_object_name("bob", NAME) in signed.deployment_names()
 
 
 def test_a_signed_admin_deletes_someone_elses_environment(signed: SlackRun) -> None:
@@ -600,4 +600,4 @@ def test_a_signed_admin_deletes_someone_elses_environment(signed: SlackRun) -> N
     assert len(commands) == published + 1
     assert isinstance(commands[-1], DeleteEnvironment)
     assert (commands[-1].owner, commands[-1].actor.user_id) == ("bob", "root")
-    assert f"bob-{NAME}" not in signed.deployment_names()
+    assert environment_object_name("bob", NAME) not in signed.deployment_names()
