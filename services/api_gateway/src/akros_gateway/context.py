@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from akros_bus import Bus
 from akros_gateway.access import is_admin
+from akros_gateway.cluster_reads import EnvironmentReader
 from akros_gateway.errors import UnauthenticatedError
 from akros_gateway.metrics import GatewayMetrics
 from akros_gateway.tokens import TokenStore
@@ -27,6 +28,9 @@ class Gateway:
     tokens: TokenStore
     metrics: GatewayMetrics
     host_paths_enabled: bool = False
+    environment_reader: EnvironmentReader | None = None
+    """Read-only access to the environments' pods, logs and events; None without a cluster
+    configuration, when those routes answer 503."""
 
 
 def _gateway(request: Request) -> Gateway:

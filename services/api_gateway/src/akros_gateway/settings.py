@@ -35,6 +35,17 @@ class GatewaySettings(BusSettings, PolicyFileSettings, LifetimeSettings):
         description="Requests accepted at once, first come first served (others queue)",
     )
     max_body_bytes: int = Field(default=ONE_MIB, ge=1, description="Larger bodies get 413")
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="Kubeconfig to read pods, logs and events with (the worker's variable); "
+        "unset: in-cluster config, then ~/.kube/config",
+    )
+    kube_proxy_from_environment: bool = Field(
+        default=False, description="Reach the API server through HTTPS_PROXY/NO_PROXY"
+    )
+    environments_namespace: str = Field(
+        default="akros-envs", description="Where the worker creates environments"
+    )
     allow_host_path: bool = Field(
         default=False,
         description="Admins may mount host paths into services (as the k8s_worker's setting)",
