@@ -20,6 +20,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from akros_kubesim.testing import RunningKubesim, run_kubesim
+from tests.followed import followed
 from tests.kubesim.conftest import KUBECTL_NEWEST, KUBECTL_OLDEST, kubectl_binary
 from tests.kubesim.test_client_api import eventually
 
@@ -297,21 +298,11 @@ def _follow_log(
     """`kubectl logs -f --tail=1` of ``pod``: its first line, then ``while_following(process)``,
     then the rest of what it printed once it ended by itself."""
     kubectl = [str(kubectl_binary(release)), "--kubeconfig", str(cluster.kubeconfig)]
-    following = subprocess.Popen(
-        [*kubectl, "logs", "-f", "--tail=1", "-n", namespace, pod],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with followed([*kubectl, "logs", "-f", "--tail=1", "-n", namespace, pod]) as following:
         assert following.stdout is not None
         first = following.stdout.readline()
         while_following(following)
         rest, errors = following.communicate(timeout=30)
-    finally:
-        if following.poll() is None:
-            following.kill()
-            following.wait()
     assert following.returncode == 0, errors
     return first, rest
 
