@@ -293,6 +293,7 @@ def build_app(sim: Kubesim) -> web.Application:
     app.router.add_route("*", "/_kubesim/faults", handlers.faults)
     app.router.add_post("/_kubesim/compact", handlers.compact)
     app.router.add_get("/_kubesim/dcgm/metrics", handlers.dcgm)
+    app.router.add_get("/_kubesim/log-follows", handlers.log_follows)
     app.router.add_route("*", "/_kubesim/dcgm/silent", handlers.silent_exporters)
     for probe in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(probe, handlers.healthy)
@@ -336,8 +337,13 @@ class _Handlers:
     def __init__(self, sim: Kubesim) -> None:
         self.sim = sim
         self._usage = usage.UsageCache()
+        # Logs being followed now: a test sees a client's hang-up end its follow here.
+        self._log_follows = 0
 
     # --- admin and discovery ---------------------------------------------------------
+
+    async def log_follows(self, request: web.Request) -> web.Response:
+        return _json({"open": self._log_follows})
 
     async def faults(self, request: web.Request) -> web.Response:
         try:
@@ -559,6 +565,7 @@ class _Handlers:
         )
         response.enable_chunked_encoding()
         await response.prepare(request)
+        self._log_follows += 1
         try:
             await response.write(text.encode())
             run = None if previous else _followed_run(obj, container, runs)
@@ -576,6 +583,8 @@ class _Handlers:
                     return response
         except ConnectionResetError:
             return response  # the client went away; nothing is left to send
+        finally:
+            self._log_follows -= 1
 
     def _selectors(
         self, request: web.Request, target: Target
