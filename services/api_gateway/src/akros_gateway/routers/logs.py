@@ -43,7 +43,7 @@ async def _environment(
 
 @router.get(
     "/{name}/logs",
-    response_class=PlainTextResponse,
+    response_class=Response,
     responses={
         200: {"content": {_TEXT: {"schema": {"type": "string"}}}, "description": "The log"},
         **responses(ForbiddenError, NotFoundError, ConflictError, InvalidError, UnavailableError),
