@@ -52,6 +52,14 @@ from akros_policy.cluster_events import (
         ),
         (
             "FailedScheduling",
+            "0/4 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint "
+            "{nvidia.com/gpu: present}, 1 node(s) had untolerated taint {CriticalAddonsOnly: "
+            "true}.",
+            "waiting for CPU: of 4 nodes, 1 has too little CPU free, "
+            "3 are reserved for other work",
+        ),
+        (
+            "FailedScheduling",
             "pod has unbound immediate PersistentVolumeClaims",
             "waiting for its volume to be created",
         ),

@@ -144,11 +144,14 @@ def _scheduling_in_words(message: str) -> str:
     if matched is None:
         return f"waiting for a node: {message}"
     total = int(matched["total"])
-    counted: list[tuple[int, _Unfit]] = []
+    # Reasons that read the same (two different taints) are counted together.
+    counts: dict[_Unfit, int] = {}
     for part in matched["reasons"].split(", "):
         found = _COUNTED.match(part.strip())
         if found is not None:
-            counted.append((int(found["count"]), _unfit(found["reason"].rstrip("."))))
+            unfit = _unfit(found["reason"].rstrip("."))
+            counts[unfit] = counts.get(unfit, 0) + int(found["count"])
+    counted = [(count, unfit) for unfit, count in counts.items()]
     if not counted:
         return f"waiting for a node: {message}"
     needs = [unfit.waiting_for for _, unfit in counted]
