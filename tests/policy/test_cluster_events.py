@@ -55,8 +55,7 @@ from akros_policy.cluster_events import (
             "0/4 nodes are available: 1 Insufficient cpu, 2 node(s) had untolerated taint "
             "{nvidia.com/gpu: present}, 1 node(s) had untolerated taint {CriticalAddonsOnly: "
             "true}.",
-            "waiting for CPU: of 4 nodes, 1 has too little CPU free, "
-            "3 are reserved for other work",
+            "waiting for CPU: of 4 nodes, 1 has too little CPU free, 3 are reserved for other work",
         ),
         (
             "FailedScheduling",
@@ -139,6 +138,9 @@ def test_pending_says_the_newest_thing_that_explains_the_wait() -> None:
         ),
     ]
     assert why_pending(events) == "waiting for a GPU: no node has one free"
+    # Its volume's claim keeps saying it waits for a pod: the pod's reason stays the answer.
+    claim = _event("2026-12-07T10:00:09Z", "WaitForFirstConsumer", "waiting for first consumer")
+    assert why_pending([*events, claim]) == "waiting for a GPU: no node has one free"
     events.append(_event("2026-12-07T10:05:00Z", "Scheduled", "Successfully assigned a/nb-1 to n2"))
     events.append(_event("2026-12-07T10:05:01Z", "Pulling", 'Pulling image "big:1"'))
     assert why_pending(events) == "downloading the image big:1"

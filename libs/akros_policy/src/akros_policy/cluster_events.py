@@ -245,9 +245,19 @@ def in_words(reason: str, message: str) -> str:
     return words() if words is not None else f"{reason}: {message}"
 
 
-# Reports that say nothing about why an environment is not ready yet.
+# Reports that say nothing about why an environment is not ready yet. A claim that waits for
+# its first consumer says so again and again while its pod cannot be placed: the pod's own
+# report says why.
 _UNTELLING = frozenset(
-    {"Created", "SuccessfulCreate", "ScalingReplicaSet", "ProvisioningSucceeded", "Provisioning"}
+    {
+        "Created",
+        "SuccessfulCreate",
+        "ScalingReplicaSet",
+        "ProvisioningSucceeded",
+        "Provisioning",
+        "WaitForFirstConsumer",
+        "ExternalProvisioning",
+    }
 )
 NOTHING_YET = (
     "the cluster has said nothing about it yet: its request may still be on its way "
