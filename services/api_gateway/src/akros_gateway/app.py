@@ -12,7 +12,6 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from akros_bus import Bus, get_logger
 from akros_bus.collector import Activity, collect_fully_when_quiet
 from akros_gateway.body_limit import BodyLimitMiddleware
-from akros_gateway.cluster_reads import EnvironmentReader
 from akros_gateway.context import Gateway
 from akros_gateway.errors import install_error_handlers
 from akros_gateway.metrics import GatewayMetrics, MetricsMiddleware
@@ -31,7 +30,7 @@ from akros_gateway.routers import (
 from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore
 from akros_intake import Intake
-from akros_kube import Cluster, NoClusterConfigError
+from akros_intake.cluster_reads import connect_reader
 from akros_policy import load_catalog, load_quotas
 from akros_readmodel import ReadModel
 
@@ -45,24 +44,6 @@ DESCRIPTION = (
 
 _log = get_logger("akros.gateway")
 REDIS_CONNECTION_WAIT_S = 10.0
-
-
-async def _connect_cluster(settings: GatewaySettings) -> Cluster | None:
-    """The cluster the gateway reads logs and events from. With no configuration anywhere
-    (no AKROS_KUBECONFIG, no service account, no ~/.kube/config) the rest of the API still
-    serves, since commands go through the bus, and those routes answer 503; a kubeconfig that
-    is named but cannot be read stops the start, as a typo should."""
-    if settings.kubeconfig is not None:
-        return await Cluster.connect(
-            settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
-        )
-    try:
-        return await Cluster.connect(
-            None, proxy_from_environment=settings.kube_proxy_from_environment
-        )
-    except NoClusterConfigError as error:
-        _log.warning("no cluster configuration: logs and events are unavailable", error=str(error))
-        return None
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
@@ -82,7 +63,11 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             )
         )
         bus = Bus(settings)
-        cluster = await _connect_cluster(settings)
+        reader = await connect_reader(
+            settings.kubeconfig,
+            settings.environments_namespace,
+            proxy_from_environment=settings.kube_proxy_from_environment,
+        )
         collector = asyncio.create_task(collect_fully_when_quiet(activity))
         try:
             await bus.connect()
@@ -108,9 +93,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     tokens=token_store,
                     metrics=metrics,
                     host_paths_enabled=settings.allow_host_path,
-                    environment_reader=None
-                    if cluster is None
-                    else EnvironmentReader(cluster, settings.environments_namespace),
+                    environment_reader=reader,
                 )
             }
         finally:
@@ -119,8 +102,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 await collector
             await bus.stop()
             await redis.aclose()
-            if cluster is not None:
-                await cluster.close()
+            if reader is not None:
+                await reader.cluster.close()
 
     app = FastAPI(
         title=TITLE,

@@ -10,11 +10,11 @@ from redis.asyncio import Redis
 
 from akros_bus import Bus
 from akros_gateway.access import is_admin
-from akros_gateway.cluster_reads import EnvironmentReader
 from akros_gateway.errors import UnauthenticatedError
 from akros_gateway.metrics import GatewayMetrics
 from akros_gateway.tokens import TokenStore
 from akros_intake import ForbiddenError, Intake
+from akros_intake.cluster_reads import EnvironmentReader
 from akros_msgs import Actor, Source, new_request_id
 from akros_readmodel import ReadModel
 

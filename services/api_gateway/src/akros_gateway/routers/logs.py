@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import PlainTextResponse, Response, StreamingResponse
 
-from akros_gateway.cluster_reads import EnvironmentReader
 from akros_gateway.context import ActorDep, Gateway, GatewayDep
 from akros_gateway.errors import responses
 from akros_gateway.routers.environments import UserFilter
@@ -19,6 +18,7 @@ from akros_intake import (
     UnavailableError,
     require_access,
 )
+from akros_intake.cluster_reads import EnvironmentReader
 from akros_policy.cluster_events import why_pending
 from akros_readmodel import EnvironmentStatus, EnvironmentView
 

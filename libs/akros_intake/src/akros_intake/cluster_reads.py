@@ -1,5 +1,6 @@
-"""The gateway's read-only view of the cluster: an environment's pods, its log and the Events
-about it, as `kubectl logs` and `kubectl get events` read them.
+"""The front doors' read-only view of the cluster: an environment's pods, its log and the
+Events about it, as `kubectl logs` and `kubectl get events` read them (the gateway's logs and
+events routes, the Slack app's "Why is it pending?").
 
 Logs and Events do not go through the bus: a followed log is a stream that lasts as long as
 its reader, which a request/answer over Redis Streams cannot carry. The gateway reads the API
@@ -10,10 +11,12 @@ by composing their names.
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from akros_intake import ConflictError, UnavailableError
-from akros_kube import Cluster, InvalidError, KubeError, NotFoundError
+from akros_bus import get_logger
+from akros_intake.errors import ConflictError, UnavailableError
+from akros_kube import Cluster, InvalidError, KubeError, NoClusterConfigError, NotFoundError
 from akros_policy.cluster_events import ClusterEvent, belongs_to_workload, oldest_first
 from akros_policy.naming import environment_selector
 
@@ -114,3 +117,24 @@ class EnvironmentReader:
             raise _unavailable(error) from error
         mine = [ClusterEvent.of(e) for e in items if belongs_to_workload(e, objects, workloads)]
         return oldest_first(mine)
+
+
+_log = get_logger("akros.cluster_reads")
+
+
+async def connect_reader(
+    kubeconfig: Path | None, namespace: str, *, proxy_from_environment: bool = False
+) -> EnvironmentReader | None:
+    """The reader of the cluster a front door reads logs and events from. With no
+    configuration anywhere (no AKROS_KUBECONFIG, no service account, no ~/.kube/config) the
+    front door still serves everything else, since commands go through the bus, and answers
+    that those reads are unavailable; a kubeconfig that is named but cannot be read stops the
+    start, as a typo should."""
+    try:
+        cluster = await Cluster.connect(kubeconfig, proxy_from_environment=proxy_from_environment)
+    except NoClusterConfigError as error:
+        if kubeconfig is not None:
+            raise
+        _log.warning("no cluster configuration: logs and events are unavailable", error=str(error))
+        return None
+    return EnvironmentReader(cluster, namespace)
