@@ -14,11 +14,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, Field
+
 from akros_bus import get_logger
 from akros_intake.errors import ConflictError, UnavailableError
 from akros_kube import Cluster, InvalidError, KubeError, NoClusterConfigError, NotFoundError
 from akros_policy.cluster_events import ClusterEvent, belongs_to_workload, oldest_first
 from akros_policy.naming import environment_selector
+
+
+class ClusterReadSettings(BaseModel):
+    """The worker's variables for reaching the cluster, for the front doors that read from it
+    (a mixin, as ``akros_policy.settings``'s: AKROS_KUBECONFIG, AKROS_ENVIRONMENTS_NAMESPACE)."""
+
+    kubeconfig: Path | None = Field(
+        default=None,
+        description="Kubeconfig to read pods, logs and events with (the worker's variable); "
+        "unset: in-cluster config, then ~/.kube/config",
+    )
+    kube_proxy_from_environment: bool = Field(
+        default=False, description="Reach the API server through HTTPS_PROXY/NO_PROXY"
+    )
+    environments_namespace: str = Field(
+        default="akros-envs", description="Where the worker creates environments"
+    )
 
 
 @dataclass(frozen=True)
@@ -122,19 +141,19 @@ class EnvironmentReader:
 _log = get_logger("akros.cluster_reads")
 
 
-async def connect_reader(
-    kubeconfig: Path | None, namespace: str, *, proxy_from_environment: bool = False
-) -> EnvironmentReader | None:
+async def connect_reader(settings: ClusterReadSettings) -> EnvironmentReader | None:
     """The reader of the cluster a front door reads logs and events from. With no
     configuration anywhere (no AKROS_KUBECONFIG, no service account, no ~/.kube/config) the
     front door still serves everything else, since commands go through the bus, and answers
     that those reads are unavailable; a kubeconfig that is named but cannot be read stops the
     start, as a typo should."""
     try:
-        cluster = await Cluster.connect(kubeconfig, proxy_from_environment=proxy_from_environment)
+        cluster = await Cluster.connect(
+            settings.kubeconfig, proxy_from_environment=settings.kube_proxy_from_environment
+        )
     except NoClusterConfigError as error:
-        if kubeconfig is not None:
+        if settings.kubeconfig is not None:
             raise
         _log.warning("no cluster configuration: logs and events are unavailable", error=str(error))
         return None
-    return EnvironmentReader(cluster, namespace)
+    return EnvironmentReader(cluster, settings.environments_namespace)

@@ -63,11 +63,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             )
         )
         bus = Bus(settings)
-        reader = await connect_reader(
-            settings.kubeconfig,
-            settings.environments_namespace,
-            proxy_from_environment=settings.kube_proxy_from_environment,
-        )
+        reader = await connect_reader(settings)
         collector = asyncio.create_task(collect_fully_when_quiet(activity))
         try:
             await bus.connect()

@@ -6,13 +6,14 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from akros_bus import BusSettings
+from akros_intake.cluster_reads import ClusterReadSettings
 from akros_intake.intake import DEFAULT_ACCEPT_CONCURRENCY
 from akros_policy import LifetimeSettings, PolicyFileSettings
 
 ONE_MIB = 1024 * 1024
 
 
-class GatewaySettings(BusSettings, PolicyFileSettings, LifetimeSettings):
+class GatewaySettings(BusSettings, PolicyFileSettings, LifetimeSettings, ClusterReadSettings):
     """The backbone settings (AKROS_REDIS_URL, AKROS_LOG_LEVEL, ...) plus the gateway's own.
 
     The catalog and quota files are shared with the k8s_worker (same variable names), so the
@@ -35,17 +36,6 @@ class GatewaySettings(BusSettings, PolicyFileSettings, LifetimeSettings):
         description="Requests accepted at once, first come first served (others queue)",
     )
     max_body_bytes: int = Field(default=ONE_MIB, ge=1, description="Larger bodies get 413")
-    kubeconfig: Path | None = Field(
-        default=None,
-        description="Kubeconfig to read pods, logs and events with (the worker's variable); "
-        "unset: in-cluster config, then ~/.kube/config",
-    )
-    kube_proxy_from_environment: bool = Field(
-        default=False, description="Reach the API server through HTTPS_PROXY/NO_PROXY"
-    )
-    environments_namespace: str = Field(
-        default="akros-envs", description="Where the worker creates environments"
-    )
     allow_host_path: bool = Field(
         default=False,
         description="Admins may mount host paths into services (as the k8s_worker's setting)",
