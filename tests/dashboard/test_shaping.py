@@ -5,6 +5,7 @@ import json
 from akros_dashboard.shaping import (
     check_spec,
     environment_rows,
+    event_rows,
     history_rows,
     lifecycle_choices,
     node_rows,
@@ -97,7 +98,7 @@ def test_environment_filters_combine_and_reservations_sum_per_owner() -> None:
     assert len(environment_rows(environments)) == 3
 
 
-def test_only_ready_environments_are_offered_to_stop_and_only_stopped_ones_to_start() -> None:
+def test_ready_ones_are_offered_to_stop_stopped_ones_to_start_pending_ones_to_ask_why() -> None:
     def env(owner: str, name: str, status: str, reason: str | None = None) -> dict[str, object]:
         resources = {"cpu": "1", "memory": "1Gi", "gpus": 0}
         return {"owner": owner, "name": name, "status": status, "image": "pytorch",
@@ -114,12 +115,27 @@ def test_only_ready_environments_are_offered_to_stop_and_only_stopped_ones_to_st
         ]
     )
 
-    assert lifecycle_choices(rows) == {"stop": ["ann/exp"], "start": ["ann/idle", "bob/exp"]}
+    assert lifecycle_choices(rows) == {
+        "stop": ["ann/exp"],
+        "start": ["ann/idle", "bob/exp"],
+        "pending": ["bob/new"],
+    }
     assert [r["reason"] for r in rows if r["owner"] == "ann"] == [
         "",
         "Its start failed: no node has 1 free GPU.",
     ]
-    assert lifecycle_choices([]) == {"stop": [], "start": []}
+    assert lifecycle_choices([]) == {"stop": [], "start": [], "pending": []}
+
+
+def test_events_show_newest_first_in_words() -> None:
+    def event(at: str, words: str) -> dict[str, object]:
+        return {"at": at, "object": "Pod/p", "words": words, "warning": False, "count": 1}
+
+    rows = event_rows([event("10:00", "placed on node n1"), event("10:01", "downloading")])
+    assert [r["what"] for r in rows] == ["downloading", "placed on node n1"]
+    assert rows[0] == {
+        "at": "10:01", "about": "Pod/p", "what": "downloading", "warning": False, "times": 1,
+    }  # fmt: skip
 
 
 def test_usage_rows_are_in_cores_gib_and_percent() -> None:

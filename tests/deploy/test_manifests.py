@@ -136,6 +136,38 @@ def test_only_the_monitor_reads_pods_and_metrics_across_the_cluster(tmp_path: Pa
     assert {verb for rule in monitor for verb in rule["verbs"]} <= {"get", "list", "watch"}
 
 
+def test_the_gateway_only_reads_environments_pods_logs_and_events(tmp_path: Path) -> None:
+    objects: list[Any] = _render("base", tmp_path)
+    assert _cluster_wide_rules(objects, "api-gateway") == []
+    bindings = [
+        o
+        for o in objects
+        if o["kind"] == "RoleBinding"
+        and any(subject["name"] == "api-gateway" for subject in o["subjects"])
+    ]
+    assert [(b["metadata"]["namespace"], b["roleRef"]["name"]) for b in bindings] == [
+        ("akros-envs", "akros-environments-reader")
+    ]
+    [role] = [
+        o
+        for o in objects
+        if o["kind"] == "Role" and o["metadata"]["name"] == "akros-environments-reader"
+    ]
+    rules = role["rules"]
+    assert {verb for rule in rules for verb in rule["verbs"]} == {"get", "list"}
+    assert _allows(rules, "", "pods", "list")
+    assert _allows(rules, "", "pods/log", "get")
+    assert _allows(rules, "", "events", "list")
+    # What the events of an environment are about: its volume claim and its Deployment.
+    assert _allows(rules, "", "persistentvolumeclaims", "list")
+    assert _allows(rules, "apps", "deployments", "list")
+    assert not any("secrets" in rule["resources"] for rule in rules)
+    [gateway] = [
+        o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "api-gateway"
+    ]
+    assert gateway["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
+
+
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[RunningKubesim]:
     with run_kubesim(pod_start_seconds=0.2) as running:
@@ -163,7 +195,10 @@ def test_the_base_applies_to_a_cluster_and_its_deployments_run(
             "redis",
         ]
         roles = client.RbacAuthorizationV1Api(api).list_namespaced_role("akros-envs").items
-        assert [r.metadata.name for r in roles] == ["akros-environments-writer"]
+        assert sorted(r.metadata.name for r in roles) == [
+            "akros-environments-reader",
+            "akros-environments-writer",
+        ]
         budgets = client.PolicyV1Api(api).list_namespaced_pod_disruption_budget("akros-system")
         assert sorted(b.metadata.name for b in budgets.items) == ["api-gateway", "k8s-worker"]
 

@@ -10,8 +10,16 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from akros_cli.main import create_body, environment_rows, parse, progress_line, usage_rows
+from akros_cli.main import (
+    create_body,
+    environment_rows,
+    event_rows,
+    parse,
+    progress_line,
+    usage_rows,
+)
 from tests.e2e.conftest import Running
+from tests.followed import followed
 
 AKROS = str(Path(sys.executable).parent / "akros")
 
@@ -75,6 +83,68 @@ def test_a_researcher_stops_and_starts_an_environment_from_the_cli(running: Runn
     resized = _akros(running, token, "env", "resize", "lab", "--cpu", "2", "--memory", "3Gi")
     assert resized.returncode == 0, resized.stderr
     assert "lab is ready with 2 CPU, 3Gi memory, 0 GPUs" in resized.stdout
+
+
+@pytest.mark.cluster
+def test_a_researcher_reads_follows_and_asks_about_an_environment_from_the_cli(
+    running: Running,
+) -> None:
+    token = running.token_for("ines")["Authorization"].removeprefix("Bearer ")
+    created = _akros(
+        running, token, "env", "create", "talk", "--image", "pytorch", "--cpu", "1",
+        "--memory", "2Gi",
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+
+    logs = _akros(running, token, "env", "logs", "talk", "--tail", "1")
+    assert logs.returncode == 0, logs.stderr
+    [line] = logs.stdout.splitlines()
+    assert "kubesim: container " in line
+    assert line.endswith(" started")
+
+    events = _akros(running, token, "env", "events", "talk")
+    assert events.returncode == 0, events.stderr
+    assert "placed on node " in events.stdout
+    assert "its program started" in events.stdout
+    assert "Pending:" not in events.stdout  # it is ready
+
+    env = {**os.environ, "AKROS_URL": running.platform.gateway_url, "AKROS_TOKEN": token}
+    command = [AKROS, "env", "logs", "talk", "--follow", "--tail", "1"]
+    with followed(command, env) as following:
+        assert following.stdout is not None
+        assert following.stdout.readline().rstrip().endswith(" started")
+        # Stopping the environment ends its program, its log and so the follow, by itself.
+        stopped = _akros(running, token, "env", "stop", "talk")
+        assert stopped.returncode == 0, stopped.stderr
+        rest, errors = following.communicate(timeout=30)
+    assert following.returncode == 0, errors
+    assert rest.rstrip().endswith("was killed at the end of its grace period")
+
+    other = running.token_for("intruder-cli")["Authorization"].removeprefix("Bearer ")
+    refused = _akros(running, other, "env", "logs", "talk", "--user", "ines")
+    assert refused.returncode == 1
+    assert "You may not act on ines's environments" in refused.stderr
+
+
+def test_events_print_why_it_is_pending_then_what_happened_in_words() -> None:
+    document = {
+        "why_pending": "waiting for a GPU: no node has one free",
+        "events": [
+            {
+                "at": "2026-12-07T10:00:01Z",
+                "object": "Pod/alice-nb-6b7-abcde",
+                "words": "waiting for a GPU: no node has one free",
+                "warning": True,
+                "count": 3,
+            }
+        ],
+    }
+    rows = event_rows(document)
+    assert rows[0] == "Pending: waiting for a GPU: no node has one free"
+    assert rows[-1].startswith("2026-12-07T10:00:01  Pod/alice-nb-6b7-abcde")
+    assert rows[-1].endswith("!waiting for a GPU: no node has one free (x3)")
+    quiet = event_rows({"why_pending": None, "events": []})
+    assert quiet == ["the cluster has said nothing about it in the last hour"]
 
 
 @pytest.mark.cluster

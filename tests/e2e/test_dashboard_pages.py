@@ -178,3 +178,37 @@ def test_the_services_editor_validates_diffs_deploys_and_deletes(running: Runnin
     assert "Applied: delete_service board" in _texts(app.success)
     admin = {"Authorization": f"Bearer {running.platform.admin_token()}"}
     assert running.http.get("/v1/services/board", headers=admin).status_code == 404
+
+
+@pytest.mark.usefixtures("gateway_env")
+@pytest.mark.kubesim_only("fills the default cluster's one CPU node (128 cores) on purpose")
+def test_why_is_it_pending_says_what_a_pending_environment_waits_for(running: Running) -> None:
+    headers = running.token_for("whale")
+    big = {"image": "pytorch", "cpu": "100", "memory": "64Gi"}
+    answer = running.http.post("/v1/environments", json={"name": "big", **big}, headers=headers)
+    assert running.settle(answer.json()["request_id"], headers)["status"] == "applied"
+    # The one CPU node now has 28 cores or less free: a second one waits for the first to go.
+    answer = running.http.post("/v1/environments", json={"name": "wait", **big}, headers=headers)
+    assert answer.status_code == 202, answer.text
+    try:
+
+        def why() -> str:
+            answer = running.http.get("/v1/environments/wait/events", headers=headers)
+            return str(answer.json()["why_pending"])
+
+        try:
+            wait_until(lambda: why().startswith("waiting for CPU"), timeout_s=15)
+        except TimeoutError as error:
+            events = running.http.get("/v1/environments/wait/events", headers=headers).json()
+            raise AssertionError(events) from error
+        app = _open(_signed_in(running.platform.admin_token()), "Environments")
+        assert app.selectbox(key="env_pending").options == ["whale/wait"]
+        app.selectbox(key="env_pending").set_value("whale/wait")
+        app.button(key="env_why_pending").click().run()
+        assert not app.exception, app.exception
+        said = _texts(app.info)
+        assert "whale/wait: waiting for CPU: of 4 nodes, 1 has too little CPU free" in said
+        assert "3 are reserved for other work" in said
+    finally:
+        for name in ("wait", "big"):
+            running.http.delete(f"/v1/environments/{name}", headers=headers)

@@ -424,3 +424,87 @@ def test_neither_the_token_nor_the_signing_secret_reaches_the_logs(run: SlackRun
     assert '"slack app listening"' in log
     assert SLACK_BOT_TOKEN not in log
     assert SECRET not in log
+
+
+@pytest.mark.kubesim_only("fills the default cluster's one CPU node (128 cores) on purpose")
+def test_why_is_it_pending_answers_from_what_the_cluster_said(run: SlackRun) -> None:
+    admin = {"Authorization": f"Bearer {run.platform.admin_token()}"}
+    gateway = run.platform.gateway_url
+    # The filler takes all but two cores of the one CPU node; alice's four then wait for it.
+    cpu = str(int(_free_cores(run, "cpu-server-1")) - 2)
+    filler = {"name": "filler", "owner": "whale", "image": "pytorch", "cpu": cpu, "memory": "8Gi"}
+    answer = run.http.post(f"{gateway}/v1/environments", json=filler, headers=admin)
+    assert answer.status_code == 202, answer.text
+    try:
+        _wait_for_status(run, admin, "filler", "whale", "ready")
+        wait = {"name": "wait", "owner": "alice", "image": "pytorch", "cpu": "4", "memory": "1Gi"}
+        answer = run.http.post(f"{gateway}/v1/environments", json=wait, headers=admin)
+        assert answer.status_code == 202, answer.text
+        _wait_for_scheduling_failure(run, admin)
+        run.slack.settle()
+        run.slack.clear()
+
+        # The Home tab's button for a pending environment carries its name (test_blocks.py).
+        home = {"type": "view", "view_id": "VHOMEALICE"}
+        pressed = run.press(ALICE, blocks.WHY_PENDING_BUTTON, "wait", home)
+        assert (pressed.status_code, pressed.text) == (200, "")
+        told = run.slack.wait_for(_said(":hourglass_flowing_sand: *wait* is pending"))[-1]
+        assert told.args["channel"] == ALICE
+        assert told.args["text"] == (
+            ":hourglass_flowing_sand: *wait* is pending: waiting for CPU: of 4 nodes, 1 has too "
+            "little CPU free, 3 are reserved for other work."
+        )
+        # bob may not ask about alice's.
+        run.slack.clear()
+        assert run.press(BOB, blocks.WHY_PENDING_BUTTON, "alice/wait", home).status_code == 200
+        refused = run.slack.wait_for(_has("chat.postMessage"))[-1]
+        assert refused.args["text"].startswith("You may not act on alice's environments")
+    finally:
+        for owner, name in (("alice", "wait"), ("whale", "filler")):
+            run.http.delete(
+                f"{run.platform.gateway_url}/v1/environments/{name}?user={owner}", headers=admin
+            )
+
+
+def _free_cores(run: SlackRun, node: str) -> float:
+    """What the pods bound to ``node`` leave of its CPU, from their requests."""
+    core = client.CoreV1Api(run.kube)
+    allocatable = core.read_node(node).status.allocatable["cpu"]
+    pods = core.list_pod_for_all_namespaces(field_selector=f"spec.nodeName={node}").items
+
+    def cores(quantity: str) -> float:
+        return float(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+    requested = sum(
+        cores((c.resources.requests or {}).get("cpu", "0"))
+        for pod in pods
+        for c in pod.spec.containers
+        if c.resources is not None
+    )
+    return cores(allocatable) - requested
+
+
+def _wait_for_status(
+    run: SlackRun, headers: dict[str, str], name: str, owner: str, status: str
+) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        answer = run.http.get(
+            f"{run.platform.gateway_url}/v1/environments/{name}?user={owner}", headers=headers
+        )
+        if answer.status_code == 200 and answer.json()["status"] == status:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{owner}/{name} never became {status}")
+
+
+def _wait_for_scheduling_failure(run: SlackRun, headers: dict[str, str]) -> None:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        answer = run.http.get(
+            f"{run.platform.gateway_url}/v1/environments/wait/events?user=alice", headers=headers
+        )
+        if str(answer.json().get("why_pending")).startswith("waiting for CPU"):
+            return
+        time.sleep(0.1)
+    raise AssertionError("the cluster never said why alice/wait waits")

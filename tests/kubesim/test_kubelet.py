@@ -20,6 +20,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 from akros_kubesim.testing import RunningKubesim, run_kubesim
+from tests.followed import followed
 from tests.kubesim.conftest import KUBECTL_NEWEST, KUBECTL_OLDEST, kubectl_binary
 from tests.kubesim.test_client_api import eventually
 
@@ -31,6 +32,7 @@ CLUSTER = {
     "images": [
         {"pattern": "cuda", "sizeGB": 10, "pullSecondsPerGB": 10},  # 100 s: 1 s here
         {"pattern": "flaky", "failTransiently": 2},
+        {"pattern": "slowcrash", "crash": {"exitCode": 4, "message": "OOM", "afterSeconds": 300}},
         {"pattern": "crashy", "crash": {"exitCode": 3, "message": "CUDA error", "afterSeconds": 2}},
         {"pattern": "batch-ok", "exit": {"code": 0, "afterSeconds": 1}},
         {"pattern": "batch-bad", "exit": {"code": 2, "afterSeconds": 1}},
@@ -288,6 +290,56 @@ def test_a_delete_with_grace_period_zero_is_immediate(
     eventually(lambda: core.read_namespaced_pod("now", namespace).status.phase == "Running")
     core.delete_namespaced_pod("now", namespace, grace_period_seconds=0)
     assert _gone(core, namespace, "now")
+
+
+def _follow_log(
+    cluster: RunningKubesim, release: str, namespace: str, pod: str, *, while_following: Any
+) -> tuple[str, str]:
+    """`kubectl logs -f --tail=1` of ``pod``: its first line, then ``while_following(process)``,
+    then the rest of what it printed once it ended by itself."""
+    kubectl = [str(kubectl_binary(release)), "--kubeconfig", str(cluster.kubeconfig)]
+    with followed([*kubectl, "logs", "-f", "--tail=1", "-n", namespace, pod]) as following:
+        assert following.stdout is not None
+        first = following.stdout.readline()
+        while_following(following)
+        rest, errors = following.communicate(timeout=30)
+    assert following.returncode == 0, errors
+    return first, rest
+
+
+@pytest.mark.parametrize("release", [KUBECTL_OLDEST, KUBECTL_NEWEST])
+def test_kubectl_logs_follow_writes_new_lines_until_the_container_ends(
+    cluster: RunningKubesim, core: client.CoreV1Api, namespace: str, release: str
+) -> None:
+    # The container crashes 300 s (3 s here) after it starts: the follow must stay open until
+    # then, print the crash as the container writes it, and end by itself.
+    core.create_namespaced_pod(namespace, _pod("follow", "registry.example/slowcrash:1"))
+    eventually(lambda: core.read_namespaced_pod("follow", namespace).status.phase == "Running")
+
+    def still_open(following: subprocess.Popen[str]) -> None:
+        time.sleep(0.5)
+        assert following.poll() is None, "the follow ended before the container did"
+
+    first, rest = _follow_log(cluster, release, namespace, "follow", while_following=still_open)
+    assert "container main (registry.example/slowcrash:1) started" in first
+    assert len(rest.splitlines()) == 1, "one line more: the crash"
+    assert rest.rstrip().endswith("kubesim: container main exited with code 4: OOM")
+
+
+def test_kubectl_logs_follow_of_a_deleted_pod_ends_with_its_last_words(
+    cluster: RunningKubesim, core: client.CoreV1Api, namespace: str
+) -> None:
+    core.create_namespaced_pod(namespace, _pod("leaving", "registry.example/jupyter:1"))
+    eventually(lambda: core.read_namespaced_pod("leaving", namespace).status.phase == "Running")
+    first, rest = _follow_log(
+        cluster,
+        KUBECTL_NEWEST,
+        namespace,
+        "leaving",
+        while_following=lambda _: core.delete_namespaced_pod("leaving", namespace),
+    )
+    assert "started" in first
+    assert rest.rstrip().endswith("kubesim: container main exited on SIGTERM")
 
 
 def test_kubectl_logs_tells_what_happened(

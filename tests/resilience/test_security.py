@@ -46,6 +46,8 @@ ANY_RESEARCHER: set[Route] = {
     ("POST", "/v1/environments/{name}/start"),
     ("POST", "/v1/environments/{name}/extend"),
     ("GET", "/v1/environments/{name}/usage"),
+    ("GET", "/v1/environments/{name}/logs"),
+    ("GET", "/v1/environments/{name}/events"),
     ("GET", "/v1/notifications"),
     ("GET", "/v1/requests/{request_id}"),
     ("GET", "/v1/services/schema"),
@@ -108,6 +110,8 @@ def test_a_researcher_can_neither_read_nor_touch_another_researchers_environment
 
     forbidden = [
         running.http.get("/v1/environments/private?user=owner", headers=intruder),
+        running.http.get("/v1/environments/private/logs?user=owner", headers=intruder),
+        running.http.get("/v1/environments/private/events?user=owner", headers=intruder),
         running.http.delete("/v1/environments/private?user=owner", headers=intruder),
         running.http.get("/v1/environments?user=owner", headers=intruder),
         running.http.get(f"/v1/requests/{request_id}", headers=intruder),

@@ -39,7 +39,7 @@ from akros_readmodel import EnvironmentStatus, underuse_exemption_key
 from akros_slack import blocks, forms
 from akros_slack.access import COMMAND_ACTIONS, NOT_LINKED, NOT_YOURS, POLICY, SlackAction, Who
 from akros_slack.commands import Verb
-from akros_slack.frontdoor import FrontDoor
+from akros_slack.frontdoor import NO_CLUSTER, FrontDoor
 from akros_slack.listeners import Listeners
 from tests.e2e.conftest import SlackRun, running_slack
 from tests.gateway.helpers import published_commands
@@ -109,13 +109,16 @@ EXPECTED: dict[SlackAction, tuple[str | None, str | None, str | None, str | None
     SlackAction.STOP_PRESSED: (N, Y, N, Y),
     SlackAction.START_PRESSED: (N, Y, N, Y),
     SlackAction.EXTEND_PRESSED: (N, Y, N, Y),
+    SlackAction.WHY_PENDING_PRESSED: (N, Y, N, Y),
     SlackAction.HOME_OPENED: (N, Y, NA, Y),
 }
 # Everyone's environment expires within the hour, for an extension to have an expiry to move
 # (within the platform's bound: an extension never reaches more than a day ahead).
 EXPIRES_AT = datetime.now(UTC) + timedelta(hours=1)
-# The status everyone's environment has before the action: ready, or stopped for a start.
+# The status everyone's environment has before the action: ready, or stopped for a start, or
+# pending for asking why.
 STARTING_FROM = {SlackAction.START, SlackAction.START_PRESSED}
+PENDING_FOR = {SlackAction.WHY_PENDING_PRESSED}
 
 
 class _Registrations:
@@ -245,6 +248,7 @@ DRIVE: dict[SlackAction, Callable[[Run, Cell], Awaitable[None]]] = {
     SlackAction.STOP_PRESSED: _press("on_stop_pressed"),
     SlackAction.START_PRESSED: _press("on_start_pressed"),
     SlackAction.EXTEND_PRESSED: _press("on_extend_pressed"),
+    SlackAction.WHY_PENDING_PRESSED: _press("on_why_pending_pressed"),
     SlackAction.HOME_OPENED: _open_home,
 }
 
@@ -343,6 +347,15 @@ async def _shrink_started(run: Run, cell: Cell) -> None:
     assert resize.resources.cpu_millis == 1000
 
 
+async def _asked_the_cluster(run: Run, cell: Cell) -> None:
+    # The door of this tier has no cluster: that the app says so shows the request got past
+    # every check to the cluster read, for the named owner's pending environment.
+    (told,) = run.standin.made()
+    assert told.method == "chat.postMessage"
+    assert (told.args["channel"], told.args["text"]) == (cell.slack_user, NO_CLUSTER)
+    assert run.commands() == []
+
+
 async def _extend_queued(run: Run, cell: Cell) -> None:
     extend = _queued(run)
     assert isinstance(extend, ExtendEnvironment)
@@ -384,6 +397,7 @@ EFFECT: dict[SlackAction, Callable[[Run, Cell], Awaitable[None]]] = {
     SlackAction.STOP_PRESSED: _stop_queued,
     SlackAction.START_PRESSED: _start_queued,
     SlackAction.EXTEND_PRESSED: _extend_queued,
+    SlackAction.WHY_PENDING_PRESSED: _asked_the_cluster,
     SlackAction.HOME_OPENED: _home_published,
 }
 
@@ -455,6 +469,8 @@ async def test_slack_authorization_matrix(
     outcome: str,
 ) -> None:
     status = EnvironmentStatus.STOPPED if action in STARTING_FROM else EnvironmentStatus.READY
+    if action in PENDING_FOR:
+        status = EnvironmentStatus.PENDING
     for owner, name in ENVIRONMENTS:
         await put_environment(door, owner, name, status, expires_at=EXPIRES_AT)
     run = Run(door, standin, redis_url, Ack(standin))

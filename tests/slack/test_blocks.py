@@ -238,6 +238,28 @@ def test_a_stopped_environment_says_why_when_it_was_not_its_owners_request() -> 
     assert plain["text"]["text"].endswith("· pytorch")
 
 
+def test_a_pending_environment_on_home_offers_why_it_is_pending() -> None:
+    home = blocks.home_view([_view("queued", EnvironmentStatus.PENDING)])
+    [_, pending] = [b for b in home["blocks"] if b["type"] == "actions"]
+    assert [(e["action_id"], e["value"]) for e in pending["elements"]] == [
+        ("akros_why_pending", "queued"),
+        ("akros_delete_environment", "queued"),
+    ]
+    assert pending["elements"][0]["text"]["text"] == "Why is it pending?"
+
+
+def test_why_it_is_pending_is_told_in_one_sentence() -> None:
+    said = blocks.why_pending_message("lab", "waiting for a GPU: no node has one free")
+    assert (
+        said.text
+        == ":hourglass_flowing_sand: *lab* is pending: waiting for a GPU: no node has one free."
+    )
+    assert (
+        blocks.why_pending_message("lab", None).text
+        == ":white_check_mark: *lab* is no longer pending."
+    )
+
+
 def test_an_empty_home_invites_to_create_one() -> None:
     home = blocks.home_view([])
     assert home["blocks"][-1]["text"]["text"].startswith("None yet.")

@@ -2,6 +2,7 @@
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,17 +58,47 @@ class Gateway:
             )
         )
 
+    def _unreachable(self, error: httpx2.HTTPError) -> ApiError:
+        return ApiError(0, f"cannot reach the gateway at {self.http.base_url}: {error}")
+
+    @staticmethod
+    def _refusal(answer: httpx2.Response) -> ApiError:
+        try:
+            detail = str(answer.json().get("detail", answer.text))
+        except ValueError:
+            detail = answer.text
+        return ApiError(answer.status_code, detail)
+
     def call(self, method: str, path: str, **options: Any) -> Any:
         try:
             answer = self.http.request(method, path, **options)
         except httpx2.HTTPError as error:
-            raise ApiError(
-                0, f"cannot reach the gateway at {self.http.base_url}: {error}"
-            ) from error
+            raise self._unreachable(error) from error
         if answer.status_code >= 400:
-            try:
-                detail = str(answer.json().get("detail", answer.text))
-            except ValueError:
-                detail = answer.text
-            raise ApiError(answer.status_code, detail)
+            raise self._refusal(answer)
         return answer.json() if answer.content else None
+
+    def text(self, path: str, **options: Any) -> str:
+        """A GET whose answer is text (a log)."""
+        try:
+            answer = self.http.get(path, **options)
+        except httpx2.HTTPError as error:
+            raise self._unreachable(error) from error
+        if answer.status_code >= 400:
+            raise self._refusal(answer)
+        return answer.text
+
+    def lines(self, path: str, **options: Any) -> Iterator[str]:
+        """A GET answered by a stream of text, line by line as it comes, until the gateway
+        ends it (a followed log: the program ended) or the caller stops reading."""
+        try:
+            # No read timeout: a quiet program writes nothing for as long as it likes.
+            with self.http.stream(
+                "GET", path, timeout=httpx2.Timeout(10, read=None), **options
+            ) as answer:
+                if answer.status_code >= 400:
+                    answer.read()
+                    raise self._refusal(answer)
+                yield from answer.iter_lines()
+        except httpx2.HTTPError as error:
+            raise self._unreachable(error) from error

@@ -1,4 +1,4 @@
-"""`akros env create|list|resize|stop|start|extend|delete|usage`."""
+"""`akros env create|list|resize|stop|start|extend|delete|usage|logs|events`."""
 
 import argparse
 import json
@@ -91,6 +91,18 @@ def _parser() -> argparse.ArgumentParser:
     extend.add_argument("--user", help="(admins) someone else's")
     extend.add_argument("--timeout", type=float, default=120)
 
+    logs = env.add_parser("logs", help="what an environment's program printed")
+    logs.add_argument("name")
+    logs.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing new lines as they come"
+    )
+    logs.add_argument("--tail", type=int, default=100, help="how many of the last lines")
+    events = env.add_parser(
+        "events", help="what the cluster said about an environment, and why it is pending"
+    )
+    events.add_argument("name")
+    for parser_of_verb in (logs, events):
+        parser_of_verb.add_argument("--user", help="(admins) someone else's")
     usage = env.add_parser("usage", help="your quota and holding, or one environment's use")
     usage.add_argument("name", nargs="?", help="an environment: its recent use against requests")
     return parser
@@ -242,6 +254,35 @@ def _extend(gateway: Gateway, args: argparse.Namespace, say: Callable[[str], Non
     return environment
 
 
+def _logs(gateway: Gateway, args: argparse.Namespace, out: Callable[[str], None]) -> None:
+    """The log printed as it is, whatever --json says: it is the program's own text."""
+    params: dict[str, Any] = {"tail": args.tail}
+    if args.user:
+        params["user"] = args.user
+    path = f"/v1/environments/{args.name}/logs"
+    if args.follow:
+        for line in gateway.lines(path, params={**params, "follow": "true"}):
+            out(line)
+        return
+    for line in gateway.text(path, params=params).splitlines():
+        out(line)
+
+
+def event_rows(document: dict[str, Any]) -> list[str]:
+    """Why it is pending (when it is), then what the cluster said, oldest first, in words."""
+    rows = []
+    if document.get("why_pending"):
+        rows += [f"Pending: {document['why_pending']}", ""]
+    if not document["events"]:
+        return [*rows, "the cluster has said nothing about it in the last hour"]
+    rows.append(f"{'AT':<20} {'OBJECT':<40} WHAT")
+    for event in document["events"]:
+        mark = "!" if event["warning"] else " "
+        times = f" (x{event['count']})" if event["count"] > 1 else ""
+        rows.append(f"{event['at'][:19]:<20} {event['object']:<40}{mark}{event['words']}{times}")
+    return rows
+
+
 def environment_rows(environments: list[dict[str, Any]]) -> list[str]:
     """A plain table of environments, one line each."""
     header = f"{'NAME':<24} {'OWNER':<16} {'STATUS':<9} {'CPU':>6} {'MEMORY':>8} {'GPUS':>4}  URL"
@@ -291,6 +332,14 @@ def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
             result = _resize(gateway, args, say)
         elif args.command == "extend":
             result = _extend(gateway, args, say)
+        elif args.command == "logs":
+            _logs(gateway, args, out)
+            return 0
+        elif args.command == "events":
+            params = {"user": args.user} if args.user else {}
+            result = gateway.call("GET", f"/v1/environments/{args.name}/events", params=params)
+            for line in event_rows(result):
+                say(line)
         elif args.command == "list":
             params = {"user": args.user} if args.user else {}
             result = gateway.call("GET", "/v1/environments", params=params)
@@ -306,6 +355,8 @@ def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
     except ApiError as error:
         print(f"akros: {error.message}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C ends `logs --follow`: the usual way out, not an error
+        return 130
     if args.json:
         out(json.dumps(result, indent=2))
     return 0

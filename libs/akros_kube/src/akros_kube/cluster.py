@@ -63,6 +63,10 @@ class GoneError(KubeError):
     """A watch's resourceVersion is too old (410): list again."""
 
 
+class NoClusterConfigError(KubeError):
+    """Neither an in-cluster service account nor a kubeconfig says how to reach a cluster."""
+
+
 def translate(error: ApiException) -> KubeError:
     """Our error type for the client's ApiException."""
     return error_for_status(error.status or 0, error.reason or "", error.body or "")
@@ -136,6 +140,7 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "Namespace": ("/api/v1", "namespaces", False),
     "Node": ("/api/v1", "nodes", False),
     "Pod": ("/api/v1", "pods", True),
+    "Event": ("/api/v1", "events", True),
     "Service": ("/api/v1", "services", True),
     "PersistentVolumeClaim": ("/api/v1", "persistentvolumeclaims", True),
     "StorageClass": ("/apis/storage.k8s.io/v1", "storageclasses", False),
@@ -154,6 +159,10 @@ Page = list[dict[str, Any]]  # named here: inside Cluster, "list" is its method
 """Objects per page when a watch lists: a page is parsed and dropped before the next."""
 SYNCED = "SYNCED"
 _MERGE_PATCH = "application/merge-patch+json"
+_TEXT = "text/plain, */*"
+# A followed log lasts as long as its reader wants: no total time, but a connection that
+# cannot be opened in 30 s fails as any request does.
+_FOLLOW_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=30)
 
 
 def resource_path(kind: str, namespace: str | None, name: str | None = None) -> str:
@@ -195,15 +204,18 @@ class Cluster:
         """
         configuration = client.Configuration()
         configuration.client_session_kwargs = {"trust_env": proxy_from_environment}
-        if kubeconfig is None:
-            try:
-                config.load_incluster_config(client_configuration=configuration)
-            except ConfigException:
-                await config.load_kube_config(client_configuration=configuration)
-        else:
-            await config.load_kube_config(
-                config_file=str(kubeconfig), client_configuration=configuration
-            )
+        try:
+            if kubeconfig is None:
+                try:
+                    config.load_incluster_config(client_configuration=configuration)
+                except ConfigException:
+                    await config.load_kube_config(client_configuration=configuration)
+            else:
+                await config.load_kube_config(
+                    config_file=str(kubeconfig), client_configuration=configuration
+                )
+        except ConfigException as error:
+            raise NoClusterConfigError(f"no cluster configuration: {error}") from error
         return cls(client.ApiClient(configuration), retry or RetryPolicy())
 
     async def close(self) -> None:
@@ -217,9 +229,10 @@ class Cluster:
         query: list[tuple[str, str]] | None = None,
         body: dict[str, Any] | None = None,
         content_type: str = "application/json",
-        timeout: float | None = None,
+        timeout: float | aiohttp.ClientTimeout | None = None,
+        accept: str = "application/json",
     ) -> Any:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if body is not None:
             headers["Content-Type"] = content_type
         verb, url, headers, payload, _ = await self._api.param_serialize(
@@ -322,12 +335,70 @@ class Cluster:
 
         return await _translated(attempt)
 
+    async def pod_log(self, namespace: str, pod: str, container: str, *, tail_lines: int) -> str:
+        """The last ``tail_lines`` lines of a container's log (pods/log), as `kubectl logs`."""
+        path = resource_path("Pod", namespace, pod) + "/log"
+        query = [("container", container), ("tailLines", str(tail_lines))]
+
+        async def attempt() -> str:
+            response = await self._send("GET", path, query=query, accept=_TEXT)
+            data = await response.read()
+            if not 200 <= response.status <= 299:
+                raise error_for_status(response.status, response.reason or "", data)
+            return bytes(data).decode("utf-8", errors="replace")
+
+        return await with_retries(attempt, self._retry)
+
+    async def follow_pod_log(
+        self, namespace: str, pod: str, container: str, *, tail_lines: int
+    ) -> AsyncIterator[bytes]:
+        """The last ``tail_lines`` lines of a container's log, then what it writes, as the API
+        server sends it (`kubectl logs -f`), until the container ends or the caller closes the
+        iterator (which closes the connection).
+
+        Opened here, so that the API server's refusal (no such container, not started yet) is
+        raised before the caller has sent anything; opening is retried like any request. A
+        stream that breaks off is not resumed, since a log has no position to resume from: the
+        caller sees it end.
+        """
+        path = resource_path("Pod", namespace, pod) + "/log"
+        query = [("container", container), ("tailLines", str(tail_lines)), ("follow", "true")]
+
+        async def opened() -> Any:
+            response = await self._send(
+                "GET", path, query=query, accept=_TEXT, timeout=_FOLLOW_TIMEOUT
+            )
+            if not 200 <= response.status <= 299:
+                data = await response.read()
+                raise error_for_status(response.status, response.reason or "", data)
+            return response
+
+        response = await with_retries(opened, self._retry)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in response.response.content.iter_any():
+                    yield bytes(chunk)
+            except (aiohttp.ClientError, TimeoutError, OSError) as error:
+                _log.info("log stream ended early", pod=pod, error=repr(error))
+            finally:
+                response.response.close()
+
+        return chunks()
+
     async def list(
-        self, kind: str, namespace: str | None = None, label_selector: str = ""
+        self,
+        kind: str,
+        namespace: str | None = None,
+        label_selector: str = "",
+        *,
+        field_selector: str = "",
     ) -> tuple[list[dict[str, Any]], str]:
         """The objects and the list's resourceVersion (to watch from)."""
-        query = [("labelSelector", label_selector)] if label_selector else None
-        document = await self._json("GET", resource_path(kind, namespace), query=query)
+        query = [("labelSelector", label_selector)] if label_selector else []
+        if field_selector:
+            query.append(("fieldSelector", field_selector))
+        document = await self._json("GET", resource_path(kind, namespace), query=query or None)
         items: list[dict[str, Any]] = document.get("items") or []
         return items, str((document.get("metadata") or {}).get("resourceVersion", ""))
 

@@ -293,6 +293,7 @@ def build_app(sim: Kubesim) -> web.Application:
     app.router.add_route("*", "/_kubesim/faults", handlers.faults)
     app.router.add_post("/_kubesim/compact", handlers.compact)
     app.router.add_get("/_kubesim/dcgm/metrics", handlers.dcgm)
+    app.router.add_get("/_kubesim/log-follows", handlers.log_follows)
     app.router.add_route("*", "/_kubesim/dcgm/silent", handlers.silent_exporters)
     for probe in ("/healthz", "/livez", "/readyz"):
         app.router.add_get(probe, handlers.healthy)
@@ -336,8 +337,13 @@ class _Handlers:
     def __init__(self, sim: Kubesim) -> None:
         self.sim = sim
         self._usage = usage.UsageCache()
+        # Logs being followed now: a test sees a client's hang-up end its follow here.
+        self._log_follows = 0
 
     # --- admin and discovery ---------------------------------------------------------
+
+    async def log_follows(self, request: web.Request) -> web.Response:
+        return _json({"open": self._log_follows})
 
     async def faults(self, request: web.Request) -> web.Response:
         try:
@@ -477,6 +483,8 @@ class _Handlers:
             if (target.watch or _flag(request, "watch")) and not target.subresource:
                 self._require_verb(target, "watch")
                 return await self._watch(request, target)
+            if target.subresource == "log" and _flag(request, "follow"):
+                return await self._follow_log(request, target)
             if target.name:
                 return self._get(request, target)
             self._require_verb(target, "list")
@@ -533,6 +541,50 @@ class _Handlers:
             )
             return web.Response(text=text, content_type="text/plain", charset="utf-8")
         return self._render(request, target, obj)
+
+    async def _follow_log(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """`logs -f`: the log so far (its last tailLines), then each line as the container
+        writes it, until the container ends, its pod is gone or the client goes away; as the
+        kubelet does, one that is not running has its log sent and the stream closed."""
+        obj = self.sim.api.get(target.resource, target.namespace, target.name)
+        uid = obj["metadata"]["uid"]
+        runs = self.sim.simulation.container_runs.get(uid, [])
+        container = request.query.get("container", "")
+        previous = _flag(request, "previous")
+        tail = request.query.get("tailLines")
+        # Errors (no such container, not started yet) are answered before the stream opens.
+        text = container_log(
+            obj,
+            container,
+            runs,
+            previous=previous,
+            tail_lines=max(int(tail), 0) if tail and tail.lstrip("-").isdigit() else None,
+        )
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-cache"}
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        self._log_follows += 1
+        try:
+            await response.write(text.encode())
+            run = None if previous else _followed_run(obj, container, runs)
+            if run is None:
+                return response
+            lines, sent = run.log, len(run.log)
+            while True:
+                await asyncio.sleep(LOG_FOLLOW_POLL_SECONDS)
+                ended = run.phase in _ENDED_PHASES or lines is not run.log
+                gone = uid not in self.sim.simulation.container_runs
+                if sent < len(lines):
+                    await response.write("".join(f"{line}\n" for line in lines[sent:]).encode())
+                    sent = len(lines)
+                if ended or gone or request.transport is None or request.transport.is_closing():
+                    return response
+        except ConnectionResetError:
+            return response  # the client went away; nothing is left to send
+        finally:
+            self._log_follows -= 1
 
     def _selectors(
         self, request: web.Request, target: Target
@@ -879,6 +931,26 @@ _WAITING_EXPLAINED = {
     "ErrImagePull": "image can't be pulled",
     "ImagePullBackOff": "trying and failing to pull image",
 }
+
+
+LOG_FOLLOW_POLL_SECONDS = 0.1
+"""How often a followed log looks for new lines: the simulated containers write a line at a
+pull, a start or an end, so a tenth of a second is as prompt as a reader can tell."""
+# A container in these phases writes no more lines to the log being followed: it has ended
+# for good, or ended and waits to be restarted (its next run starts a new log).
+_ENDED_PHASES = frozenset({"done", "crash-backoff"})
+
+
+def _followed_run(
+    pod: Mapping[str, Any], container: str, runs: Sequence[ContainerRun]
+) -> ContainerRun | None:
+    """The container run a follow keeps reading, or None when it writes no more (ended)."""
+    names = [c["name"] for c in pod["spec"].get("containers") or []]
+    wanted = container or (names[0] if len(names) == 1 else "")
+    run = next((r for r in runs if r.name == wanted), None)
+    if run is None or run.phase in _ENDED_PHASES:
+        return None
+    return run
 
 
 def container_log(

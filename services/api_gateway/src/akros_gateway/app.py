@@ -18,6 +18,7 @@ from akros_gateway.metrics import GatewayMetrics, MetricsMiddleware
 from akros_gateway.routers import (
     cluster,
     environments,
+    logs,
     me,
     operations,
     requests,
@@ -29,6 +30,7 @@ from akros_gateway.routers import (
 from akros_gateway.settings import GatewaySettings
 from akros_gateway.tokens import TokenStore
 from akros_intake import Intake
+from akros_intake.cluster_reads import connect_reader
 from akros_policy import load_catalog, load_quotas
 from akros_readmodel import ReadModel
 
@@ -61,6 +63,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             )
         )
         bus = Bus(settings)
+        reader = await connect_reader(settings)
         collector = asyncio.create_task(collect_fully_when_quiet(activity))
         try:
             await bus.connect()
@@ -86,6 +89,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     tokens=token_store,
                     metrics=metrics,
                     host_paths_enabled=settings.allow_host_path,
+                    environment_reader=reader,
                 )
             }
         finally:
@@ -94,6 +98,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 await collector
             await bus.stop()
             await redis.aclose()
+            if reader is not None:
+                await reader.cluster.close()
 
     app = FastAPI(
         title=TITLE,
@@ -107,6 +113,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics, activity=activity)
     for router in (
         environments.router,
+        logs.router,
         requests.router,
         volumes.router,
         me.router,

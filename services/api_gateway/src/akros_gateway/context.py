@@ -14,6 +14,7 @@ from akros_gateway.errors import UnauthenticatedError
 from akros_gateway.metrics import GatewayMetrics
 from akros_gateway.tokens import TokenStore
 from akros_intake import ForbiddenError, Intake
+from akros_intake.cluster_reads import EnvironmentReader
 from akros_msgs import Actor, Source, new_request_id
 from akros_readmodel import ReadModel
 
@@ -27,6 +28,9 @@ class Gateway:
     tokens: TokenStore
     metrics: GatewayMetrics
     host_paths_enabled: bool = False
+    environment_reader: EnvironmentReader | None = None
+    """Read-only access to the environments' pods, logs and events; None without a cluster
+    configuration, when those routes answer 503."""
 
 
 def _gateway(request: Request) -> Gateway:

@@ -14,6 +14,7 @@ from akros_msgs.commands import MAX_GPUS_PER_REQUEST
 from akros_msgs.names import ResourceName, UserId
 from akros_msgs.quantity import PositiveCpu, PositiveMemory, format_cpu, format_memory
 from akros_policy import Holding, Quota
+from akros_policy.cluster_events import ClusterEvent, in_words
 from akros_readmodel import (
     ClusterView,
     EnvironmentStatus,
@@ -286,3 +287,38 @@ class NotificationList(BaseModel):
     notifications: list[
         Annotated[UnderusedEnvironment | EnvironmentExpiring, Field(discriminator="type")]
     ] = Field(description="Newest first: under-used environments, environments about to expire")
+
+
+class ClusterEventOut(BaseModel):
+    """One thing the cluster said about one of an environment's objects."""
+
+    at: str = Field(description="When it last happened (RFC 3339)")
+    object: str = Field(description="What it is about, as kind/name: 'Pod/alice-nb-5d9f-x2x4q'")
+    reason: str = Field(description="The cluster's reason, as `kubectl get events` shows it")
+    message: str = Field(description="The cluster's message, as `kubectl get events` shows it")
+    words: str = Field(description="The same in words a researcher understands")
+    warning: bool = Field(description="The cluster reported it as a Warning")
+    count: int = Field(description="How often it happened")
+
+    @classmethod
+    def of(cls, event: ClusterEvent) -> "ClusterEventOut":
+        return cls(
+            at=event.at,
+            object=f"{event.object_kind}/{event.object_name}",
+            reason=event.reason,
+            message=event.message,
+            words=in_words(event.reason, event.message),
+            warning=event.warning,
+            count=event.count,
+        )
+
+
+class EnvironmentEvents(BaseModel):
+    owner: UserId
+    name: str
+    status: EnvironmentStatus
+    why_pending: str | None = Field(
+        description="While it is pending: the newest thing the cluster said that explains "
+        "the wait (scheduling, image pulls, crashes, preemption), in words; null otherwise"
+    )
+    events: list[ClusterEventOut] = Field(description="Oldest first")

@@ -6,13 +6,14 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from akros_bus import BusSettings
+from akros_intake.cluster_reads import ClusterReadSettings
 from akros_intake.intake import DEFAULT_ACCEPT_CONCURRENCY
 from akros_policy import LifetimeSettings, PolicyFileSettings
 
 ONE_MIB = 1024 * 1024
 
 
-class GatewaySettings(BusSettings, PolicyFileSettings, LifetimeSettings):
+class GatewaySettings(BusSettings, PolicyFileSettings, LifetimeSettings, ClusterReadSettings):
     """The backbone settings (AKROS_REDIS_URL, AKROS_LOG_LEVEL, ...) plus the gateway's own.
 
     The catalog and quota files are shared with the k8s_worker (same variable names), so the

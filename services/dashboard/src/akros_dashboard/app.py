@@ -11,6 +11,7 @@ from akros_dashboard.settings import DashboardSettings
 from akros_dashboard.shaping import (
     check_spec,
     environment_rows,
+    event_rows,
     history_rows,
     lifecycle_choices,
     node_rows,
@@ -113,6 +114,8 @@ def environments_page(gateway: GatewayClient, settings: DashboardSettings) -> No
         owner, env_name = str(to_start).split("/", 1)
         _apply(gateway, settings, lambda: gateway.start_environment(owner, env_name))
 
+    why_pending(gateway, choices["pending"])
+
     choice = st.selectbox(
         "Environment to delete", [f"{r['owner']}/{r['name']}" for r in rows], key="env_delete"
     )
@@ -124,6 +127,20 @@ def environments_page(gateway: GatewayClient, settings: DashboardSettings) -> No
             settings,
             lambda: gateway.delete_environment(owner, env_name, purge_volume=purge),
         )
+
+
+def why_pending(gateway: GatewayClient, pending: list[str]) -> None:
+    """ "Why is it pending?" for a pending environment: the gateway's answer from the cluster's
+    Events, and those Events in words."""
+    if not pending:
+        return
+    chosen = st.selectbox("Pending environment", pending, key="env_pending")
+    if st.button("Why is it pending?", key="env_why_pending") and chosen:
+        owner, env_name = str(chosen).split("/", 1)
+        document = gateway.environment_events(owner, env_name)
+        st.info(f"{chosen}: {document['why_pending'] or 'it is no longer pending'}")
+        if document["events"]:
+            st.dataframe(event_rows(document["events"]), hide_index=True)
 
 
 def _apply(gateway: GatewayClient, settings: DashboardSettings, send: Callable[[], str]) -> None:

@@ -75,6 +75,10 @@ class GatewayClient:
         answer = self._call("POST", f"/v1/environments/{name}/start", params={"user": owner})
         return str(answer["request_id"])
 
+    def environment_events(self, owner: str, name: str) -> JSON:
+        """What the cluster said about an environment, and why it is pending (if it is)."""
+        return dict(self._call("GET", f"/v1/environments/{name}/events", params={"user": owner}))
+
     def usage_by_user(self) -> list[JSON]:
         """Per user, the latest use of all their environments (admins)."""
         return list(self._call("GET", "/v1/usage")["users"])

@@ -149,7 +149,21 @@ def lifecycle_choices(rows: Iterable[JSON]) -> dict[str, list[str]]:
     def named(status: str) -> list[str]:
         return [f"{row['owner']}/{row['name']}" for row in listed if row["status"] == status]
 
-    return {"stop": named("ready"), "start": named("stopped")}
+    return {"stop": named("ready"), "start": named("stopped"), "pending": named("pending")}
+
+
+def event_rows(events: Sequence[JSON]) -> list[JSON]:
+    """What the cluster said about an environment, newest first, in words."""
+    return [
+        {
+            "at": event["at"],
+            "about": event["object"],
+            "what": event["words"],
+            "warning": event["warning"],
+            "times": event["count"],
+        }
+        for event in reversed(events)
+    ]
 
 
 _GIB = 2**30

@@ -46,6 +46,7 @@ class SlackAction(StrEnum):
     STOP_PRESSED = "Stop pressed (Home, ready message)"
     START_PRESSED = "Start pressed (Home, stopped message)"
     EXTEND_PRESSED = "Extend pressed (expiry DM)"
+    WHY_PENDING_PRESSED = "Why is it pending? pressed (Home)"
     HOME_OPENED = "Home tab opened"
 
 
@@ -95,6 +96,7 @@ POLICY: Final[Mapping[SlackAction, Rule]] = {
     SlackAction.STOP_PRESSED: Rule(_action(blocks.STOP_BUTTON), Who.LINKED),
     SlackAction.START_PRESSED: Rule(_action(blocks.START_BUTTON), Who.LINKED),
     SlackAction.EXTEND_PRESSED: Rule(_action(blocks.EXTEND_BUTTON), Who.LINKED),
+    SlackAction.WHY_PENDING_PRESSED: Rule(_action(blocks.WHY_PENDING_BUTTON), Who.LINKED),
     SlackAction.HOME_OPENED: Rule("event app_home_opened", Who.LINKED),
 }
 COMMAND_ACTIONS: Final[Mapping[Verb, SlackAction]] = {

@@ -37,6 +37,7 @@ SHRINK_BUTTON = "akros_shrink_environment"
 STOP_BUTTON = "akros_stop_environment"
 START_BUTTON = "akros_start_environment"
 EXTEND_BUTTON = "akros_extend_environment"
+WHY_PENDING_BUTTON = "akros_why_pending"
 
 HELP = (
     "*/akros* manages your research environments:\n"
@@ -364,11 +365,20 @@ def home_view(views: Sequence[EnvironmentView]) -> View:
             buttons.append(_button("Stop", STOP_BUTTON, view.name))
         if view.status is EnvironmentStatus.STOPPED:
             buttons.append(_button("Start", START_BUTTON, view.name, "primary"))
+        if view.status is EnvironmentStatus.PENDING:
+            buttons.append(_button("Why is it pending?", WHY_PENDING_BUTTON, view.name))
         if view.status is not EnvironmentStatus.DELETING:
             buttons.append(_button("Delete", DELETE_BUTTON, view.name, "danger"))
         if buttons:
             blocks.append({"type": "actions", "block_id": f"env:{view.name}", "elements": buttons})
     return {"type": "home", "blocks": blocks}
+
+
+def why_pending_message(name: str, why: str | None) -> SlackMessage:
+    """The answer to "Why is it pending?": what the cluster last said that explains the wait."""
+    if why is None:
+        return notice(f":white_check_mark: *{name}* is no longer pending.")
+    return notice(f":hourglass_flowing_sand: *{name}* is pending: {why}.")
 
 
 def home_notice(text: str) -> View:

@@ -9,6 +9,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from akros_bus import get_logger
 from akros_intake import Intake, RefusedError
+from akros_intake.cluster_reads import EnvironmentReader
 from akros_msgs import (
     Actor,
     CommandFailed,
@@ -30,8 +31,8 @@ from akros_msgs import (
 )
 from akros_msgs.events import DeploymentScaled, VolumeDeleted
 from akros_msgs.services import ServiceDeleted, ServiceDeployed
-from akros_policy import Catalog
-from akros_readmodel import ReadModel, RequestState
+from akros_policy import Catalog, cluster_events
+from akros_readmodel import EnvironmentStatus, ReadModel, RequestState
 from akros_slack import blocks, forms
 from akros_slack.blocks import SlackMessage
 from akros_slack.identity import Directory
@@ -41,6 +42,7 @@ _log = get_logger("akros.slack")
 AcceptedCommand = (
     CreateEnvironment | DeleteEnvironment | StopEnvironment | StartEnvironment | ResizeEnvironment
 )
+NO_CLUSTER = "The app has no access to the cluster, so it cannot say; ask an admin."
 START_TYPE = StartEnvironment.model_fields["type"].default
 RESIZE_TYPE = ResizeEnvironment.model_fields["type"].default
 
@@ -53,6 +55,8 @@ class FrontDoor:
     directory: Directory
     client: AsyncWebClient
     keep_hours: float
+    environment_reader: EnvironmentReader | None = None
+    """Reads the Events that say why an environment is pending; None without a cluster."""
 
     @property
     def catalog(self) -> Catalog:
@@ -66,6 +70,27 @@ class FrontDoor:
     async def usage_message(self, actor: Actor) -> SlackMessage:
         holding = await self.read_model.holding(actor.user_id)
         return blocks.usage_message(holding, self.intake.quotas.for_user(actor.user_id))
+
+    async def why_pending(self, slack_user: str, owner: str, name: str, whose: str | None) -> None:
+        """Tell ``slack_user`` why an environment is pending, from what the cluster said."""
+        view = await self.read_model.environment(owner, name)
+        if view is None:
+            await self.post(slack_user, blocks.no_such_environment(name, whose))
+            return
+        if view.status is not EnvironmentStatus.PENDING:
+            await self.post(slack_user, blocks.why_pending_message(name, None))
+            return
+        if self.environment_reader is None:
+            await self.post(slack_user, blocks.notice(NO_CLUSTER))
+            return
+        try:
+            events = await self.environment_reader.events(owner, name)
+        except RefusedError as refused:
+            await self.post(slack_user, blocks.notice(refused.detail))
+            return
+        await self.post(
+            slack_user, blocks.why_pending_message(name, cluster_events.why_pending(events))
+        )
 
     async def shrink_form(self, owner: str, name: str) -> forms.EnvironmentForm | None:
         view = await self.read_model.environment(owner, name)

@@ -91,6 +91,7 @@ class Listeners:
         app.action(blocks.STOP_BUTTON)(self.on_stop_pressed)
         app.action(blocks.START_BUTTON)(self.on_start_pressed)
         app.action(blocks.EXTEND_BUTTON)(self.on_extend_pressed)
+        app.action(blocks.WHY_PENDING_BUTTON)(self.on_why_pending_pressed)
         app.event("app_home_opened")(self.on_home_opened)
 
     async def _permitted(
@@ -327,6 +328,16 @@ class Listeners:
             return
         actor, owner, name = permitted
         await self.door.extend(body["user"]["id"], actor, owner, name, _interaction_id(body))
+
+    async def on_why_pending_pressed(self, ack: AsyncAck, body: Body, action: Body) -> None:
+        await ack()
+        permitted = await self._press_permitted(
+            SlackAction.WHY_PENDING_PRESSED, body, action["value"]
+        )
+        if permitted is None:
+            return
+        actor, owner, name = permitted
+        await self.door.why_pending(body["user"]["id"], owner, name, _whose(owner, actor))
 
     async def on_home_opened(self, event: Body) -> None:
         if event.get("tab", "home") != "home":

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from akros_bus import Bus, get_logger
 from akros_bus.runner import Background, run_service
 from akros_intake import Intake
+from akros_intake.cluster_reads import connect_reader
 from akros_msgs import CommandResult, Groups, Notification
 from akros_msgs.streams import NOTIFICATIONS, RESULTS
 from akros_policy import load_catalog, load_quotas
@@ -88,6 +89,7 @@ class SlackService:
             token=settings.slack_bot_token.get_secret_value(), base_url=settings.slack_api_url
         )
         bus = Bus(settings)
+        reader = await connect_reader(settings)
         await bus.connect()
         try:
             read_model = ReadModel(bus.redis)
@@ -104,10 +106,13 @@ class SlackService:
                 directory=directory_of(settings),
                 client=client,
                 keep_hours=settings.keep_hours,
+                environment_reader=reader,
             )
             yield cls(settings, bus=bus, door=door, app=bolt_app(settings, client))
         finally:
             await bus.stop()
+            if reader is not None:
+                await reader.cluster.close()
 
     async def _on_result(self, event: CommandResult) -> None:
         await self.door.on_result(event)

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from akros_bus import BusSettings
+from akros_intake.cluster_reads import ClusterReadSettings
 from akros_msgs.names import UserId
 from akros_policy import LifetimeSettings, PolicyFileSettings
 
@@ -26,7 +27,7 @@ class SlackMode(StrEnum):
     HTTP = "http"
 
 
-class SlackSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
+class SlackSettings(BusSettings, PolicyFileSettings, LifetimeSettings, ClusterReadSettings):
     """The backbone settings (AKROS_REDIS_URL, AKROS_LOG_LEVEL, ...) plus the app's own.
 
     The catalog and quota files are the gateway's and the worker's (same variable names), so a
