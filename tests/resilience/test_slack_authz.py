@@ -34,7 +34,8 @@ from akros_msgs import (
     StartEnvironment,
     StopEnvironment,
 )
-from akros_policy import DEFAULT_CATALOG, environment_object_name
+from akros_policy import DEFAULT_CATALOG
+from akros_policy.naming import environment_object_name
 from akros_readmodel import EnvironmentStatus, underuse_exemption_key
 from akros_slack import blocks, forms
 from akros_slack.access import COMMAND_ACTIONS, NOT_LINKED, NOT_YOURS, POLICY, SlackAction, Who
