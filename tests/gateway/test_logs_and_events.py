@@ -37,10 +37,12 @@ CLUSTER = {
 }
 
 
-@pytest.fixture(scope="module")
-def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKubesim]:
+def kubesim_of(
+    cluster: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningKubesim]:
+    """kubesim with ``cluster`` and the environments' namespace, for a module's tests."""
     path = Path(tmp_path_factory.mktemp("cluster")) / "cluster.yaml"
-    path.write_text(yaml.safe_dump(CLUSTER))
+    path.write_text(yaml.safe_dump(cluster))
     with run_kubesim(path, pod_start_seconds=0.05) as running:
         api = config.new_client_from_config(config_file=str(running.kubeconfig))
         try:
@@ -48,6 +50,11 @@ def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKubesim]:
         finally:
             api.close()
         yield running
+
+
+@pytest.fixture(scope="module")
+def kube(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningKubesim]:
+    yield from kubesim_of(CLUSTER, tmp_path_factory)
 
 
 @pytest.fixture
@@ -64,10 +71,12 @@ def core(kube: RunningKubesim) -> Iterator[client.CoreV1Api]:
     api.close()
 
 
-def _run_workload(kube: RunningKubesim, owner: str, name: str, image: str, gpus: int = 0) -> str:
+def run_workload(
+    kube: RunningKubesim, owner: str, name: str, image: str, gpus: int = 0, cpu: str = "1"
+) -> str:
     """What the worker would create: a Deployment of one pod with the environment's labels."""
     labels = environment_labels(owner, name)
-    requests: dict[str, Any] = {"cpu": "1", "memory": "1Gi"}
+    requests: dict[str, Any] = {"cpu": cpu, "memory": "1Gi"}
     if gpus:
         requests["nvidia.com/gpu"] = str(gpus)
     workload = f"w{uuid.uuid4().hex[:8]}"
@@ -100,7 +109,7 @@ def _run_workload(kube: RunningKubesim, owner: str, name: str, image: str, gpus:
     return workload
 
 
-def _environment(api: Api, headers: dict[str, str], name: str, **fields: object) -> None:
+def accepted_environment(api: Api, headers: dict[str, str], name: str, **fields: object) -> None:
     answer = api.client.post("/v1/environments", json=create_body(name, **fields), headers=headers)
     assert answer.status_code == 202, answer.text
 
@@ -120,8 +129,8 @@ def _running(
     api: Api, kube: RunningKubesim, core: client.CoreV1Api, owner: str, name: str, image: str
 ) -> None:
     """An environment of ``owner`` (accepted by the gateway) whose pod is running."""
-    _environment(api, getattr(api, owner), name)
-    _run_workload(kube, owner, name, image)
+    accepted_environment(api, getattr(api, owner), name)
+    run_workload(kube, owner, name, image)
     _wait_for_pod(core, owner, name, "Running")
 
 
@@ -171,8 +180,8 @@ def test_a_followed_log_streams_new_lines_until_the_program_ends(
 def test_events_say_in_words_why_a_gpu_environment_is_pending(
     api: Api, kube: RunningKubesim
 ) -> None:
-    _environment(api, api.alice, "gpu", gpus=1)
-    _run_workload(kube, "alice", "gpu", "pytorch:2", gpus=1)
+    accepted_environment(api, api.alice, "gpu", gpus=1)
+    run_workload(kube, "alice", "gpu", "pytorch:2", gpus=1)
 
     path = "/v1/environments/gpu/events"
     document = _wait_for_event(api, api.alice, path, "FailedScheduling")

@@ -5,6 +5,7 @@ import pytest
 from akros_policy.cluster_events import (
     NOTHING_YET,
     ClusterEvent,
+    EnvironmentHistory,
     belongs_to_workload,
     in_words,
     oldest_first,
@@ -147,6 +148,30 @@ def test_pending_says_the_newest_thing_that_explains_the_wait() -> None:
     events.append(_event("2026-12-07T10:06:00Z", "Created", "Created container: main"))
     events.append(_event("2026-12-07T10:06:00Z", "Started", "Started container main"))
     assert why_pending(events) == "its program started; it is not answering yet"
+
+
+def test_pending_says_what_was_said_about_the_pod_that_waits_not_about_one_that_is_gone() -> None:
+    old = ClusterEvent("2026-12-07T10:00:00Z", "Pod", "nb-6b7-aaaaa", "Killing", "", False)
+    new = ClusterEvent(
+        "2026-12-07T09:59:59.500000Z",
+        "Pod",
+        "nb-6b7-bbbbb",
+        "FailedScheduling",
+        "0/1 nodes are available: 1 Insufficient cpu.",
+        True,
+    )
+    history = EnvironmentHistory([old, new], frozenset({("Pod", "nb-6b7-bbbbb")}))
+    assert history.why_pending() == "waiting for CPU: no node has enough free"
+    assert why_pending([old, new]) == "being stopped"  # without knowing which pod is gone
+
+
+def test_events_sort_by_the_second_and_within_one_in_the_api_servers_order() -> None:
+    # The scheduler's microseconds and the kubelet's whole seconds cannot be compared finer.
+    scheduled = ClusterEvent("2026-12-07T10:00:05.900000Z", "Pod", "p", "Scheduled", "", False)
+    pulled = ClusterEvent("2026-12-07T10:00:05Z", "Pod", "p", "Pulled", "", False)
+    earlier = ClusterEvent("2026-12-07T10:00:04.100000Z", "Pod", "p", "Created", "", False)
+    ordered = oldest_first([scheduled, pulled, earlier])
+    assert [e.reason for e in ordered] == ["Created", "Scheduled", "Pulled"]
 
 
 def test_pending_with_no_events_says_the_cluster_said_nothing() -> None:

@@ -19,7 +19,12 @@ from pydantic import BaseModel, Field
 from akros_bus import get_logger
 from akros_intake.errors import ConflictError, UnavailableError
 from akros_kube import Cluster, InvalidError, KubeError, NoClusterConfigError, NotFoundError
-from akros_policy.cluster_events import ClusterEvent, belongs_to_workload, oldest_first
+from akros_policy.cluster_events import (
+    ClusterEvent,
+    EnvironmentHistory,
+    belongs_to_workload,
+    oldest_first,
+)
 from akros_policy.naming import environment_selector
 
 
@@ -118,24 +123,31 @@ class EnvironmentReader:
         except KubeError as error:
             raise _unavailable(error) from error
 
-    async def events(self, owner: str, name: str) -> list[ClusterEvent]:
+    async def events(self, owner: str, name: str) -> EnvironmentHistory:
         """What the cluster said about the environment's pods, volumes and workload, oldest
         first, including pods that have gone since (a preempted one)."""
-        objects: set[tuple[str, str]] = set()
-        workloads: list[str] = []
-        for kind in ("Pod", "PersistentVolumeClaim", "Deployment"):
-            for item in await self._list(kind, owner, name):
-                objects.add((kind, item["metadata"]["name"]))
-                if kind == "Deployment":
-                    workloads.append(item["metadata"]["name"])
         # One list of the namespace's Events rather than one per object: the Events of pods
         # that are gone cannot be asked for by name. The API server keeps Events for an hour.
+        # Listed before the objects, so that an object an Event is about, made in between, is
+        # among them and counts as current.
         try:
             items, _ = await self.cluster.list("Event", self.namespace)
         except KubeError as error:
             raise _unavailable(error) from error
+        objects: set[tuple[str, str]] = set()
+        # What "why pending" reads from: a pod being deleted (a preempted one in its grace
+        # period) says "being stopped" while its replacement waits for a node.
+        current: set[tuple[str, str]] = set()
+        workloads: list[str] = []
+        for kind in ("Pod", "PersistentVolumeClaim", "Deployment"):
+            for item in await self._list(kind, owner, name):
+                objects.add((kind, item["metadata"]["name"]))
+                if not item["metadata"].get("deletionTimestamp"):
+                    current.add((kind, item["metadata"]["name"]))
+                if kind == "Deployment":
+                    workloads.append(item["metadata"]["name"])
         mine = [ClusterEvent.of(e) for e in items if belongs_to_workload(e, objects, workloads)]
-        return oldest_first(mine)
+        return EnvironmentHistory(oldest_first(mine), frozenset(current))
 
 
 _log = get_logger("akros.cluster_reads")

@@ -51,8 +51,27 @@ class ClusterEvent:
 
 
 def oldest_first(events: Sequence[ClusterEvent]) -> list[ClusterEvent]:
-    # RFC 3339 times in UTC sort as text; ties keep the API server's order.
-    return sorted(events, key=lambda event: event.at)
+    """By the second they happened in, and within one second in the API server's order.
+
+    The legacy reporter (the kubelet's) writes whole seconds ("...:05Z"), events.k8s.io (the
+    scheduler's) microseconds ("...:05.250000Z"): finer than a second cannot be compared. The
+    API server lists Events by name, and each is named after its object and the time in
+    nanoseconds, so its order is the order things happened in.
+    """
+    return sorted(events, key=lambda event: event.at[:19])
+
+
+@dataclass(frozen=True)
+class EnvironmentHistory:
+    """What the cluster said about an environment, and which of its objects exist now."""
+
+    events: list[ClusterEvent]
+    """Oldest first."""
+    current: frozenset[tuple[str, str]]
+    """(kind, name) of its objects that exist now: its pods, claim and Deployment."""
+
+    def why_pending(self) -> str:
+        return why_pending(self.events, self.current)
 
 
 # What a Deployment's ReplicaSet adds to its name ("-<pod-template-hash>"), and its pods to
@@ -265,11 +284,17 @@ NOTHING_YET = (
 )
 
 
-def why_pending(events: Sequence[ClusterEvent]) -> str:
+def why_pending(
+    events: Sequence[ClusterEvent], current: frozenset[tuple[str, str]] | None = None
+) -> str:
     """Why an environment that is not ready is not: the newest thing the cluster said about
-    it that explains a wait (scheduling, pulls, crashes, preemption), in words."""
+    it that explains a wait (scheduling, pulls, crashes), in words. With ``current`` (the
+    objects that exist now), only what was said about those: a preempted pod's last words
+    ("being stopped") are history once a new pod waits for a node."""
     for event in reversed(oldest_first(events)):
         if event.reason in _UNTELLING:
+            continue
+        if current is not None and (event.object_kind, event.object_name) not in current:
             continue
         if event.reason == "Started":
             return "its program started; it is not answering yet"

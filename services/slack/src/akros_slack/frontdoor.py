@@ -31,7 +31,7 @@ from akros_msgs import (
 )
 from akros_msgs.events import DeploymentScaled, VolumeDeleted
 from akros_msgs.services import ServiceDeleted, ServiceDeployed
-from akros_policy import Catalog, cluster_events
+from akros_policy import Catalog
 from akros_readmodel import EnvironmentStatus, ReadModel, RequestState
 from akros_slack import blocks, forms
 from akros_slack.blocks import SlackMessage
@@ -84,13 +84,11 @@ class FrontDoor:
             await self.post(slack_user, blocks.notice(NO_CLUSTER))
             return
         try:
-            events = await self.environment_reader.events(owner, name)
+            history = await self.environment_reader.events(owner, name)
         except RefusedError as refused:
             await self.post(slack_user, blocks.notice(refused.detail))
             return
-        await self.post(
-            slack_user, blocks.why_pending_message(name, cluster_events.why_pending(events))
-        )
+        await self.post(slack_user, blocks.why_pending_message(name, history.why_pending()))
 
     async def shrink_form(self, owner: str, name: str) -> forms.EnvironmentForm | None:
         view = await self.read_model.environment(owner, name)

@@ -19,7 +19,6 @@ from akros_intake import (
     require_access,
 )
 from akros_intake.cluster_reads import EnvironmentReader
-from akros_policy.cluster_events import why_pending
 from akros_readmodel import EnvironmentStatus, EnvironmentView
 
 router = APIRouter(prefix="/v1/environments", tags=["environments"])
@@ -93,11 +92,11 @@ async def environment_events(
 ) -> EnvironmentEvents:
     owner = user or actor.user_id
     view, reader = await _environment(gateway, actor, owner, name)
-    events = await reader.events(owner, name)
+    history = await reader.events(owner, name)
     return EnvironmentEvents(
         owner=owner,
         name=name,
         status=view.status,
-        why_pending=why_pending(events) if view.status is EnvironmentStatus.PENDING else None,
-        events=[ClusterEventOut.of(event) for event in events],
+        why_pending=history.why_pending() if view.status is EnvironmentStatus.PENDING else None,
+        events=[ClusterEventOut.of(event) for event in history.events],
     )
