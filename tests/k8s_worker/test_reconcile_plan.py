@@ -358,7 +358,7 @@ def test_an_expiry_far_off_is_looked_at_again_when_its_warning_is_due() -> None:
 
 def test_an_expiry_within_its_warning_tells_the_owner_and_waits_for_the_expiry() -> None:
     assert plan_expiry(10_000.0, warned_at=None, warn_before_s=3600, now=7_000.0) == [
-        WarnExpiry(),
+        WarnExpiry(stops_at=10_600.0),
         RequeueAfter(3600.0),
     ], "told at 7000, the owner gets the whole hour: the stop waits until 10600"
     assert plan_expiry(10_000.0, warned_at=6_400.0, warn_before_s=3600, now=7_000.0) == [
@@ -379,7 +379,7 @@ def test_an_expiry_never_announced_is_announced_and_the_stop_waits_the_warnings_
     """The worker was down through the warning's time, or the environment became ready past
     its expiry: the owner is told now and may extend it for the whole warning time."""
     assert plan_expiry(10_000.0, warned_at=None, warn_before_s=3600, now=12_000.0) == [
-        WarnExpiry(),
+        WarnExpiry(stops_at=15_600.0),
         RequeueAfter(3600.0),
     ]
     assert plan_expiry(10_000.0, warned_at=12_000.0, warn_before_s=3600, now=13_000.0) == [

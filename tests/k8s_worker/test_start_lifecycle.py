@@ -331,6 +331,11 @@ def test_an_environment_is_told_of_its_expiry_then_stopped_at_it_and_starts_with
     assert (warning.owner, warning.name, warning.extend_by_s) == ("alice", "short", 3600)
     assert abs((warning.expires_at - expires_at).total_seconds()) < 1
     assert warning.occurred_at < stopped()[0].occurred_at, "told before it was stopped"
+    # On time it announces the expiry; told late (a loaded machine), a later stop, kept.
+    assert warning.stops_at is not None
+    assert warning.stops_at >= warning.expires_at
+    slack = timedelta(seconds=0.05)
+    assert stopped()[0].occurred_at >= warning.stops_at - slack, "not before the stop it said"
     [listed] = lifecycle.redis.lrange("akros:rm:notifications:alice", 0, -1)
     assert EnvironmentExpiring.model_validate_json(listed) == warning
     [stop] = stopped()

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from akros_msgs import (
     SYSTEM_ACTOR,
     CommandFailed,
+    EnvironmentExpiring,
     EnvironmentReady,
     EnvironmentStarting,
     FailureCode,
@@ -303,3 +304,33 @@ def test_the_underuse_dm_offers_keep_shrink_and_delete_for_that_environment() ->
             },
         ],
     }
+
+
+def _expiring(stops_at: datetime | None) -> EnvironmentExpiring:
+    return EnvironmentExpiring(
+        request_id="expiring:1",
+        actor=SYSTEM_ACTOR,
+        owner="alice",
+        name="lab",
+        expires_at=datetime(2026, 12, 8, 12, 0, tzinfo=UTC),
+        stops_at=stops_at,
+        extend_by_s=7200,
+    )
+
+
+def test_an_expiry_warning_on_time_names_the_expiry_as_the_stop() -> None:
+    on_time = blocks.expiring_message(_expiring(datetime(2026, 12, 8, 12, 0, tzinfo=UTC)))
+    assert on_time.text == (
+        ":alarm_clock: Your environment *lab* will be stopped at 2026-12-08 12:00 UTC, when it "
+        "expires; its volume is kept and nothing is deleted. Extend it by 2 h, or stop it now?"
+    )
+    assert blocks.expiring_message(_expiring(None)).text == on_time.text, "older workers"
+
+
+def test_a_late_expiry_warning_names_the_later_stop_and_when_it_expired() -> None:
+    late = blocks.expiring_message(_expiring(datetime(2026, 12, 8, 13, 30, tzinfo=UTC)))
+    assert late.text == (
+        ":alarm_clock: Your environment *lab* will be stopped at 2026-12-08 13:30 UTC, as it "
+        "expired at 2026-12-08 12:00 UTC; its volume is kept and nothing is deleted. Extend it "
+        "by 2 h, or stop it now?"
+    )

@@ -71,13 +71,19 @@ class EnvironmentResized(Message):
 
 
 class EnvironmentExpiring(Message):
-    """An environment will be stopped at ``expires_at`` unless its owner extends it (by up to
+    """An environment will be stopped at ``stops_at`` unless its owner extends it (by up to
     ``extend_by_s`` at a time) or stops it first; its volume is kept either way."""
 
     type: Literal["environment_expiring"] = "environment_expiring"
     owner: UserId
     name: ResourceName
     expires_at: AwareDatetime
+    stops_at: AwareDatetime | None = Field(
+        default=None,
+        description="When it will be stopped: the expiry, or later when the owner is told "
+        "late (they always get the whole warning time). None (from older workers): at the "
+        "expiry",
+    )
     extend_by_s: int = Field(gt=0, description="How far one extension may move the expiry")
 
 

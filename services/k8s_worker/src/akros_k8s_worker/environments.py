@@ -894,10 +894,9 @@ class EnvironmentService:
     async def expiry_warned_at(self, owner: str, name: str, expires_at: float) -> float | None:
         return await self.read_model.expiry_warned_at(owner, name, expires_at)
 
-    async def warn_expiry(self, owner: str, name: str, expires_at: float) -> None:
-        # Past the stop it announces, which a late warning puts off by the warning's time.
-        now = time.time()
-        keep_s = round(max(expires_at, now + self.expiry_warning_s) - now + self.expiry_warning_s)
+    async def warn_expiry(self, owner: str, name: str, expires_at: float, stops_at: float) -> None:
+        # The claim outlives the stop it announces by the warning's time.
+        keep_s = round(stops_at - time.time() + self.expiry_warning_s)
         if not await self.read_model.claim_expiry_warning(owner, name, expires_at, keep_s=keep_s):
             return
         warning = EnvironmentExpiring(
@@ -906,6 +905,7 @@ class EnvironmentService:
             owner=owner,
             name=name,
             expires_at=datetime.fromtimestamp(expires_at, UTC),
+            stops_at=datetime.fromtimestamp(stops_at, UTC),
             extend_by_s=max(1, round(self.extend_by_s)),
         )
         try:

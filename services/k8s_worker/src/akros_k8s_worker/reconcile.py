@@ -219,7 +219,10 @@ class FailStop:
 
 @dataclass(frozen=True)
 class WarnExpiry:
-    """Tell the owner the environment will be stopped at its expiry (once per expiry)."""
+    """Tell the owner the environment will be stopped at ``stops_at`` (once per expiry)."""
+
+    stops_at: float
+    """Epoch seconds: the expiry, or later when the warning goes out late."""
 
 
 @dataclass(frozen=True)
@@ -350,7 +353,8 @@ def plan_expiry(
         warn_at = expires_at - warn_before_s
         if now < warn_at:
             return [RequeueAfter(warn_at - now)]
-        return [WarnExpiry(), RequeueAfter(max(expires_at, now + warn_before_s) - now)]
+        stops_at = max(expires_at, now + warn_before_s)
+        return [WarnExpiry(stops_at), RequeueAfter(stops_at - now)]
     stop_at = max(expires_at, warned_at + warn_before_s)
     if now >= stop_at:
         return [StopExpired()]

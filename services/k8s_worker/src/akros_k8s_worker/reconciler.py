@@ -171,8 +171,8 @@ class LifecycleEffects(Protocol):
     async def expiry_warned_at(self, owner: str, name: str, expires_at: float) -> float | None:
         """When the owner was told of this expiry (epoch seconds), or None: not yet."""
 
-    async def warn_expiry(self, owner: str, name: str, expires_at: float) -> None:
-        """Tell the owner, once per expiry, that it is coming."""
+    async def warn_expiry(self, owner: str, name: str, expires_at: float, stops_at: float) -> None:
+        """Tell the owner, once per expiry, that it is coming (the stop at ``stops_at``)."""
 
     async def stop_expired(self, owner: str, name: str, expires_at: float) -> bool:
         """Record the stop of an expired environment; False when nothing was recorded (it is
@@ -475,12 +475,14 @@ class LifecycleReconciler:
         expires_at = self.effects.expiry_of(*key)
         if expires_at is None:
             return
-        warned_at = await self.effects.expiry_warned_at(*key, expires_at)
         now = time.time()
+        # Nobody is told before the warning's time, so there is nothing to read until then.
+        warned = now >= expires_at - self.expiry_warning_s
+        warned_at = await self.effects.expiry_warned_at(*key, expires_at) if warned else None
         for action in plan_expiry(expires_at, warned_at, self.expiry_warning_s, now):
             match action:
-                case WarnExpiry():
-                    await self.effects.warn_expiry(*key, expires_at)
+                case WarnExpiry(stops_at=stops_at):
+                    await self.effects.warn_expiry(*key, expires_at, stops_at)
                 case StopExpired():
                     if await self.effects.stop_expired(*key, expires_at):
                         await self.reconcile(key)
