@@ -3,6 +3,7 @@ the tests control time by settings rather than by waiting hours."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -100,6 +101,28 @@ class UsageRig:
         entries = cast(list[tuple[bytes, dict[bytes, bytes]]], self.redis.xrange(USAGE.name))
         parsed = [USAGE.parse(fields[DATA_FIELD]) for _, fields in entries]
         return [u for u in parsed if isinstance(u, WorkloadUsage)]
+
+    def sampled_through(self, seconds: float, environment: str) -> None:
+        """Wait until the monitor has sampled ``environment`` ``seconds`` from now, and
+        finished the cycle after that one. A cycle publishes its usage and the notices it
+        decided on together, so by then every notice of those cycles is on the stream: what
+        a check that nothing happened waits for, instead of sleeping and hoping the monitor
+        kept up."""
+        until = datetime.now(UTC) + timedelta(seconds=seconds)
+
+        def cycles_past() -> int:
+            return sum(
+                1
+                for batch in self.usage_batches()
+                if batch.sampled_at >= until
+                and any(sample.environment == environment for sample in batch.samples)
+            )
+
+        wait_until(
+            lambda: cycles_past() >= 2,
+            timeout_s=seconds + 15,
+            what=f"the monitor to sample {environment} {seconds} s on and finish the cycle after",
+        )
 
 
 def running_rig(

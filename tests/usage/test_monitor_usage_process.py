@@ -43,7 +43,8 @@ def test_an_idle_environment_is_flagged_after_the_grace_period_and_a_busy_one_ne
     assert notice.gpu_utilisation == 0.0, "read from kubesim's DCGM exposition"
     kept = asyncio.run(_read(usage_rig, lambda model: model.notifications("ada")))
     assert [n.name for n in kept] == ["idle"], "the owner can read it from the gateway"
-    time.sleep(2 * GRACE_S)  # several more idle cycles, well inside the cool-down
+    # Several more idle cycles, well inside the cool-down.
+    usage_rig.sampled_through(2 * GRACE_S, "idle")
     assert len(usage_rig.notified("idle")) == 1, "the cool-down holds"
     assert usage_rig.notified("busy") == []
 
@@ -70,9 +71,9 @@ def test_usage_is_published_in_batches_with_every_environment(usage_rig: UsageRi
 
 def test_an_environment_that_comes_back_to_life_is_not_nagged(usage_rig: UsageRig) -> None:
     usage_rig.environment_pod("ada", "lab", "idle")
-    time.sleep(GRACE_S / 2)
+    usage_rig.sampled_through(GRACE_S / 2, "lab")
     usage_rig.use_as("ada", "lab", "busy")
-    time.sleep(2 * GRACE_S)
+    usage_rig.sampled_through(2 * GRACE_S, "lab")
     assert usage_rig.notified("lab") == []
 
 
@@ -84,7 +85,8 @@ def test_exempt_environments_are_never_flagged(usage_rig: UsageRig) -> None:
     )
     usage_rig.environment_pod("ada", "idle", "idle")
     wait_until(lambda: bool(usage_rig.notified("idle")), timeout_s=15, what="idle flagged")
-    time.sleep(GRACE_S)
+    usage_rig.sampled_through(GRACE_S, "kept")
+    usage_rig.sampled_through(0, "labelled")
     assert {n.name for n in usage_rig.notifications()} == {"idle"}
 
 
