@@ -1,6 +1,7 @@
 """The capacity loop as real processes (Redis, kubesim, worker, monitor, poller), with the
 cluster changed directly through the official client."""
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +15,7 @@ from akros_bus.wire import DATA_FIELD
 from akros_devtools import wait_until
 from akros_devtools.platform import Platform, PlatformOptions
 from akros_msgs import ScaleDeployment
-from akros_msgs.streams import SCALE_COMMANDS
+from akros_msgs.streams import CAPACITY, SCALE_COMMANDS, Groups
 
 INFERENCE_NAMESPACE = "akros-inference"
 INFERENCE_DEPLOYMENT = "auto-inference"
@@ -44,6 +45,28 @@ class CapacityLoop:
             timeout_s=timeout_s,
             interval_s=0.05,
             what=f"auto-inference at {wanted} replicas (now {self.replicas()})",
+        )
+
+    def poller_handled_through(self, seconds: float) -> None:
+        """Wait until the poller has handled (and acknowledged) every capacity event the
+        monitor published in the next ``seconds``, and one after: a scale it decided on is
+        published before its event is acknowledged, so none missing from
+        ``scale_commands()`` then means the poller decided against it. The monitor sends
+        its capacity on a heartbeat, so events keep coming when nothing changes."""
+        until_ms = int((time.time() + seconds) * 1000)
+
+        def handled() -> bool:
+            groups = cast(list[dict[str, Any]], self.redis.xinfo_groups(CAPACITY.name))
+            [poller] = [g for g in groups if g["name"] in (Groups.POLLER, Groups.POLLER.encode())]
+            delivered = poller["last-delivered-id"]
+            delivered = delivered.decode() if isinstance(delivered, bytes) else delivered
+            return int(delivered.split("-")[0]) > until_ms and poller["pending"] == 0
+
+        wait_until(
+            handled,
+            timeout_s=seconds + 15,
+            interval_s=0.05,
+            what=f"the poller to handle the capacity of the next {seconds} s",
         )
 
     def scale_commands(self) -> list[int]:

@@ -10,7 +10,7 @@ from tests.capacity.conftest import ALL_GPUS, LoopFactory
 def test_max_replicas_caps_inference_even_when_every_gpu_is_free(start_loop: LoopFactory) -> None:
     loop = start_loop({"AKROS_SCALE_UP_WINDOW_S": "0.5", "AKROS_INFERENCE_MAX_REPLICAS": "5"})
     loop.wait_for_replicas(5)
-    time.sleep(1.5)
+    loop.poller_handled_through(1.5)
     assert loop.replicas() == 5
     assert max(loop.scale_commands()) == 5
 
@@ -29,7 +29,7 @@ def test_headroom_stays_free_and_min_replicas_stay_when_researchers_take_everyth
 
     loop.researcher_pod("big", gpus=ALL_GPUS - 4)
     loop.wait_for_replicas(2)
-    time.sleep(1.5)
+    loop.poller_handled_through(1.5)
     assert loop.replicas() == 2
     assert min(loop.scale_commands()) == 2
 
@@ -45,6 +45,7 @@ def test_alternating_room_never_makes_inference_flap(start_loop: LoopFactory) ->
         loop.delete_pod(f"flicker-{round_number}")
         time.sleep(0.3)
 
+    loop.poller_handled_through(0)  # the whole flicker decided on
     during = loop.scale_commands()[before:]
     assert during, "the first researcher pod must shrink inference at once"
     assert during == sorted(during, reverse=True), f"inference grew during the flicker: {during}"
@@ -64,7 +65,14 @@ def test_a_poller_whose_monitor_died_holds_the_size_and_says_so(start_loop: Loop
     commands = len(loop.scale_commands())
 
     loop.researcher_pod("unseen", gpus=8)
-    time.sleep(2)
+    # Still holding, reporting so 2 s later: the pod unseen through that, not yet looked at.
+    stale_for = float(loop.poller_status()["stale_for_s"])
+    wait_until(
+        lambda: float(loop.poller_status()["stale_for_s"]) >= stale_for + 2,
+        timeout_s=10,
+        what="the poller to report 2 s more without capacity",
+    )
+    assert loop.poller_status()["state"] == "holding"
     assert loop.replicas() == ALL_GPUS
     assert len(loop.scale_commands()) == commands
     assert (
