@@ -1,7 +1,6 @@
 """The capacity loop as real processes (Redis, kubesim, worker, monitor, poller), with the
 cluster changed directly through the official client."""
 
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from kubernetes import client, config
 from akros_bus.wire import DATA_FIELD
 from akros_devtools import wait_until
 from akros_devtools.platform import Platform, PlatformOptions
+from akros_devtools.streams import seconds_from_now, wait_until_handled
 from akros_msgs import ScaleDeployment
 from akros_msgs.streams import CAPACITY, SCALE_COMMANDS, Groups
 
@@ -48,25 +48,17 @@ class CapacityLoop:
         )
 
     def poller_handled_through(self, seconds: float) -> None:
-        """Wait until the poller has handled (and acknowledged) every capacity event the
-        monitor published in the next ``seconds``, and one after: a scale it decided on is
-        published before its event is acknowledged, so none missing from
-        ``scale_commands()`` then means the poller decided against it. The monitor sends
-        its capacity on a heartbeat, so events keep coming when nothing changes."""
-        until_ms = int((time.time() + seconds) * 1000)
-
-        def handled() -> bool:
-            groups = cast(list[dict[str, Any]], self.redis.xinfo_groups(CAPACITY.name))
-            [poller] = [g for g in groups if g["name"] in (Groups.POLLER, Groups.POLLER.encode())]
-            delivered = poller["last-delivered-id"]
-            delivered = delivered.decode() if isinstance(delivered, bytes) else delivered
-            return int(delivered.split("-")[0]) > until_ms and poller["pending"] == 0
-
-        wait_until(
-            handled,
+        """Wait until the poller has handled every capacity event the monitor published in
+        the next ``seconds``, and one after: a scale it decided on is published before its
+        event is acknowledged, so none missing from ``scale_commands()`` then means the
+        poller decided against it. The monitor sends its capacity on a heartbeat, so events
+        keep coming when nothing changes."""
+        wait_until_handled(
+            self.redis,
+            CAPACITY.name,
+            Groups.POLLER,
+            through=seconds_from_now(seconds),
             timeout_s=seconds + 15,
-            interval_s=0.05,
-            what=f"the poller to handle the capacity of the next {seconds} s",
         )
 
     def scale_commands(self) -> list[int]:

@@ -4,7 +4,7 @@ capacity loop keeps room for it there, not anywhere (real processes on kubesim).
 from typing import cast
 
 from akros_bus.wire import DATA_FIELD
-from akros_devtools import wait_until
+from akros_devtools import streams, wait_until
 from akros_msgs import CapacityChanged, Groups
 from akros_msgs.streams import CAPACITY
 from tests.capacity.conftest import ALL_GPUS, CapacityLoop, LoopFactory
@@ -57,12 +57,9 @@ def _capacity_entries(loop: CapacityLoop) -> list[tuple[str, CapacityChanged]]:
     return [(entry_id.decode(), CAPACITY.parse(fields[DATA_FIELD])) for entry_id, fields in entries]
 
 
-def _poller_has_handled(loop: CapacityLoop, entry_id: str) -> bool:
-    groups = loop.redis.xinfo_groups(CAPACITY.name)
-    [poller] = [g for g in groups if g["name"].decode() == Groups.POLLER]
-    delivered = tuple(int(part) for part in poller["last-delivered-id"].decode().split("-"))
-    handled = tuple(int(part) for part in entry_id.split("-"))
-    return delivered >= handled and poller["pending"] == 0
+def _poller_has_handled(loop: CapacityLoop, entry: str) -> bool:
+    through = streams.entry_id(entry)
+    return streams.has_handled_through(loop.redis, CAPACITY.name, Groups.POLLER, through)
 
 
 def test_inference_keeps_the_gpus_a_pinned_environment_cannot_use(

@@ -2,7 +2,6 @@
 newest picture only and never on a late, redelivered or stale one."""
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +12,7 @@ import redis
 
 from akros_bus.wire import DATA_FIELD
 from akros_devtools import ChildProcess, wait_until
+from akros_devtools.streams import wait_until_handled
 from akros_msgs import SYSTEM_ACTOR, CapacityChanged, Groups, ScaleDeployment
 from akros_msgs.streams import CAPACITY, SCALE_COMMANDS
 from tests.capacity.events import capacity_event, gpu_node, gpus
@@ -80,15 +80,7 @@ def test_late_redelivered_and_stale_capacity_changes_nothing(
     _publish(store, newest)  # redelivered
     _publish(store, capacity_event(*BOTH_FREE, observed_at=_at(60)))  # stale
     _publish(store, capacity_event(*HALF_TAKEN, observed_at=_at(0.5)))  # fresh, same room
-    wait_until(
-        lambda: (
-            store.xpending(CAPACITY.name, "poller")["pending"] == 0
-            and store.xinfo_groups(CAPACITY.name)[0]["last-delivered-id"]
-            == store.xinfo_stream(CAPACITY.name)["last-generated-id"]
-        ),
-        timeout_s=10,
-        what="the poller to have read every event",
-    )
+    wait_until_handled(store, CAPACITY.name, Groups.POLLER, timeout_s=10)  # every event
     assert _commanded(store) == [8], poller.log_text()
 
     _publish(store, capacity_event(*BOTH_FREE, observed_at=_at(0)))
@@ -102,8 +94,7 @@ def test_of_a_backlog_only_the_newest_event_counts(
         _publish(store, capacity_event(*nodes, observed_at=_at(seconds_ago)))
     poller = start_poller()
     wait_until(lambda: bool(_commanded(store)), timeout_s=10, what="a command")
-    time_to_act_on_more = 1.0
-    time.sleep(time_to_act_on_more)
+    wait_until_handled(store, CAPACITY.name, Groups.POLLER)  # the whole backlog
     assert _commanded(store) == [16], poller.log_text()
 
 

@@ -5,6 +5,7 @@ it (Redis, the worker, kubesim), and a local stand-in for Slack's Web API record
 import json
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,21 +15,25 @@ from kubernetes import client
 
 from akros_devtools.platform import SLACK
 from akros_devtools.slack_standin import Call, create_form_values, slash_command_body
+from akros_devtools.streams import wait_until_handled
 from akros_msgs import (
     SYSTEM_ACTOR,
     EnvironmentExpiring,
     EnvironmentStopped,
+    Groups,
     Message,
     Resources,
     UnderusedEnvironment,
     stream_of,
 )
+from akros_msgs.streams import NOTIFICATIONS
 from akros_policy import DEFAULT_CATALOG
 from akros_policy.naming import environment_object_name
 from akros_readmodel import underuse_exemption_key
 from akros_slack import blocks
 from tests.e2e.conftest import NAMESPACE, SLACK_BOT_TOKEN, SlackRun, running_slack
 from tests.e2e.conftest import SLACK_SIGNING_SECRET as SECRET
+from tests.gateway.helpers import published_commands
 
 ALICE, BOB = "UALICE", "UBOB"
 pytestmark = pytest.mark.cluster
@@ -135,7 +140,10 @@ def test_a_create_over_quota_is_refused_in_a_message_and_nothing_reaches_the_clu
     calls = _message_calls(run.slack.wait_for(_has("chat.update")))
     assert [c.method for c in calls] == ["views.open", "chat.postMessage", "chat.update"]
     assert calls[2].args["text"].startswith(":no_entry: Over quota: CPU would be 500 of your 32")
-    time.sleep(0.3)
+    # Refused before it was published: the worker, the only writer to the cluster, never
+    # hears of it, so no later look at the cluster could find it.
+    commands = published_commands(run.platform.redis.url)
+    assert [c for c in commands if getattr(c, "name", None) == "huge"] == []
     assert "bob-huge-3" not in run.deployment_names()
     assert [c.method for c in _message_calls(run.slack.made())] == [
         "views.open",
@@ -185,8 +193,10 @@ def test_stale_or_badly_signed_requests_are_rejected(run: SlackRun) -> None:
     assert run.send(body, timestamp=int(time.time()) - 600).status_code == 401
     unsigned = run.http.post(run.platform.slack_url, content=body)
     assert unsigned.status_code == 401
-    time.sleep(0.2)
-    assert run.slack.methods() == []
+    # A signed request after them is served: nothing of the refused ones came before it.
+    assert run.command(ALICE, "create").status_code == 200
+    run.slack.wait_for(_has("views.open"))
+    assert run.slack.methods() == ["views.open"]
 
 
 def _publish(run: SlackRun, message: Message) -> None:
@@ -220,7 +230,8 @@ def test_an_underuse_notification_is_one_dm_and_keep_exempts_the_environment(
         expected.text,
         expected.blocks,
     )
-    time.sleep(0.5)
+    with closing(redis.Redis.from_url(run.platform.redis.url)) as connection:
+        wait_until_handled(connection, NOTIFICATIONS.name, Groups.SLACK)  # both deliveries
     assert run.slack.methods() == ["chat.postMessage"]
 
     container = {"type": "message", "channel_id": f"D{ALICE}", "message_ts": "9.000100"}
