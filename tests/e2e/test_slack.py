@@ -13,6 +13,7 @@ import pytest
 import redis
 from kubernetes import client
 
+from akros_devtools import wait_until
 from akros_devtools.platform import SLACK
 from akros_devtools.slack_standin import Call, create_form_values, slash_command_body
 from akros_devtools.streams import wait_until_handled
@@ -498,24 +499,20 @@ def _free_cores(run: SlackRun, node: str) -> float:
 def _wait_for_status(
     run: SlackRun, headers: dict[str, str], name: str, owner: str, status: str
 ) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
+    def reached() -> bool:
         answer = run.http.get(
             f"{run.platform.gateway_url}/v1/environments/{name}?user={owner}", headers=headers
         )
-        if answer.status_code == 200 and answer.json()["status"] == status:
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{owner}/{name} never became {status}")
+        return answer.status_code == 200 and answer.json()["status"] == status
+
+    wait_until(reached, timeout_s=20, what=f"{owner}/{name} to become {status}")
 
 
 def _wait_for_scheduling_failure(run: SlackRun, headers: dict[str, str]) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+    def said_why() -> bool:
         answer = run.http.get(
             f"{run.platform.gateway_url}/v1/environments/wait/events?user=alice", headers=headers
         )
-        if str(answer.json().get("why_pending")).startswith("waiting for CPU"):
-            return
-        time.sleep(0.1)
-    raise AssertionError("the cluster never said why alice/wait waits")
+        return str(answer.json().get("why_pending")).startswith("waiting for CPU")
+
+    wait_until(said_why, timeout_s=15, what="the cluster to say why alice/wait waits")
