@@ -1,7 +1,5 @@
 """deploy/: every rendering is valid Kubernetes and applies to a cluster (kubesim)."""
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,31 +12,13 @@ from kubernetes import client, config
 from akros_devtools.platform import LOCAL_PATH_STORAGE_CLASS
 from akros_kubesim.cluster import load_cluster
 from akros_kubesim.testing import RunningKubesim, run_kubesim
-from tests.kubesim.conftest import kubectl_binary
+from akros_policy import load_catalog, load_quotas
+from tests.deploy.rendering import KUSTOMIZATIONS, ROOT
+from tests.deploy.rendering import kubectl as _kubectl
+from tests.deploy.rendering import render as _render
 
-ROOT = Path(__file__).resolve().parents[2]
-KUSTOMIZATIONS = ["base", "overlays/rke2", "overlays/external-redis"]
 # RKE2's current minor releases; the schemas ship with kubernetes-validate.
 KUBERNETES_VERSIONS = ["1.31.0", "1.33.0"]
-
-
-def _kubectl(*args: str, home: Path, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [str(kubectl_binary()), *args],
-        capture_output=True,
-        text=True,
-        input=stdin,
-        env={"HOME": str(home), "PATH": os.environ.get("PATH", "")},
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
-def _render(kustomization: str, home: Path) -> list[dict[str, object]]:
-    rendered = _kubectl("kustomize", str(ROOT / "deploy" / kustomization), home=home)
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
 
 
 @pytest.mark.parametrize("kustomization", KUSTOMIZATIONS)
@@ -56,15 +36,15 @@ def test_the_external_redis_overlay_runs_no_redis_and_reads_its_url_from_a_secre
     tmp_path: Path,
 ) -> None:
     objects = _render("overlays/external-redis", tmp_path)
-    assert not [o for o in objects if o["metadata"]["name"] == "redis"]  # type: ignore[index]
+    assert not [o for o in objects if o["metadata"]["name"] == "redis"]
     deployments = [
         o
         for o in objects
-        if o["kind"] == "Deployment" and o["metadata"]["name"] in {"k8s-worker", "api-gateway"}  # type: ignore[index]
+        if o["kind"] == "Deployment" and o["metadata"]["name"] in {"k8s-worker", "api-gateway"}
     ]
     assert len(deployments) == 2
     for deployment in deployments:
-        [container] = deployment["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
         [url] = [e for e in container["env"] if e["name"] == "AKROS_REDIS_URL"]
         assert url == {
             "name": "AKROS_REDIS_URL",
@@ -79,7 +59,7 @@ def test_the_gateway_worker_and_monitor_read_one_catalog_from_the_shared_config_
     deployments: list[Any] = [
         o
         for o in _render("base", tmp_path)
-        if o["kind"] == "Deployment" and o["metadata"]["name"] in readers  # type: ignore[index]
+        if o["kind"] == "Deployment" and o["metadata"]["name"] in readers
     ]
     assert len(deployments) == len(readers)
     for deployment in deployments:
@@ -201,6 +181,15 @@ def test_the_base_applies_to_a_cluster_and_its_deployments_run(
         ]
         budgets = client.PolicyV1Api(api).list_namespaced_pod_disruption_budget("akros-system")
         assert sorted(b.metadata.name for b in budgets.items) == ["api-gateway", "k8s-worker"]
+        admission = client.AdmissionregistrationV1Api(api)
+        policies = admission.list_validating_admission_policy().items
+        bindings = admission.list_validating_admission_policy_binding().items
+        assert sorted(p.metadata.name for p in policies) == sorted(
+            b.spec.policy_name for b in bindings
+        )
+        assert len(policies) == 2
+        namespaces = client.CoreV1Api(api).read_namespace("akros-envs")
+        assert namespaces.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 LOCAL_PATH_STORAGE = ROOT / "deploy" / "rke2" / "local-path-storage.yaml"
@@ -261,9 +250,26 @@ def test_every_rendering_names_the_storage_class_that_the_rke2_install_creates(
     [worker] = [
         o
         for o in _render(kustomization, tmp_path)
-        if o["kind"] == "Deployment" and o["metadata"]["name"] == "k8s-worker"  # type: ignore[index]
+        if o["kind"] == "Deployment" and o["metadata"]["name"] == "k8s-worker"
     ]
-    [container] = worker["spec"]["template"]["spec"]["containers"]  # type: ignore[index]
+    [container] = worker["spec"]["template"]["spec"]["containers"]
     assert {"name": "AKROS_STORAGE_CLASS", "value": installed["metadata"]["name"]} in container[
         "env"
     ]
+
+
+def test_the_config_maps_catalog_and_quotas_load_as_the_services_read_them(
+    tmp_path: Path,
+) -> None:
+    """A flow mapping's unquoted comma once split a profile's description into a key of
+    its own, which the catalog refuses: every service reading the file would not start."""
+    [config_map] = [
+        o
+        for o in _render("base", tmp_path)
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "akros-config"
+    ]
+    for key in ("catalog.yaml", "quotas.yaml"):
+        (tmp_path / key).write_text(config_map["data"][key])
+    catalog = load_catalog(tmp_path / "catalog.yaml")
+    assert catalog.profiles["cpu-small"].description == "Notebooks, light work"
+    assert load_quotas(tmp_path / "quotas.yaml").default.environments == 5

@@ -2,15 +2,22 @@
 
 from datetime import UTC, datetime
 
-from akros_k8s_worker.objects import EnvironmentPlatform, Manifest, environment_objects
+from akros_k8s_worker.objects import (
+    EgressAllowance,
+    EnvironmentNetwork,
+    EnvironmentPlatform,
+    Manifest,
+    environment_objects,
+)
 from akros_msgs import Actor, CreateEnvironment, Role, Source
 from akros_policy import CatalogImage
+from tests.network_policy import Endpoint, admits, connects, lets_out
 
 PLATFORM = EnvironmentPlatform(
     namespace="akros-envs",
     domain="research.example",
     ingress_class="nginx",
-    ingress_controller_namespace="kube-system",
+    network=EnvironmentNetwork(),
     storage_class="local-path",
     work_mount_path="/home/researcher/work",
     run_as_user=1000,
@@ -149,33 +156,127 @@ def test_a_cpu_environment_is_one_deployment_with_a_retained_claim_service_ingre
             }
         ],
     }
+    owners_environments = {
+        "podSelector": {"matchLabels": {"akros.io/owner": "alice", "akros.io/kind": "environment"}}
+    }
     assert objects.network_policy["spec"] == {
         "podSelector": {"matchLabels": SELECTOR},
-        "policyTypes": ["Ingress"],
+        "policyTypes": ["Ingress", "Egress"],
         "ingress": [
-            {
-                "from": [
-                    {
-                        "podSelector": {
-                            "matchLabels": {
-                                "akros.io/owner": "alice",
-                                "akros.io/kind": "environment",
-                            }
-                        }
-                    }
-                ]
-            },
+            {"from": [owners_environments]},
             {
                 "from": [
                     {
                         "namespaceSelector": {
                             "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
-                        }
+                        },
+                        "podSelector": {
+                            "matchLabels": {
+                                "app.kubernetes.io/name": "rke2-ingress-nginx",
+                                "app.kubernetes.io/component": "controller",
+                            }
+                        },
                     }
                 ]
             },
         ],
+        "egress": [
+            {
+                "to": [
+                    {
+                        "namespaceSelector": {
+                            "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                        },
+                        "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                    }
+                ],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            },
+            {"to": [owners_environments]},
+        ],
     }
+
+
+ALICE_EXP = Endpoint("akros-envs", {**LABELS})
+ALICE_OTHER = Endpoint("akros-envs", {**LABELS, "akros.io/env": "other"})
+BOB_LAB = Endpoint(
+    "akros-envs", {**LABELS, "akros.io/owner": "bob", "akros.io/env": "lab"}, ip="10.42.1.7"
+)
+INGRESS_CONTROLLER = Endpoint(
+    "kube-system",
+    {
+        "app.kubernetes.io/name": "rke2-ingress-nginx",
+        "app.kubernetes.io/instance": "rke2-ingress-nginx",
+        "app.kubernetes.io/component": "controller",
+    },
+)
+COREDNS = Endpoint(
+    "kube-system",
+    {"k8s-app": "kube-dns", "app.kubernetes.io/name": "rke2-coredns"},
+    ip="10.43.0.10",
+)
+
+
+def _policies(platform: EnvironmentPlatform = PLATFORM) -> list[Manifest]:
+    """The three environments' own policies (alice's exp and other, bob's lab)."""
+    return [
+        environment_objects(_command(owner=owner, name=name), IMAGE, platform).network_policy
+        for owner, name in (("alice", "exp"), ("alice", "other"), ("bob", "lab"))
+    ]
+
+
+def test_only_the_ingress_controllers_pods_of_kube_system_reach_an_environment() -> None:
+    """kube-system runs every RKE2 add-on: its other pods (metrics-server, a compromised
+    add-on) get no more than anyone else."""
+    policies = _policies()
+    assert admits(policies, ALICE_EXP, INGRESS_CONTROLLER, 8888)
+    metrics_server = Endpoint("kube-system", {"app.kubernetes.io/name": "rke2-metrics-server"})
+    assert not admits(policies, ALICE_EXP, metrics_server, 8888)
+    assert not admits(policies, ALICE_EXP, COREDNS, 8888)
+    controller_elsewhere = Endpoint("ingress-nginx", dict(INGRESS_CONTROLLER.labels))
+    assert not admits(policies, ALICE_EXP, controller_elsewhere, 8888)
+
+
+def test_the_ingress_controllers_namespace_and_labels_are_the_platforms_to_set() -> None:
+    traefik = Endpoint("traefik", {"app.kubernetes.io/name": "traefik"})
+    network = EnvironmentNetwork(
+        ingress_controller_namespace="traefik",
+        ingress_controller_pod_labels=(("app.kubernetes.io/name", "traefik"),),
+    )
+    policies = _policies(EnvironmentPlatform(**{**PLATFORM.__dict__, "network": network}))
+    assert admits(policies, ALICE_EXP, traefik, 8888)
+    assert not admits(policies, ALICE_EXP, INGRESS_CONTROLLER, 8888)
+
+
+def test_an_environment_reaches_dns_and_its_owners_environments_and_nothing_else() -> None:
+    policies = _policies()
+    assert lets_out(policies, ALICE_EXP, COREDNS, 53, "UDP")
+    assert lets_out(policies, ALICE_EXP, COREDNS, 53, "TCP")
+    assert not lets_out(policies, ALICE_EXP, COREDNS, 8080)
+    assert connects(policies, ALICE_EXP, ALICE_OTHER, 8888)
+    assert not connects(policies, ALICE_EXP, BOB_LAB, 8888)
+    assert not connects(policies, BOB_LAB, ALICE_EXP, 8888)
+    internet = Endpoint(None, ip="140.82.112.3")
+    assert not lets_out(policies, ALICE_EXP, internet, 443)
+    gateway = Endpoint("akros-system", {"app.kubernetes.io/name": "api-gateway"})
+    assert not lets_out(policies, ALICE_EXP, gateway, 8080)
+    redis = Endpoint("akros-system", {"app.kubernetes.io/name": "redis"})
+    assert not lets_out(policies, ALICE_EXP, redis, 6379)
+
+
+def test_the_admins_allowlist_opens_its_cidrs_on_its_ports_only() -> None:
+    network = EnvironmentNetwork(
+        egress_allowlist=(
+            EgressAllowance(cidr="10.8.0.0/16", ports=((443, "TCP"),)),
+            EgressAllowance(cidr="192.168.50.0/24"),
+        )
+    )
+    policies = _policies(EnvironmentPlatform(**{**PLATFORM.__dict__, "network": network}))
+    mirror = Endpoint(None, ip="10.8.3.4")
+    assert lets_out(policies, ALICE_EXP, mirror, 443)
+    assert not lets_out(policies, ALICE_EXP, mirror, 22)
+    assert lets_out(policies, ALICE_EXP, Endpoint(None, ip="192.168.50.9"), 5432)
+    assert not lets_out(policies, ALICE_EXP, Endpoint(None, ip="10.9.0.1"), 443)
 
 
 def _pod_spec(command: CreateEnvironment) -> Manifest:

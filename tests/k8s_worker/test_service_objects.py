@@ -185,11 +185,32 @@ def test_a_full_spec_builds_a_non_root_deployment_a_service_and_an_autoscaler() 
     }
 
 
+def test_a_service_with_ports_opens_its_container_ports_in_a_policy_of_its_own() -> None:
+    objects = service_objects(
+        _spec(ports=[{"port": 80, "target_port": 8080}, {"port": 9000, "protocol": "UDP"}]),
+        PLATFORM,
+    )
+    assert objects.network_policy is not None
+    assert _without_digest(objects.network_policy) == {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": METADATA,
+        "spec": {
+            "podSelector": {"matchLabels": SELECTOR},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"ports": [{"protocol": "TCP", "port": 8080}, {"protocol": "UDP", "port": 9000}]}
+            ],
+        },
+    }
+
+
 def test_a_spec_without_ports_or_autoscaling_has_only_a_deployment() -> None:
     objects = service_objects(_spec(replicas=2), PLATFORM)
 
     assert objects.service is None
     assert objects.autoscaler is None
+    assert objects.network_policy is None
     assert objects.deployment["spec"]["replicas"] == 2
     container = objects.deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["resources"] == {

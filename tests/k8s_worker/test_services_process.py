@@ -53,6 +53,11 @@ def _autoscalers(kube: client.ApiClient) -> list[str]:
     return [h.metadata.name for h in listed.items]
 
 
+def _policies(kube: client.ApiClient) -> list[str]:
+    listed = client.NetworkingV1Api(kube).list_namespaced_network_policy(NAMESPACE)
+    return [p.metadata.name for p in listed.items]
+
+
 def _record_service_view(harness: WorkerHarness) -> None:
     """The gateway records a pending view before it publishes; the worker updates it."""
     view = ServiceView(
@@ -79,6 +84,9 @@ def test_a_deployed_service_runs_its_pods_behind_a_service_and_its_view_counts_t
     service = client.CoreV1Api(kube).read_namespaced_service("pricer", NAMESPACE)
     assert [(p.port, p.target_port) for p in service.spec.ports] == [(80, 8080)]
     assert service.metadata.labels["akros.io/kind"] == "service"
+    policy = client.NetworkingV1Api(kube).read_namespaced_network_policy("pricer", NAMESPACE)
+    [rule] = policy.spec.ingress
+    assert [(p.protocol, p.port) for p in rule.ports] == [("TCP", 8080)]
 
     def ready() -> bool:
         view = _service_view(harness)
@@ -160,7 +168,20 @@ def test_delete_removes_the_deployment_service_autoscaler_and_view(
     assert apps.list_namespaced_deployment(NAMESPACE).items == []
     assert core.list_namespaced_service(NAMESPACE).items == []
     assert _autoscalers(kube) == []
+    assert _policies(kube) == []
     assert _service_view(harness) is None
+
+
+def test_a_spec_that_drops_its_ports_drops_the_policy_that_opened_them(
+    harness: WorkerHarness, kube: client.ApiClient
+) -> None:
+    harness.start_worker()
+    _deploy(harness, "with-ports")
+    assert _policies(kube) == ["pricer"]
+
+    assert isinstance(_deploy(harness, "without-ports", ports=[]), ServiceDeployed)
+
+    assert _policies(kube) == []
 
 
 def test_a_researchers_host_path_fails_naming_the_field_and_creates_nothing(

@@ -719,6 +719,40 @@ def _samples(suffix: str) -> dict[tuple[str, str], Any]:
             subjects=[subject],
         ),
         ("events.k8s.io/v1", "Event"): scheduler_event,
+        (
+            "admissionregistration.k8s.io/v1",
+            "ValidatingAdmissionPolicy",
+        ): client.V1ValidatingAdmissionPolicy(
+            metadata=_meta(f"sample-{suffix}"),
+            spec=client.V1ValidatingAdmissionPolicySpec(
+                failure_policy="Fail",
+                match_constraints=client.V1MatchResources(
+                    resource_rules=[
+                        client.V1NamedRuleWithOperations(
+                            api_groups=[""],
+                            api_versions=["v1"],
+                            operations=["CREATE"],
+                            resources=["pods"],
+                        )
+                    ]
+                ),
+                variables=[client.V1Variable(name="podSpec", expression="object.spec")],
+                validations=[
+                    client.V1Validation(
+                        expression="!has(variables.podSpec.nodeName)", message="no nodeName"
+                    )
+                ],
+            ),
+        ),
+        (
+            "admissionregistration.k8s.io/v1",
+            "ValidatingAdmissionPolicyBinding",
+        ): client.V1ValidatingAdmissionPolicyBinding(
+            metadata=_meta(f"sample-{suffix}"),
+            spec=client.V1ValidatingAdmissionPolicyBindingSpec(
+                policy_name=f"sample-{suffix}", validation_actions=["Deny"]
+            ),
+        ),
     }
     for (api_version, kind), model in samples.items():
         model.api_version, model.kind = api_version, kind

@@ -33,6 +33,7 @@ API_FILES = (
     "events/v1",
     "policy/v1",
     "rbac/v1",
+    "admissionregistration/v1",
 )
 APIMACHINERY_FILES = (
     "pkg/apis/meta/v1",

@@ -33,6 +33,39 @@ Manifest = dict[str, Any]
 WORK_VOLUME = "work"
 
 
+# RKE2's rke2-ingress-nginx chart (ingress-nginx's, renamed) labels its controller pods so;
+# the chart keeps hostNetwork off, so the proxied requests come from these pods' own IPs.
+RKE2_INGRESS_CONTROLLER_POD_LABELS = {
+    "app.kubernetes.io/name": "rke2-ingress-nginx",
+    "app.kubernetes.io/component": "controller",
+}
+# RKE2's rke2-coredns keeps the kube-dns label that clusters have always selected DNS by.
+RKE2_DNS_POD_LABELS = {"k8s-app": "kube-dns"}
+NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True)
+class EgressAllowance:
+    """An admin's exception to environments' default-deny egress: a CIDR, on some ports
+    (``(port, protocol)`` pairs) or, with none, on every port."""
+
+    cidr: str
+    ports: tuple[tuple[int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class EnvironmentNetwork:
+    """Who may reach an environment and what it may reach (from the worker's settings)."""
+
+    ingress_controller_namespace: str = "kube-system"
+    ingress_controller_pod_labels: tuple[tuple[str, str], ...] = tuple(
+        RKE2_INGRESS_CONTROLLER_POD_LABELS.items()
+    )
+    dns_namespace: str = "kube-system"
+    dns_pod_labels: tuple[tuple[str, str], ...] = tuple(RKE2_DNS_POD_LABELS.items())
+    egress_allowlist: tuple[EgressAllowance, ...] = ()
+
+
 @dataclass(frozen=True)
 class EnvironmentPlatform:
     """How this cluster hosts environments (from the worker's settings)."""
@@ -40,7 +73,7 @@ class EnvironmentPlatform:
     namespace: str
     domain: str
     ingress_class: str | None
-    ingress_controller_namespace: str
+    network: EnvironmentNetwork
     storage_class: str
     work_mount_path: str
     run_as_user: int
@@ -238,41 +271,66 @@ def environment_objects(
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
         "metadata": _metadata(name, namespace, labels),
-        "spec": {
-            "podSelector": {"matchLabels": dict(selector)},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                # The owner's other environments may talk to this one ...
-                {
-                    "from": [
-                        {
-                            "podSelector": {
-                                "matchLabels": {
-                                    LABEL_OWNER: command.owner,
-                                    LABEL_KIND: WorkloadKind.ENVIRONMENT.value,
-                                }
-                            }
-                        }
-                    ]
-                },
-                # ... and the ingress controller serves its URL; nobody else gets in.
-                {
-                    "from": [
-                        {
-                            "namespaceSelector": {
-                                "matchLabels": {
-                                    "kubernetes.io/metadata.name": (
-                                        platform.ingress_controller_namespace
-                                    )
-                                }
-                            }
-                        }
-                    ]
-                },
-            ],
-        },
+        "spec": environment_network_policy_spec(command.owner, selector, platform.network),
     }
     return EnvironmentObjects(volume_claim, deployment, service, ingress, network_policy)
+
+
+def _pods_of(namespace: str, pod_labels: tuple[tuple[str, str], ...]) -> Manifest:
+    """A peer: the pods with these labels in that namespace, and no other pod there."""
+    return {
+        "namespaceSelector": {"matchLabels": {NAMESPACE_NAME_LABEL: namespace}},
+        "podSelector": {"matchLabels": dict(pod_labels)},
+    }
+
+
+def environment_network_policy_spec(
+    owner: str, selector: dict[str, str], network: EnvironmentNetwork
+) -> Manifest:
+    """Ingress from the owner's other environments and the ingress controller's pods only;
+    egress to DNS, the owner's other environments and the admins' allowlist only.
+
+    The policy isolates both directions by itself (a pod a policy selects for a direction
+    gets only what some policy allows), so an environment is closed even where the
+    namespace's default-deny (deploy/base/networkpolicies.yaml) was not applied.
+    """
+    owners_environments = {
+        "podSelector": {
+            "matchLabels": {LABEL_OWNER: owner, LABEL_KIND: WorkloadKind.ENVIRONMENT.value}
+        }
+    }
+    egress: list[Manifest] = [
+        {
+            "to": [_pods_of(network.dns_namespace, network.dns_pod_labels)],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        },
+        {"to": [owners_environments]},
+    ]
+    for allowance in network.egress_allowlist:
+        rule: Manifest = {"to": [{"ipBlock": {"cidr": allowance.cidr}}]}
+        if allowance.ports:
+            rule["ports"] = [
+                {"protocol": protocol, "port": port} for port, protocol in allowance.ports
+            ]
+        egress.append(rule)
+    return {
+        "podSelector": {"matchLabels": dict(selector)},
+        "policyTypes": ["Ingress", "Egress"],
+        "ingress": [
+            {"from": [owners_environments]},
+            # The ingress controller serves the URL: its pods, not all of its namespace
+            # (kube-system runs every add-on of RKE2's).
+            {
+                "from": [
+                    _pods_of(
+                        network.ingress_controller_namespace,
+                        network.ingress_controller_pod_labels,
+                    )
+                ]
+            },
+        ],
+        "egress": egress,
+    }
 
 
 def environment_url(owner: str, name: str, domain: str) -> str:

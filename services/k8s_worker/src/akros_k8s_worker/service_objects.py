@@ -34,11 +34,13 @@ class ServicePlatform:
 
 @dataclass(frozen=True)
 class ServiceObjects:
-    """A service's objects; no Service without ports, no HPA without autoscaling."""
+    """A service's objects; no Service nor NetworkPolicy without ports, no HPA without
+    autoscaling."""
 
     deployment: Manifest
     service: Manifest | None
     autoscaler: Manifest | None
+    network_policy: Manifest | None
 
 
 def port_name(port: int, name: str | None) -> str:
@@ -196,6 +198,28 @@ def service_objects(spec: ServiceSpec, platform: ServicePlatform) -> ServiceObje
                 ],
             },
         }
+    # akros-services denies all ingress (deploy/base/networkpolicies.yaml): the ports the spec
+    # declares are the service's to serve, to anyone, as its Service (a NodePort or
+    # LoadBalancer one too) exposes them; its other ports stay closed.
+    network_policy: Manifest | None = None
+    if spec.ports:
+        network_policy = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": _metadata(spec, platform),
+            "spec": {
+                "podSelector": {"matchLabels": service_pod_selector(spec.name)},
+                "policyTypes": ["Ingress"],
+                "ingress": [
+                    {
+                        "ports": [
+                            {"protocol": p.protocol.value, "port": p.target_port or p.port}
+                            for p in spec.ports
+                        ]
+                    }
+                ],
+            },
+        }
     autoscaler: Manifest | None = None
     if spec.autoscaling:
         scaling = spec.autoscaling
@@ -229,6 +253,7 @@ def service_objects(spec: ServiceSpec, platform: ServicePlatform) -> ServiceObje
         deployment=_stamped(deployment),
         service=_stamped(service) if service else None,
         autoscaler=_stamped(autoscaler) if autoscaler else None,
+        network_policy=_stamped(network_policy) if network_policy else None,
     )
 
 

@@ -114,10 +114,15 @@ class ServiceDeployer:
         self._check_actor(command)
         objects = service_objects(spec, self.platform)
         autoscaled = objects.autoscaler is not None
-        # Apply in this order so a Service never selects pods that are not yet defined, and
-        # the HPA never targets a missing Deployment.
-        deployment = await self._apply(objects.deployment, autoscaled=autoscaled)
         namespace = self.platform.namespace
+        # The policy first, so pods never start with their declared ports closed; then in
+        # this order so a Service never selects pods that are not yet defined, and the HPA
+        # never targets a missing Deployment.
+        if objects.network_policy is not None:
+            await self._apply(objects.network_policy, autoscaled=autoscaled)
+        else:
+            await self.cluster.delete("NetworkPolicy", spec.name, namespace)
+        deployment = await self._apply(objects.deployment, autoscaled=autoscaled)
         if objects.service is not None:
             await self._apply(objects.service, autoscaled=autoscaled)
         else:
@@ -172,7 +177,7 @@ class ServiceDeployer:
     async def delete(self, command: DeleteService) -> None:
         self._check_actor(command)
         namespace = self.platform.namespace
-        for kind in ("HorizontalPodAutoscaler", "Service", "Deployment"):
+        for kind in ("HorizontalPodAutoscaler", "Service", "Deployment", "NetworkPolicy"):
             await self.cluster.delete(kind, command.name, namespace)
         await self.read_model.remove_service(command.name)
         _log.info("service deleted", name=command.name)

@@ -1,14 +1,50 @@
 """The worker's settings: AKROS_* environment variables, checked at start."""
 
+import ipaddress
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from akros_bus import BusSettings
-from akros_k8s_worker.objects import EnvironmentPlatform
+from akros_k8s_worker.objects import (
+    RKE2_DNS_POD_LABELS,
+    RKE2_INGRESS_CONTROLLER_POD_LABELS,
+    EgressAllowance,
+    EnvironmentNetwork,
+    EnvironmentPlatform,
+)
 from akros_k8s_worker.reconcile import StageTimeouts
 from akros_k8s_worker.service_objects import ServicePlatform
+from akros_msgs.services import Protocol
 from akros_policy import LifetimeSettings, PolicyFileSettings
+
+
+def _network(value: str) -> str:
+    """A CIDR as NetworkPolicy's ipBlock takes it: "10.8.0.0/16", not a host's address."""
+    return str(ipaddress.ip_network(value, strict=True))
+
+
+class AllowedPort(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    port: int = Field(ge=1, le=65535)
+    protocol: Protocol = Protocol.TCP
+
+
+class EgressAllowanceSetting(BaseModel):
+    """One entry of AKROS_ENVIRONMENT_EGRESS_ALLOWLIST: ``{"cidr": "10.8.0.0/16", "ports":
+    [{"port": 443}]}``; no ports means every port."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cidr: Annotated[str, AfterValidator(_network)]
+    ports: list[AllowedPort] = Field(default_factory=list)
+
+    def allowance(self) -> EgressAllowance:
+        return EgressAllowance(
+            cidr=self.cidr, ports=tuple((p.port, p.protocol.value) for p in self.ports)
+        )
 
 
 class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
@@ -24,6 +60,26 @@ class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
     ingress_class: str | None = "nginx"
     ingress_controller_namespace: str = Field(
         default="kube-system", description="Where the ingress controller runs (RKE2: kube-system)"
+    )
+    ingress_controller_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: dict(RKE2_INGRESS_CONTROLLER_POD_LABELS),
+        min_length=1,
+        description="The labels of the ingress controller's pods, the only ones of its "
+        "namespace that reach environments (JSON; RKE2's rke2-ingress-nginx by default)",
+    )
+    dns_namespace: str = Field(
+        default="kube-system", description="Where the cluster DNS runs (RKE2: rke2-coredns)"
+    )
+    dns_pod_labels: dict[str, str] = Field(
+        default_factory=lambda: dict(RKE2_DNS_POD_LABELS),
+        min_length=1,
+        description="The labels of the cluster DNS's pods, which environments may query (JSON)",
+    )
+    environment_egress_allowlist: list[EgressAllowanceSetting] = Field(
+        default_factory=list,
+        description="What environments may reach beyond DNS and their owner's other "
+        'environments (JSON: [{"cidr": "10.8.0.0/16", "ports": [{"port": 443}]}]); empty: '
+        "nothing",
     )
     storage_class: str = Field(
         min_length=1,
@@ -96,7 +152,13 @@ class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
             namespace=self.environments_namespace,
             domain=self.domain,
             ingress_class=self.ingress_class,
-            ingress_controller_namespace=self.ingress_controller_namespace,
+            network=EnvironmentNetwork(
+                ingress_controller_namespace=self.ingress_controller_namespace,
+                ingress_controller_pod_labels=tuple(self.ingress_controller_pod_labels.items()),
+                dns_namespace=self.dns_namespace,
+                dns_pod_labels=tuple(self.dns_pod_labels.items()),
+                egress_allowlist=tuple(a.allowance() for a in self.environment_egress_allowlist),
+            ),
             storage_class=self.storage_class,
             work_mount_path=self.work_mount_path,
             run_as_user=self.run_as_user,

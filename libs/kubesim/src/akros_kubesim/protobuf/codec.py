@@ -42,6 +42,7 @@ _GROUP_PACKAGES = {
     "events.k8s.io": "events",
     "policy": "policy",
     "rbac.authorization.k8s.io": "rbac",
+    "admissionregistration.k8s.io": "admissionregistration",
 }
 
 # Field kinds. Scalars first; the rest are messages, the named ones with their own JSON form.
