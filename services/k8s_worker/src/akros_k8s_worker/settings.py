@@ -8,10 +8,10 @@ from akros_bus import BusSettings
 from akros_k8s_worker.objects import EnvironmentPlatform
 from akros_k8s_worker.reconcile import StageTimeouts
 from akros_k8s_worker.service_objects import ServicePlatform
-from akros_policy import LifetimeSettings, PolicyFileSettings
+from akros_policy import EnvironmentDomainSettings, LifetimeSettings, PolicyFileSettings
 
 
-class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
+class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings, EnvironmentDomainSettings):
     service_name: str = "k8s-worker"
     kubeconfig: Path | None = Field(
         default=None, description="Kubeconfig file; unset: in-cluster config, then ~/.kube/config"
@@ -20,7 +20,6 @@ class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
         default=False, description="Reach the API server through HTTPS_PROXY/NO_PROXY"
     )
     environments_namespace: str = "akros-envs"
-    domain: str = Field(default="research.akros.local", description="Environments' URLs' domain")
     ingress_class: str | None = "nginx"
     ingress_controller_namespace: str = Field(
         default="kube-system", description="Where the ingress controller runs (RKE2: kube-system)"
