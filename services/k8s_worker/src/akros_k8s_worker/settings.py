@@ -24,6 +24,23 @@ class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings, Environm
     ingress_controller_namespace: str = Field(
         default="kube-system", description="Where the ingress controller runs (RKE2: kube-system)"
     )
+    environment_auth_url: str = Field(
+        default="http://api-gateway.akros-system.svc.cluster.local/v1/auth/environment",
+        min_length=1,
+        description="The gateway's environment URL check, as the ingress controller reaches "
+        "it in the cluster (ingress-nginx auth-url)",
+    )
+    environment_sign_in_url: str | None = Field(
+        default=None,
+        description="Where a browser without credentials is sent (ingress-nginx "
+        "auth-signin); unset: https://akros.<domain>/v1/auth/sign-in, the gateway's Ingress",
+    )
+    environment_tls_secret: str | None = Field(
+        default=None,
+        description="The TLS Secret (in the environments' namespace) of every environment's "
+        "host, a wildcard certificate of the domain; unset: the ingress controller's default "
+        "certificate",
+    )
     storage_class: str = Field(
         min_length=1,
         description=(
@@ -101,6 +118,10 @@ class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings, Environm
             run_as_user=self.run_as_user,
             run_as_group=self.run_as_group,
             priority_class=self.environment_priority_class,
+            auth_url=self.environment_auth_url,
+            sign_in_url=self.environment_sign_in_url
+            or f"https://akros.{self.domain}/v1/auth/sign-in",
+            tls_secret_name=self.environment_tls_secret,
         )
 
     def service_platform(self) -> ServicePlatform:
