@@ -78,9 +78,11 @@ async def open_environment(
             "description": "Let the request through; `X-Akros-User` names who asked, and a "
             "sign-in answers with the session cookie in `Set-Cookie`",
             "headers": {USER_HEADER: {"schema": {"type": "string"}}},
+            "content": {"text/plain": {"schema": {"type": "string", "maxLength": 0}}},
         },
         401: {"model": ErrorBody, "description": "No valid credentials"},
         403: {"model": ErrorBody, "description": "Not the environment's owner or an admin"},
+        422: {"model": ErrorBody, "description": "No X-Original-URL"},
     },
     summary="May this request open an environment's URL? (the ingress controller asks)",
     description="ingress-nginx's `auth-url`: it sends the headers of every request to an "
@@ -121,7 +123,9 @@ async def check_environment_request(
     if verdict is Verdict.FORBIDDEN:
         raise ForbiddenError("This environment opens only for its owner and admins.")
     assert actor is not None  # an ALLOW names who
-    response = Response(status_code=200, headers={USER_HEADER: actor.user_id})
+    response = Response(
+        status_code=200, media_type="text/plain", headers={USER_HEADER: actor.user_id}
+    )
     if cookie is not None:
         response.headers["Set-Cookie"] = cookie
     return response
@@ -130,7 +134,10 @@ async def check_environment_request(
 @router.get(
     SIGN_IN_PATH,
     response_class=HTMLResponse,
-    responses={200: {"content": {"text/html": {}}}},
+    responses={
+        200: {"content": {"text/html": {}}},
+        422: {"model": ErrorBody, "description": "An `rd` too long to be a URL we made"},
+    },
     summary="Where a browser without credentials is sent (ingress-nginx `auth-signin`)",
     description="A page saying how to open the environment in `rd` signed in.",
 )
