@@ -26,6 +26,7 @@ import httpx2
 import pytest
 from kubernetes import client
 
+from akros_cli.main import run
 from akros_devtools import wait_for
 from akros_devtools.processes import free_port
 from tests.e2e.conftest import NAMESPACE, Running, running_platform
@@ -293,3 +294,40 @@ def test_bob_gets_no_sign_in_url_for_alices_environment_and_an_admin_does(front:
     first = front.get(f"{sign_in.path}?{sign_in.query}")
     assert _seen(first)["x-akros-user"] == "admin"
     assert _seen(front.get("/", Cookie=_cookie(first)))["x-akros-user"] == "admin"
+
+
+def test_akros_env_open_hands_the_browser_a_url_that_signs_the_owner_in(front: Front) -> None:
+    token = front.running.token_for("alice")["Authorization"].removeprefix("Bearer ")
+    opened: list[str] = []
+    said: list[str] = []
+
+    def browser(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    common = ["--url", front.running.platform.gateway_url, "--token", token]
+    assert run([*common, "env", "open", "lab"], said.append, open_url=browser) == 0
+    assert said == ["lab opened in your browser, signed in."]
+    [url] = opened
+    sign_in = urlsplit(url)
+    assert _seen(front.get(f"{sign_in.path}?{sign_in.query}"))["x-akros-user"] == "alice"
+
+    # No browser: the URL is printed instead, and still works once.
+    said.clear()
+    assert run([*common, "env", "open", "lab"], said.append, open_url=lambda _: False) == 0
+    [line] = said
+    printed = urlsplit(line.rsplit(" ", 1)[-1])
+    assert _seen(front.get(f"{printed.path}?{printed.query}"))["x-akros-user"] == "alice"
+
+
+def test_akros_env_open_of_someone_elses_environment_is_refused(front: Front) -> None:
+    token = front.running.token_for("bob")["Authorization"].removeprefix("Bearer ")
+    common = ["--url", front.running.platform.gateway_url, "--token", token]
+    opened: list[str] = []
+
+    def browser(url: str) -> bool:
+        opened.append(url)
+        return True
+
+    assert run([*common, "env", "open", "lab", "--user", "alice"], print, browser) == 1
+    assert opened == []
