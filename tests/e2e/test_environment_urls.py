@@ -238,7 +238,9 @@ def test_the_workers_ingress_carries_the_auth_annotations_and_tls(front: Front) 
     ingress = client.NetworkingV1Api(front.running.kube).read_namespaced_ingress(
         "alice-lab-5", NAMESPACE
     )
-    assert ingress.metadata.annotations[f"{AUTH}auth-url"].endswith("/v1/auth/environment")
+    assert ingress.metadata.annotations[f"{AUTH}auth-url"].endswith(
+        f"/v1/auth/environment?host={front.host}"
+    )
     assert [tls.hosts for tls in ingress.spec.tls] == [[front.host]]
 
 
@@ -331,3 +333,16 @@ def test_akros_env_open_of_someone_elses_environment_is_refused(front: Front) ->
 
     assert run([*common, "env", "open", "lab", "--user", "alice"], print, browser) == 1
     assert opened == []
+
+
+def test_a_request_routed_to_alices_environment_cannot_name_another_host(front: Front) -> None:
+    """nginx picks the server by the request line's host when it is absolute
+    (``GET https://alice's-host/``), while X-Original-URL is built from the Host header:
+    bob could route to alice's environment naming his own host. Here nginx has only
+    alice's server, so any Host header reaches it, as such a request would. The check
+    goes by the host the Ingress's own auth-url names, not the client's."""
+    bob = front.running.token_for("bob")
+    bobs_host = front.host.replace("-alice-", "-bob-")
+    with httpx2.Client(base_url=front.nginx, timeout=10) as http:
+        answer = http.get("/", headers={"Host": bobs_host, **bob})
+    assert answer.status_code == 403

@@ -128,7 +128,9 @@ def _check(api: Api, url: str, **client_headers: str) -> tuple[int, dict[str, st
     # A fresh cookie jar each time: only the Cookie header the test sends is sent.
     api.client.cookies.clear()
     answer = api.client.get(
-        "/v1/auth/environment", headers=_ingress_nginx_headers(url, **client_headers)
+        "/v1/auth/environment",
+        params={"host": urlsplit(url).netloc},  # as the Ingress's auth-url names it
+        headers=_ingress_nginx_headers(url, **client_headers),
     )
     return answer.status_code, dict(answer.headers)
 
@@ -221,6 +223,21 @@ def test_an_environment_that_is_not_ready_does_not_open(api: Api) -> None:
 def test_a_host_that_is_no_environments_opens_for_nobody(api: Api) -> None:
     assert _check(api, f"https://akros.{DOMAIN}/v1/me", **api.admin)[0] == 403
     assert _check(api, "https://lab-alice-3.elsewhere.example/", **api.alice)[0] == 403
+
+
+def test_a_request_naming_another_host_than_its_ingresses_is_refused(
+    api: Api, redis_url: str
+) -> None:
+    url = _ready(api, redis_url, api.alice, "alice")
+    _ready(api, redis_url, api.bob, "bob")
+    api.client.cookies.clear()
+    # Routed to alice's Ingress (its auth-url names her host), X-Original-URL naming bob's.
+    answer = api.client.get(
+        "/v1/auth/environment",
+        params={"host": urlsplit(url).netloc},
+        headers=_ingress_nginx_headers(f"https://{BOB_LAB}/", **api.bob),
+    )
+    assert answer.status_code == 403
 
 
 def test_a_revoked_token_no_longer_opens(api: Api, redis_url: str) -> None:

@@ -241,6 +241,7 @@ def test_every_environment_ingress_asks_the_gateway_who_may_open_it() -> None:
     assert objects.ingress["metadata"]["annotations"] == {
         "nginx.ingress.kubernetes.io/auth-url": (
             "http://api-gateway.akros-system.svc.cluster.local/v1/auth/environment"
+            "?host=exp-alice-3.research.example"
         ),
         "nginx.ingress.kubernetes.io/auth-signin": (
             "https://akros.research.akros.local/v1/auth/sign-in"

@@ -64,12 +64,14 @@ ANY_RESEARCHER: set[Route] = {
 PATH_VALUES = {"{name}": "nosuch", "{request_id}": "0" * 32, "{prefix}": "akros_nosuch"}
 MATRIX_RESEARCHER = "matrix-researcher"
 DOMAIN = "research.akros.local"
+MATRIX_HOST = environment_host(MATRIX_RESEARCHER, "nosuch", DOMAIN)
 ROUTE_HEADERS: dict[Route, dict[str, str]] = {
     ("GET", "/v1/auth/environment"): {
-        "X-Original-URL": f"https://{environment_host(MATRIX_RESEARCHER, 'nosuch', DOMAIN)}/",
+        "X-Original-URL": f"https://{MATRIX_HOST}/",
         "X-Original-Method": "GET",
     }
 }
+ROUTE_QUERIES: dict[Route, str] = {("GET", "/v1/auth/environment"): f"?host={MATRIX_HOST}"}
 SMALL = {"image": "pytorch", "cpu": "1", "memory": "1Gi"}
 
 
@@ -84,6 +86,7 @@ def _call(running: Running, route: Route, headers: dict[str, str]) -> int:
         path = path.replace(placeholder, value)
     body: dict[str, Any] | None = {} if method in {"POST", "PUT", "PATCH"} else None
     headers = {**ROUTE_HEADERS.get(route, {}), **headers}
+    path += ROUTE_QUERIES.get(route, "")
     return running.http.request(method, path, json=body, headers=headers).status_code
 
 
@@ -143,6 +146,7 @@ def test_a_researcher_can_neither_read_nor_touch_another_researchers_environment
         # Nor open its URL: the ingress controller's check says no to the intruder's token.
         running.http.get(
             "/v1/auth/environment",
+            params={"host": environment_host("owner", "private", DOMAIN)},
             headers={
                 **intruder,
                 "X-Original-URL": f"https://{environment_host('owner', 'private', DOMAIN)}/",

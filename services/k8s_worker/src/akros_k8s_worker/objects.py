@@ -236,11 +236,14 @@ def environment_objects(
     }
     if platform.ingress_class:
         ingress_spec["ingressClassName"] = platform.ingress_class
-    ingress_spec["tls"] = [environment_tls(ingress_spec["rules"][0]["host"], platform)]
+    host = ingress_spec["rules"][0]["host"]
+    ingress_spec["tls"] = [environment_tls(host, platform)]
     ingress: Manifest = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(name, namespace, labels, environment_auth_annotations(platform)),
+        "metadata": _metadata(
+            name, namespace, labels, environment_auth_annotations(platform, host)
+        ),
         "spec": ingress_spec,
     }
     network_policy: Manifest = {
@@ -284,10 +287,14 @@ def environment_objects(
     return EnvironmentObjects(volume_claim, deployment, service, ingress, network_policy)
 
 
-def environment_auth_annotations(platform: EnvironmentPlatform) -> dict[str, str]:
+def environment_auth_annotations(platform: EnvironmentPlatform, host: str) -> dict[str, str]:
     """ingress-nginx's external authentication: every request to the environment's host is
     first asked of the gateway (auth-url), which lets only the owner and admins through.
 
+    - The auth-url names the host (``?host=``): nginx routes an absolute-form request
+      (``GET https://<alice's host>/``) by its request line, but builds X-Original-URL from
+      the Host header, so the client could name another environment's host than the one
+      it reaches; the Ingress's own auth-url cannot be chosen by the client.
     - ``auth-signin``: a browser without credentials (401) is sent to the gateway's page
       saying how to open the environment signed in.
     - ``auth-response-headers``: the auth answer's ``Authorization`` replaces the client's,
@@ -302,7 +309,7 @@ def environment_auth_annotations(platform: EnvironmentPlatform) -> dict[str, str
       Redis read for a token and none for a cookie.
     """
     return {
-        f"{INGRESS_NGINX}auth-url": platform.auth_url,
+        f"{INGRESS_NGINX}auth-url": f"{platform.auth_url}?host={host}",
         f"{INGRESS_NGINX}auth-signin": platform.sign_in_url,
         f"{INGRESS_NGINX}auth-response-headers": "Authorization, X-Akros-User",
         f"{INGRESS_NGINX}auth-always-set-cookie": "true",

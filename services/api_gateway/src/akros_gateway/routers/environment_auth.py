@@ -89,13 +89,23 @@ async def open_environment(
     "environment's host, the original URL in `X-Original-URL`. Credentials are a bearer "
     "token, the session cookie of that host, or a sign-in ticket in the URL's "
     "`akros_ticket` (from `POST /v1/environments/{name}/open`, used once), which is "
-    "answered with the session cookie. 2xx lets the request through; 401 means no valid "
-    "credentials; 403 that the caller is neither the owner nor an admin.",
+    "answered with the session cookie. The environment is the one `host` names (each "
+    "Ingress's auth-url carries its own); an X-Original-URL of another host is refused. "
+    "2xx lets the request through; 401 means no valid credentials; 403 that the caller is "
+    "neither the owner nor an admin.",
 )
 async def check_environment_request(
     request: Request,
     gateway: GatewayDep,
     bearer: BearerDep,
+    host: Annotated[
+        str,
+        Query(
+            max_length=253,
+            description="The environment's host, as its Ingress's auth-url names it (the "
+            "worker writes it): the host the request was routed to",
+        ),
+    ],
     x_original_url: Annotated[
         str,
         Header(
@@ -105,8 +115,10 @@ async def check_environment_request(
     ],
 ) -> Response:
     target = target_of(x_original_url)
-    if target is None:
-        raise ForbiddenError("X-Original-URL names no host: there is nothing to open.")
+    # X-Original-URL's host is the client's Host header, which need not be the host nginx
+    # routed the request by (an absolute-form request line wins): the auth-url's is.
+    if target is None or target.host.partition(":")[0] != host.lower():
+        raise ForbiddenError("The request names another host than the one it was sent to.")
     config = gateway.sign_in
     cookie: str | None = None
     who = await _ticket_holder(gateway, target)
