@@ -35,7 +35,8 @@ typecheck: sync
 	$(UV) run --frozen mypy
 
 TEST_ENV = AKROS_KUBECTL=$(call tool,KUBECTL) AKROS_KUBECTL_NEWEST=$(CURDIR)/.venv/bin/kubectl \
-	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) AKROS_CHROMIUM=$(call tool,CHROMIUM)
+	AKROS_REDIS_SERVER=$(call tool,REDIS_SERVER) AKROS_CHROMIUM=$(call tool,CHROMIUM) \
+	AKROS_NGINX=$(call tool,NGINX)
 
 # The suite, then the real-cluster tier once more against a kubesim started as a separate
 # process and reached only through its kubeconfig, so that tier cannot rot. The suite runs on

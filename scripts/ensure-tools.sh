@@ -4,6 +4,9 @@
 #   redis-server from Debian's packages (apt-get)
 #   kubectl 1.20 from Debian's kubernetes-client package, unpacked into .akros/tools/kubectl
 #                (never whichever kubectl a machine happens to have)
+#   nginx        from Debian's nginx package, unpacked into .akros/tools/nginx: the end-to-end
+#                test of environments' URLs runs it as ingress-nginx configures auth-url
+#                (Debian builds in the auth_request module)
 #   chromium     from Debian's packages (apt-get), only with AKROS_WITH_BROWSER=1 (`make test`
 #                sets it): the dashboard's browser test drives it through Playwright
 # Safe to run any number of times. Writes the tool paths to .akros/tools/paths.
@@ -55,6 +58,21 @@ if [ ! -x "$kubectl_bin" ]; then
     rm -rf "$download"
 fi
 
+# --- nginx from Debian's nginx package -----------------------------------------
+# Unpacked, not installed: no service starts, and a machine's own nginx is never used.
+nginx_bin=$tools/nginx/usr/sbin/nginx
+if [ ! -x "$nginx_bin" ]; then
+    echo "ensure-tools: unpacking Debian's nginx into $tools/nginx" >&2
+    download=$(mktemp -d)
+    if ! (cd "$download" && apt-get download -qq nginx >/dev/null 2>&1); then
+        apt_update_once
+        (cd "$download" && apt-get download -qq nginx >/dev/null)
+    fi
+    rm -rf "$tools/nginx"
+    dpkg-deb -x "$download"/nginx_*.deb "$tools/nginx"
+    rm -rf "$download"
+fi
+
 # --- chromium (for the dashboard's browser test) -----------------------------
 chromium_bin=/usr/bin/chromium
 if [ "${AKROS_WITH_BROWSER:-0}" = 1 ] && [ ! -x "$chromium_bin" ]; then
@@ -69,5 +87,6 @@ cat > "$tools/paths" <<PATHS
 UV=$(abs "$uv_bin")
 REDIS_SERVER=$(abs "$redis_bin")
 KUBECTL=$(abs "$kubectl_bin")
+NGINX=$(abs "$nginx_bin")
 CHROMIUM=$chromium_bin
 PATHS

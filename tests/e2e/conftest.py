@@ -63,6 +63,7 @@ def start_platform(
     *,
     services: tuple[str, ...] = SERVICES,
     environment: Mapping[str, str] | None = None,
+    gateway_port: int = 0,
 ) -> Platform:
     (state / "quotas.yaml").parent.mkdir(parents=True, exist_ok=True)
     (state / "quotas.yaml").write_text(QUOTAS)
@@ -80,6 +81,7 @@ def start_platform(
                 **(environment or {}),
             },
             services=services,
+            gateway_port=gateway_port,
         )
     )
     try:
@@ -96,10 +98,17 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 
 def running_platform(
-    state: Path, environment: Mapping[str, str] | None = None
-) -> Iterator[Running]:
-    """The platform started in ``state`` with clients to it; stopped when resumed."""
-    platform = start_platform(state, environment=environment)
+    state: Path,
+    environment: Mapping[str, str] | None = None,
+    *,
+    services: tuple[str, ...] = SERVICES,
+    gateway_port: int = 0,
+) -> Generator[Running, None, None]:
+    """The platform started in ``state`` with clients to it; stopped when resumed (or
+    closed)."""
+    platform = start_platform(
+        state, services=services, environment=environment, gateway_port=gateway_port
+    )
     configuration = client.Configuration()
     config.load_kube_config(str(platform.kubeconfig), client_configuration=configuration)
     try:

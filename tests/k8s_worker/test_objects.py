@@ -9,6 +9,7 @@ from akros_k8s_worker.objects import (
     Manifest,
     environment_objects,
 )
+from akros_k8s_worker.settings import WorkerSettings
 from akros_msgs import Actor, CreateEnvironment, Role, Source
 from akros_policy import CatalogImage
 from tests.network_policy import Endpoint, admits, connects, lets_out
@@ -155,6 +156,8 @@ def test_a_cpu_environment_is_one_deployment_with_a_retained_claim_service_ingre
                 },
             }
         ],
+        # TLS always; without a secret name, the ingress controller's default certificate.
+        "tls": [{"hosts": ["exp-alice-3.research.example"]}],
     }
     owners_environments = {
         "podSelector": {"matchLabels": {"akros.io/owner": "alice", "akros.io/kind": "environment"}}
@@ -332,3 +335,45 @@ def test_an_environment_of_a_profile_labels_its_deployment_and_pods_with_it() ->
 def test_the_claim_outlives_the_environment_because_nothing_owns_it() -> None:
     claim = environment_objects(_command(), IMAGE, PLATFORM).volume_claim
     assert "ownerReferences" not in claim["metadata"]
+
+
+def test_every_environment_ingress_asks_the_gateway_who_may_open_it() -> None:
+    objects = environment_objects(_command(), IMAGE, PLATFORM)
+    assert objects.ingress["metadata"]["annotations"] == {
+        "nginx.ingress.kubernetes.io/auth-url": (
+            "http://api-gateway.akros-system.svc.cluster.local/v1/auth/environment"
+            "?host=exp-alice-3.research.example"
+        ),
+        "nginx.ingress.kubernetes.io/auth-signin": (
+            "https://akros.research.akros.local/v1/auth/sign-in"
+        ),
+        # The client's Authorization is replaced by the auth answer's (none): a token sent
+        # to the URL never reaches the environment.
+        "nginx.ingress.kubernetes.io/auth-response-headers": "Authorization, X-Akros-User",
+        "nginx.ingress.kubernetes.io/auth-always-set-cookie": "true",
+    }
+
+
+def test_a_wildcard_certificate_from_the_settings_serves_every_environment_host() -> None:
+    platform = EnvironmentPlatform(**{**PLATFORM.__dict__, "tls_secret_name": "wildcard-tls"})
+    objects = environment_objects(_command(), IMAGE, platform)
+    assert objects.ingress["spec"]["tls"] == [
+        {"hosts": ["exp-alice-3.research.example"], "secretName": "wildcard-tls"}
+    ]
+
+
+def test_the_worker_settings_point_the_sign_in_at_the_gateway_of_its_domain() -> None:
+    settings = WorkerSettings(storage_class="local-path", domain="research.example")
+    platform = settings.platform()
+    assert platform.sign_in_url == "https://akros.research.example/v1/auth/sign-in"
+    assert platform.auth_url.endswith("/v1/auth/environment")
+    assert platform.tls_secret_name is None
+    named = WorkerSettings(
+        storage_class="local-path",
+        environment_sign_in_url="https://gw.example/v1/auth/sign-in",
+        environment_tls_secret="wildcard-tls",
+    ).platform()
+    assert (named.sign_in_url, named.tls_secret_name) == (
+        "https://gw.example/v1/auth/sign-in",
+        "wildcard-tls",
+    )

@@ -141,6 +141,7 @@ def _legacy(objects: EnvironmentObjects) -> EnvironmentObjects:
                 },
             }
         ],
+        "tls": [{"hosts": [f"{env}-{owner}.{DOMAIN}"]}],
     }
     return EnvironmentObjects(claim, deployment, service, ingress, policy)
 

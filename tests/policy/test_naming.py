@@ -17,6 +17,7 @@ from akros_policy.naming import (
     environment_object_name,
     foreign_object_reason,
     legacy_environment_object_name,
+    split_environment_host,
     split_environment_object_name,
 )
 
@@ -88,6 +89,35 @@ def test_the_longest_parts_make_a_63_character_name() -> None:
 )
 def test_names_not_made_by_the_scheme_split_into_nothing(name: str) -> None:
     assert split_environment_object_name(name) is None
+
+
+@given(owner=parts, env=parts)
+def test_a_host_splits_back_into_its_own_environment(owner: str, env: str) -> None:
+    host = environment_host(owner, env, "research.example")
+    assert split_environment_host(host, "research.example") == (owner, env)
+    # As a browser may send it: upper case, a port, the root's trailing dot.
+    assert split_environment_host(f"{host.upper()}.:443", "research.example") == (owner, env)
+
+
+def test_the_colliding_pair_has_two_hosts_that_each_name_their_own_owner() -> None:
+    assert split_environment_host("peter-lab-jan-9.d", "d") == ("jan", "peter-lab")
+    assert split_environment_host("lab-jan-peter-3.d", "d") == ("jan-peter", "lab")
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "lab-alice-3.other.example",  # another domain
+        "lab-alice-3.evil.research.example",  # a name below ours
+        "x.lab-alice-3.research.example",  # more than one label
+        "research.example",  # the domain itself
+        "lab-alice.research.example",  # the old scheme's
+        "akros.research.example",  # the gateway's
+        "",
+    ],
+)
+def test_hosts_of_no_environment_split_into_nothing(host: str) -> None:
+    assert split_environment_host(host, "research.example") is None
 
 
 def _object(labels: dict[str, str] | None) -> dict[str, object]:

@@ -15,13 +15,16 @@ from akros_devtools import wait_until
 from akros_msgs.envelope import Actor, Role, Source
 from akros_msgs.services import DeployService, ServiceSpec, Volume, VolumeSource
 from akros_msgs.streams import RESULTS, SERVICE_COMMANDS
+from akros_policy.naming import environment_host
 from tests.cluster import runs_on_kubesim
 from tests.e2e.conftest import Running
 
 pytestmark = pytest.mark.cluster
 
 Route = tuple[str, str]
-PUBLIC: set[Route] = {("GET", "/healthz"), ("GET", "/metrics")}
+# The sign-in page is where ingress-nginx sends a browser without credentials: it says how to
+# sign in and reveals nothing.
+PUBLIC: set[Route] = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/v1/auth/sign-in")}
 ADMIN_ONLY: set[Route] = {
     ("GET", "/v1/cluster"),
     ("GET", "/v1/usage"),
@@ -45,6 +48,10 @@ ANY_RESEARCHER: set[Route] = {
     ("POST", "/v1/environments/{name}/stop"),
     ("POST", "/v1/environments/{name}/start"),
     ("POST", "/v1/environments/{name}/extend"),
+    ("POST", "/v1/environments/{name}/open"),
+    # The ingress controller's check of a request to an environment's host: asked here about
+    # the researcher's own (nonexistent) environment's host, as ingress-nginx asks it.
+    ("GET", "/v1/auth/environment"),
     ("GET", "/v1/environments/{name}/usage"),
     ("GET", "/v1/environments/{name}/logs"),
     ("GET", "/v1/environments/{name}/events"),
@@ -55,6 +62,16 @@ ANY_RESEARCHER: set[Route] = {
     ("DELETE", "/v1/volumes/{name}"),
 }
 PATH_VALUES = {"{name}": "nosuch", "{request_id}": "0" * 32, "{prefix}": "akros_nosuch"}
+MATRIX_RESEARCHER = "matrix-researcher"
+DOMAIN = "research.akros.local"
+MATRIX_HOST = environment_host(MATRIX_RESEARCHER, "nosuch", DOMAIN)
+ROUTE_HEADERS: dict[Route, dict[str, str]] = {
+    ("GET", "/v1/auth/environment"): {
+        "X-Original-URL": f"https://{MATRIX_HOST}/",
+        "X-Original-Method": "GET",
+    }
+}
+ROUTE_QUERIES: dict[Route, str] = {("GET", "/v1/auth/environment"): f"?host={MATRIX_HOST}"}
 SMALL = {"image": "pytorch", "cpu": "1", "memory": "1Gi"}
 
 
@@ -68,6 +85,8 @@ def _call(running: Running, route: Route, headers: dict[str, str]) -> int:
     for placeholder, value in PATH_VALUES.items():
         path = path.replace(placeholder, value)
     body: dict[str, Any] | None = {} if method in {"POST", "PUT", "PATCH"} else None
+    headers = {**ROUTE_HEADERS.get(route, {}), **headers}
+    path += ROUTE_QUERIES.get(route, "")
     return running.http.request(method, path, json=body, headers=headers).status_code
 
 
@@ -85,7 +104,7 @@ def test_anonymous_callers_reach_only_the_public_routes(running: Running) -> Non
 
 
 def test_researchers_are_forbidden_exactly_the_admin_routes(running: Running) -> None:
-    researcher = running.token_for("matrix-researcher")
+    researcher = running.token_for(MATRIX_RESEARCHER)
     answers = {route: _call(running, route, researcher) for route in _routes(running)}
     assert {r for r, status in answers.items() if status == 403} == ADMIN_ONLY, answers
     assert not {r for r, status in answers.items() if status == 401 or status >= 500}, answers
@@ -122,7 +141,16 @@ def test_a_researcher_can_neither_read_nor_touch_another_researchers_environment
         ),
         *(
             running.http.post(f"/v1/environments/private/{verb}?user=owner", headers=intruder)
-            for verb in ("stop", "start", "extend")
+            for verb in ("stop", "start", "extend", "open")
+        ),
+        # Nor open its URL: the ingress controller's check says no to the intruder's token.
+        running.http.get(
+            "/v1/auth/environment",
+            params={"host": environment_host("owner", "private", DOMAIN)},
+            headers={
+                **intruder,
+                "X-Original-URL": f"https://{environment_host('owner', 'private', DOMAIN)}/",
+            },
         ),
     ]
     assert [a.status_code for a in forbidden] == [403] * len(forbidden)

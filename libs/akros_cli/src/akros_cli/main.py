@@ -1,9 +1,10 @@
-"""`akros env create|list|resize|stop|start|extend|delete|usage|logs|events`."""
+"""`akros env create|list|resize|stop|start|extend|delete|usage|logs|events|open`."""
 
 import argparse
 import json
 import sys
 import time
+import webbrowser
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -103,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("name")
     for parser_of_verb in (logs, events):
         parser_of_verb.add_argument("--user", help="(admins) someone else's")
+    opening = env.add_parser(
+        "open", help="open an environment's URL in the browser, signed in (a one-time URL)"
+    )
+    opening.add_argument("name")
+    opening.add_argument("--user", help="(admins) someone else's")
     usage = env.add_parser("usage", help="your quota and holding, or one environment's use")
     usage.add_argument("name", nargs="?", help="an environment: its recent use against requests")
     return parser
@@ -317,7 +323,28 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return _parser().parse_args(argv)
 
 
-def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
+def _open(
+    gateway: Gateway,
+    args: argparse.Namespace,
+    say: Callable[[str], None],
+    open_url: Callable[[str], bool],
+) -> Any:
+    """Ask for a one-time sign-in URL and hand it to the browser; print it only when no
+    browser took it (it signs in whoever opens it first, within a minute)."""
+    params = {"user": args.user} if args.user else {}
+    result = gateway.call("POST", f"/v1/environments/{args.name}/open", params=params)
+    if open_url(result["url"]):
+        say(f"{args.name} opened in your browser, signed in.")
+    else:
+        say(f"No browser to open; open this within a minute (it works once): {result['url']}")
+    return result
+
+
+def run(
+    argv: Sequence[str] | None,
+    out: Callable[[str], None],
+    open_url: Callable[[str], bool] = webbrowser.open,
+) -> int:
     args = parse(argv)
     say = (lambda _: None) if args.json else out
     try:
@@ -340,6 +367,8 @@ def run(argv: Sequence[str] | None, out: Callable[[str], None]) -> int:
             result = gateway.call("GET", f"/v1/environments/{args.name}/events", params=params)
             for line in event_rows(result):
                 say(line)
+        elif args.command == "open":
+            result = _open(gateway, args, say, open_url)
         elif args.command == "list":
             params = {"user": args.user} if args.user else {}
             result = gateway.call("GET", "/v1/environments", params=params)

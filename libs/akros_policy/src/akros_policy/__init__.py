@@ -19,7 +19,12 @@ from akros_policy.quota import (
     load_quotas,
 )
 from akros_policy.services import SpecProblem, host_path_problem, may_manage_services
-from akros_policy.settings import CatalogFileSettings, LifetimeSettings, PolicyFileSettings
+from akros_policy.settings import (
+    CatalogFileSettings,
+    EnvironmentDomainSettings,
+    LifetimeSettings,
+    PolicyFileSettings,
+)
 
 __all__ = [
     "DEFAULT_CATALOG",
@@ -27,6 +32,7 @@ __all__ = [
     "Catalog",
     "CatalogFileSettings",
     "CatalogImage",
+    "EnvironmentDomainSettings",
     "Holding",
     "LifetimeSettings",
     "PolicyFileSettings",

@@ -72,6 +72,22 @@ def environment_host(owner: str, name: str, domain: str) -> str:
     return f"{_joined(name, owner)}.{domain}"
 
 
+def split_environment_host(host: str, domain: str) -> tuple[str, str] | None:
+    """The (owner, name) of the environment whose URL host is ``host`` under ``domain``
+    (the inverse of ``environment_host``), or None if ``host`` is no environment's: another
+    domain, a name of more than one label, or one that no pair makes. A port, a trailing dot
+    and upper case (as a browser may send them) are ignored."""
+    bare = host.strip().lower().partition(":")[0].removesuffix(".")
+    first_label, dot, rest = bare.partition(".")
+    if not dot or rest != domain.lower().removesuffix("."):
+        return None
+    pair = _split(first_label)
+    if pair is None:
+        return None
+    name, owner = pair
+    return owner, name
+
+
 def legacy_environment_object_name(owner: str, name: str) -> str:
     """The name objects had before the injective scheme ("<owner>-<name>"), which collides
     across owners: only the name migration (akros_k8s_worker.rename) looks for it, and it

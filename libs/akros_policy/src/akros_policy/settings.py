@@ -40,3 +40,15 @@ class LifetimeSettings(BaseModel):
         description="How far one extension moves an environment's expiry, and the most it may "
         "then be ahead of now",
     )
+
+
+class EnvironmentDomainSettings(BaseModel):
+    """The domain environments' URLs are under, for the services that build them (the
+    worker's Ingress hosts) and that read them back (the gateway tells an environment from
+    the host it is asked to authenticate for): one variable, so the two cannot disagree."""
+
+    domain: str = Field(
+        default="research.akros.local",
+        min_length=1,
+        description="Environments' URLs' domain: <env>-<owner>-<c>.<domain>",
+    )

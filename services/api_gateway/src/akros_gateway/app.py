@@ -12,11 +12,12 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from akros_bus import Bus, get_logger
 from akros_bus.collector import Activity, collect_fully_when_quiet
 from akros_gateway.body_limit import BodyLimitMiddleware
-from akros_gateway.context import Gateway
+from akros_gateway.context import Gateway, SignInConfig
 from akros_gateway.errors import install_error_handlers
 from akros_gateway.metrics import GatewayMetrics, MetricsMiddleware
 from akros_gateway.routers import (
     cluster,
+    environment_auth,
     environments,
     logs,
     me,
@@ -28,6 +29,7 @@ from akros_gateway.routers import (
     volumes,
 )
 from akros_gateway.settings import GatewaySettings
+from akros_gateway.sign_in_store import sign_in_secret
 from akros_gateway.tokens import TokenStore
 from akros_intake import Intake
 from akros_intake.cluster_reads import connect_reader
@@ -73,6 +75,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                 if await token_store.bootstrap_admin(path):
                     _log.info("no admin token existed: wrote a new one", path=str(path))
             read_model = ReadModel(redis)
+            secret, configured = await sign_in_secret(redis, settings.sign_in_secret)
+            if not configured:
+                _log.warning(
+                    "AKROS_SIGN_IN_SECRET is not set: environments' sign-ins are signed with a "
+                    "key kept in Redis; set it from a Secret where Redis is shared"
+                )
             yield {
                 "gateway": Gateway(
                     redis=redis,
@@ -88,6 +96,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
                     ),
                     tokens=token_store,
                     metrics=metrics,
+                    sign_in=SignInConfig(
+                        domain=settings.domain,
+                        secret=secret,
+                        ticket_ttl_s=settings.sign_in_ticket_ttl_s,
+                        session_ttl_s=settings.environment_session_ttl_s,
+                    ),
                     host_paths_enabled=settings.allow_host_path,
                     environment_reader=reader,
                 )
@@ -113,6 +127,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=metrics, activity=activity)
     for router in (
         environments.router,
+        environment_auth.router,
         logs.router,
         requests.router,
         volumes.router,

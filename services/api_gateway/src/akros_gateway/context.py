@@ -20,6 +20,17 @@ from akros_readmodel import ReadModel
 
 
 @dataclass(frozen=True)
+class SignInConfig:
+    """What the environment URL check needs: the domain the environments' hosts are under,
+    the secret tickets and sessions are signed with, and how long each lives."""
+
+    domain: str
+    secret: bytes
+    ticket_ttl_s: float
+    session_ttl_s: float
+
+
+@dataclass(frozen=True)
 class Gateway:
     redis: Redis
     bus: Bus
@@ -27,6 +38,7 @@ class Gateway:
     intake: Intake
     tokens: TokenStore
     metrics: GatewayMetrics
+    sign_in: SignInConfig
     host_paths_enabled: bool = False
     environment_reader: EnvironmentReader | None = None
     """Read-only access to the environments' pods, logs and events; None without a cluster
@@ -44,16 +56,26 @@ GatewayDep = Annotated[Gateway, Depends(_gateway)]
 _bearer = HTTPBearer(auto_error=False, description="A token from `akros-gateway token issue`")
 
 
-async def _actor(
-    gateway: GatewayDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Actor:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+"""The bearer token sent, if any, not yet checked (``token_actor`` checks it)."""
+
+
+async def _actor(gateway: GatewayDep, credentials: BearerDep) -> Actor:
     if credentials is None:
         raise UnauthenticatedError("Missing bearer token: send 'Authorization: Bearer <token>'.")
-    record = await gateway.tokens.lookup(credentials.credentials)
-    if record is None:
+    actor = await token_actor(gateway, credentials.credentials)
+    if actor is None:
         raise UnauthenticatedError("Invalid or revoked token.")
-    return Actor(user_id=record.user, source=Source.HTTP, role=record.role)
+    return actor
+
+
+async def token_actor(gateway: Gateway, token: str) -> Actor | None:
+    """Who a bearer token belongs to, or None for a token that is not (or no longer) valid:
+    the one token check, used by every route and by the environment URL check."""
+    record = await gateway.tokens.lookup(token)
+    return (
+        None if record is None else Actor(user_id=record.user, source=Source.HTTP, role=record.role)
+    )
 
 
 ActorDep = Annotated[Actor, Depends(_actor)]

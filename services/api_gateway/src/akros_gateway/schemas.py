@@ -322,3 +322,13 @@ class EnvironmentEvents(BaseModel):
         "the wait (scheduling, image pulls, crashes, preemption), in words; null otherwise"
     )
     events: list[ClusterEventOut] = Field(description="Oldest first")
+
+
+class SignInUrl(BaseModel):
+    """POST /v1/environments/{name}/open: a URL that opens the environment signed in."""
+
+    url: str = Field(
+        description="The environment's URL with a sign-in ticket: open it in a browser once, "
+        "before `expires_at`; it sets a session cookie for that host alone"
+    )
+    expires_at: AwareDatetime = Field(description="When the URL stops working if not opened")

@@ -26,6 +26,7 @@ from akros_policy.naming import (
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_PRODUCT_LABEL = "nvidia.com/gpu.product"
 ANNOTATION_EXPIRES_AT = "akros.io/expires-at"
+INGRESS_NGINX = "nginx.ingress.kubernetes.io/"
 SERVICE_PORT = 80
 
 Manifest = dict[str, Any]
@@ -79,6 +80,13 @@ class EnvironmentPlatform:
     run_as_user: int
     run_as_group: int
     priority_class: str | None
+    auth_url: str = "http://api-gateway.akros-system.svc.cluster.local/v1/auth/environment"
+    """Where the ingress controller asks whether a request may open an environment."""
+    sign_in_url: str = "https://akros.research.akros.local/v1/auth/sign-in"
+    """Where it sends a browser without credentials."""
+    tls_secret_name: str | None = None
+    """The certificate of every environment's host (a wildcard of the domain); None: the
+    ingress controller's default certificate."""
 
 
 @dataclass(frozen=True)
@@ -261,10 +269,14 @@ def environment_objects(
     }
     if platform.ingress_class:
         ingress_spec["ingressClassName"] = platform.ingress_class
+    host = ingress_spec["rules"][0]["host"]
+    ingress_spec["tls"] = [environment_tls(host, platform)]
     ingress: Manifest = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": _metadata(name, namespace, labels),
+        "metadata": _metadata(
+            name, namespace, labels, environment_auth_annotations(platform, host)
+        ),
         "spec": ingress_spec,
     }
     network_policy: Manifest = {
@@ -331,6 +343,45 @@ def environment_network_policy_spec(
         ],
         "egress": egress,
     }
+
+
+def environment_auth_annotations(platform: EnvironmentPlatform, host: str) -> dict[str, str]:
+    """ingress-nginx's external authentication: every request to the environment's host is
+    first asked of the gateway (auth-url), which lets only the owner and admins through.
+
+    - The auth-url names the host (``?host=``): nginx routes an absolute-form request
+      (``GET https://<alice's host>/``) by its request line, but builds X-Original-URL from
+      the Host header, so the client could name another environment's host than the one
+      it reaches; the Ingress's own auth-url cannot be chosen by the client.
+    - ``auth-signin``: a browser without credentials (401) is sent to the gateway's page
+      saying how to open the environment signed in.
+    - ``auth-response-headers``: the auth answer's ``Authorization`` replaces the client's,
+      and the gateway sends none, so the caller's platform token never reaches the
+      environment (an admin's token would otherwise be readable by the environment's
+      owner); ``X-Akros-User`` tells the environment who was let in, replacing anything
+      the client sent under that name.
+    - ``auth-always-set-cookie``: the session cookie of a sign-in is passed on whatever the
+      environment's server answers the first request with.
+    - No ``auth-cache-key``: a cached verdict keyed on less than the credentials and the
+      host would let one person's answer serve another; the check costs the gateway one
+      Redis read for a token and none for a cookie.
+    """
+    return {
+        f"{INGRESS_NGINX}auth-url": f"{platform.auth_url}?host={host}",
+        f"{INGRESS_NGINX}auth-signin": platform.sign_in_url,
+        f"{INGRESS_NGINX}auth-response-headers": "Authorization, X-Akros-User",
+        f"{INGRESS_NGINX}auth-always-set-cookie": "true",
+    }
+
+
+def environment_tls(host: str, platform: EnvironmentPlatform) -> Manifest:
+    """TLS for the environment's host: the session cookie is Secure and tokens are sent to
+    it, so it is never served in the clear (ingress-nginx redirects http to https for a
+    host with TLS). Without a secret name the controller's default certificate serves it."""
+    tls: Manifest = {"hosts": [host]}
+    if platform.tls_secret_name:
+        tls["secretName"] = platform.tls_secret_name
+    return tls
 
 
 def environment_url(owner: str, name: str, domain: str) -> str:

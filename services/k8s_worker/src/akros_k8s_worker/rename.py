@@ -155,7 +155,8 @@ def named_the_old_way(manifests: Iterable[Manifest]) -> list[str]:
 
 def renamed_copy(kind: str, manifest: Manifest, rename: Rename, domain: str) -> Manifest:
     """``manifest`` as a new object under ``rename.new_name``: what the server set dropped,
-    the Ingress's host and backend and the Deployment's claim the new names."""
+    the Ingress's host (its TLS host too) and backend and the Deployment's claim the new
+    names."""
     renamed = copy.deepcopy(manifest)
     renamed.pop("status", None)
     metadata = renamed.setdefault("metadata", {})
@@ -174,6 +175,8 @@ def renamed_copy(kind: str, manifest: Manifest, rename: Rename, domain: str) -> 
                 service = (path.get("backend") or {}).get("service") or {}
                 if service.get("name") == rename.old_name:
                     service["name"] = rename.new_name
+        for tls in spec.get("tls") or []:
+            tls["hosts"] = [environment_host(rename.owner, rename.env, domain)]
     elif kind == "Deployment":
         pod = (spec.get("template") or {}).get("spec") or {}
         for volume in pod.get("volumes") or []:

@@ -17,7 +17,7 @@ from akros_k8s_worker.objects import (
 from akros_k8s_worker.reconcile import StageTimeouts
 from akros_k8s_worker.service_objects import ServicePlatform
 from akros_msgs.services import Protocol
-from akros_policy import LifetimeSettings, PolicyFileSettings
+from akros_policy import EnvironmentDomainSettings, LifetimeSettings, PolicyFileSettings
 
 
 def _network(value: str) -> str:
@@ -47,7 +47,7 @@ class EgressAllowanceSetting(BaseModel):
         )
 
 
-class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
+class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings, EnvironmentDomainSettings):
     service_name: str = "k8s-worker"
     kubeconfig: Path | None = Field(
         default=None, description="Kubeconfig file; unset: in-cluster config, then ~/.kube/config"
@@ -56,7 +56,6 @@ class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
         default=False, description="Reach the API server through HTTPS_PROXY/NO_PROXY"
     )
     environments_namespace: str = "akros-envs"
-    domain: str = Field(default="research.akros.local", description="Environments' URLs' domain")
     ingress_class: str | None = "nginx"
     ingress_controller_namespace: str = Field(
         default="kube-system", description="Where the ingress controller runs (RKE2: kube-system)"
@@ -80,6 +79,23 @@ class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
         description="What environments may reach beyond DNS and their owner's other "
         'environments (JSON: [{"cidr": "10.8.0.0/16", "ports": [{"port": 443}]}]); empty: '
         "nothing",
+    )
+    environment_auth_url: str = Field(
+        default="http://api-gateway.akros-system.svc.cluster.local/v1/auth/environment",
+        min_length=1,
+        description="The gateway's environment URL check, as the ingress controller reaches "
+        "it in the cluster (ingress-nginx auth-url)",
+    )
+    environment_sign_in_url: str | None = Field(
+        default=None,
+        description="Where a browser without credentials is sent (ingress-nginx "
+        "auth-signin); unset: https://akros.<domain>/v1/auth/sign-in, the gateway's Ingress",
+    )
+    environment_tls_secret: str | None = Field(
+        default=None,
+        description="The TLS Secret (in the environments' namespace) of every environment's "
+        "host, a wildcard certificate of the domain; unset: the ingress controller's default "
+        "certificate",
     )
     storage_class: str = Field(
         min_length=1,
@@ -164,6 +180,10 @@ class WorkerSettings(BusSettings, PolicyFileSettings, LifetimeSettings):
             run_as_user=self.run_as_user,
             run_as_group=self.run_as_group,
             priority_class=self.environment_priority_class,
+            auth_url=self.environment_auth_url,
+            sign_in_url=self.environment_sign_in_url
+            or f"https://akros.{self.domain}/v1/auth/sign-in",
+            tls_secret_name=self.environment_tls_secret,
         )
 
     def service_platform(self) -> ServicePlatform:

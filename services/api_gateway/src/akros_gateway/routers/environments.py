@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from akros_gateway.access import owners_to_list
-from akros_gateway.context import ActorDep, GatewayDep, RequestIdDep
+from akros_gateway.context import ActorDep, Gateway, GatewayDep, RequestIdDep
 from akros_gateway.errors import responses
 from akros_gateway.intake import (
     accept_create,
@@ -32,8 +32,9 @@ from akros_intake import (
     QuotaExceededError,
     require_access,
 )
-from akros_msgs import StartEnvironment, StopEnvironment
+from akros_msgs import Actor, StartEnvironment, StopEnvironment
 from akros_msgs.names import UserId
+from akros_readmodel import EnvironmentView
 
 router = APIRouter(prefix="/v1/environments", tags=["environments"])
 
@@ -90,12 +91,18 @@ async def list_environments(
 async def get_environment(
     name: str, actor: ActorDep, gateway: GatewayDep, user: UserFilter = None
 ) -> Environment:
-    owner = user or actor.user_id
+    return Environment.of(await environment_view(gateway, actor, user or actor.user_id, name))
+
+
+async def environment_view(
+    gateway: Gateway, actor: Actor, owner: str, name: str
+) -> EnvironmentView:
+    """The view of ``owner``'s environment ``name``, for a caller who may see it."""
     require_access(actor, owner)
     view = await gateway.read_model.environment(owner, name)
     if view is None:
         raise NotFoundError(f"{owner} has no environment named '{name}'.")
-    return Environment.of(view)
+    return view
 
 
 @router.delete(
