@@ -1,12 +1,13 @@
 """POST /v1/environments: checked, recorded, published once, or refused with nothing published."""
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
 from akros_gateway.app import create_app
 from akros_gateway.settings import GatewaySettings
-from akros_msgs import CreateEnvironment, Resources, Role, Source
+from akros_msgs import CreateEnvironment, Resources, Role, Source, request_id_of_key
 from tests.gateway.conftest import Api
 from tests.gateway.helpers import create_body, published_commands
 
@@ -46,9 +47,44 @@ def test_the_same_idempotency_key_twice_publishes_one_command(api: Api, redis_ur
     second = api.client.post("/v1/environments", json=create_body(), headers=headers)
 
     assert first.status_code == second.status_code == 202
-    assert first.json() == second.json() == {"request_id": "retry-1", "status": "pending"}
-    assert second.headers["Location"] == "/v1/requests/retry-1"
-    assert [c.request_id for c in published_commands(redis_url)] == ["retry-1"]
+    request_id = request_id_of_key("alice", "retry-1")
+    assert first.json() == second.json() == {"request_id": request_id, "status": "pending"}
+    assert second.headers["Location"] == f"/v1/requests/{request_id}"
+    assert [c.request_id for c in published_commands(redis_url)] == [request_id]
+
+
+def test_an_idempotency_key_is_its_senders_alone(api: Api, redis_url: str) -> None:
+    """Bob sending the key alice used makes bob's own request: no conflict, nothing learnt
+    of alice's, and alice's retry still answers her original one."""
+    alices = api.client.post(
+        "/v1/environments", json=create_body("lab"), headers={**api.alice, "Idempotency-Key": "k1"}
+    )
+    bobs = api.client.post(
+        "/v1/environments", json=create_body("lab"), headers={**api.bob, "Idempotency-Key": "k1"}
+    )
+    assert alices.status_code == bobs.status_code == 202, bobs.text
+    assert alices.json()["request_id"] == request_id_of_key("alice", "k1")
+    assert bobs.json()["request_id"] == request_id_of_key("bob", "k1")
+    assert {(c.owner, c.request_id) for c in published_commands(redis_url)} == {
+        ("alice", request_id_of_key("alice", "k1")),
+        ("bob", request_id_of_key("bob", "k1")),
+    }
+    retried = api.client.post(
+        "/v1/environments", json=create_body("lab"), headers={**api.alice, "Idempotency-Key": "k1"}
+    )
+    assert retried.json() == alices.json()
+    assert (
+        api.client.get(f"/v1/requests/{alices.json()['request_id']}", headers=api.bob).status_code
+        == 403
+    )
+
+
+def test_request_ids_of_keys_differ_for_every_user_and_key() -> None:
+    ids = {request_id_of_key(user, key) for user in ("a", "ab", "a-b") for key in ("b", "b:", ":b")}
+    assert len(ids) == 9
+    longest = request_id_of_key("u" * 30, "k" * 64)
+    assert len(longest) <= 64, "fits the envelope's request id"
+    assert re.fullmatch(r"[A-Za-z0-9._:-]+", longest)
 
 
 def test_an_idempotency_key_reused_for_another_request_is_a_conflict(

@@ -18,6 +18,7 @@ from akros_msgs.envelope import (
     Role,
     Source,
     new_request_id,
+    request_id_of_key,
 )
 from akros_msgs.events import (
     CapacityChanged,
@@ -98,5 +99,6 @@ __all__ = [
     "VolumeDeleted",
     "WorkloadUsage",
     "new_request_id",
+    "request_id_of_key",
     "stream_of",
 ]

@@ -1,5 +1,6 @@
 """The envelope every message carries: who asked, which request it belongs to, and when."""
 
+import hashlib
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Literal
@@ -48,6 +49,17 @@ def _utc_now() -> datetime:
 def new_request_id() -> str:
     """A fresh request id; callers that retry must reuse the id they were given."""
     return uuid4().hex
+
+
+def request_id_of_key(user_id: str, idempotency_key: str) -> str:
+    """The request id of a caller's own idempotency key: ``<user>:<digest of the key>``.
+
+    Keys are the caller's, not global: another user sending the same key makes a request of
+    their own rather than colliding with (or learning of) this one. A user id has no ':'
+    and the digest is of fixed length, so no two (user, key) pairs share an id; 30 + 1 + 32
+    characters fit the request id's 64."""
+    digest = hashlib.blake2b(idempotency_key.encode(), digest_size=16).hexdigest()
+    return f"{user_id}:{digest}"
 
 
 class Message(BaseModel):

@@ -15,7 +15,7 @@ from akros_gateway.metrics import GatewayMetrics
 from akros_gateway.tokens import TokenStore
 from akros_intake import ForbiddenError, Intake
 from akros_intake.cluster_reads import EnvironmentReader
-from akros_msgs import Actor, Source, new_request_id
+from akros_msgs import Actor, Source, new_request_id, request_id_of_key
 from akros_readmodel import ReadModel
 
 
@@ -91,6 +91,7 @@ AdminDep = Annotated[Actor, Depends(_admin)]
 
 
 async def _request_id(
+    actor: ActorDep,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -98,11 +99,14 @@ async def _request_id(
             max_length=64,
             pattern=r"^[A-Za-z0-9._:-]+$",
             description="Your id for this request: a retry with the same key is answered "
-            "with the original request and changes nothing",
+            "with the original request and changes nothing. Keys are yours: another user's "
+            "same key is a request of theirs. The request id answered is made from it",
         ),
     ] = None,
 ) -> str:
-    return idempotency_key or new_request_id()
+    if idempotency_key is None:
+        return new_request_id()
+    return request_id_of_key(actor.user_id, idempotency_key)
 
 
 RequestIdDep = Annotated[str, Depends(_request_id)]
