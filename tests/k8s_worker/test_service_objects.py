@@ -37,7 +37,10 @@ def test_a_full_spec_builds_a_non_root_deployment_a_service_and_an_autoscaler() 
     spec = _spec(
         command=["pricer"],
         args=["--workers", "4"],
-        env=[{"name": "MODE", "value": "live"}],
+        env=[
+            {"name": "MODE", "value": "live"},
+            {"name": "DB_PASSWORD", "secret": {"name": "pricer-db", "key": "password"}},
+        ],
         ports=[{"port": 80, "target_port": 8080, "name": "http"}, {"port": 9090}],
         service_type="NodePort",
         resources={"cpu": "2", "memory": "4Gi", "gpus": 1, "memory_limit": "6Gi"},
@@ -78,7 +81,15 @@ def test_a_full_spec_builds_a_non_root_deployment_a_service_and_an_autoscaler() 
                             "image": "registry.local/pricer:3",
                             "command": ["pricer"],
                             "args": ["--workers", "4"],
-                            "env": [{"name": "MODE", "value": "live"}],
+                            "env": [
+                                {"name": "MODE", "value": "live"},
+                                {
+                                    "name": "DB_PASSWORD",
+                                    "valueFrom": {
+                                        "secretKeyRef": {"name": "pricer-db", "key": "password"}
+                                    },
+                                },
+                            ],
                             "ports": [
                                 {"name": "http", "containerPort": 8080, "protocol": "TCP"},
                                 {"name": "port-9090", "containerPort": 9090, "protocol": "TCP"},

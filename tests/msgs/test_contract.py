@@ -161,6 +161,34 @@ def test_a_service_spec_refuses_two_ports_with_the_same_number() -> None:
         )
 
 
+@pytest.mark.parametrize(
+    "name", ["DB_PASSWORD", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "OPENAI_API_KEY", "passwd"]
+)
+def test_a_credential_in_a_service_spec_must_come_from_a_secret(name: str) -> None:
+    with pytest.raises(ValidationError, match=f"{name} names a credential: put it in a Secret"):
+        ServiceSpec.model_validate(
+            {"name": "web", "image": "nginx:1", "env": [{"name": name, "value": "hunter2"}]}
+        )
+    from_secret = {"name": name, "secret": {"name": "web-keys", "key": "value"}}
+    spec = ServiceSpec.model_validate({"name": "web", "image": "nginx:1", "env": [from_secret]})
+    assert spec.env[0].secret is not None
+    assert spec.env[0].value == ""
+
+
+@pytest.mark.parametrize("name", ["MODE", "KEYBOARD", "PWD", "TOKENIZERS_PARALLELISM", "HOTKEY"])
+def test_variables_that_name_no_credential_take_plain_values(name: str) -> None:
+    spec = ServiceSpec.model_validate(
+        {"name": "web", "image": "nginx:1", "env": [{"name": name, "value": "x"}]}
+    )
+    assert spec.env[0].value == "x"
+
+
+def test_a_variable_takes_a_value_or_a_secret_not_both() -> None:
+    both = {"name": "MODE", "value": "live", "secret": {"name": "s", "key": "k"}}
+    with pytest.raises(ValidationError, match="give a value or a secret, not both"):
+        ServiceSpec.model_validate({"name": "web", "image": "nginx:1", "env": [both]})
+
+
 def test_resources_describe_themselves_for_people() -> None:
     assert Resources.of("4", "16Gi", 2).describe() == "4 CPU, 16Gi memory, 2 GPUs"
     assert Resources.of("500m", "512Mi").describe() == "500m CPU, 512Mi memory"

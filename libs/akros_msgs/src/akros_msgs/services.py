@@ -1,12 +1,13 @@
 """The in-house service spec that admins deploy from JSON, and its commands and events."""
 
 from enum import StrEnum
+from itertools import pairwise
 from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from akros_msgs.envelope import Message
-from akros_msgs.names import ResourceName
+from akros_msgs.names import ObjectName, ResourceName
 from akros_msgs.quantity import CpuQuantity, MemoryQuantity, PositiveCpu, PositiveMemory
 
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -18,9 +19,48 @@ class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# Words of a variable's name that say its value is a credential (DATABASE_PASSWORD,
+# GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY, OPENAI_API_KEY): such a value must come from a Secret.
+_SECRET_WORDS = frozenset({"PASSWORD", "PASSWD", "SECRET", "TOKEN", "CREDENTIALS", "APIKEY"})
+_KEY_QUALIFIERS = frozenset({"API", "ACCESS", "PRIVATE", "SIGNING", "ENCRYPTION"})
+
+
+def names_a_credential(name: str) -> bool:
+    """Whether an environment variable's name says it holds a credential."""
+    words = name.upper().split("_")
+    pairs = pairwise(words)
+    return bool(_SECRET_WORDS.intersection(words)) or any(
+        first in _KEY_QUALIFIERS and second == "KEY" for first, second in pairs
+    )
+
+
+class SecretKeyRef(_Spec):
+    """One key of a Secret in the services' namespace, created there by an admin."""
+
+    name: ObjectName
+    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$", max_length=253)
+
+
 class EnvVar(_Spec):
+    """A variable of the service's container: a plain ``value``, or a ``secret`` key's.
+
+    A credential is never a plain value: the spec is kept in the read model and shown on
+    the dashboard, and a Secret is where the cluster keeps what must not be shown."""
+
     name: str = Field(pattern=_ENV_NAME, max_length=128)
     value: str = Field(default="", max_length=32_768)
+    secret: SecretKeyRef | None = None
+
+    @model_validator(mode="after")
+    def _credentials_from_secrets(self) -> Self:
+        if self.secret is not None and self.value:
+            raise ValueError(f"{self.name}: give a value or a secret, not both")
+        if self.secret is None and self.value and names_a_credential(self.name):
+            raise ValueError(
+                f"{self.name} names a credential: put it in a Secret in the services' "
+                f'namespace and give "secret": {{"name": ..., "key": ...}} instead of its value'
+            )
+        return self
 
 
 class Protocol(StrEnum):

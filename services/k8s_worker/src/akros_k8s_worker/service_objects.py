@@ -16,7 +16,7 @@ from akros_k8s_worker.objects import (
     hardened_pod,
     restricted_container,
 )
-from akros_msgs.services import Probe, ServiceSpec, Volume, VolumeSource
+from akros_msgs.services import EnvVar, Probe, ServiceSpec, Volume, VolumeSource
 from akros_policy.naming import service_labels, service_pod_selector
 
 ANNOTATION_SPEC_DIGEST = "akros.io/spec-digest"
@@ -95,6 +95,13 @@ def _resources(spec: ServiceSpec) -> Manifest:
     return {"requests": requests, "limits": limits}
 
 
+def _env_var(variable: EnvVar) -> Manifest:
+    if variable.secret is None:
+        return {"name": variable.name, "value": variable.value}
+    reference = {"name": variable.secret.name, "key": variable.secret.key}
+    return {"name": variable.name, "valueFrom": {"secretKeyRef": reference}}
+
+
 def _container(spec: ServiceSpec) -> Manifest:
     container: Manifest = {
         "name": CONTAINER_NAME,
@@ -107,7 +114,7 @@ def _container(spec: ServiceSpec) -> Manifest:
     if spec.args:
         container["args"] = list(spec.args)
     if spec.env:
-        container["env"] = [{"name": e.name, "value": e.value} for e in spec.env]
+        container["env"] = [_env_var(e) for e in spec.env]
     if spec.ports:
         container["ports"] = [
             {
