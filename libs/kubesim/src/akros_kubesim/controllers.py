@@ -285,8 +285,12 @@ class Simulation:
                 due.append(self._timers[0][0])
             if due:
                 timeout = max(min(due) - time.monotonic(), 0.0)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the task's
+            # cancellation when the wait ends at the same moment, and the server's shutdown
+            # then waits for this loop forever (seen as a kubesim that ignored SIGTERM).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             self._wake.clear()
             # Let a burst of writes land before reacting to all of them at once.
             await asyncio.sleep(0.005)

@@ -708,7 +708,9 @@ class _Handlers:
             interval = self.sim.options.bookmark_seconds
             while (left := deadline - time.monotonic()) > 0:
                 try:
-                    change = await asyncio.wait_for(watcher.queue.get(), min(left, interval))
+                    # Not wait_for, which on Python 3.11 can swallow a cancellation.
+                    async with asyncio.timeout(min(left, interval)):
+                        change = await watcher.queue.get()
                 except TimeoutError:
                     if bookmarks and time.monotonic() < deadline:
                         bookmark = _bookmark(target.resource, store.resource_version, False)

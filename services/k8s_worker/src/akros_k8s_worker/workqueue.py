@@ -166,8 +166,10 @@ class WorkQueue(Generic[K]):
         or after ``at_most_s``."""
         if self._calm.is_set():
             return  # the usual case: no task to make for the wait
+        # asyncio.timeout, not wait_for, which on Python 3.11 can swallow a cancellation.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._calm.wait(), at_most_s)
+            async with asyncio.timeout(at_most_s):
+                await self._calm.wait()
 
     @contextlib.asynccontextmanager
     async def background(self) -> AsyncIterator[None]:
