@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis
@@ -291,21 +291,19 @@ def _claim_uid(run: SlackRun, claim: str) -> str:
 
 
 def test_an_expiring_environment_is_extended_from_the_dm(run: SlackRun) -> None:
+    """The worker warns of an expiry 30 minutes off (inside the hour's notice, so the stop
+    waits the full hour), the Slack app DMs it, and Extend moves the expiry a day on."""
     soon = datetime.now(UTC) + timedelta(minutes=30)
     run.create_environment(ALICE, "brief", cpu="1", memory="2Gi")
     run.slack.settle()
-    _admin_extend_setup(run, "alice", "brief", soon)
     run.slack.clear()
-    notice = EnvironmentExpiring(
-        request_id="expiring-1",
-        actor=SYSTEM_ACTOR,
-        owner="alice",
-        name="brief",
-        expires_at=soon,
-        extend_by_s=86_400,
-    )
-    _publish(run, notice)
+    _admin_extend_setup(run, "alice", "brief", soon)
     dm = run.slack.wait_for(_has("chat.postMessage"))[0]
+    [notice] = [n for n in _notifications(run) if isinstance(n, EnvironmentExpiring)]
+    assert (notice.owner, notice.name) == ("alice", "brief")
+    assert abs(notice.expires_at - soon) < timedelta(seconds=1)
+    assert notice.stops_at is not None
+    assert notice.stops_at - notice.occurred_at >= timedelta(hours=1) - timedelta(seconds=1)
     assert dm.args["channel"] == ALICE
     assert dm.args["text"] == blocks.expiring_message(notice).text
     [actions] = [b for b in dm.args["blocks"] if b.get("block_id") == "expiring"]
@@ -325,6 +323,14 @@ def test_an_expiring_environment_is_extended_from_the_dm(run: SlackRun) -> None:
         connection.close()
     expires = datetime.fromisoformat(view["expires_at"])
     assert timedelta(hours=23, minutes=59) < expires - datetime.now(UTC) <= timedelta(hours=24)
+
+
+def _notifications(run: SlackRun) -> list[Message]:
+    with closing(redis.Redis.from_url(run.platform.redis.url)) as connection:
+        entries = cast(
+            list[tuple[bytes, dict[bytes, bytes]]], connection.xrange(NOTIFICATIONS.name)
+        )
+    return [NOTIFICATIONS.parse(fields[b"__data__"]) for _, fields in entries]
 
 
 def _admin_extend_setup(run: SlackRun, owner: str, name: str, expires_at: datetime) -> None:

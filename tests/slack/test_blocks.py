@@ -330,7 +330,7 @@ def test_an_expiry_warning_on_time_names_the_expiry_as_the_stop() -> None:
 def test_a_late_expiry_warning_names_the_later_stop_and_when_it_expired() -> None:
     late = blocks.expiring_message(_expiring(datetime(2026, 12, 8, 13, 30, tzinfo=UTC)))
     assert late.text == (
-        ":alarm_clock: Your environment *lab* will be stopped at 2026-12-08 13:30 UTC, as it "
-        "expired at 2026-12-08 12:00 UTC; its volume is kept and nothing is deleted. Extend it "
-        "by 2 h, or stop it now?"
+        ":alarm_clock: Your environment *lab* will be stopped at 2026-12-08 13:30 UTC, after "
+        "the full notice (it expires at 2026-12-08 12:00 UTC); its volume is kept and nothing "
+        "is deleted. Extend it by 2 h, or stop it now?"
     )

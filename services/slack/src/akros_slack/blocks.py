@@ -319,11 +319,12 @@ def stopped_message(event: EnvironmentStopped) -> SlackMessage:
 def expiring_message(event: EnvironmentExpiring) -> SlackMessage:
     hours = event.extend_by_s / 3600
     stops_at = event.stops_at or event.expires_at
-    # Told late (the worker was down), the owner still gets the whole warning time.
+    # Told late (an expiry set inside the warning's time, or the worker was down through
+    # it), the owner still gets the whole warning time.
     when = (
         "when it expires"
         if stops_at <= event.expires_at
-        else f"as it expired at {event.expires_at:%Y-%m-%d %H:%M} UTC"
+        else f"after the full notice (it expires at {event.expires_at:%Y-%m-%d %H:%M} UTC)"
     )
     text = (
         f":alarm_clock: Your environment *{event.name}* will be stopped at "
